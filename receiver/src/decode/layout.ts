@@ -1,0 +1,48 @@
+/**
+ * Byte layouts of the kernel's event structs as the decoders read them.
+ * The C headers in bpf/ are the source of truth; test/layout.test.ts compares
+ * every layout declared here with the struct's BTF in the compiled object, so a
+ * change on one side without the other fails the tests.
+ */
+export interface FieldLayout {
+  readonly offset: number;
+  readonly size: number;
+}
+
+export interface EventLayout<F extends string = string> {
+  /** Name of the C struct (as it appears in BTF). */
+  readonly struct: string;
+  /** BPF object (build/bpf/<object>.bpf.o) whose BTF carries the struct. */
+  readonly object: string;
+  readonly size: number;
+  readonly fields: Readonly<Record<F, FieldLayout>>;
+}
+
+/** A record the decoder could not read: counted by the agent, never fatal. */
+export class DecodeError extends Error {
+  constructor(
+    readonly reason: 'truncated' | 'unknown_type' | 'invalid',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DecodeError';
+  }
+}
+
+/** Reads a NUL-terminated string from a fixed-size char array. */
+export function readCString(buf: Buffer, offset: number, size: number): string {
+  const end = buf.indexOf(0, offset);
+  const stop = end === -1 || end > offset + size ? offset + size : end;
+  return buf.toString('utf8', offset, stop);
+}
+
+/** Every event struct starts with `__u32 type` (enum event_type in bpf/common.h). */
+export const EventType = {
+  TcpConnect: 1,
+  ProcExec: 2,
+  ProcExit: 3,
+  ProcFork: 4,
+  BashReadline: 5,
+  BashPrompt: 6,
+} as const;
+export type EventTypeId = (typeof EventType)[keyof typeof EventType];
