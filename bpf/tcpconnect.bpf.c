@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * TCP connect latency and outcome, from the stable tracepoint
+ * sock:inet_sock_set_state (no kprobes: they are not available everywhere).
+ *
+ * An active open is CLOSE -> SYN_SENT (in the connecting task: we save who it
+ * is), then SYN_SENT -> ESTABLISHED or SYN_SENT -> CLOSE. The completing
+ * transition often runs in softirq or a timer, where `current` is whoever was
+ * interrupted (pid 0, swapper), so attribution always comes from the state
+ * saved at the start. Each completed attempt is aggregated here, exactly,
+ * into a latency histogram keyed by (family, port, outcome) and, filters
+ * permitting, sent to user space as one ring buffer event.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "tcpconnect.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+
+#define ECONNREFUSED 111
+#define ETIMEDOUT 110
+#define EHOSTUNREACH 113
+#define ENETUNREACH 101
+#define E2BIG 7
+
+/* Settings, written by user space between open and load. */
+const volatile __u32 filter_tgid = 0;        /* only this process (0: all) */
+const volatile __u32 exclude_tgid = 0;       /* never this process (the agent itself) */
+const volatile __u16 filter_dport = 0;       /* only this server port (0: all) */
+const volatile __u8 include_loopback = 1;    /* 0: ignore connects to 127/8, ::1 */
+const volatile __u8 per_peer_histogram = 0;  /* 1: histogram keyed by peer address too */
+const volatile __u64 min_latency_ns = 0;     /* successful connects faster than this send no event */
+
+/* What we know at SYN_SENT, keyed by socket address until the attempt ends. */
+struct inflight {
+	__u64 start_ns;
+	__u64 cgroup_id;
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__u32 gid;
+	char comm[EBPF_OTEL_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct inflight);
+} inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 * 1024 * 1024);
+} events SEC(".maps");
+
+/* Keeps the event layout in the object's BTF for the receiver's layout check. */
+const struct tcp_connect_event *unused_tcp_connect_event __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct tcp_hist_key);
+	__type(value, struct tcp_hist_value);
+} tcp_hist SEC(".maps");
+
+/* A zeroed histogram value to insert from: it is too large for the stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tcp_hist_value);
+} hist_zero SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TCP_STAT__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} tcp_stats SEC(".maps");
+
+static __always_inline void stat_inc(__u32 index)
+{
+	__u64 *value = bpf_map_lookup_elem(&tcp_stats, &index);
+
+	if (value)
+		*value += 1; /* per-CPU: no atomics needed */
+}
+
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r, shift;
+
+	r = (v > 0xFFFFFFFFULL) << 5; v >>= r;
+	shift = (v > 0xFFFF) << 4; v >>= shift; r |= shift;
+	shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
+	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
+	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
+	r |= (v >> 1);
+	return r;
+}
+
+/* Log-linear slot, see tcpconnect.h. */
+static __always_inline __u32 hist_slot(__u64 ns)
+{
+	__u32 msb, slot;
+
+	if (ns < TCP_HIST_SUB_BUCKETS)
+		return (__u32)ns;
+	msb = log2_u64(ns);
+	slot = msb * TCP_HIST_SUB_BUCKETS +
+	       (__u32)((ns >> (msb - TCP_HIST_SUB_BITS)) & (TCP_HIST_SUB_BUCKETS - 1));
+	if (slot >= TCP_HIST_SLOTS)
+		slot = TCP_HIST_SLOTS - 1;
+	return slot;
+}
+
+static __always_inline bool is_v4_mapped(const __u8 *a)
+{
+	return a[0] == 0 && a[1] == 0 && a[2] == 0 && a[3] == 0 && a[4] == 0 && a[5] == 0 &&
+	       a[6] == 0 && a[7] == 0 && a[8] == 0 && a[9] == 0 && a[10] == 0xff && a[11] == 0xff;
+}
+
+static __always_inline bool is_loopback(__u16 family, const __u8 *daddr4, const __u8 *daddr6)
+{
+	if (family == AF_INET)
+		return daddr4[0] == 127;
+	if (is_v4_mapped(daddr6))
+		return daddr6[12] == 127;
+	for (int i = 0; i < 15; i++)
+		if (daddr6[i] != 0)
+			return false;
+	return daddr6[15] == 1;
+}
+
+static __always_inline __u32 outcome_of(int sk_err)
+{
+	switch (sk_err) {
+	case 0:
+		return TCP_OUTCOME_ABANDONED;
+	case ECONNREFUSED:
+		return TCP_OUTCOME_REFUSED;
+	case ETIMEDOUT:
+		return TCP_OUTCOME_TIMED_OUT;
+	case EHOSTUNREACH:
+		return TCP_OUTCOME_HOST_UNREACH;
+	case ENETUNREACH:
+		return TCP_OUTCOME_NET_UNREACH;
+	default:
+		return TCP_OUTCOME_OTHER_ERROR;
+	}
+}
+
+static __always_inline void hist_record(struct tcp_hist_key *key, __u64 latency_ns)
+{
+	struct tcp_hist_value *value;
+	__u32 zero = 0, slot;
+	void *zeroed;
+
+	value = bpf_map_lookup_elem(&tcp_hist, key);
+	if (!value) {
+		zeroed = bpf_map_lookup_elem(&hist_zero, &zero);
+		if (!zeroed)
+			return;
+		if (bpf_map_update_elem(&tcp_hist, key, zeroed, BPF_NOEXIST) == -E2BIG) {
+			/* Table full: fold into the per-outcome overflow key so counts stay exact. */
+			stat_inc(TCP_STAT_HIST_FULL);
+			key->dport = 0;
+			__builtin_memset(key->daddr, 0, sizeof(key->daddr));
+			bpf_map_update_elem(&tcp_hist, key, zeroed, BPF_NOEXIST);
+		}
+		value = bpf_map_lookup_elem(&tcp_hist, key);
+		if (!value)
+			return;
+	}
+	slot = hist_slot(latency_ns);
+	__sync_fetch_and_add(&value->count, 1);
+	__sync_fetch_and_add(&value->sum_ns, latency_ns);
+	if (slot < TCP_HIST_SLOTS)
+		__sync_fetch_and_add(&value->slots[slot], 1);
+}
+
+static __always_inline void on_syn_sent(struct trace_event_raw_inet_sock_set_state *ctx, __u64 skaddr)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	__u32 tgid = pid_tgid >> 32;
+	struct inflight start = {};
+	__u8 daddr4[4], daddr6[16];
+
+	if (filter_tgid && tgid != filter_tgid)
+		return;
+	if (exclude_tgid && tgid == exclude_tgid)
+		return;
+	if (filter_dport && ctx->dport != filter_dport)
+		return;
+	if (!include_loopback) {
+		/* Copied out: the verifier refuses computed offsets into a tracepoint ctx. */
+		bpf_probe_read_kernel(daddr4, sizeof(daddr4), ctx->daddr);
+		bpf_probe_read_kernel(daddr6, sizeof(daddr6), ctx->daddr_v6);
+		if (is_loopback(ctx->family, daddr4, daddr6))
+			return;
+	}
+
+	start.start_ns = bpf_ktime_get_ns();
+	start.cgroup_id = bpf_get_current_cgroup_id();
+	start.pid = tgid;
+	start.tid = (__u32)pid_tgid;
+	start.uid = (__u32)uid_gid;
+	start.gid = uid_gid >> 32;
+	bpf_get_current_comm(start.comm, sizeof(start.comm));
+	if (bpf_map_update_elem(&inflight, &skaddr, &start, BPF_ANY) != 0)
+		stat_inc(TCP_STAT_INFLIGHT_FULL);
+}
+
+static __always_inline void on_done(struct trace_event_raw_inet_sock_set_state *ctx, __u64 skaddr,
+				    __u32 outcome, int sk_err)
+{
+	struct inflight *start = bpf_map_lookup_elem(&inflight, &skaddr);
+	struct tcp_connect_event *event;
+	struct tcp_hist_key key = {};
+	__u64 now, latency_ns;
+	__u16 family = ctx->family;
+	__u8 saddr4[4], daddr4[4], saddr6[16], daddr6[16];
+
+	if (!start)
+		return; /* began before we attached, or filtered out at SYN_SENT */
+
+	now = bpf_ktime_get_ns();
+	latency_ns = now - start->start_ns;
+
+	/* Copied out: the verifier refuses computed offsets into a tracepoint ctx. */
+	bpf_probe_read_kernel(saddr4, sizeof(saddr4), ctx->saddr);
+	bpf_probe_read_kernel(daddr4, sizeof(daddr4), ctx->daddr);
+	bpf_probe_read_kernel(saddr6, sizeof(saddr6), ctx->saddr_v6);
+	bpf_probe_read_kernel(daddr6, sizeof(daddr6), ctx->daddr_v6);
+	key.family = family;
+	if (family == AF_INET6 && is_v4_mapped(daddr6))
+		key.family = AF_INET; /* an IPv6 socket speaking IPv4 on the wire */
+	key.dport = ctx->dport;
+	key.outcome = outcome;
+	if (per_peer_histogram) {
+		if (family == AF_INET)
+			__builtin_memcpy(key.daddr, daddr4, 4);
+		else
+			__builtin_memcpy(key.daddr, daddr6, 16);
+	}
+	hist_record(&key, latency_ns);
+
+	if (outcome == TCP_OUTCOME_ESTABLISHED && latency_ns < min_latency_ns)
+		goto out;
+
+	event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+	if (!event) {
+		stat_inc(TCP_STAT_RINGBUF_DROPS);
+		goto out;
+	}
+	event->type = EVENT_TCP_CONNECT;
+	event->outcome = outcome;
+	event->start_ns = start->start_ns;
+	event->end_ns = now;
+	event->cgroup_id = start->cgroup_id;
+	event->pid = start->pid;
+	event->tid = start->tid;
+	event->uid = start->uid;
+	event->gid = start->gid;
+	event->sk_err = sk_err;
+	event->family = family;
+	event->sport = ctx->sport;
+	event->dport = ctx->dport;
+	event->_pad0 = 0;
+	if (family == AF_INET) {
+		__builtin_memset(event->saddr, 0, sizeof(event->saddr));
+		__builtin_memset(event->daddr, 0, sizeof(event->daddr));
+		__builtin_memcpy(event->saddr, saddr4, 4);
+		__builtin_memcpy(event->daddr, daddr4, 4);
+	} else {
+		__builtin_memcpy(event->saddr, saddr6, 16);
+		__builtin_memcpy(event->daddr, daddr6, 16);
+	}
+	__builtin_memcpy(event->comm, start->comm, sizeof(event->comm));
+	event->netns_ino = BPF_CORE_READ((struct sock *)skaddr, __sk_common.skc_net.net, ns.inum);
+	bpf_ringbuf_submit(event, 0);
+	stat_inc(TCP_STAT_EVENTS);
+out:
+	bpf_map_delete_elem(&inflight, &skaddr);
+}
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	__u64 skaddr = (__u64)ctx->skaddr;
+	int oldstate = ctx->oldstate, newstate = ctx->newstate;
+
+	if (ctx->protocol != IPPROTO_TCP)
+		return 0;
+
+	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT) {
+		on_syn_sent(ctx, skaddr);
+	} else if (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV) {
+		/* SYN_RECV: the active side of a simultaneous open ends up here. */
+		if (newstate == TCP_ESTABLISHED) {
+			on_done(ctx, skaddr, TCP_OUTCOME_ESTABLISHED, 0);
+		} else if (newstate == TCP_CLOSE) {
+			int sk_err = BPF_CORE_READ((struct sock *)skaddr, sk_err);
+
+			on_done(ctx, skaddr, outcome_of(sk_err), sk_err);
+		}
+	}
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
