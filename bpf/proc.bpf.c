@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Process lifecycle: exec (with argv), fork (new processes only) and exit
+ * (whole processes only), from the scheduler's BTF tracepoints (no kprobes:
+ * not available everywhere). User space rebuilds the process tree from these
+ * three events: fork gives parent -> child, exec what the child became, exit
+ * how and when it ended.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "proc.h"
+
+/* Settings, written by user space between open and load. */
+const volatile __u32 filter_tgid = 0;   /* only this process (fork: children of it), 0: all */
+const volatile __u32 exclude_tgid = 0;  /* never this process (the agent itself) */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1024 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PROC_STAT__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/*
+ * The exec event is built here, not on the 512-byte stack, and only its used
+ * part (header + argv bytes) is copied into the ring buffer: most command
+ * lines are far shorter than PROC_ARGS_MAX_BYTES.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct proc_exec_event);
+} exec_scratch SEC(".maps");
+
+/* Keep every event layout in the object's BTF for the receiver's layout check. */
+const struct proc_exec_event *unused_proc_exec_event __attribute__((unused));
+const struct proc_fork_event *unused_proc_fork_event __attribute__((unused));
+const struct proc_exit_event *unused_proc_exit_event __attribute__((unused));
+
+static __always_inline void count(__u32 stat)
+{
+	__u64 *value = bpf_map_lookup_elem(&stats, &stat);
+
+	if (value)
+		*value += 1; /* per-CPU slot, programs do not nest here: no atomics needed */
+}
+
+static __always_inline bool skip_tgid(__u32 tgid)
+{
+	if (exclude_tgid && tgid == exclude_tgid)
+		return true;
+	return filter_tgid && tgid != filter_tgid;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	__u32 tgid = pid_tgid >> 32;
+	__u32 zero = 0;
+	struct proc_exec_event *e;
+	struct mm_struct *mm;
+	struct tty_struct *tty;
+	struct pid *session;
+	unsigned long arg_start, arg_end;
+	const char *filename;
+	__u64 total;
+	__u32 len;
+	char last;
+	long n;
+
+	if (skip_tgid(tgid))
+		return 0;
+	e = bpf_map_lookup_elem(&exec_scratch, &zero);
+	if (!e)
+		return 0;
+
+	e->type = EVENT_PROC_EXEC;
+	e->flags = 0;
+	e->timestamp_ns = bpf_ktime_get_ns();
+	e->start_ns = BPF_CORE_READ(task, start_time);
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->pid = tgid;
+	e->tid = (__u32)pid_tgid;
+	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->old_tid = old_pid;
+	e->uid = (__u32)uid_gid;
+	e->gid = uid_gid >> 32;
+	session = BPF_CORE_READ(task, signal, pids[PIDTYPE_SID]);
+	e->session_id = session ? BPF_CORE_READ(session, numbers[0].nr) : 0;
+	e->argc = BPF_CORE_READ(bprm, argc);
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+
+	e->tty[0] = '\0';
+	tty = BPF_CORE_READ(task, signal, tty);
+	if (tty)
+		BPF_CORE_READ_STR_INTO(&e->tty, tty, name);
+
+	/*
+	 * A path of exactly PROC_FILENAME_LEN - 1 bytes fills the buffer as a cut
+	 * one does: look at the byte after the kept part to tell them apart.
+	 */
+	filename = BPF_CORE_READ(bprm, filename);
+	n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename);
+	if (n < 0)
+		e->filename[0] = '\0';
+	else if (n == sizeof(e->filename) &&
+		 bpf_probe_read_kernel(&last, 1, filename + sizeof(e->filename) - 1) == 0 && last)
+		e->flags |= PROC_EXEC_F_FILENAME_TRUNCATED;
+
+	/*
+	 * argv: bounded by arg_end, never a fixed-size read from arg_start (the
+	 * environment follows argv). The pages were just written by the exec and
+	 * are resident, so the non-faulting read works.
+	 */
+	mm = BPF_CORE_READ(task, mm);
+	arg_start = BPF_CORE_READ(mm, arg_start);
+	arg_end = BPF_CORE_READ(mm, arg_end);
+	total = arg_end > arg_start ? arg_end - arg_start : 0;
+	e->args_size_total = total > 0xffffffffULL ? 0xffffffffU : (__u32)total;
+	len = total > PROC_ARGS_MAX_BYTES ? PROC_ARGS_MAX_BYTES : (__u32)total;
+	if (total > PROC_ARGS_MAX_BYTES)
+		e->flags |= PROC_EXEC_F_ARGS_TRUNCATED;
+	/* Re-derive the bound in a form the verifier tracks (len <= 4096). */
+	len &= (PROC_ARGS_MAX_BYTES << 1) - 1;
+	if (len > PROC_ARGS_MAX_BYTES)
+		len = PROC_ARGS_MAX_BYTES;
+	if (len && bpf_probe_read_user(e->args, len, (const void *)arg_start) != 0) {
+		e->flags |= PROC_EXEC_F_ARGS_UNREADABLE;
+		count(PROC_STAT_ARGS_UNREADABLE);
+		len = 0;
+	}
+	e->args_size = len;
+
+	if (bpf_ringbuf_output(&events, e, PROC_EXEC_HEADER_SIZE + len, 0) != 0) {
+		count(PROC_STAT_RINGBUF_DROPS);
+		return 0;
+	}
+	count(PROC_STAT_EVENTS);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	struct proc_fork_event *e;
+	__u32 child_pid = BPF_CORE_READ(child, pid);
+
+	/* A new thread shares its creator's tgid; only new processes count. */
+	if (BPF_CORE_READ(child, tgid) != child_pid)
+		return 0;
+	if (skip_tgid(pid_tgid >> 32))
+		return 0;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(PROC_STAT_RINGBUF_DROPS);
+		return 0;
+	}
+	e->type = EVENT_PROC_FORK;
+	e->_pad0 = 0;
+	e->timestamp_ns = BPF_CORE_READ(child, start_time);
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->pid = child_pid;
+	e->ppid = BPF_CORE_READ(child, real_parent, tgid);
+	e->parent_tid = (__u32)pid_tgid;
+	e->uid = (__u32)uid_gid;
+	e->gid = uid_gid >> 32;
+	e->_pad1 = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+	count(PROC_STAT_EVENTS);
+	return 0;
+}
+
+/*
+ * do_exit() decrements signal->live before this tracepoint: the thread that
+ * took it to zero is the last one, and the process is over. (Since 6.16 the
+ * tracepoint also passes that as `group_dead`; reading `live` works on older
+ * kernels too. Two threads exiting at the same instant can both read 0 after
+ * both decrements: user space keeps the first exit of a pid.)
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *task)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	__u32 tgid = pid_tgid >> 32;
+	struct proc_exit_event *e;
+
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	if (skip_tgid(tgid))
+		return 0;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(PROC_STAT_RINGBUF_DROPS);
+		return 0;
+	}
+	e->type = EVENT_PROC_EXIT;
+	e->exit_code = BPF_CORE_READ(task, exit_code);
+	e->timestamp_ns = bpf_ktime_get_ns();
+	e->start_ns = BPF_CORE_READ(task, group_leader, start_time);
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->pid = tgid;
+	e->tid = (__u32)pid_tgid;
+	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->uid = (__u32)uid_gid;
+	e->gid = uid_gid >> 32;
+	e->_pad0 = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+	count(PROC_STAT_EVENTS);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
