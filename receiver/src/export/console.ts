@@ -1,0 +1,126 @@
+/**
+ * Human-readable exporters: `console` prints one aligned line per span (like
+ * the classic tcpconnlat/execsnoop tools), `jsonl` one JSON object per span
+ * for scripts and jq. Both write to stdout; the agent logs to stderr.
+ */
+import { SpanStatusCode, type AttributeValue } from '@opentelemetry/api';
+import { ExportResultCode, hrTimeToMilliseconds, type ExportResult } from '@opentelemetry/core';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+
+type Write = (text: string) => void;
+const stdoutWrite: Write = (text) => {
+  process.stdout.write(text);
+};
+
+function str(value: AttributeValue | undefined): string {
+  if (value === undefined) return '';
+  return Array.isArray(value) ? value.join(' ') : String(value);
+}
+
+function peer(address: AttributeValue | undefined, port: AttributeValue | undefined): string {
+  const a = str(address);
+  if (!a) return '-';
+  return a.includes(':') ? `[${a}]:${str(port)}` : `${a}:${str(port)}`;
+}
+
+function clockTime(span: ReadableSpan): string {
+  const d = new Date(hrTimeToMilliseconds(span.startTime));
+  return d.toISOString().slice(11, 23);
+}
+
+/** One line for a span; columns depend on what kind of span it is. */
+export function formatSpanLine(span: ReadableSpan): string {
+  const a = span.attributes;
+  const ms = hrTimeToMilliseconds(span.duration);
+  const duration = ms >= 1000 ? `${(ms / 1000).toFixed(3)} s` : `${ms.toFixed(3)} ms`;
+  const failed = span.status.code === SpanStatusCode.ERROR;
+  if (a['network.transport'] === 'tcp') {
+    const outcome = str(a['ebpf_otel.tcp.outcome']);
+    return [
+      clockTime(span),
+      'tcp',
+      `pid=${str(a['process.pid'])}`.padEnd(12),
+      str(a['process.executable.name']).padEnd(16),
+      a['network.type'] === 'ipv6' ? '6' : '4',
+      `${peer(a['network.local.address'], a['network.local.port'])} -> ${peer(a['network.peer.address'], a['network.peer.port'])}`.padEnd(48),
+      duration.padStart(12),
+      failed ? `${outcome.toUpperCase()}${a['ebpf_otel.tcp.socket_error'] ? ` (${str(a['ebpf_otel.tcp.socket_error'])})` : ''}` : outcome,
+    ].join(' ');
+  }
+  if (a['process.command_line'] !== undefined && a['process.executable.name'] === undefined) {
+    // An interactive command (root of a command trace).
+    return [
+      clockTime(span),
+      'cmd',
+      `pid=${str(a['process.pid'])}`.padEnd(12),
+      str(a['process.owner'] ?? a['process.user.id']).padEnd(16),
+      JSON.stringify(str(a['process.command_line'])).padEnd(48),
+      duration.padStart(12),
+      a['process.exit.code'] !== undefined ? `exit=${str(a['process.exit.code'])}` : '',
+    ].join(' ');
+  }
+  if (a['process.pid'] !== undefined) {
+    const args = a['process.command_args'];
+    return [
+      clockTime(span),
+      'proc',
+      `pid=${str(a['process.pid'])}`.padEnd(12),
+      `ppid=${str(a['process.parent_pid'])}`.padEnd(16),
+      (Array.isArray(args) ? args.join(' ') : str(a['process.executable.path'] ?? span.name)).padEnd(48),
+      duration.padStart(12),
+      a['process.exit.code'] !== undefined ? `exit=${str(a['process.exit.code'])}` : '',
+    ].join(' ');
+  }
+  return [clockTime(span), span.name, duration, failed ? `ERROR ${span.status.message ?? ''}` : ''].join(' ');
+}
+
+export const CONSOLE_HEADER = `${'TIME'.padEnd(12)} KIND ${'PID'.padEnd(12)} ${'COMM/USER'.padEnd(16)} ${'WHAT'.padEnd(50)} ${'DURATION'.padStart(12)} RESULT\n`;
+
+export class ConsoleLineExporter implements SpanExporter {
+  private headerShown = false;
+  constructor(private readonly write: Write = stdoutWrite) {}
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    let out = '';
+    if (!this.headerShown) {
+      out += CONSOLE_HEADER;
+      this.headerShown = true;
+    }
+    for (const span of [...spans].sort((x, y) => hrTimeToMilliseconds(x.startTime) - hrTimeToMilliseconds(y.startTime))) {
+      out += `${formatSpanLine(span).trimEnd()}\n`;
+    }
+    this.write(out);
+    done({ code: ExportResultCode.SUCCESS });
+  }
+
+  async shutdown(): Promise<void> {}
+}
+
+/** The JSON form of a span (one line of the jsonl exporter). */
+export function spanToJson(span: ReadableSpan): Record<string, unknown> {
+  const ctx = span.spanContext();
+  return {
+    traceId: ctx.traceId,
+    spanId: ctx.spanId,
+    parentSpanId: span.parentSpanContext?.spanId,
+    name: span.name,
+    kind: span.kind,
+    startTime: new Date(hrTimeToMilliseconds(span.startTime)).toISOString(),
+    startTimeUnixNano: (BigInt(span.startTime[0]) * 1_000_000_000n + BigInt(span.startTime[1])).toString(),
+    endTimeUnixNano: (BigInt(span.endTime[0]) * 1_000_000_000n + BigInt(span.endTime[1])).toString(),
+    durationMs: hrTimeToMilliseconds(span.duration),
+    status: { code: span.status.code === SpanStatusCode.ERROR ? 'ERROR' : span.status.code === SpanStatusCode.OK ? 'OK' : 'UNSET', message: span.status.message },
+    attributes: span.attributes,
+  };
+}
+
+export class JsonLinesExporter implements SpanExporter {
+  constructor(private readonly write: Write = stdoutWrite) {}
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    this.write(spans.map((s) => `${JSON.stringify(spanToJson(s))}\n`).join(''));
+    done({ code: ExportResultCode.SUCCESS });
+  }
+
+  async shutdown(): Promise<void> {}
+}

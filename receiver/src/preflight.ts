@@ -1,0 +1,53 @@
+/**
+ * Checks made before touching the kernel, so that the common problems get a
+ * message that names the fix instead of an errno from deep inside libbpf.
+ */
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { ProbeName } from './config';
+
+export class PreflightError extends Error {}
+
+const CAP_SYS_ADMIN = 21;
+const CAP_PERFMON = 38;
+const CAP_BPF = 39;
+
+const OBJECT_OF: Record<ProbeName, string> = { tcp: 'tcpconnect', exec: 'proc', bash: 'bash' };
+
+export function effectiveCapabilities(statusText: string): bigint {
+  const line = statusText.split('\n').find((l) => l.startsWith('CapEff:'));
+  return line ? BigInt(`0x${line.slice(7).trim()}`) : 0n;
+}
+
+export function hasCap(caps: bigint, cap: number): boolean {
+  return (caps & (1n << BigInt(cap))) !== 0n;
+}
+
+export function preflight(bpfDir: string, probes: readonly ProbeName[], btfPath = '/sys/kernel/btf/vmlinux'): void {
+  if (process.platform !== 'linux') {
+    throw new PreflightError(`ebpf-otel runs on Linux only (this is ${process.platform})`);
+  }
+  try {
+    accessSync(btfPath, constants.R_OK);
+  } catch {
+    throw new PreflightError(
+      `${btfPath} is missing or unreadable: this kernel does not expose BTF, which the CO-RE programs need. ` +
+        'Use a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian 11+, Ubuntu 20.10+, RHEL 8.2+ and most distribution kernels since 5.8 have it).',
+    );
+  }
+  const caps = effectiveCapabilities(readFileSync('/proc/self/status', 'utf8'));
+  const canBpf = hasCap(caps, CAP_SYS_ADMIN) || (hasCap(caps, CAP_BPF) && hasCap(caps, CAP_PERFMON));
+  if (!canBpf) {
+    throw new PreflightError(
+      `not enough privileges to load eBPF programs (uid ${process.getuid?.() ?? '?'}, effective capabilities 0x${caps.toString(16)}): ` +
+        'run as root (sudo), or grant CAP_BPF and CAP_PERFMON (plus CAP_SYS_RESOURCE on kernels before 5.11), ' +
+        "e.g. `sudo setcap cap_bpf,cap_perfmon,cap_sys_resource+ep $(which node)` or docker's cap_add",
+    );
+  }
+  for (const probe of probes) {
+    const file = path.join(bpfDir, `${OBJECT_OF[probe]}.bpf.o`);
+    if (!existsSync(file)) {
+      throw new PreflightError(`${file} is missing: build the BPF programs with scripts/bootstrap.sh (npm start does it) or point --bpf-dir at them`);
+    }
+  }
+}

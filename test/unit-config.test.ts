@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, helpText, parseCommandLine, type AgentConfig } from '../receiver/src/config';
+
+function run(argv: string[], env: Record<string, string> = {}): AgentConfig {
+  const parsed = parseCommandLine(argv, env);
+  assert.equal(parsed.kind, 'run');
+  return (parsed as { kind: 'run'; config: AgentConfig }).config;
+}
+
+describe('command line and environment', () => {
+  it('has working defaults', () => {
+    const c = run([]);
+    assert.deepEqual(c.exporters, ['otlp', 'console']);
+    assert.deepEqual(c.probes, ['tcp', 'exec', 'bash']);
+    assert.equal(c.includeLoopback, true);
+    assert.equal(c.metricIntervalMs, 60000);
+    assert.equal(c.redact, true);
+    assert.equal(c.traceExecs, 'interactive');
+  });
+
+  it('reads flags, EBPF_OTEL_* and OTEL_* variables, flags first', () => {
+    const c = run(['--port', '443', '--min-latency-ms', '1.5', '--no-loopback', '--exporter', 'jsonl'], {
+      EBPF_OTEL_PORT: '80',
+      EBPF_OTEL_PID: '1234',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4317',
+      OTEL_METRIC_EXPORT_INTERVAL: '5000',
+    });
+    assert.equal(c.port, 443);
+    assert.equal(c.pid, 1234);
+    assert.equal(c.minLatencyNs, 1_500_000n);
+    assert.equal(c.includeLoopback, false);
+    assert.deepEqual(c.exporters, ['jsonl']);
+    assert.equal(c.otlpEndpoint, 'http://collector:4317');
+    assert.equal(c.metricIntervalMs, 5000);
+  });
+
+  it('maps OTEL_TRACES_EXPORTER when --exporter is not given', () => {
+    assert.deepEqual(run([], { OTEL_TRACES_EXPORTER: 'console' }).exporters, ['console']);
+    assert.deepEqual(run([], { OTEL_TRACES_EXPORTER: 'none' }).exporters, []);
+  });
+
+  const bad: Array<[string[], Record<string, string>, RegExp]> = [
+    [['--bogus'], {}, /Unknown option '--bogus'/],
+    [['--port', '70000'], {}, /--port "70000": expected a whole number from 0 to 65535/],
+    [['--port', 'http'], {}, /--port "http"/],
+    [[], { EBPF_OTEL_PORT: 'x' }, /EBPF_OTEL_PORT "x"/],
+    [['--exporter', 'zipkin'], {}, /expected one of otlp, console, jsonl/],
+    [['--exporter', 'console,jsonl'], {}, /both write to stdout/],
+    [['--otlp-endpoint', 'ftp://x'], {}, /takes http:\/\/ or https:\/\//],
+    [[], { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://[bad' }, /OTEL_EXPORTER_OTLP_ENDPOINT=.*is not a URL/],
+    [[], { OTEL_METRIC_EXPORT_INTERVAL: 'soon' }, /OTEL_METRIC_EXPORT_INTERVAL/],
+    [['--sample-success', '2'], {}, /from 0 to 1/],
+    [['--redact-pattern', '(['], {}, /not a valid regular expression/],
+    [['--probes', 'tcp,dns'], {}, /expected one of tcp, exec, bash/],
+    [['--trace-execs', 'some'], {}, /expected one of all, interactive, none/],
+    [['extra'], {}, /Unexpected argument 'extra'/],
+  ];
+  for (const [argv, env, message] of bad) {
+    it(`rejects ${JSON.stringify(argv)} ${JSON.stringify(env)}`, () => {
+      assert.throws(() => parseCommandLine(argv, env), (e: unknown) => e instanceof ConfigError && message.test(e.message));
+    });
+  }
+
+  it('documents every option with its variable', () => {
+    const text = helpText('1.2.3');
+    for (const flag of ['--exporter', '--pid', '--port', '--min-latency-ms', '--no-loopback', '--trace-execs']) assert.match(text, new RegExp(flag));
+    assert.match(text, /EBPF_OTEL_MIN_LATENCY_MS/);
+  });
+});

@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { ExportResultCode, hrTimeToNanoseconds } from '@opentelemetry/core';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
+import { KernelClock } from '../receiver/src/clock';
+import { decodeTcpConnect, TcpOutcome, AF_INET6 } from '../receiver/src/decode/tcp-connect';
+import { formatSpanLine, spanToJson } from '../receiver/src/export/console';
+import { BufferedSpanProcessor } from '../receiver/src/export/span-pipeline';
+import { createLogger } from '../receiver/src/log';
+import { TcpConnectSpanBuilder } from '../receiver/src/tcp/spans';
+import { tcpRecord } from './unit-decode-tcp.test';
+
+function setup() {
+  const exporter = new InMemorySpanExporter();
+  const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+  // wall = monotonic + 1_700_000_000 s
+  const clock = new KernelClock(() => ({ realtimeNs: 1_700_000_000_000_000_000n + 5n, monotonicNs: 5n }));
+  const builder = new TcpConnectSpanBuilder(provider.getTracer('t'), clock);
+  return { exporter, builder };
+}
+
+describe('tcp connect spans', () => {
+  it('a successful connect: CLIENT span, kernel timestamps, semconv attributes', () => {
+    const { exporter, builder } = setup();
+    builder.emit(decodeTcpConnect(tcpRecord({ start: 1_000_000_000n, end: 1_250_000_000n, pid: 77, tid: 78, uid: 1000, saddr: '127.0.0.1', daddr: '127.0.0.2', sport: 40001, dport: 8080, comm: 'curl' })));
+    const [span] = exporter.getFinishedSpans();
+    assert.ok(span);
+    assert.equal(span.name, 'tcp connect');
+    assert.equal(span.kind, SpanKind.CLIENT);
+    assert.equal(hrTimeToNanoseconds(span.startTime), 1_700_000_001_000_000_000);
+    assert.equal(hrTimeToNanoseconds(span.duration), 250_000_000);
+    assert.equal(span.status.code, SpanStatusCode.UNSET);
+    assert.deepEqual(
+      {
+        t: span.attributes['network.transport'], ty: span.attributes['network.type'], pa: span.attributes['network.peer.address'],
+        pp: span.attributes['network.peer.port'], la: span.attributes['network.local.address'], lp: span.attributes['network.local.port'],
+        sa: span.attributes['server.address'], sp: span.attributes['server.port'], pid: span.attributes['process.pid'],
+        tid: span.attributes['thread.id'], exe: span.attributes['process.executable.name'], uid: span.attributes['process.user.id'],
+        err: span.attributes['error.type'],
+      },
+      { t: 'tcp', ty: 'ipv4', pa: '127.0.0.2', pp: 8080, la: '127.0.0.1', lp: 40001, sa: '127.0.0.2', sp: 8080, pid: 77, tid: 78, exe: 'curl', uid: 1000, err: undefined },
+    );
+  });
+
+  const failures: Array<[number, number, string]> = [
+    [TcpOutcome.Refused, 111, 'connection_refused'],
+    [TcpOutcome.TimedOut, 110, 'timed_out'],
+    [TcpOutcome.HostUnreachable, 113, 'host_unreachable'],
+    [TcpOutcome.NetworkUnreachable, 101, 'network_unreachable'],
+    [TcpOutcome.Abandoned, 0, 'connection_abandoned'],
+    [TcpOutcome.OtherError, 104, '_OTHER'],
+  ];
+  for (const [outcome, err, errorType] of failures) {
+    it(`a failed connect (${errorType}) has status ERROR and error.type`, () => {
+      const { exporter, builder } = setup();
+      builder.emit(decodeTcpConnect(tcpRecord({ family: AF_INET6, saddr: '::1', daddr: '::1', outcome, err })));
+      const [span] = exporter.getFinishedSpans();
+      assert.equal(span?.status.code, SpanStatusCode.ERROR);
+      assert.equal(span?.attributes['error.type'], errorType);
+      assert.ok(span?.status.message?.includes('[::1]:80'));
+      if (err) assert.match(String(span?.attributes['ebpf_otel.tcp.socket_error']), /^E[A-Z]+$/);
+      assert.match(formatSpanLine(span as ReadableSpan), /\[::1\]:80/);
+      assert.equal((spanToJson(span as ReadableSpan).status as { code: string }).code, 'ERROR');
+    });
+  }
+});
+
+describe('BufferedSpanProcessor', () => {
+  it('holds spans while the exporter fails, delivers them when it recovers, counts what overflows', async () => {
+    let up = false;
+    const delivered: ReadableSpan[] = [];
+    const flaky: SpanExporter = {
+      export(spans, done) {
+        if (!up) return done({ code: ExportResultCode.FAILED, error: new Error('14 UNAVAILABLE: No connection established') });
+        delivered.push(...spans);
+        done({ code: ExportResultCode.SUCCESS });
+      },
+      shutdown: async () => undefined,
+    };
+    const logs: string[] = [];
+    let dropped = 0;
+    const processor = new BufferedSpanProcessor(flaky, {
+      name: 'otlp', maxBufferedSpans: 5, maxBatchSize: 2, flushIntervalMs: 10, initialBackoffMs: 20, maxBackoffMs: 40,
+      shutdownTimeoutMs: 1000, log: createLogger('info', (l) => logs.push(l)), onDropped: (n) => { dropped += n; }, onExported: () => undefined,
+    });
+    const provider = new TracerProvider({ spanProcessors: [processor] });
+    const tracer = provider.getTracer('t');
+    for (let i = 0; i < 8; i++) tracer.startSpan(`s${i}`).end();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(dropped, 3);
+    assert.equal(processor.buffered, 5);
+    assert.ok(logs.some((l) => /export failed \(14 UNAVAILABLE/.test(l)));
+    up = true;
+    await new Promise((r) => setTimeout(r, 150));
+    assert.deepEqual(delivered.map((s) => s.name), ['s3', 's4', 's5', 's6', 's7']);
+    assert.ok(logs.some((l) => /export recovered/.test(l)));
+    await provider.shutdown();
+  });
+});
