@@ -1,0 +1,239 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { DecodeError, EventType } from '../receiver/src/decode/layout';
+import {
+  PROC_ARGS_MAX_COUNT,
+  PROC_EXEC_HEADER_SIZE,
+  PROC_EXEC_LAYOUT,
+  PROC_EXIT_LAYOUT,
+  PROC_FORK_LAYOUT,
+  ProcExecFlag,
+  decodeProcExec,
+  decodeProcExit,
+  decodeProcFork,
+  decodeWaitStatus,
+  splitArgs,
+  type ProcTermination,
+} from '../receiver/src/decode/proc';
+import { layoutDifferences } from './helpers/btf-layout-check';
+import { buildRecord } from './helpers/event-builder';
+
+describe('proc layouts', () => {
+  for (const layout of [PROC_EXEC_LAYOUT, PROC_FORK_LAYOUT, PROC_EXIT_LAYOUT]) {
+    it(`${layout.struct} matches the BTF of build/bpf/${layout.object}.bpf.o`, () => {
+      assert.deepEqual(layoutDifferences(layout), []);
+    });
+  }
+});
+
+function execRecord(args: Buffer, extra: Partial<Record<keyof typeof PROC_EXEC_LAYOUT.fields, number | bigint | string | Buffer>> = {}): Buffer {
+  return buildRecord(
+    PROC_EXEC_LAYOUT,
+    {
+      type: EventType.ProcExec,
+      timestamp_ns: 2_000_000_000n,
+      start_ns: 1_500_000_000n,
+      cgroup_id: 4242n,
+      pid: 100,
+      tid: 100,
+      ppid: 99,
+      old_tid: 100,
+      uid: 1000,
+      gid: 1001,
+      session_id: 90,
+      argc: 3,
+      args_size: args.length,
+      args_size_total: args.length,
+      comm: 'echo',
+      tty: 'pts/3',
+      filename: '/bin/echo',
+      args,
+      ...extra,
+    },
+    PROC_EXEC_HEADER_SIZE + args.length,
+  );
+}
+
+const nul = (...parts: string[]): Buffer => Buffer.from(parts.map((p) => `${p}\0`).join(''), 'utf8');
+
+describe('decodeProcExec', () => {
+  it('decodes every field of a short exec record', () => {
+    const event = decodeProcExec(execRecord(nul('/bin/echo', 'hello', 'a b')));
+    assert.deepEqual(event, {
+      kind: 'proc_exec',
+      timestampNs: 2_000_000_000n,
+      startNs: 1_500_000_000n,
+      cgroupId: 4242n,
+      pid: 100,
+      tid: 100,
+      ppid: 99,
+      oldTid: 100,
+      uid: 1000,
+      gid: 1001,
+      sessionId: 90,
+      tty: 'pts/3',
+      comm: 'echo',
+      filename: '/bin/echo',
+      filenameTruncated: false,
+      argc: 3,
+      args: ['/bin/echo', 'hello', 'a b'],
+      argsTruncated: false,
+      argsUnreadable: false,
+      argsSizeTotal: 10 + 6 + 4,
+    });
+  });
+
+  const cases: Array<{ name: string; record: Buffer; args: string[]; argsTruncated?: boolean; argsUnreadable?: boolean; tty?: string; filenameTruncated?: boolean }> = [
+    { name: 'keeps empty arguments', record: execRecord(nul('echo', '', 'x', '')), args: ['echo', '', 'x', ''] },
+    {
+      name: 'keeps the partial last argument of a cut argv',
+      record: execRecord(Buffer.from('true\0xxxx', 'utf8'), { flags: ProcExecFlag.ArgsTruncated, args_size_total: 6000 }),
+      args: ['true', 'xxxx'],
+      argsTruncated: true,
+    },
+    {
+      name: 'flags unreadable argv',
+      record: execRecord(Buffer.alloc(0), { flags: ProcExecFlag.ArgsUnreadable }),
+      args: [],
+      argsUnreadable: true,
+    },
+    { name: 'no controlling terminal is undefined', record: execRecord(nul('ls'), { tty: Buffer.alloc(16) }), args: ['ls'], tty: undefined },
+    {
+      name: 'flags a cut filename',
+      record: execRecord(nul('x'), { flags: ProcExecFlag.FilenameTruncated }),
+      args: ['x'],
+      filenameTruncated: true,
+    },
+    {
+      name: 'decodes UTF-8 arguments',
+      record: execRecord(nul('printf', 'héllo wörld ✓')),
+      args: ['printf', 'héllo wörld ✓'],
+    },
+    {
+      name: `stops at ${PROC_ARGS_MAX_COUNT} arguments and says so`,
+      record: execRecord(nul(...Array.from({ length: 70 }, (_, i) => `a${i}`))),
+      args: Array.from({ length: PROC_ARGS_MAX_COUNT }, (_, i) => `a${i}`),
+      argsTruncated: true,
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const event = decodeProcExec(c.record);
+      assert.deepEqual(event.args, c.args);
+      assert.equal(event.argsTruncated, c.argsTruncated ?? false);
+      assert.equal(event.argsUnreadable, c.argsUnreadable ?? false);
+      assert.equal(event.filenameTruncated, c.filenameTruncated ?? false);
+      if ('tty' in c) assert.equal(event.tty, c.tty);
+    });
+  }
+
+  const bad: Array<{ name: string; record: Buffer; reason: DecodeError['reason'] }> = [
+    { name: 'shorter than the header', record: execRecord(Buffer.alloc(0)).subarray(0, PROC_EXEC_HEADER_SIZE - 1), reason: 'truncated' },
+    { name: 'args_size past the record', record: execRecord(nul('ls'), { args_size: 100 }), reason: 'truncated' },
+    { name: 'args_size past the limit', record: execRecord(nul('ls'), { args_size: 5000 }), reason: 'invalid' },
+    { name: 'another event type', record: execRecord(nul('ls'), { type: EventType.ProcExit }), reason: 'unknown_type' },
+  ];
+  for (const c of bad) {
+    it(`rejects a record ${c.name}`, () => {
+      assert.throws(() => decodeProcExec(c.record), (err: unknown) => err instanceof DecodeError && err.reason === c.reason);
+    });
+  }
+});
+
+describe('decodeProcFork', () => {
+  it('decodes every field', () => {
+    const record = buildRecord(PROC_FORK_LAYOUT, {
+      type: EventType.ProcFork,
+      timestamp_ns: 77n,
+      cgroup_id: 5n,
+      pid: 201,
+      ppid: 200,
+      parent_tid: 202,
+      uid: 0,
+      gid: 0,
+      comm: 'bash',
+    });
+    assert.deepEqual(decodeProcFork(record), {
+      kind: 'proc_fork',
+      timestampNs: 77n,
+      cgroupId: 5n,
+      pid: 201,
+      ppid: 200,
+      parentTid: 202,
+      uid: 0,
+      gid: 0,
+      comm: 'bash',
+    });
+  });
+  it('rejects short and mistyped records', () => {
+    const record = buildRecord(PROC_FORK_LAYOUT, { type: EventType.ProcFork });
+    assert.throws(() => decodeProcFork(record.subarray(0, 63)), (e: unknown) => e instanceof DecodeError && e.reason === 'truncated');
+    assert.throws(() => decodeProcFork(buildRecord(PROC_FORK_LAYOUT, { type: 9 })), (e: unknown) => e instanceof DecodeError && e.reason === 'unknown_type');
+  });
+});
+
+describe('decodeProcExit', () => {
+  const statuses: Array<[string, number, ProcTermination]> = [
+    ['exit(0)', 0x0000, { kind: 'exited', code: 0 }],
+    ['exit(3)', 0x0300, { kind: 'exited', code: 3 }],
+    ['exit(255)', 0xff00, { kind: 'exited', code: 255 }],
+    ['SIGKILL', 9, { kind: 'signaled', signal: 9, coreDumped: false }],
+    ['SIGSEGV with core', 0x80 | 11, { kind: 'signaled', signal: 11, coreDumped: true }],
+    ['SIGTERM', 15, { kind: 'signaled', signal: 15, coreDumped: false }],
+  ];
+  for (const [name, status, termination] of statuses) {
+    it(`decodes the wait status of ${name}`, () => {
+      assert.deepEqual(decodeWaitStatus(status), termination);
+      const event = decodeProcExit(
+        buildRecord(PROC_EXIT_LAYOUT, {
+          type: EventType.ProcExit,
+          exit_code: status,
+          timestamp_ns: 3_000n,
+          start_ns: 1_000n,
+          cgroup_id: 8n,
+          pid: 300,
+          tid: 301,
+          ppid: 1,
+          uid: 5,
+          gid: 6,
+          comm: 'worker',
+        }),
+      );
+      assert.deepEqual(event, {
+        kind: 'proc_exit',
+        timestampNs: 3_000n,
+        startNs: 1_000n,
+        durationNs: 2_000n,
+        cgroupId: 8n,
+        pid: 300,
+        tid: 301,
+        ppid: 1,
+        uid: 5,
+        gid: 6,
+        comm: 'worker',
+        waitStatus: status,
+        termination,
+      });
+    });
+  }
+  it('never reports a negative duration', () => {
+    const event = decodeProcExit(buildRecord(PROC_EXIT_LAYOUT, { type: EventType.ProcExit, timestamp_ns: 1n, start_ns: 5n }));
+    assert.equal(event.durationNs, 0n);
+  });
+  it('rejects a short record', () => {
+    const record = buildRecord(PROC_EXIT_LAYOUT, { type: EventType.ProcExit });
+    assert.throws(() => decodeProcExit(record.subarray(0, 10)), (e: unknown) => e instanceof DecodeError && e.reason === 'truncated');
+  });
+});
+
+describe('splitArgs', () => {
+  const cases: Array<[string, Buffer, string[]]> = [
+    ['empty block', Buffer.alloc(0), []],
+    ['one argument', nul('ls'), ['ls']],
+    ['a lone NUL is one empty argument', Buffer.from([0]), ['']],
+    ['no trailing NUL', Buffer.from('a\0b'), ['a', 'b']],
+  ];
+  for (const [name, block, args] of cases) {
+    it(name, () => assert.deepEqual(splitArgs(block).args, args));
+  }
+});
