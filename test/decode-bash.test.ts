@@ -11,16 +11,7 @@ import {
   decodeBashReadline,
   type BashReadlineEvent,
 } from '../receiver/src/decode/bash';
-import { layoutDifferences } from './helpers/btf-layout-check';
 import { buildRecord } from './helpers/event-builder';
-
-describe('bash layouts', () => {
-  for (const layout of [BASH_READLINE_LAYOUT, BASH_PROMPT_LAYOUT]) {
-    it(`${layout.struct} matches the BTF of build/bpf/${layout.object}.bpf.o`, () => {
-      assert.deepEqual(layoutDifferences(layout), []);
-    });
-  }
-});
 
 /** A line record as the kernel sends it: header, line bytes, NUL. */
 function lineRecord(line: string, fields: { flags?: number; line_len?: number; command_line?: number } = {}): Buffer {
