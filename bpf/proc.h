@@ -35,7 +35,7 @@
  */
 #define PROC_ARGS_MAX_COUNT 64
 
-/* Bytes of the controlling terminal's name ("pts/3"), NUL included. */
+/* Bytes of the controlling terminal's kernel name (tty->name: "pts3", "tty1"), NUL included. */
 #define PROC_TTY_LEN 16
 
 /* proc_exec_event.flags */
@@ -65,7 +65,7 @@ struct proc_exec_event {
 	__u32 args_size;                /* bytes of args[] sent (<= PROC_ARGS_MAX_BYTES) */
 	__u32 args_size_total;          /* arg_end - arg_start: the real argv size */
 	char comm[EBPF_OTEL_COMM_LEN];  /* the new program's comm (basename, 15 chars) */
-	char tty[PROC_TTY_LEN];         /* controlling terminal name, "" if none */
+	char tty[PROC_TTY_LEN];         /* controlling terminal, kernel name ("pts3"), "" if none */
 	char filename[PROC_FILENAME_LEN];
 	char args[PROC_ARGS_MAX_BYTES]; /* NUL-separated argv, args_size bytes valid */
 };

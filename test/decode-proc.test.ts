@@ -13,6 +13,7 @@ import {
   decodeProcFork,
   decodeWaitStatus,
   splitArgs,
+  ttyName,
   type ProcTermination,
 } from '../receiver/src/decode/proc';
 import { buildRecord } from './helpers/event-builder';
@@ -36,7 +37,7 @@ function execRecord(args: Buffer, extra: Partial<Record<keyof typeof PROC_EXEC_L
       args_size: args.length,
       args_size_total: args.length,
       comm: 'echo',
-      tty: 'pts/3',
+      tty: 'pts3',
       filename: '/bin/echo',
       args,
       ...extra,
@@ -215,6 +216,20 @@ describe('decodeProcExit', () => {
     const record = buildRecord(PROC_EXIT_LAYOUT, { type: EventType.ProcExit });
     assert.throws(() => decodeProcExit(record.subarray(0, 10)), (e: unknown) => e instanceof DecodeError && e.reason === 'truncated');
   });
+});
+
+describe('ttyName', () => {
+  const cases: Array<[string, string | undefined]> = [
+    ['', undefined],
+    ['pts0', 'pts/0'],
+    ['pts12', 'pts/12'],
+    ['tty1', 'tty1'],
+    ['ttyS0', 'ttyS0'],
+    ['console', 'console'],
+  ];
+  for (const [kernel, shown] of cases) {
+    it(`${JSON.stringify(kernel)} -> ${String(shown)}`, () => assert.equal(ttyName(kernel), shown));
+  }
 });
 
 describe('splitArgs', () => {

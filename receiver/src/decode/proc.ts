@@ -108,7 +108,7 @@ export interface ProcExecEvent {
   readonly gid: number;
   /** Session id (pid of the session leader), 0 when unknown. */
   readonly sessionId: number;
-  /** Controlling terminal ("pts/3"), undefined without one. */
+  /** Controlling terminal as ps(1) names it ("pts/3", "tty1"), undefined without one. */
   readonly tty: string | undefined;
   readonly comm: string;
   /** The path given to execve, not resolved. */
@@ -191,6 +191,16 @@ export function splitArgs(block: Buffer, maxCount: number = PROC_ARGS_MAX_COUNT)
   return { args, dropped: false };
 }
 
+/**
+ * The kernel names pseudo-terminals "pts3" (tty->name); /dev and ps(1) say
+ * "pts/3". Other names ("tty1", "ttyS0") are the same in both.
+ */
+export function ttyName(kernelName: string): string | undefined {
+  if (kernelName === '') return undefined;
+  const pts = /^pts(\d+)$/.exec(kernelName);
+  return pts ? `pts/${pts[1]}` : kernelName;
+}
+
 const X = PROC_EXEC_LAYOUT.fields;
 
 export function decodeProcExec(buf: Buffer): ProcExecEvent {
@@ -217,7 +227,7 @@ export function decodeProcExec(buf: Buffer): ProcExecEvent {
     uid: buf.readUInt32LE(X.uid.offset),
     gid: buf.readUInt32LE(X.gid.offset),
     sessionId: buf.readUInt32LE(X.session_id.offset),
-    tty: tty === '' ? undefined : tty,
+    tty: ttyName(tty),
     comm: readCString(buf, X.comm.offset, X.comm.size),
     filename: readCString(buf, X.filename.offset, X.filename.size),
     filenameTruncated: (flags & ProcExecFlag.FilenameTruncated) !== 0,
