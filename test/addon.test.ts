@@ -366,6 +366,26 @@ describe('tracepoint and ring buffer', () => {
     }
   });
 
+  test('when JS is slow the reader stops draining and the kernel ring fills (no unbounded queue)', () => {
+    const object = openFixture();
+    try {
+      object.setMapMaxEntries('exec_events', 4096); // one page: ~146 records of 24 bytes
+      object.load();
+      object.attach('handle_exec');
+      let records = 0;
+      const reader = object.openRingBuffer('exec_events', (_data, count) => { records += count; }, { maxBatchBytes: 64 });
+      // JS stays busy (no event loop turn) for all 300 execs; the thread may
+      // queue only a few small batches, the rest must wait in the kernel ring.
+      execTrue(300);
+      const delivered = reader.consume();
+      assert.equal(delivered, records);
+      assert.ok(records > 100 && records < 300, `${records} of 300 execs delivered: the ring should have overflowed`);
+      assert.equal(object.map('exec_count_by_tgid').keys().length, 300, 'the program itself saw every exec');
+    } finally {
+      object.close();
+    }
+  });
+
   test('a missing tracepoint is a clear BpfError', () => {
     const object = openFixture();
     try {
@@ -428,6 +448,8 @@ describe('uprobes', () => {
       assert.throws(() => object.attachUprobe('fixture_add_entry', { binaryPath: '/nonexistent/binary', symbol: 'main', retprobe: false }), (error) =>
         assertBpfError(error, { op: 'attach_uprobe', code: 'ENOENT', message: /\/nonexistent\/binary/ }));
       assert.throws(() => object.attachUprobe('fixture_add_entry', { binaryPath: UPROBE_TARGET, retprobe: false }), TypeError);
+      assert.throws(() => object.attach('fixture_add_entry'), (error) =>
+        assertBpfError(error, { op: 'attach', code: 'EOPNOTSUPP', message: /use attachUprobe\(\)/ }));
     } finally {
       object.close();
     }
@@ -467,19 +489,62 @@ describe('lifecycle', () => {
     ${tail}
   `;
 
-  function runChild(script: string, timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; ms: number }> {
+  interface ChildResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
+
+  function runChild(script: string, timeoutMs: number, nodeFlags: string[] = []): Promise<ChildResult> {
     return new Promise((resolve) => {
       const started = Date.now();
-      const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, [...nodeFlags, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
       let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
       child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
       child.on('exit', (code, signal) => {
         clearTimeout(timer);
-        resolve({ code, signal, stderr, ms: Date.now() - started });
+        resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
       });
     });
   }
+
+  test('an open reader keeps its object alive when the program drops both', async () => {
+    const script = `
+      const { BpfObject } = require(${JSON.stringify(ADDON_JS)});
+      let records = 0;
+      (() => {
+        const object = BpfObject.open(${JSON.stringify(FIXTURE)});
+        object.setGlobal('parent_tgid_filter', Buffer.from(new Uint32Array([process.pid]).buffer));
+        object.load();
+        object.attach('handle_exec');
+        object.openRingBuffer('exec_events', (_data, count) => { records += count; }).unref();
+      })();
+      global.gc();
+      setTimeout(() => {
+        global.gc();
+        for (let i = 0; i < 3; i++) require('node:child_process').spawnSync('/bin/true');
+        setTimeout(() => { console.log(records); process.exit(0); }, 500);
+      }, 50);
+    `;
+    const result = await runChild(script, 10_000, ['--expose-gc']);
+    assert.equal(result.stderr, '');
+    assert.equal(result.stdout.trim(), '3');
+  });
+
+  test('setLibbpfDebug(true) sends libbpf debug output to stderr; off, a clean run prints nothing', async () => {
+    const script = `
+      const { BpfObject, setLibbpfDebug } = require(${JSON.stringify(ADDON_JS)});
+      setLibbpfDebug(process.argv[1] === 'debug');
+      const object = BpfObject.open(${JSON.stringify(FIXTURE)});
+      object.load();
+      object.close();
+    `;
+    const withDebug = await runChild(script.replace("process.argv[1] === 'debug'", 'true'), 10_000);
+    assert.equal(withDebug.code, 0);
+    assert.match(withDebug.stderr, /libbpf: /);
+    const quiet = await runChild(script.replace("process.argv[1] === 'debug'", 'false'), 10_000);
+    assert.equal(quiet.code, 0);
+    assert.equal(quiet.stderr, '');
+  });
 
   test('process.exit() without close() exits cleanly (env cleanup hook)', async () => {
     const result = await runChild(childScript('setTimeout(() => process.exit(0), 100);'), 10_000);

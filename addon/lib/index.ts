@@ -284,6 +284,9 @@ function hintFor(op: string, code: string, libbpfLog: string): string | undefine
       ? 'the binary has no such function symbol (check with: nm -D <binary>, or nm <binary> if it is not stripped)'
       : 'the binary does not exist or cannot be read';
   }
+  if (op === 'attach' && code === 'EOPNOTSUPP') {
+    return 'this SEC() name carries no attach target (e.g. a bare "uprobe"): use attachUprobe(), attachTracepoint() or attachRawTracepoint()';
+  }
   if (op === 'open' && code === 'ENOENT') return 'build the BPF objects with: make -C bpf (scripts/bootstrap.sh does it)';
   return undefined;
 }
@@ -305,8 +308,10 @@ function makeBpfError(op: string, errno: number, code: string, description: stri
   return new BpfError(message, { errno, code, op, libbpfLog });
 }
 
-function bpfError(op: string, errno: number, code: string, message: string): BpfError {
-  return new BpfError(`${op}: ${message}`, { errno, code, op });
+/** A BpfError raised by this wrapper itself (state and name checks); `op` uses the native snake_case names. */
+function bpfError(method: string, errno: number, code: string, message: string): BpfError {
+  const op = method === 'consume' ? 'ring_buffer_consume' : method.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+  return new BpfError(`${method}: ${message}`, { errno, code, op });
 }
 
 function requireString(method: string, what: string, value: unknown): string {
@@ -470,7 +475,7 @@ export class BpfObject {
     const handle = this.#afterLoad('openRingBuffer');
     const info = this.#requireMap('openRingBuffer', mapName);
     if (info.type !== 'ringbuf') {
-      throw bpfError('open_ring_buffer', 22, 'EINVAL', `map '${mapName}' is a ${info.type} map, not a ringbuf`);
+      throw bpfError('openRingBuffer', 22, 'EINVAL', `map '${mapName}' is a ${info.type} map, not a ringbuf`);
     }
     if (typeof onBatch !== 'function') throw new TypeError('openRingBuffer: onBatch must be a function (data: Buffer, count: number) => void');
     const pollTimeoutMs = requireInteger('openRingBuffer', 'pollTimeoutMs', opts.pollTimeoutMs ?? DEFAULT_POLL_TIMEOUT_MS, 1, 60_000);

@@ -100,7 +100,10 @@ NativeObject::NativeObject(const Napi::CallbackInfo& info) : ObjectWrap<NativeOb
   cleanup_hook_added_ = true;
 }
 
-NativeObject::~NativeObject() { CloseAll(); }
+NativeObject::~NativeObject() {
+  destroying_ = true;
+  CloseAll();
+}
 
 void NativeObject::CleanupHook(void* arg) {
   auto* self = static_cast<NativeObject*>(arg);
@@ -111,7 +114,7 @@ void NativeObject::CleanupHook(void* arg) {
 void NativeObject::CloseAll() {
   // Reverse order of creation: readers (threads) first, then links, then the
   // object whose maps and programs they use.
-  for (auto& entry : readers_) entry.second->Close();
+  for (auto& entry : readers_) CloseReader(entry.second.get());
   for (auto& link : links_) {
     if (link != nullptr) {
       bpf_link__destroy(link);
@@ -609,6 +612,11 @@ Napi::Value NativeObject::OpenRingBuffer(const Napi::CallbackInfo& info) {
   if (reader == nullptr) return env.Undefined();
   uint32_t id = next_reader_id_++;
   readers_[id] = reader;
+  // An open reader keeps this object alive: were it garbage-collected, its
+  // destructor would stop a reader the program still expects to deliver.
+  // (C API: node-addon-api's Ref()/Unref() would throw on failure, which is
+  // fatal in the cleanup hook.)
+  napi_reference_ref(env_, static_cast<napi_ref>(*this), nullptr);
   return Napi::Number::New(env, id);
 }
 
@@ -635,10 +643,18 @@ Napi::Value NativeObject::ReaderConsume(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, delivered);
 }
 
+void NativeObject::CloseReader(RingReader* reader) {
+  if (reader->closed()) return;
+  reader->Close();
+  // Drop the reference taken when the reader was opened; not from the
+  // destructor, where the wrapper's reference is already being torn down.
+  if (!destroying_) napi_reference_unref(env_, static_cast<napi_ref>(*this), nullptr);
+}
+
 // readerClose(id): idempotent
 Napi::Value NativeObject::ReaderClose(const Napi::CallbackInfo& info) {
   auto found = readers_.find(info[0].As<Napi::Number>().Uint32Value());
-  if (found != readers_.end()) found->second->Close();
+  if (found != readers_.end()) CloseReader(found->second.get());
   return info.Env().Undefined();
 }
 

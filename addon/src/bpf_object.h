@@ -63,12 +63,14 @@ class NativeObject : public Napi::ObjectWrap<NativeObject> {
   std::shared_ptr<RingReader> FindReader(Napi::Env env, const char* op, uint32_t id);
   Napi::Value AddLink(Napi::Env env, struct bpf_link* link);
 
+  void CloseReader(RingReader* reader);
   void CloseAll();
   static void CleanupHook(void* arg);
 
   napi_env env_ = nullptr;
   struct bpf_object* object_ = nullptr;
   bool loaded_ = false;
+  bool destroying_ = false;
   bool cleanup_hook_added_ = false;
   std::vector<struct bpf_link*> links_;  // index = link id; nullptr once destroyed
   std::map<uint32_t, std::shared_ptr<RingReader>> readers_;  // closed ones kept for stats()
