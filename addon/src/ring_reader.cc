@@ -94,7 +94,7 @@ int RingReader::OnSample(void* context, void* data, size_t size) {
 int RingReader::DrainInto(std::deque<RingBatch>* out, bool stop_after_one_batch) {
   for (;;) {
     RingBatch batch;
-    batch.bytes.reserve(max_batch_bytes_ < 65536 ? max_batch_bytes_ + 64 : 65536);
+    batch.bytes.reserve(max_batch_bytes_ < 4096 ? max_batch_bytes_ + 64 : 4096);
     filling_ = &batch;
     batch_full_ = false;
     int result = ring_buffer__consume(ring_);
@@ -153,28 +153,20 @@ void RingReader::ThreadMain() {
 // Plain Node-API calls, each checked: during env teardown Node may still run
 // a queued wake-up while refusing to run JS, and node-addon-api would turn
 // those refusals into fatal errors. On any failure delivery just stops.
+// Batches are copied into JS-heap Buffers so V8 accounts for their memory.
 void RingReader::Deliver(Napi::Env env, std::deque<RingBatch>* batches, uint32_t* delivered) {
-  Napi::HandleScope scope(env);
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   while (!batches->empty() && !closed_ && !env.IsExceptionPending()) {
     RingBatch batch = std::move(batches->front());
     batches->pop_front();
-    auto* owned = new std::vector<uint8_t>(std::move(batch.bytes));
-    napi_value buffer;
-    napi_status status = napi_create_external_buffer(env, owned->size(), owned->data(), &RingReader::FreeBatch,
-                                                     owned, &buffer);
-    if (status == napi_no_external_buffers_allowed) {
-      void* copy;
-      status = napi_create_buffer_copy(env, owned->size(), owned->data(), &copy, &buffer);
-      delete owned;
-    } else if (status != napi_ok) {
-      delete owned;
-    }
     napi_value argv[2];
-    argv[0] = buffer;
     napi_value callback;
     napi_value receiver;
     napi_value result;
-    if (status != napi_ok || napi_create_uint32(env, batch.records, &argv[1]) != napi_ok ||
+    void* copy;
+    if (napi_create_buffer_copy(env, batch.bytes.size(), batch.bytes.data(), &copy, &argv[0]) != napi_ok ||
+        napi_create_uint32(env, batch.records, &argv[1]) != napi_ok ||
         napi_get_reference_value(env, on_batch_, &callback) != napi_ok || callback == nullptr ||
         napi_get_undefined(env, &receiver) != napi_ok) {
       break;
@@ -185,13 +177,14 @@ void RingReader::Deliver(Napi::Env env, std::deque<RingBatch>* batches, uint32_t
     if (delivered != nullptr) *delivered += batch.records;
     if (napi_call_function(env, receiver, callback, 2, argv, &result) != napi_ok) break;
   }
+  napi_close_handle_scope(env, scope);
 }
 
-void RingReader::FreeBatch(napi_env, void*, void* hint) { delete static_cast<std::vector<uint8_t>*>(hint); }
-
 void RingReader::CallJs(napi_env env, napi_value, void* context, void*) {
+  // env is null when Node empties the queue while tearing the TSFN down,
+  // after FinalizeTsfn already freed `context`: touch nothing then.
+  if (env == nullptr) return;
   auto* reader = static_cast<std::shared_ptr<RingReader>*>(context)->get();
-  if (env == nullptr) return;  // the TSFN is being torn down
   reader->wakeup_pending_ = false;
   Napi::Env napi_env(env);
   // Pull one batch at a time so the thread can refill behind us and a close()

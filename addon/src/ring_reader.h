@@ -68,7 +68,6 @@ class RingReader {
 
   static int OnSample(void* context, void* data, size_t size);
   static void CallJs(napi_env env, napi_value js_callback, void* context, void* data);
-  static void FreeBatch(napi_env env, void* data, void* hint);
   static void FinalizeTsfn(napi_env env, void* finalize_data, void* finalize_hint);
   static void CleanupHook(void* arg);
 
