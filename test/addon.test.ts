@@ -386,6 +386,21 @@ describe('tracepoint and ring buffer', () => {
     }
   });
 
+  test('without tracefs, tracepoint attach fails with a hint to mount it (checked in a private mount namespace)', () => {
+    const script = `
+      const { BpfObject } = require(${JSON.stringify(ADDON_JS)});
+      const object = BpfObject.open(${JSON.stringify(FIXTURE)});
+      object.load();
+      try { object.attachTracepoint('handle_exec', 'sched', 'sched_process_exec'); console.log('attached'); }
+      catch (error) { console.log(error.code + ' ' + error.message); }
+    `;
+    // Unmounting only inside the new namespace leaves the machine's tracefs alone.
+    const run = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
+      'umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; exec "$0" -e "$1"', process.execPath, script]);
+    assert.equal(run.status, 0, run.stderr.toString());
+    assert.match(run.stdout.toString(), /^ENOENT .*\n[\s\S]*hint: tracefs is not mounted: mount -t tracefs tracefs \/sys\/kernel\/tracing/);
+  });
+
   test('a missing tracepoint is a clear BpfError', () => {
     const object = openFixture();
     try {

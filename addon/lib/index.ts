@@ -274,6 +274,9 @@ function hintFor(op: string, code: string, libbpfLog: string): string | undefine
       ? 'the kernel refused this BPF operation to root: check lockdown mode and kernel.unprivileged_bpf_disabled'
       : 'BPF needs root, or CAP_BPF + CAP_PERFMON (CAP_SYS_ADMIN on older kernels)';
   }
+  if (op === 'attach' && code === 'ENOENT' && !tracefsMounted()) {
+    return 'tracepoint attachment reads ids from tracefs, which is not mounted: mount -t tracefs tracefs /sys/kernel/tracing';
+  }
   if (op === 'attach_tracepoint' && code === 'ENOENT') {
     return tracefsMounted()
       ? 'no such tracepoint: the names are the directories under /sys/kernel/tracing/events/'
