@@ -345,7 +345,7 @@ function describe(value: unknown): string {
 
 export class BpfObject {
   readonly path: string;
-  #native: NativeObjectHandle;
+  readonly #native: NativeObjectHandle;
   #closed = false;
   #loaded = false;
   readonly #programs: ProgramInfo[];
@@ -387,7 +387,8 @@ export class BpfObject {
   setAutoload(program: string, enabled: boolean): void {
     const handle = this.#beforeLoad('setAutoload');
     this.#requireProgram('setAutoload', program);
-    handle.setAutoload(program, enabled === true);
+    if (typeof enabled !== 'boolean') throw new TypeError(`setAutoload: enabled must be true or false, got ${describe(enabled)}`);
+    handle.setAutoload(program, enabled);
   }
 
   /**
