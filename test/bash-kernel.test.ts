@@ -20,7 +20,10 @@ import {
 import { EventType } from '../receiver/src/decode/layout';
 import { decodeProcExec, decodeProcExit, type ProcExecEvent, type ProcExitEvent } from '../receiver/src/decode/proc';
 import { resolveReadline, type ReadlineFound } from '../receiver/src/elf';
-import { BPF_DIR, RingCapture, perCpuCounters, u32, u64 } from './helpers/ring-capture';
+import { BashProbe } from '../receiver/src/probes/bash';
+import { u32, u64 } from '../receiver/src/probes/common';
+import { ProcProbe } from '../receiver/src/probes/proc';
+import { BPF_DIR, RingCapture, objectSource } from './helpers/ring-capture';
 import { TmuxShell } from './helpers/tmux';
 
 const BASH = '/usr/bin/bash';
@@ -44,13 +47,17 @@ function resolveBash(): ReadlineFound {
   return found as ReadlineFound;
 }
 
+/** The production loader (BashProbe) for one shell process. */
+function loadBash(shellPid: number): RingCapture<BashEvent, BashProbe> {
+  const probe = BashProbe.load(BPF_DIR, { shells: [BASH], filterTgid: shellPid, excludeTgid: 0 });
+  return new RingCapture(probe, decodeBash);
+}
+
 /**
- * Loads bash.bpf.o for one shell. 'teardown' is the production setup;
- * 'return' is the fallback for a readline without a visible teardown.
- * Probes are placed by file offset from receiver/src/elf.ts (not by name), so
- * this also checks those offsets.
+ * bash.bpf.o loaded by hand with a chosen line program: 'return' is the
+ * fallback BashProbe only uses for a readline without a visible teardown.
  */
-function loadBash(target: ReadlineFound, shellPid: number, lineProbe: 'teardown' | 'return' = 'teardown'): RingCapture<BashEvent> {
+function loadBashObject(target: ReadlineFound, shellPid: number, lineProbe: 'teardown' | 'return'): RingCapture<BashEvent> {
   const object = BpfObject.open(path.join(BPF_DIR, 'bash.bpf.o'));
   try {
     object.setGlobal('filter_tgid', u32(shellPid));
@@ -67,7 +74,7 @@ function loadBash(target: ReadlineFound, shellPid: number, lineProbe: 'teardown'
     } else {
       object.attachUprobe('handle_readline_return', { binaryPath: target.module, offset: target.readline.fileOffset, retprobe: true });
     }
-    return new RingCapture(object, decodeBash);
+    return new RingCapture(objectSource(object), decodeBash);
   } catch (err) {
     object.close();
     throw err;
@@ -78,16 +85,15 @@ const isLine = (e: BashEvent): e is BashReadlineEvent => e.kind === 'bash_readli
 const isPrompt = (e: BashEvent): e is BashPromptEvent => e.kind === 'bash_prompt';
 
 describe('bash probe (readline_internal_teardown) in the kernel', () => {
-  let target: ReadlineFound;
   let shell: TmuxShell;
-  let cap: RingCapture<BashEvent>;
+  let cap: RingCapture<BashEvent, BashProbe>;
 
   before(async () => {
-    target = resolveBash();
     shell = TmuxShell.start('bash');
     // The shell is already in readline, waiting, when the probes attach.
     await shell.waitForPrompt();
-    cap = loadBash(target, shell.pid);
+    cap = loadBash(shell.pid);
+    assert.deepEqual(cap.source.targets, [{ shell: BASH, module: BASH, lineProbe: 'teardown' }]);
   });
   after(() => {
     cap?.close();
@@ -178,11 +184,12 @@ describe('bash probe (readline_internal_teardown) in the kernel', () => {
   });
 
   it('no drops, no unreadable lines, no decode errors', () => {
-    const [drops, unreadable, events] = perCpuCounters(cap.object, 'stats', 3);
-    assert.equal(drops, 0n);
-    assert.equal(unreadable, 0n);
-    assert.equal(events, BigInt(cap.events.length));
+    const stats = cap.source.stats();
+    assert.equal(stats.ringbufDrops, 0n);
+    assert.equal(stats.lineUnreadable, 0n);
+    assert.equal(stats.events, BigInt(cap.events.length));
     assert.deepEqual(cap.decodeErrors, []);
+    assert.equal(cap.framingErrors, 0);
   });
 });
 
@@ -193,7 +200,7 @@ describe('bash probe fallback (readline uretprobe)', () => {
     let cap: RingCapture<BashEvent> | undefined;
     try {
       await shell.waitForPrompt();
-      cap = loadBash(target, shell.pid, 'return');
+      cap = loadBashObject(target, shell.pid, 'return');
       shell.type('echo missed');
       // The readline call in progress at attach returns without the uretprobe.
       await cap.waitFor(isPrompt);
@@ -212,19 +219,37 @@ describe('bash probe fallback (readline uretprobe)', () => {
   });
 });
 
+describe('BashProbe', () => {
+  it('probes a file once however many names it has, and skips what it cannot probe', () => {
+    const names = [BASH, '/bin/bash', '/bin/true', '/nonexistent/bash'];
+    const probe = BashProbe.load(BPF_DIR, { shells: names, filterTgid: 0, excludeTgid: process.pid });
+    try {
+      assert.equal(probe.targets.length, 1, 'uprobes are per inode: /bin/bash is /usr/bin/bash here');
+      assert.deepEqual(probe.skipped.map((s) => s.shell), ['/bin/true', '/nonexistent/bash']);
+      assert.match(probe.skipped[0]?.reason ?? '', /no readline function/);
+      assert.match(probe.skipped[1]?.reason ?? '', /ENOENT/);
+    } finally {
+      probe.close();
+    }
+  });
+
+  it('refuses to start with no shell to probe, naming each reason', () => {
+    assert.throws(
+      () => BashProbe.load(BPF_DIR, { shells: ['/bin/true'], filterTgid: 0, excludeTgid: 0 }),
+      /no shell to probe\n  \/bin\/true: .*no readline function/,
+    );
+  });
+});
+
 describe('bash lines and the commands they run, on one clock', () => {
   it('line, then exec and exit of the command (a child of the shell), then the next prompt', async () => {
-    const target = resolveBash();
     const shell = TmuxShell.start('bash-proc');
     let bash: RingCapture<BashEvent> | undefined;
     let proc: RingCapture<ProcExecEvent | ProcExitEvent> | undefined;
     try {
       await shell.waitForPrompt();
-      bash = loadBash(target, shell.pid);
-      const procObject = BpfObject.open(path.join(BPF_DIR, 'proc.bpf.o'));
-      procObject.load();
-      for (const program of ['handle_exec', 'handle_exit']) procObject.attach(program);
-      proc = new RingCapture(procObject, (record) => {
+      bash = loadBash(shell.pid);
+      proc = new RingCapture(ProcProbe.load(BPF_DIR, { filterTgid: 0, excludeTgid: 0 }), (record) => {
         const type = record.readUInt32LE(0);
         if (type === EventType.ProcExec) return decodeProcExec(record);
         if (type === EventType.ProcExit) return decodeProcExit(record);

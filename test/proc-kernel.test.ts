@@ -6,9 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BpfObject } from '../addon/lib/index';
 import { EventType } from '../receiver/src/decode/layout';
 import {
   PROC_ARGS_MAX_BYTES,
@@ -20,7 +18,8 @@ import {
   type ProcExitEvent,
   type ProcForkEvent,
 } from '../receiver/src/decode/proc';
-import { BPF_DIR, RingCapture, perCpuCounters, sleep, u32 } from './helpers/ring-capture';
+import { ProcProbe } from '../receiver/src/probes/proc';
+import { BPF_DIR, RingCapture, sleep } from './helpers/ring-capture';
 
 type ProcEvent = ProcExecEvent | ProcForkEvent | ProcExitEvent;
 
@@ -37,18 +36,9 @@ function decodeProc(record: Buffer): ProcEvent | undefined {
   }
 }
 
-function loadProc(settings: { filterTgid?: number; excludeTgid?: number } = {}): RingCapture<ProcEvent> {
-  const object = BpfObject.open(path.join(BPF_DIR, 'proc.bpf.o'));
-  try {
-    object.setGlobal('filter_tgid', u32(settings.filterTgid ?? 0));
-    object.setGlobal('exclude_tgid', u32(settings.excludeTgid ?? 0));
-    object.load();
-    for (const program of ['handle_exec', 'handle_fork', 'handle_exit']) object.attach(program);
-    return new RingCapture(object, decodeProc);
-  } catch (err) {
-    object.close();
-    throw err;
-  }
+function loadProc(settings: { filterTgid?: number; excludeTgid?: number } = {}): RingCapture<ProcEvent, ProcProbe> {
+  const probe = ProcProbe.load(BPF_DIR, { filterTgid: settings.filterTgid ?? 0, excludeTgid: settings.excludeTgid ?? 0 });
+  return new RingCapture(probe, decodeProc);
 }
 
 const isExec = (pid: number) => (e: ProcEvent): e is ProcExecEvent => e.kind === 'proc_exec' && e.pid === pid;
@@ -65,7 +55,7 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise
 }
 
 describe('proc probe in the kernel', () => {
-  let cap: RingCapture<ProcEvent>;
+  let cap: RingCapture<ProcEvent, ProcProbe>;
 
   before(() => {
     cap = loadProc();
@@ -195,18 +185,19 @@ describe('proc probe in the kernel', () => {
   });
 
   it('counts events and no ring buffer drops', () => {
-    const [drops, unreadable, events] = perCpuCounters(cap.object, 'stats', 3);
-    assert.equal(drops, 0n);
-    assert.equal(unreadable, 0n);
-    assert.ok((events ?? 0n) > 10n);
+    const stats = cap.source.stats();
+    assert.equal(stats.ringbufDrops, 0n);
+    assert.equal(stats.argsUnreadable, 0n);
+    assert.ok(stats.events > 10n);
     assert.deepEqual(cap.decodeErrors, []);
+    assert.equal(cap.framingErrors, 0);
   });
 });
 
 describe('proc probe filters', () => {
   it('filter_tgid: exec and exit of that process, forks it makes; nothing of its children', async () => {
     let shell: ChildProcess | undefined;
-    let cap: RingCapture<ProcEvent> | undefined;
+    let cap: RingCapture<ProcEvent, ProcProbe> | undefined;
     try {
       shell = spawn('/bin/sh', ['-c', 'read line; /bin/true child; exec /bin/true self'], { stdio: ['pipe', 'ignore', 'ignore'] });
       const pid = shell.pid ?? 0;

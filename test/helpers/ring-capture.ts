@@ -1,29 +1,53 @@
 /**
- * Loads a BPF object through the addon and keeps every decoded ring buffer
- * record of its `events` map, for kernel tests that cause real activity and
- * then wait for the events it produced.
+ * Keeps every decoded ring buffer record of a probe (or of a bare BPF
+ * object's `events` map), for kernel tests that cause real activity and then
+ * wait for the events it produced.
  */
 import path from 'node:path';
-import { BpfObject, splitBatch, type RingBufferReader } from '../../addon/lib/index';
+import { splitBatch, type BpfObject } from '../../addon/lib/index';
 import { DecodeError } from '../../receiver/src/decode/layout';
+
+/** What the probes in receiver/src/probes offer. */
+export interface RecordSource {
+  start(onRecord: (record: Buffer) => void, onFramingError: () => void): void;
+  drain(): void;
+  close(): void;
+}
+
+/** A loaded object's `events` ring buffer as a RecordSource. */
+export function objectSource(object: BpfObject): RecordSource {
+  let reader: ReturnType<BpfObject['openRingBuffer']> | undefined;
+  return {
+    start(onRecord) {
+      reader = object.openRingBuffer('events', (batch) => {
+        for (const record of splitBatch(batch)) onRecord(record);
+      });
+    },
+    drain: () => reader?.consume(),
+    close() {
+      reader?.close();
+      object.close();
+    },
+  };
+}
 
 export const BPF_DIR = path.resolve(__dirname, '../../../build/bpf');
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-export class RingCapture<E> {
+export class RingCapture<E, S extends RecordSource = RecordSource> {
   readonly events: E[] = [];
   /** Raw records, to check what never reaches user space (e.g. environment bytes). */
   readonly raw: Buffer[] = [];
   decodeErrors: DecodeError[] = [];
-  readonly #reader: RingBufferReader;
+  framingErrors = 0;
 
   constructor(
-    readonly object: BpfObject,
+    readonly source: S,
     decode: (record: Buffer) => E | undefined,
   ) {
-    this.#reader = object.openRingBuffer('events', (batch) => {
-      for (const record of splitBatch(batch)) {
+    source.start(
+      (record) => {
         this.raw.push(Buffer.from(record));
         try {
           const event = decode(record);
@@ -32,8 +56,9 @@ export class RingCapture<E> {
           if (err instanceof DecodeError) this.decodeErrors.push(err);
           else throw err;
         }
-      }
-    });
+      },
+      () => this.framingErrors++,
+    );
   }
 
   /** Waits until `match` holds `n` events (then a little longer for unwanted extras). */
@@ -42,41 +67,15 @@ export class RingCapture<E> {
   async waitFor(match: (e: E) => boolean, n = 1, timeoutMs = 10_000): Promise<E[]> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline && this.events.filter(match).length < n) {
-      this.#reader.consume();
+      this.source.drain();
       await sleep(20);
     }
     await sleep(150);
-    this.#reader.consume();
+    this.source.drain();
     return this.events.filter(match);
   }
 
   close(): void {
-    this.#reader.close();
-    this.object.close();
+    this.source.close();
   }
-}
-
-/** Sum over CPUs of each __u64 slot 0..n-1 of a per-CPU array map. */
-export function perCpuCounters(object: BpfObject, mapName: string, n: number): bigint[] {
-  const map = object.map(mapName);
-  const totals: bigint[] = [];
-  for (let i = 0; i < n; i++) {
-    const key = Buffer.alloc(4);
-    key.writeUInt32LE(i);
-    const slots = map.lookupPerCpu(key) ?? [];
-    totals.push(slots.reduce((sum, slot) => sum + slot.readBigUInt64LE(0), 0n));
-  }
-  return totals;
-}
-
-export function u32(value: number): Buffer {
-  const buf = Buffer.alloc(4);
-  buf.writeUInt32LE(value);
-  return buf;
-}
-
-export function u64(value: number | bigint): Buffer {
-  const buf = Buffer.alloc(8);
-  buf.writeBigUInt64LE(BigInt(value));
-  return buf;
 }

@@ -1,0 +1,161 @@
+/**
+ * Loads and runs bpf/bash.bpf.c on each distinct readline a set of shells
+ * uses. One BPF object per probed file: the link-time addresses it is given
+ * (receiver/src/elf.ts) belong to that file. Shells that cannot be probed are
+ * reported as skipped, with the reason, and the rest still run.
+ */
+import * as fs from 'node:fs';
+import path from 'node:path';
+import { BpfObject, type BpfLink, type RingBufferReader } from '../../../addon/lib/index';
+import { resolveReadline, type ReadlineFound } from '../elf';
+import { forEachRecord, readPerCpuCounters, u32, u64 } from './common';
+
+export interface BashProbeSettings {
+  /** Kernel BTF for CO-RE when not /sys/kernel/btf/vmlinux. */
+  btfPath?: string | undefined;
+  /** Shell binaries to watch; symlinks and hard links to one file are probed once. */
+  shells: readonly string[];
+  /** Only this shell process; 0: all. */
+  filterTgid: number;
+  /** Never this process; 0: none. */
+  excludeTgid: number;
+  /** Library directories for a readline in a shared library (default: elf.ts's list). */
+  libraryDirs?: readonly string[];
+}
+
+export interface BashProbeTarget {
+  readonly shell: string;
+  readonly module: string;
+  /** 'teardown': every line; 'return': the fallback, which misses a line being typed at attach. */
+  readonly lineProbe: 'teardown' | 'return';
+}
+
+export interface BashSkipped {
+  readonly shell: string;
+  readonly reason: string;
+}
+
+export interface BashKernelStats {
+  ringbufDrops: bigint;
+  lineUnreadable: bigint;
+  events: bigint;
+}
+
+interface Attached {
+  readonly object: BpfObject;
+  readonly links: BpfLink[];
+  reader?: RingBufferReader;
+}
+
+/** Identity of the file a uprobe lands on (uprobes are per inode). */
+function fileIdentity(file: string): string {
+  const stat = fs.statSync(file);
+  return `${stat.dev}:${stat.ino}`;
+}
+
+export class BashProbe {
+  private closed = false;
+
+  private constructor(
+    private readonly attached: Attached[],
+    readonly targets: readonly BashProbeTarget[],
+    readonly skipped: readonly BashSkipped[],
+  ) {}
+
+  /**
+   * Probes every shell that can be probed. Throws only when none can (the
+   * error lists each shell's reason); a BpfError from loading is thrown as is.
+   */
+  static load(bpfDir: string, settings: BashProbeSettings): BashProbe {
+    const skipped: BashSkipped[] = [];
+    const found = new Map<string, ReadlineFound>();
+    for (const shell of settings.shells) {
+      const resolution = settings.libraryDirs ? resolveReadline(shell, settings.libraryDirs) : resolveReadline(shell);
+      if (resolution.kind === 'skipped') {
+        skipped.push({ shell, reason: resolution.reason });
+        continue;
+      }
+      const id = fileIdentity(resolution.module);
+      if (!found.has(id)) found.set(id, resolution);
+    }
+    if (found.size === 0) {
+      const reasons = skipped.map((s) => `  ${s.shell}: ${s.reason}`).join('\n');
+      throw new Error(`bash probe: no shell to probe\n${reasons || '  (no shells configured)'}`);
+    }
+
+    const attached: Attached[] = [];
+    const targets: BashProbeTarget[] = [];
+    try {
+      for (const target of found.values()) {
+        attached.push(BashProbe.attachOne(bpfDir, settings, target));
+        targets.push({ shell: target.shell, module: target.module, lineProbe: target.teardown ? 'teardown' : 'return' });
+      }
+    } catch (err) {
+      for (const a of attached.reverse()) a.object.close();
+      throw err;
+    }
+    return new BashProbe(attached, targets, skipped);
+  }
+
+  private static attachOne(bpfDir: string, settings: BashProbeSettings, target: ReadlineFound): Attached {
+    const object = BpfObject.open(path.join(bpfDir, 'bash.bpf.o'), settings.btfPath ? { btfCustomPath: settings.btfPath } : {});
+    try {
+      object.setGlobal('filter_tgid', u32(settings.filterTgid));
+      object.setGlobal('exclude_tgid', u32(settings.excludeTgid));
+      object.setGlobal('readline_vaddr', u64(target.readline.vaddr));
+      object.setGlobal('teardown_vaddr', u64(target.teardown?.vaddr ?? 0));
+      object.setGlobal('rl_line_buffer_vaddr', u64(target.rlLineBuffer ?? 0));
+      object.setGlobal('rl_end_vaddr', u64(target.rlEnd ?? 0));
+      object.setGlobal('command_line_count_vaddr', u64(target.commandLineCount ?? 0));
+      // Only the line program in use is loaded.
+      object.setAutoload(target.teardown ? 'handle_readline_return' : 'handle_teardown', false);
+      object.load();
+      const links: BpfLink[] = [];
+      const at = (program: string, fileOffset: number, retprobe: boolean): void => {
+        links.push(object.attachUprobe(program, { binaryPath: target.module, offset: fileOffset, retprobe }));
+      };
+      at('handle_readline_entry', target.readline.fileOffset, false);
+      if (target.teardown) at('handle_teardown', target.teardown.fileOffset, false);
+      else at('handle_readline_return', target.readline.fileOffset, true);
+      return { object, links };
+    } catch (err) {
+      object.close();
+      throw err;
+    }
+  }
+
+  /** Starts delivering raw event records of every probed file. */
+  start(onRecord: (record: Buffer) => void, onFramingError: () => void): void {
+    for (const a of this.attached) {
+      a.reader = a.object.openRingBuffer('events', (batch, count) => {
+        if (!forEachRecord(batch, count, onRecord)) onFramingError();
+      });
+    }
+  }
+
+  drain(): void {
+    for (const a of this.attached) a.reader?.consume();
+  }
+
+  /** Summed over every probed file. */
+  stats(): BashKernelStats {
+    const total: BashKernelStats = { ringbufDrops: 0n, lineUnreadable: 0n, events: 0n };
+    for (const a of this.attached) {
+      const [ringbufDrops = 0n, lineUnreadable = 0n, events = 0n] = readPerCpuCounters(a.object.map('stats'), 3);
+      total.ringbufDrops += ringbufDrops;
+      total.lineUnreadable += lineUnreadable;
+      total.events += events;
+    }
+    return total;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const a of [...this.attached].reverse()) {
+      a.reader?.close();
+      for (const link of a.links.reverse()) link.destroy();
+      a.object.close();
+    }
+  }
+}
