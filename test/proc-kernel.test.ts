@@ -166,6 +166,21 @@ describe('proc probe in the kernel', () => {
     assert.equal(cap.events.filter(isForkOf(child.pid)).length, 0, 'threads are not processes');
   });
 
+  it('exec from a thread other than the leader: reported for the process, with the calling thread', async () => {
+    const script = "import os, threading\nt = threading.Thread(target=lambda: os.execv('/bin/true', ['/bin/true', 'from-thread']))\nt.start()\nt.join()\n";
+    const child = await run('python3', ['-c', script]);
+    assert.equal(child.code, 0);
+    const execs = await cap.waitFor(isExec(child.pid), 2);
+    const exec = execs.find((e) => e.args[1] === 'from-thread');
+    assert.ok(exec, `exec of /bin/true in ${child.pid}: ${JSON.stringify(execs.map((e) => e.args))}`);
+    assert.equal(exec.tid, child.pid, 'after exec the caller becomes the leader');
+    assert.notEqual(exec.oldTid, child.pid, 'the thread that called execve');
+    assert.ok(exec.oldTid > 0);
+    const exits = await cap.waitFor(isExit(child.pid));
+    assert.equal(exits.length, 1);
+    assert.deepEqual(exits[0]?.termination, { kind: 'exited', code: 0 });
+  });
+
   it('exec from a terminal: the tty and the session', async () => {
     const socket = `ebpf-otel-proc-${process.pid}`;
     const tmux = (...args: string[]) => spawnSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
