@@ -58,6 +58,9 @@ fi
 NODE="$(scripts/node.sh --path)"
 
 make -s -C bpf || die "building the BPF programs failed (see above)"
+if [[ "$MODE" == test ]]; then
+  make -s -C bpf fixtures || die "building the test BPF fixtures failed (see above)"
+fi
 
 if [[ ! -e addon/build/Release/ebpf_otel.node ]] || [[ -n $(find addon/src addon/binding.gyp -newer addon/build/Release/ebpf_otel.node 2>/dev/null | head -1) ]]; then
   NODEDIR="$("$NODE" scripts/nodedir.js)" || die "no Node.js headers found for node-gyp"

@@ -84,7 +84,7 @@ export class Agent {
 
   async start(): Promise<void> {
     const config = this.config;
-    preflight(this.bpfDir(), config.probes);
+    preflight(this.bpfDir(), config.probes, config.btfPath);
     ensureTracefs(this.log);
     this.log.debug(`libbpf ${libbpfVersion()}`);
 
@@ -129,6 +129,7 @@ export class Agent {
     if (config.probes.includes('tcp')) {
       try {
         const probe = TcpProbe.load(this.bpfDir(), {
+          btfPath: config.btfPath,
           filterTgid: config.pid,
           excludeTgid: process.pid,
           dport: config.port,

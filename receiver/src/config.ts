@@ -31,6 +31,7 @@ export interface AgentConfig {
   redactPatterns: RegExp[];
   durationSeconds: number;
   bpfDir: string | undefined;
+  btfPath: string | undefined;
   logLevel: LogLevelName;
   statsIntervalSeconds: number;
 }
@@ -75,6 +76,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'redact-pattern', type: 'string', multiple: true, arg: 'REGEX', default: '', help: 'extra secret pattern to redact in command lines (repeatable)' },
   { flag: 'duration', type: 'string', arg: 'SECONDS', default: '0', help: 'stop after this many seconds (0: run until SIGINT/SIGTERM)' },
   { flag: 'stats-interval', type: 'string', arg: 'SECONDS', default: '0', help: 'log event/drop counters every N seconds (0: only at exit)' },
+  { flag: 'btf', type: 'string', arg: 'PATH', default: '', help: 'kernel BTF used for CO-RE relocations (default /sys/kernel/btf/vmlinux; for kernels without BTF: a matching BTF file)' },
   { flag: 'bpf-dir', type: 'string', arg: 'DIR', default: '', help: 'where the compiled BPF objects are (default: build/bpf of the install)' },
   { flag: 'log-level', type: 'string', arg: 'LEVEL', default: 'info', help: 'debug, info, warn or error (also OTEL_LOG_LEVEL)' },
   { flag: 'help', type: 'boolean', short: 'h', default: 'false', help: 'show this help' },
@@ -237,6 +239,7 @@ export function parseCommandLine(argv: readonly string[], env: Env = process.env
       redactPatterns,
       durationSeconds: num('duration', 0, 31_536_000),
       bpfDir: raw('bpf-dir') || undefined,
+      btfPath: raw('btf') || undefined,
       logLevel,
       statsIntervalSeconds: num('stats-interval', 0, 86_400),
     },

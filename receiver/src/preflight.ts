@@ -24,6 +24,7 @@ export function hasCap(caps: bigint, cap: number): boolean {
 }
 
 export function preflight(bpfDir: string, probes: readonly ProbeName[], btfPath = '/sys/kernel/btf/vmlinux'): void {
+  const customBtf = btfPath !== '/sys/kernel/btf/vmlinux';
   if (process.platform !== 'linux') {
     throw new PreflightError(`ebpf-otel runs on Linux only (this is ${process.platform})`);
   }
@@ -31,8 +32,11 @@ export function preflight(bpfDir: string, probes: readonly ProbeName[], btfPath 
     accessSync(btfPath, constants.R_OK);
   } catch {
     throw new PreflightError(
-      `${btfPath} is missing or unreadable: this kernel does not expose BTF, which the CO-RE programs need. ` +
-        'Use a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian 11+, Ubuntu 20.10+, RHEL 8.2+ and most distribution kernels since 5.8 have it).',
+      customBtf
+        ? `--btf ${btfPath}: no such readable file: point it at the BTF of the running kernel`
+        : `${btfPath} is missing or unreadable: this kernel does not expose BTF, which the CO-RE programs need. ` +
+            'Use a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian 11+, Ubuntu 20.10+, RHEL 8.2+ and most distribution kernels since 5.8 have it), ' +
+            'or pass a BTF file for this kernel with --btf.',
     );
   }
   const caps = effectiveCapabilities(readFileSync('/proc/self/status', 'utf8'));

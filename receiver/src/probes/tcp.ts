@@ -7,6 +7,8 @@ import type { HistogramMapSource } from '../tcp/metrics';
 import { forEachRecord, readPerCpuCounters, u16, u32, u64, u8 } from './common';
 
 export interface TcpProbeSettings {
+  /** Kernel BTF for CO-RE when not /sys/kernel/btf/vmlinux. */
+  btfPath?: string | undefined;
   filterTgid: number;
   excludeTgid: number;
   dport: number;
@@ -27,11 +29,12 @@ export class TcpProbe {
   private reader: RingBufferReader | undefined;
   private closed = false;
   private lastHistogram: Array<[Buffer, Buffer]> = [];
+  private lastStats: TcpKernelStats = { ringbufDrops: 0n, inflightFull: 0n, histFull: 0n, events: 0n };
 
   private constructor(private readonly object: BpfObject) {}
 
   static load(bpfDir: string, settings: TcpProbeSettings): TcpProbe {
-    const object = BpfObject.open(path.join(bpfDir, 'tcpconnect.bpf.o'));
+    const object = BpfObject.open(path.join(bpfDir, 'tcpconnect.bpf.o'), settings.btfPath ? { btfCustomPath: settings.btfPath } : {});
     try {
       object.setGlobal('filter_tgid', u32(settings.filterTgid));
       object.setGlobal('exclude_tgid', u32(settings.excludeTgid));
@@ -75,15 +78,19 @@ export class TcpProbe {
     };
   }
 
+  /** The kernel's own counters (the last values read once closed). */
   stats(): TcpKernelStats {
+    if (this.closed) return this.lastStats;
     const [ringbufDrops = 0n, inflightFull = 0n, histFull = 0n, events = 0n] = readPerCpuCounters(this.object.map('tcp_stats'), 4);
-    return { ringbufDrops, inflightFull, histFull, events };
+    this.lastStats = { ringbufDrops, inflightFull, histFull, events };
+    return this.lastStats;
   }
 
   close(): void {
     if (this.closed) return;
     try {
       this.lastHistogram = this.object.map('tcp_hist').entries();
+      this.stats();
     } catch {
       // keep the previous snapshot
     }

@@ -1,0 +1,123 @@
+/**
+ * Real network activity for kernel tests: a process with a known pid that
+ * connects (tcpctl.py), listeners, and network namespaces with nftables rules
+ * for SYN drops. Everything stays on loopback or inside namespaces we create.
+ */
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
+// dist/test/helpers -> the repo's test/helpers holds the python script
+export const TCPCTL = path.resolve(__dirname, '../../../test/helpers/tcpctl.py');
+
+export interface ConnectResult {
+  sport: number;
+  ok: boolean;
+  errno: number;
+  seconds: number;
+}
+export interface ConnectRun {
+  pid: number;
+  results: ConnectResult[];
+}
+
+export interface ConnectOptions {
+  count?: number;
+  parallel?: boolean;
+  syncnt?: number;
+  timeoutSeconds?: number;
+  abandon?: boolean;
+  netns?: string;
+}
+
+export async function connect(host: string, port: number, opts: ConnectOptions = {}): Promise<ConnectRun> {
+  const args = [TCPCTL, 'connect', host, String(port), '--count', String(opts.count ?? 1), '--timeout', String(opts.timeoutSeconds ?? 10)];
+  if (opts.parallel) args.push('--parallel');
+  if (opts.syncnt) args.push('--syncnt', String(opts.syncnt));
+  if (opts.abandon) args.push('--abandon');
+  const [cmd, argv] = opts.netns ? ['ip', ['netns', 'exec', opts.netns, 'python3', ...args]] : ['python3', args];
+  const { stdout } = await execFileP(cmd, argv as string[], { timeout: 120_000 });
+  return JSON.parse(stdout) as ConnectRun;
+}
+
+export interface Listener {
+  port: number;
+  stop(): void;
+}
+
+/** A listener in a separate process (so its accepts are not ours), optionally in a namespace. */
+export async function listen(host: string, port: number, netns?: string): Promise<Listener> {
+  const args = [TCPCTL, 'listen', host, String(port)];
+  const child: ChildProcess = netns
+    ? spawn('ip', ['netns', 'exec', netns, 'python3', ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+    : spawn('python3', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`listener on ${host}:${port} did not start`)), 10_000);
+    child.stdout?.once('data', () => { clearTimeout(timer); resolve(); });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`listener exited with ${code}`)); });
+  });
+  return { port, stop: () => child.kill('SIGKILL') };
+}
+
+/** A free TCP port on loopback (bound then released). */
+export async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A network namespace with loopback up, removed by dispose(). */
+export class NetNs {
+  private constructor(readonly name: string) {}
+
+  static create(prefix = 'eotest'): NetNs {
+    const name = `${prefix}-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
+    execFileSync('ip', ['netns', 'add', name]);
+    execFileSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+    return new NetNs(name);
+  }
+
+  exec(cmd: string, args: string[]): string {
+    return execFileSync('ip', ['netns', 'exec', this.name, cmd, ...args], { encoding: 'utf8' });
+  }
+
+  /** Drops outgoing SYNs (not SYN-ACKs) to `port` inside the namespace; returns a function that removes the rule. */
+  dropSyns(port: number): () => void {
+    const script = [
+      'table inet eotest {',
+      '  chain out {',
+      '    type filter hook output priority 0; policy accept;',
+      `    tcp dport ${port} tcp flags & (syn|ack) == syn drop`,
+      '  }',
+      '}',
+    ].join('\n');
+    execFileSync('ip', ['netns', 'exec', this.name, 'nft', '-f', '-'], { input: script });
+    return () => {
+      try {
+        execFileSync('ip', ['netns', 'exec', this.name, 'nft', 'delete', 'table', 'inet', 'eotest'], { stdio: 'ignore' });
+      } catch {
+        // already gone
+      }
+    };
+  }
+
+  dispose(): void {
+    try {
+      execFileSync('ip', ['netns', 'delete', this.name], { stdio: 'ignore' });
+    } catch {
+      // already gone
+    }
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

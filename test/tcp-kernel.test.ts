@@ -1,0 +1,252 @@
+/**
+ * The TCP probe in the real kernel: real connects from a process whose pid we
+ * know (test/helpers/tcpctl.py), real refusals, real SYN timeouts and a
+ * dropped first SYN in a network namespace (nftables).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import path from 'node:path';
+import { DecodeError } from '../receiver/src/decode/layout';
+import { decodeTcpConnect, TcpOutcome, type TcpConnectEvent } from '../receiver/src/decode/tcp-connect';
+import { ensureTracefs } from '../receiver/src/probes/tracefs';
+import { TcpProbe, type TcpProbeSettings } from '../receiver/src/probes/tcp';
+import { decodeHistEntry } from '../receiver/src/tcp/metrics';
+import { connect, freePort, listen, NetNs, sleep, type Listener } from './helpers/net';
+
+const BPF_DIR = path.resolve(__dirname, '../../build/bpf');
+
+class Capture {
+  readonly events: TcpConnectEvent[] = [];
+  decodeErrors = 0;
+  constructor(readonly probe: TcpProbe) {
+    probe.start(
+      (record) => {
+        try {
+          this.events.push(decodeTcpConnect(record));
+        } catch (err) {
+          if (err instanceof DecodeError) this.decodeErrors++;
+          else throw err;
+        }
+      },
+      () => this.decodeErrors++,
+    );
+  }
+
+  forPid(pid: number): TcpConnectEvent[] {
+    return this.events.filter((e) => e.pid === pid);
+  }
+
+  async waitFor(pid: number, n: number, timeoutMs = 10_000): Promise<TcpConnectEvent[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.forPid(pid).length >= n) break;
+      await sleep(20);
+    }
+    await sleep(100); // anything extra (duplicates) would arrive now
+    return this.forPid(pid);
+  }
+}
+
+function load(settings: Partial<TcpProbeSettings> = {}): TcpProbe {
+  return TcpProbe.load(BPF_DIR, {
+    filterTgid: 0,
+    excludeTgid: 0,
+    dport: 0,
+    includeLoopback: true,
+    perPeerHistogram: false,
+    minLatencyNs: 0n,
+    ...settings,
+  });
+}
+
+describe('tcp probe in the kernel', () => {
+  let probe: TcpProbe;
+  let cap: Capture;
+  let v4: Listener;
+  let v6: Listener;
+
+  before(async () => {
+    ensureTracefs();
+    probe = load();
+    cap = new Capture(probe);
+    v4 = await listen('127.0.0.1', await freePort());
+    v6 = await listen('::1', await freePort());
+  });
+  after(() => {
+    v4?.stop();
+    v6?.stop();
+    probe?.close();
+  });
+
+  it('IPv4 connects: pid, ports, addresses, latency', async () => {
+    const run = await connect('127.0.0.1', v4.port, { count: 3 });
+    assert.ok(run.results.every((r) => r.ok));
+    const events = await cap.waitFor(run.pid, 3);
+    assert.equal(events.length, 3);
+    for (const e of events) {
+      assert.equal(e.outcome, TcpOutcome.Established);
+      assert.equal(e.tid, run.pid); // single-threaded python: main thread
+      assert.equal(e.comm, 'python3');
+      assert.equal(e.uid, process.getuid?.());
+      assert.equal(e.networkType, 'ipv4');
+      assert.equal(e.peerAddress, '127.0.0.1');
+      assert.equal(e.peerPort, v4.port);
+      assert.equal(e.localAddress, '127.0.0.1');
+      assert.ok(e.endNs > e.startNs && e.endNs - e.startNs < 1_000_000_000n);
+    }
+    assert.deepEqual(events.map((e) => e.localPort).sort(), run.results.map((r) => r.sport).sort());
+  });
+
+  it('IPv6 connects', async () => {
+    const run = await connect('::1', v6.port);
+    const [e] = await cap.waitFor(run.pid, 1);
+    assert.equal(e?.outcome, TcpOutcome.Established);
+    assert.equal(e?.networkType, 'ipv6');
+    assert.equal(e?.peerAddress, '::1');
+    assert.equal(e?.localPort, run.results[0]?.sport);
+  });
+
+  it('IPv4-mapped address on an IPv6 socket is reported as IPv4', async () => {
+    const run = await connect('::ffff:127.0.0.1', v4.port);
+    assert.ok(run.results[0]?.ok);
+    const [e] = await cap.waitFor(run.pid, 1);
+    assert.equal(e?.networkType, 'ipv4');
+    assert.equal(e?.peerAddress, '127.0.0.1');
+  });
+
+  it('refused connects (v4 and v6) carry ECONNREFUSED', async () => {
+    const closed = await freePort();
+    for (const host of ['127.0.0.1', '::1']) {
+      const run = await connect(host, closed);
+      assert.equal(run.results[0]?.errno, 111);
+      const [e] = await cap.waitFor(run.pid, 1);
+      assert.equal(e?.outcome, TcpOutcome.Refused);
+      assert.equal(e?.skErr, 111);
+      assert.equal(e?.peerPort, closed);
+    }
+  });
+
+  it('200 parallel connects: every one seen once', async () => {
+    const run = await connect('127.0.0.1', v4.port, { count: 200, parallel: true });
+    const events = await cap.waitFor(run.pid, 200);
+    const ok = run.results.filter((r) => r.ok).length;
+    assert.equal(events.length, run.results.length);
+    assert.equal(events.filter((e) => e.outcome === TcpOutcome.Established).length, ok);
+    assert.equal(new Set(events.map((e) => e.localPort)).size, events.length, 'no duplicates');
+    assert.equal(probe.stats().ringbufDrops, 0n);
+    assert.equal(cap.decodeErrors, 0);
+  });
+
+  it('the kernel histogram counts what the events show', async () => {
+    const port = v4.port;
+    const counted = probe
+      .histogramSource()
+      .entries()
+      .map(([k, v]) => decodeHistEntry(k, v))
+      .filter((h) => h.dport === port && h.outcome === TcpOutcome.Established)
+      .reduce((sum, h) => sum + h.count, 0n);
+    const seen = cap.events.filter((e) => e.peerPort === port && e.outcome === TcpOutcome.Established).length;
+    assert.equal(counted, BigInt(seen));
+  });
+
+  describe('in a network namespace with SYNs dropped', () => {
+    let ns: NetNs;
+    before(() => {
+      ns = NetNs.create();
+    });
+    after(() => ns?.dispose());
+
+    it('a SYN timeout is timed_out, ETIMEDOUT, attributed to the connecting process (not softirq)', async () => {
+      const port = 7001;
+      const undrop = ns.dropSyns(port);
+      try {
+        const run = await connect('127.0.0.1', port, { netns: ns.name, syncnt: 1 });
+        assert.equal(run.results[0]?.errno, 110);
+        const [e] = await cap.waitFor(run.pid, 1);
+        assert.ok(e, 'event for the connecting pid');
+        assert.equal(e.outcome, TcpOutcome.TimedOut);
+        assert.equal(e.skErr, 110);
+        assert.equal(e.comm, 'python3');
+        const seconds = Number(e.endNs - e.startNs) / 1e9;
+        assert.ok(seconds > 2 && seconds < 5, `timed out after ${seconds}s`);
+      } finally {
+        undrop();
+      }
+    });
+
+    it('a dropped first SYN: established after ~1 s (retransmit), still the right pid', async () => {
+      const listener = await listen('127.0.0.1', 7002, ns.name);
+      const undrop = ns.dropSyns(7002);
+      try {
+        const pending = connect('127.0.0.1', 7002, { netns: ns.name });
+        await sleep(300);
+        undrop();
+        const run = await pending;
+        assert.ok(run.results[0]?.ok);
+        const [e] = await cap.waitFor(run.pid, 1);
+        assert.ok(e, 'event for the connecting pid');
+        assert.equal(e.outcome, TcpOutcome.Established);
+        assert.equal(e.comm, 'python3');
+        const seconds = Number(e.endNs - e.startNs) / 1e9;
+        assert.ok(seconds > 0.9 && seconds < 1.6, `latency ${seconds}s`);
+        assert.ok(Math.abs(seconds - (run.results[0]?.seconds ?? 0)) < 0.1, 'matches what the process measured');
+      } finally {
+        undrop();
+        listener.stop();
+      }
+    });
+
+    it('a connect the application abandons in SYN_SENT is "abandoned"', async () => {
+      const undrop = ns.dropSyns(7003);
+      try {
+        const run = await connect('127.0.0.1', 7003, { netns: ns.name, abandon: true });
+        const [e] = await cap.waitFor(run.pid, 1);
+        assert.equal(e?.outcome, TcpOutcome.Abandoned);
+        assert.equal(e?.skErr, 0);
+      } finally {
+        undrop();
+      }
+    });
+  });
+});
+
+describe('tcp probe filters (set before load)', () => {
+  it('pid, port and loopback filters apply in the kernel', async () => {
+    const a = await listen('127.0.0.1', await freePort());
+    const b = await listen('127.0.0.1', await freePort());
+    const byPort = load({ dport: a.port });
+    const noLoop = load({ includeLoopback: false });
+    const capPort = new Capture(byPort);
+    const capNoLoop = new Capture(noLoop);
+    try {
+      const runA = await connect('127.0.0.1', a.port);
+      const runB = await connect('127.0.0.1', b.port);
+      await capPort.waitFor(runA.pid, 1);
+      await sleep(200);
+      assert.equal(capPort.forPid(runA.pid).length, 1);
+      assert.equal(capPort.forPid(runB.pid).length, 0, 'other port filtered');
+      assert.equal(capNoLoop.forPid(runA.pid).length + capNoLoop.forPid(runB.pid).length, 0, 'loopback filtered');
+    } finally {
+      byPort.close();
+      noLoop.close();
+      a.stop();
+      b.stop();
+    }
+  });
+
+  it('min latency: fast successes send no event but are counted in the histogram', async () => {
+    const a = await listen('127.0.0.1', await freePort());
+    const slowOnly = load({ minLatencyNs: 500_000_000n, dport: a.port });
+    const c = new Capture(slowOnly);
+    try {
+      const run = await connect('127.0.0.1', a.port, { count: 5 });
+      await sleep(300);
+      assert.equal(c.forPid(run.pid).length, 0);
+      const total = slowOnly.histogramSource().entries().map(([k, v]) => decodeHistEntry(k, v)).reduce((s, h) => s + h.count, 0n);
+      assert.equal(total, 5n);
+    } finally {
+      slowOnly.close();
+      a.stop();
+    }
+  });
+});
