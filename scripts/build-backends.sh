@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
     --print-paths) print_only=1 ;;
     --only) shift; only=${1:-}; [ "$only" = otelcol ] || [ "$only" = jaeger ] ||
       { echo "build-backends: --only takes otelcol or jaeger, got '$only'" >&2; exit 2; } ;;
-    -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-backends: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -83,7 +83,10 @@ if [ -z "$go_minor" ] || [ "$go_minor" -lt 25 ]; then
   exit 1
 fi
 
-mkdir -p "$cache/logs"
+if ! mkdir -p "$cache/logs" 2>/dev/null || [ ! -w "$cache" ]; then
+  echo "build-backends: cannot write to $cache; run as root or set EBPF_OTEL_CACHE to a writable folder." >&2
+  exit 1
+fi
 export PATH="$(dirname "$go_bin"):$PATH"
 export GOMODCACHE=$cache/gomod GOCACHE=$cache/gocache GOPATH=$cache/gopath
 # local: never download another toolchain; -buildvcs=false: the module copies are not git checkouts.
@@ -148,11 +151,13 @@ build_jaeger() {
   # go mod download needs a module context to run in but does not change it.
   local scratch; scratch=$(mktemp -d)
   printf 'module scratch\n\ngo 1.25\n' >"$scratch/go.mod"
-  module_dir=$(cd "$scratch" && "$go_bin" mod download -json "github.com/jaegertracing/jaeger@$JAEGER_MODULE_VERSION" 2>>"$cache/logs/jaeger.log" |
-    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p') || true
+  # -json reports a failure in its "Error" field on stdout, so keep that in the log too.
+  (cd "$scratch" && "$go_bin" mod download -json "github.com/jaegertracing/jaeger@$JAEGER_MODULE_VERSION") \
+    >>"$cache/logs/jaeger.log" 2>&1 || true
   rm -rf "$scratch"
+  module_dir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p' "$cache/logs/jaeger.log" | tail -n 1)
   if [ -z "$module_dir" ] || [ ! -d "$module_dir" ]; then
-    echo "build-backends: could not download github.com/jaegertracing/jaeger@$JAEGER_MODULE_VERSION from the module proxy" >&2
+    echo "build-backends: could not download github.com/jaegertracing/jaeger@$JAEGER_MODULE_VERSION from the module proxy:" >&2
     tail -n 25 "$cache/logs/jaeger.log" >&2
     return 1
   fi

@@ -22,6 +22,7 @@ import {
   flattenMetrics,
   flattenSpans,
   otelConfigDir,
+  parsePrometheusText,
   startCollector,
   startJaeger,
   validateConfig,
@@ -220,5 +221,27 @@ describe('smoke: SDK -> collector -> Jaeger, metrics -> file and Prometheus', ()
       { what: 'span after Jaeger restart', timeoutMs: 30_000 },
     );
     assert.equal(spans[0]?.name, 'after-restart');
+  });
+});
+
+describe('parsePrometheusText', () => {
+  it('reads names, escaped label values, special values and skips comments', () => {
+    const samples = parsePrometheusText(
+      [
+        '# HELP x_total help',
+        '# TYPE x_total counter',
+        'x_total{a="1",b="say \\"hi\\"",c="back\\\\slash"} 3',
+        'up 1 1700000000000',
+        'h_bucket{le="+Inf"} +Inf',
+        'empty{} 0.5',
+        '',
+      ].join('\n'),
+    );
+    assert.deepEqual(samples, [
+      { name: 'x_total', labels: { a: '1', b: 'say "hi"', c: 'back\\slash' }, value: 3 },
+      { name: 'up', labels: {}, value: 1 },
+      { name: 'h_bucket', labels: { le: '+Inf' }, value: Infinity },
+      { name: 'empty', labels: {}, value: 0.5 },
+    ]);
   });
 });
