@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
     --print-paths) print_only=1 ;;
     --only) shift; only=${1:-}; [ "$only" = otelcol ] || [ "$only" = jaeger ] ||
       { echo "build-backends: --only takes otelcol or jaeger, got '$only'" >&2; exit 2; } ;;
-    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-backends: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
