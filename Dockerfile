@@ -22,8 +22,10 @@ RUN npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.bootstra
 
 COPY . .
 # Builds the BPF objects (vmlinux.h from the build host's /sys/kernel/btf/vmlinux; CO-RE makes them
-# portable), the native addon and the TypeScript. Packages are already installed above.
-RUN bash scripts/bootstrap.sh run
+# portable), the native addon and the TypeScript. Packages are already installed above. A builder
+# without the kernel's BTF leaves this to the first start: `npm start` runs the same bootstrap.
+RUN if [ -r /sys/kernel/btf/vmlinux ]; then bash scripts/bootstrap.sh run; \
+    else echo "no /sys/kernel/btf/vmlinux in the builder: building at container start instead"; fi
 
 ENV NODE_ENV=production \
     OTEL_SERVICE_NAME=ebpf-otel \
