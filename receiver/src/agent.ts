@@ -4,15 +4,20 @@
  *   span and metric builders -> OpenTelemetry SDK -> exporters.
  * Shutdown runs in reverse: stop reading, drain, detach, flush, export.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { trace, type Meter } from '@opentelemetry/api';
+import { createNoopMeter, trace, type Meter } from '@opentelemetry/api';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { MeterProvider, PeriodicExportingMetricReader, type MetricProducer, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { TracerProvider, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { clockPair, libbpfVersion } from '../../addon/lib/index';
 import { KernelClock } from './clock';
+import { CommandMetrics } from './commands/metrics';
+import { createRedactor } from './commands/redact';
+import { CommandTracer } from './commands/tracer';
+import { decodeBashPrompt, decodeBashReadline } from './decode/bash';
+import { decodeProcExec, decodeProcExit, decodeProcFork } from './decode/proc';
 import type { AgentConfig, ExporterName } from './config';
 import { DecodeError, EventType } from './decode/layout';
 import { decodeTcpConnect, TcpOutcome } from './decode/tcp-connect';
@@ -22,7 +27,10 @@ import { BufferedSpanProcessor } from './export/span-pipeline';
 import type { Logger } from './log';
 import { preflight } from './preflight';
 import { ensureTracefs } from './probes/tracefs';
+import { BashProbe } from './probes/bash';
+import { ProcProbe } from './probes/proc';
 import { TcpProbe } from './probes/tcp';
+import { ReorderBuffer } from './reorder';
 import { buildResource } from './resource';
 import { SpanGate } from './sampling';
 import {
@@ -60,7 +68,14 @@ interface ProbeHandle {
   id: ProbeId;
   drain(): void;
   close(): void;
+  /** Kernel-side loss counters as [probe/reason, count]. */
+  lost(): Array<[string, number]>;
+  lastLost: Array<[string, number]>;
+  closed?: boolean;
 }
+
+/** How long events wait to be put back in kernel time order across ring buffers. */
+const REORDER_WINDOW_NS = 250_000_000n;
 
 export class Agent {
   readonly stats = new AgentStats();
@@ -72,6 +87,8 @@ export class Agent {
   private statsTimer: NodeJS.Timeout | undefined;
   private clockTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
+  private commands: CommandTracer | undefined;
+  private reorder: ReorderBuffer | undefined;
 
   constructor(
     private readonly config: AgentConfig,
@@ -116,7 +133,8 @@ export class Agent {
     this.tracerProvider = new TracerProvider({ resource, spanProcessors });
     const tracer = this.tracerProvider.getTracer('ebpf-otel', AGENT_VERSION);
 
-    // Probes. A probe that cannot load is fatal only if it is the only one asked for.
+    // Probes: load and attach everything first, start reading last. A probe
+    // that cannot load is fatal only when no probe at all can run.
     const users = new UserNames();
     const producers: MetricProducer[] = [];
     const failures: string[] = [];
@@ -125,49 +143,113 @@ export class Agent {
       slowThresholdNs: config.slowThresholdNs,
       maxPerSecond: config.maxSpansPerSecond,
     });
+    const starters: Array<() => void> = [];
+    const onFramingError = (): void => this.stats.decodeErrors.add('framing');
+    const common = { btfPath: config.btfPath, excludeTgid: process.pid };
 
     if (config.probes.includes('tcp')) {
       try {
         const probe = TcpProbe.load(this.bpfDir(), {
-          btfPath: config.btfPath,
+          ...common,
           filterTgid: config.pid,
-          excludeTgid: process.pid,
           dport: config.port,
           includeLoopback: config.includeLoopback,
           perPeerHistogram: config.perPeerMetrics,
           minLatencyNs: config.minLatencyNs,
         });
-        const spans = new TcpConnectSpanBuilder(tracer, this.clock, users);
-        producers.push(new TcpConnectMetricProducer(probe.histogramSource(), config.histogramBucketsPerOctave));
-        const previousLost = this.stats.kernelLost;
-        this.stats.kernelLost = () => {
+        this.addProbe('tcp', probe, () => {
           const s = probe.stats();
-          return [...previousLost(), ['tcp/ringbuf_full', Number(s.ringbufDrops)], ['tcp/inflight_table_full', Number(s.inflightFull)]];
-        };
-        probe.start(
-          (record) => {
+          return [['tcp/ringbuf_full', Number(s.ringbufDrops)], ['tcp/inflight_table_full', Number(s.inflightFull)]];
+        });
+        producers.push(new TcpConnectMetricProducer(probe.histogramSource(), config.histogramBucketsPerOctave));
+        const spans = new TcpConnectSpanBuilder(tracer, this.clock, users);
+        starters.push(() =>
+          probe.start((record) => {
             this.stats.eventsReceived.add('tcp');
-            try {
-              if (record.length >= 4 && record.readUInt32LE(0) !== EventType.TcpConnect) {
-                throw new DecodeError('unknown_type', `type ${record.readUInt32LE(0)} on the tcp ring buffer`);
-              }
+            this.decode(() => {
               const event = decodeTcpConnect(record);
-              const decision = gate.decide(event.outcome !== TcpOutcome.Established, event.endNs - event.startNs);
-              if (decision !== 'keep') {
-                this.stats.spansSampledOut.add(decision);
-                return;
-              }
-              spans.emit(event, this.parentFor?.(event.pid, event.tid));
-            } catch (err) {
-              this.countDecodeError(err);
-            }
-          },
-          () => this.stats.decodeErrors.add('framing'),
+              this.reorder?.push(event.endNs, () => {
+                const decision = gate.decide(event.outcome !== TcpOutcome.Established, event.endNs - event.startNs);
+                if (decision !== 'keep') {
+                  this.stats.spansSampledOut.add(decision);
+                  return;
+                }
+                spans.emit(event, this.commands?.contextFor(event.pid));
+              });
+            });
+          }, onFramingError),
         );
-        this.probes.push({ id: 'tcp', drain: () => probe.drain(), close: () => probe.close() });
-        this.log.info('tcp: watching TCP connects (sock:inet_sock_set_state)');
+        this.log.info('tcp: watching TCP connects (tracepoint sock:inet_sock_set_state)');
       } catch (err) {
         failures.push(`tcp: ${(err as Error).message}`);
+      }
+    }
+
+    if (config.probes.includes('exec')) {
+      try {
+        const probe = ProcProbe.load(this.bpfDir(), { ...common, filterTgid: 0 });
+        this.addProbe('exec', probe, () => {
+          const s = probe.stats();
+          return [['exec/ringbuf_full', Number(s.ringbufDrops)]];
+        });
+        starters.push(() =>
+          probe.start((record) => {
+            this.stats.eventsReceived.add('exec');
+            this.decode(() => {
+              const type = record.length >= 4 ? record.readUInt32LE(0) : -1;
+              if (type === EventType.ProcExec) {
+                const e = decodeProcExec(record);
+                this.reorder?.push(e.timestampNs, () => this.commands?.onExec(e));
+              } else if (type === EventType.ProcFork) {
+                const e = decodeProcFork(record);
+                this.reorder?.push(e.timestampNs, () => this.commands?.onFork(e));
+              } else if (type === EventType.ProcExit) {
+                const e = decodeProcExit(record);
+                this.reorder?.push(e.timestampNs, () => this.commands?.onExit(e));
+              } else {
+                throw new DecodeError('unknown_type', `type ${type} on the exec ring buffer`);
+              }
+            });
+          }, onFramingError),
+        );
+        this.log.info('exec: watching process exec, fork and exit (tp_btf sched_process_*)');
+      } catch (err) {
+        failures.push(`exec: ${(err as Error).message}`);
+      }
+    }
+
+    if (config.probes.includes('bash')) {
+      try {
+        const shells = config.bashPaths.length > 0 ? config.bashPaths : ['/bin/bash', '/usr/bin/bash'].filter((p) => existsSync(p));
+        const probe = BashProbe.load(this.bpfDir(), { ...common, filterTgid: 0, shells });
+        this.addProbe('bash', probe, () => {
+          const s = probe.stats();
+          return [['bash/ringbuf_full', Number(s.ringbufDrops)], ['bash/line_unreadable', Number(s.lineUnreadable)]];
+        });
+        for (const s of probe.skipped) this.log.warn(`bash: ${s.shell} skipped: ${s.reason}`);
+        for (const t of probe.targets) {
+          this.log.info(`bash: watching commands typed in ${t.shell}${t.module !== t.shell ? ` (readline in ${t.module})` : ''}` +
+            (t.lineProbe === 'return' ? ' (fallback probe: the first line typed into an already waiting shell is missed)' : ''));
+        }
+        starters.push(() =>
+          probe.start((record) => {
+            this.stats.eventsReceived.add('bash');
+            this.decode(() => {
+              const type = record.length >= 4 ? record.readUInt32LE(0) : -1;
+              if (type === EventType.BashReadline) {
+                const e = decodeBashReadline(record);
+                this.reorder?.push(e.timestampNs, () => this.commands?.onReadline(e));
+              } else if (type === EventType.BashPrompt) {
+                const e = decodeBashPrompt(record);
+                this.reorder?.push(e.timestampNs, () => this.commands?.onPrompt(e));
+              } else {
+                throw new DecodeError('unknown_type', `type ${type} on the bash ring buffer`);
+              }
+            });
+          }, onFramingError),
+        );
+      } catch (err) {
+        failures.push(`bash: ${(err as Error).message}`);
       }
     }
 
@@ -189,8 +271,21 @@ export class Agent {
         metricProducers: producers,
       });
       this.meterProvider = new MeterProvider({ resource, readers: [reader] });
-      this.registerSelfMetrics(this.meterProvider.getMeter('ebpf-otel', AGENT_VERSION));
     }
+    const meter = this.meterProvider?.getMeter('ebpf-otel', AGENT_VERSION) ?? createNoopMeter();
+    this.registerSelfMetrics(meter);
+
+    const commandMetrics = new CommandMetrics(meter);
+    this.commands = new CommandTracer(tracer, this.clock, {
+      traceExecs: config.traceExecs,
+      redactor: createRedactor(config.redact, config.redactPatterns),
+      users,
+      onCommand: (name) => commandMetrics.command(name),
+      onCommandEnd: (name, seconds) => commandMetrics.commandDuration(name, seconds),
+      onExec: (name) => commandMetrics.exec(name),
+    });
+    this.reorder = new ReorderBuffer(REORDER_WINDOW_NS, (err) => this.countDecodeError(err));
+    for (const start of starters) start();
 
     if (config.statsIntervalSeconds > 0) {
       this.statsTimer = setInterval(() => this.log.info(this.summary()), config.statsIntervalSeconds * 1000).unref();
@@ -198,9 +293,6 @@ export class Agent {
     const where = config.exporters.map((e) => (e === 'otlp' ? `otlp (${config.otlpEndpoint ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'http://localhost:4317'})` : e));
     this.log.info(`exporting to ${where.join(', ') || 'nowhere (no exporter)'}`);
   }
-
-  /** Resolves the span a TCP connect belongs under (set by the command tracer when it runs). */
-  parentFor: ((pid: number, tid: number) => import('@opentelemetry/api').Context | undefined) | undefined;
 
   private spanExporter(name: ExporterName): SpanExporter {
     switch (name) {
@@ -210,6 +302,35 @@ export class Agent {
         return new ConsoleLineExporter();
       case 'jsonl':
         return new JsonLinesExporter();
+    }
+  }
+
+  private addProbe(id: ProbeId, probe: { drain(): void; close(): void }, lost: () => Array<[string, number]>): void {
+    const handle: ProbeHandle = { id, drain: () => probe.drain(), close: () => probe.close(), lost, lastLost: [] };
+    this.probes.push(handle);
+  }
+
+  private kernelLost(): Array<[string, number]> {
+    const out: Array<[string, number]> = [];
+    for (const p of this.probes) {
+      if (!p.closed) {
+        try {
+          p.lastLost = p.lost();
+        } catch {
+          // keep the last values read
+        }
+      }
+      out.push(...p.lastLost);
+    }
+    return out;
+  }
+
+  /** Runs a decoder; what it cannot read is counted, never fatal. */
+  private decode(run: () => void): void {
+    try {
+      run();
+    } catch (err) {
+      this.countDecodeError(err);
     }
   }
 
@@ -229,7 +350,7 @@ export class Agent {
       .addCallback((r) => { for (const [probe, n] of stats.eventsReceived.entries()) r.observe(n, { [ATTR_PROBE]: probe }); });
     meter.createObservableCounter(METRIC_EVENTS_LOST, { description: 'Events lost in the kernel (ring buffer or tracking table full)', unit: '{event}' })
       .addCallback((r) => {
-        for (const [key, n] of stats.kernelLost()) {
+        for (const [key, n] of this.kernelLost()) {
           const [probe, reason] = key.split('/');
           r.observe(n, { [ATTR_PROBE]: probe, [ATTR_REASON]: reason });
         }
@@ -254,7 +375,8 @@ export class Agent {
     const fmt = (entries: Array<[string, number]>): string => (entries.length ? entries.map(([k, v]) => `${k}=${v}`).join(' ') : '0');
     return [
       `events received: ${fmt(s.eventsReceived.entries())}`,
-      `lost in kernel: ${fmt(s.kernelLost().filter(([, n]) => n > 0))}`,
+      `lost in kernel: ${fmt(this.kernelLost().filter(([, n]) => n > 0))}`,
+      `late events: ${this.reorder?.late ?? 0}`,
       `decode errors: ${fmt(s.decodeErrors.entries())}`,
       `spans sampled out: ${fmt(s.spansSampledOut.entries())}`,
       `spans exported: ${fmt(s.spansExported.entries())}`,
@@ -273,16 +395,20 @@ export class Agent {
     for (const probe of this.probes) {
       try {
         probe.drain();
+        probe.lastLost = probe.lost();
       } catch (err) {
         this.log.warn(`${probe.id}: draining the ring buffer failed: ${(err as Error).message}`);
       }
     }
+    this.reorder?.close();
+    this.commands?.close(process.hrtime.bigint());
     // Metrics are collected while the maps still exist: one last export with the final counts.
     if (this.meterProvider) {
       await this.meterProvider.forceFlush().catch((err: Error) => this.log.warn(`final metric export failed: ${err.message}`));
     }
     for (const probe of [...this.probes].reverse()) {
       try {
+        probe.closed = true;
         probe.close();
       } catch (err) {
         this.log.warn(`${probe.id}: close failed: ${(err as Error).message}`);

@@ -38,6 +38,4 @@ export class AgentStats {
   readonly spansDropped = new Counter<string>();
   /** Spans delivered, by exporter. */
   readonly spansExported = new Counter<string>();
-  /** Kernel-side loss, by "probe/reason"; filled from the probes' own counters. */
-  kernelLost: () => Array<[string, number]> = () => [];
 }

@@ -1,0 +1,56 @@
+/**
+ * Command and exec metrics. Names are attribute values, so their number is
+ * bounded: the first MAX_NAMES distinct names are kept as they are, later
+ * ones are counted under "_other" (the count stays exact, only the split is
+ * coarser).
+ */
+import type { Counter, Histogram, Meter } from '@opentelemetry/api';
+
+export const METRIC_COMMANDS = 'ebpf_otel.commands';
+export const METRIC_COMMAND_DURATION = 'ebpf_otel.command.duration';
+export const METRIC_EXECS = 'ebpf_otel.process.execs';
+export const ATTR_COMMAND_NAME = 'ebpf_otel.command.name';
+export const MAX_NAMES = 200;
+export const OTHER = '_other';
+
+export class BoundedNames {
+  private readonly seen = new Set<string>();
+  constructor(private readonly limit: number = MAX_NAMES) {}
+
+  map(name: string): string {
+    if (this.seen.has(name)) return name;
+    if (this.seen.size >= this.limit) return OTHER;
+    this.seen.add(name);
+    return name;
+  }
+}
+
+export class CommandMetrics {
+  private readonly commands: Counter;
+  private readonly durations: Histogram;
+  private readonly execs: Counter;
+  private readonly commandNames = new BoundedNames();
+  private readonly execNames = new BoundedNames();
+
+  constructor(meter: Meter) {
+    this.commands = meter.createCounter(METRIC_COMMANDS, { description: 'Commands entered in traced interactive shells', unit: '{command}' });
+    this.durations = meter.createHistogram(METRIC_COMMAND_DURATION, {
+      description: 'Wall time of interactive commands, from the line entered to the next prompt',
+      unit: 's',
+      advice: { explicitBucketBoundaries: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600] },
+    });
+    this.execs = meter.createCounter(METRIC_EXECS, { description: 'Programs executed (execve), on the whole host', unit: '{process}' });
+  }
+
+  command(name: string): void {
+    this.commands.add(1, { [ATTR_COMMAND_NAME]: this.commandNames.map(name) });
+  }
+
+  commandDuration(name: string, seconds: number): void {
+    this.durations.record(seconds, { [ATTR_COMMAND_NAME]: this.commandNames.map(name) });
+  }
+
+  exec(executable: string): void {
+    this.execs.add(1, { 'process.executable.name': this.execNames.map(executable) });
+  }
+}

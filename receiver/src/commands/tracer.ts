@@ -1,0 +1,371 @@
+/**
+ * Commands as traces. For each interactive shell: a root span from the
+ * moment a command line is entered (readline returns) to the next prompt
+ * (readline entered again: the command finished), and below it one span per
+ * process the command ran (exec to exit), nested by parentage. TCP connect
+ * spans of those processes are placed under their process span through
+ * contextFor(pid).
+ *
+ * Events must be fed in kernel time order (see ReorderBuffer). Anything that
+ * comes unexpected still produces a span that says what is missing rather
+ * than nothing: an exit whose exec was never seen, a process that outlived
+ * its command.
+ */
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { readlinkSync } from 'node:fs';
+import path from 'node:path';
+import type { KernelClock } from '../clock';
+import type { TraceExecsMode } from '../config';
+import type { BashPromptEvent, BashReadlineEvent } from '../decode/bash';
+import type { ProcExecEvent, ProcExitEvent, ProcForkEvent } from '../decode/proc';
+import {
+  ATTR_PROCESS_COMMAND_ARGS,
+  ATTR_PROCESS_COMMAND_LINE,
+  ATTR_PROCESS_EXECUTABLE_NAME,
+  ATTR_PROCESS_EXECUTABLE_PATH,
+  ATTR_PROCESS_EXIT_CODE,
+  ATTR_PROCESS_OWNER,
+  ATTR_PROCESS_PARENT_PID,
+  ATTR_PROCESS_PID,
+  ATTR_PROCESS_USER_ID,
+} from '../semconv';
+import type { UserNames } from '../users';
+import type { Redactor } from './redact';
+
+export const ATTR_COMMAND_TRUNCATED = 'ebpf_otel.command.truncated';
+export const ATTR_COMMAND_LINES = 'ebpf_otel.command.line_count';
+export const ATTR_SHELL_TTY = 'ebpf_otel.shell.tty';
+export const ATTR_PROCESS_SIGNAL = 'ebpf_otel.process.signal';
+export const ATTR_PROCESS_ARGS_TRUNCATED = 'ebpf_otel.process.args_truncated';
+export const ATTR_PROCESS_EXEC_SEEN = 'ebpf_otel.process.exec_seen';
+export const ATTR_PROCESS_START_SEEN = 'ebpf_otel.process.start_seen';
+export const ATTR_PROCESS_TTY = 'ebpf_otel.process.tty';
+
+/** How long a finished process's span stays findable for late TCP events. */
+const TOMBSTONE_NS = 30_000_000_000n;
+
+interface Command {
+  readonly shellPid: number;
+  readonly span: Span;
+  readonly context: Context;
+  lines: string[];
+  /** The most recent direct child of the shell: bash's $? comes from the last process of a pipeline. */
+  lastChildPid: number | undefined;
+  exitCode: number | undefined;
+  truncated: boolean;
+}
+
+interface Shell {
+  readonly pid: number;
+  command: Command | undefined;
+  tty: string | undefined;
+}
+
+interface Proc {
+  readonly pid: number;
+  ppid: number;
+  /** The command it belongs to, if any. */
+  command: Command | undefined;
+  /** Context its own span (or, before exec, its parent's) gives children. */
+  parentContext: Context | undefined;
+  span: Span | undefined;
+  context: Context | undefined;
+  forkNs: bigint | undefined;
+  execSeen: boolean;
+  uid: number;
+  comm: string;
+}
+
+export interface CommandTracerOptions {
+  traceExecs: TraceExecsMode;
+  redactor: Redactor;
+  users?: UserNames;
+  /** Called for every command started (after redaction), for metrics. */
+  onCommand?: (name: string) => void;
+  onCommandEnd?: (name: string, seconds: number) => void;
+  onExec?: (executable: string) => void;
+}
+
+export class CommandTracer {
+  private readonly shells = new Map<number, Shell>();
+  private readonly procs = new Map<number, Proc>();
+  private readonly tombstones = new Map<number, { context: Context; untilNs: bigint }>();
+  private lastTombstoneSweepNs = 0n;
+
+  constructor(
+    private readonly tracer: Tracer,
+    private readonly clock: KernelClock,
+    private readonly opts: CommandTracerOptions,
+  ) {}
+
+  // ---- bash ----
+
+  onReadline(e: BashReadlineEvent): void {
+    const shell = this.shell(e.pid);
+    if (e.eof) {
+      this.endCommand(shell, e.timestampNs);
+      return;
+    }
+    const continuation = e.commandLine !== undefined && e.commandLine > 0 && shell.command !== undefined;
+    if (continuation && shell.command) {
+      shell.command.lines.push(e.line);
+      shell.command.truncated ||= e.truncated;
+      this.describeCommand(shell.command);
+      return;
+    }
+    this.endCommand(shell, e.timestampNs);
+    if (e.line.trim() === '') return; // an empty line runs nothing
+    const span = this.tracer.startSpan(
+      'bash',
+      { kind: SpanKind.INTERNAL, startTime: this.clock.toHrTime(e.timestampNs), attributes: this.shellAttributes(e.pid, e.uid) },
+      ROOT_CONTEXT,
+    );
+    const command: Command = {
+      shellPid: e.pid,
+      span,
+      context: trace.setSpan(ROOT_CONTEXT, span),
+      lines: [e.line],
+      lastChildPid: undefined,
+      exitCode: undefined,
+      truncated: e.truncated,
+    };
+    shell.command = command;
+    this.describeCommand(command);
+    this.opts.onCommand?.(commandName(this.opts.redactor.line(e.line)));
+  }
+
+  onPrompt(e: BashPromptEvent): void {
+    // A continuation prompt (PS2) means the command is still being typed.
+    if (e.commandLine !== undefined && e.commandLine > 0) return;
+    const shell = this.shells.get(e.pid);
+    if (shell) this.endCommand(shell, e.timestampNs);
+  }
+
+  // ---- processes ----
+
+  onFork(e: ProcForkEvent): void {
+    const parent = this.procs.get(e.ppid);
+    const shell = this.shells.get(e.ppid);
+    const command = shell?.command ?? parent?.command;
+    if (shell?.command) shell.command.lastChildPid = e.pid;
+    this.procs.set(e.pid, {
+      pid: e.pid,
+      ppid: e.ppid,
+      command,
+      parentContext: parent?.context ?? parent?.parentContext ?? shell?.command?.context,
+      span: undefined,
+      context: undefined,
+      forkNs: e.timestampNs,
+      execSeen: false,
+      uid: e.uid,
+      comm: e.comm,
+    });
+  }
+
+  onExec(e: ProcExecEvent): void {
+    const executable = path.basename(e.filename) || e.comm;
+    this.opts.onExec?.(executable);
+    let proc = this.procs.get(e.pid);
+    if (!proc) {
+      // Fork not seen (before we attached, or lost): place it by its parent.
+      const parent = this.procs.get(e.ppid);
+      const shell = this.shells.get(e.ppid);
+      if (shell?.command) shell.command.lastChildPid = e.pid;
+      proc = {
+        pid: e.pid,
+        ppid: e.ppid,
+        command: shell?.command ?? parent?.command,
+        parentContext: parent?.context ?? parent?.parentContext ?? shell?.command?.context,
+        span: undefined,
+        context: undefined,
+        forkNs: e.startNs,
+        execSeen: false,
+        uid: e.uid,
+        comm: e.comm,
+      };
+      this.procs.set(e.pid, proc);
+    }
+    if (this.shells.has(e.pid)) {
+      // `exec cmd` in a traced shell: the shell is gone, its command goes on as this process.
+      const shell = this.shells.get(e.pid);
+      proc.command = shell?.command;
+      proc.parentContext = shell?.command?.context;
+      this.shells.delete(e.pid);
+    }
+    if (proc.span) {
+      // A second exec in the same process: the previous program ends here.
+      proc.span.setAttribute(ATTR_PROCESS_EXEC_SEEN, true);
+      proc.span.end(this.clock.toHrTime(e.timestampNs));
+      proc.parentContext = proc.context;
+    }
+    proc.execSeen = true;
+    proc.comm = e.comm;
+    proc.uid = e.uid;
+    if (!this.wantsSpan(proc)) return;
+    const args = this.opts.redactor.args(e.args);
+    const attributes: Attributes = {
+      [ATTR_PROCESS_PID]: e.pid,
+      [ATTR_PROCESS_PARENT_PID]: e.ppid,
+      [ATTR_PROCESS_EXECUTABLE_NAME]: executable,
+      [ATTR_PROCESS_EXECUTABLE_PATH]: e.filename,
+      [ATTR_PROCESS_COMMAND_ARGS]: args,
+      [ATTR_PROCESS_USER_ID]: e.uid,
+    };
+    const owner = this.opts.users?.nameOf(e.uid);
+    if (owner !== undefined) attributes[ATTR_PROCESS_OWNER] = owner;
+    if (e.argsTruncated || e.filenameTruncated) attributes[ATTR_PROCESS_ARGS_TRUNCATED] = true;
+    if (e.tty) attributes[ATTR_PROCESS_TTY] = e.tty;
+    const span = this.tracer.startSpan(
+      executable,
+      { kind: SpanKind.INTERNAL, startTime: this.clock.toHrTime(e.timestampNs), attributes },
+      proc.parentContext ?? ROOT_CONTEXT,
+    );
+    proc.span = span;
+    proc.context = trace.setSpan(proc.parentContext ?? ROOT_CONTEXT, span);
+  }
+
+  onExit(e: ProcExitEvent): void {
+    const shell = this.shells.get(e.pid);
+    if (shell) {
+      this.endCommand(shell, e.timestampNs);
+      this.shells.delete(e.pid);
+    }
+    let proc = this.procs.get(e.pid);
+    const code = e.termination.kind === 'exited' ? e.termination.code : 128 + e.termination.signal;
+    if (proc?.command && proc.command.lastChildPid === e.pid) proc.command.exitCode = code;
+    if (!proc && this.opts.traceExecs === 'all') {
+      // Never saw it start: still report it, and say so.
+      proc = { pid: e.pid, ppid: e.ppid, command: undefined, parentContext: this.procs.get(e.ppid)?.context, span: undefined, context: undefined, forkNs: undefined, execSeen: false, uid: e.uid, comm: e.comm };
+    }
+    if (proc && !proc.span && this.wantsSpan(proc)) {
+      // Forked but never exec'd (a subshell), or a start we did not see.
+      const startSeen = proc.forkNs !== undefined;
+      const attributes: Attributes = {
+        [ATTR_PROCESS_PID]: e.pid,
+        [ATTR_PROCESS_PARENT_PID]: e.ppid,
+        [ATTR_PROCESS_EXECUTABLE_NAME]: e.comm,
+        [ATTR_PROCESS_USER_ID]: e.uid,
+        [ATTR_PROCESS_EXEC_SEEN]: false,
+      };
+      if (!startSeen) attributes[ATTR_PROCESS_START_SEEN] = false;
+      const owner = this.opts.users?.nameOf(e.uid);
+      if (owner !== undefined) attributes[ATTR_PROCESS_OWNER] = owner;
+      proc.span = this.tracer.startSpan(
+        e.comm,
+        { kind: SpanKind.INTERNAL, startTime: this.clock.toHrTime(proc.forkNs ?? e.startNs), attributes },
+        proc.parentContext ?? ROOT_CONTEXT,
+      );
+      proc.context = trace.setSpan(proc.parentContext ?? ROOT_CONTEXT, proc.span);
+    }
+    if (proc?.span) {
+      proc.span.setAttribute(ATTR_PROCESS_EXIT_CODE, code);
+      if (e.termination.kind === 'signaled') proc.span.setAttribute(ATTR_PROCESS_SIGNAL, e.termination.signal);
+      if (code !== 0) {
+        proc.span.setStatus({
+          code: SpanStatusCode.ERROR,
+          message: e.termination.kind === 'signaled' ? `killed by signal ${e.termination.signal}` : `exit code ${code}`,
+        });
+      }
+      proc.span.end(this.clock.toHrTime(e.timestampNs));
+    }
+    if (proc?.context) this.tombstones.set(e.pid, { context: proc.context, untilNs: e.timestampNs + TOMBSTONE_NS });
+    this.procs.delete(e.pid);
+    this.sweepTombstones(e.timestampNs);
+  }
+
+  /** The span a TCP connect (or anything else) of `pid` belongs under. */
+  contextFor(pid: number): Context | undefined {
+    const proc = this.procs.get(pid);
+    return proc?.context ?? proc?.parentContext ?? this.tombstones.get(pid)?.context;
+  }
+
+  /** Ends whatever is still open (shutdown). */
+  close(nowNs: bigint): void {
+    for (const shell of this.shells.values()) this.endCommand(shell, nowNs);
+    for (const proc of this.procs.values()) {
+      if (proc.span) {
+        proc.span.setAttribute('ebpf_otel.process.running_at_shutdown', true);
+        proc.span.end(this.clock.toHrTime(nowNs));
+      }
+    }
+    this.procs.clear();
+    this.shells.clear();
+  }
+
+  /** Open commands and tracked processes, for diagnostics and tests. */
+  get size(): { shells: number; procs: number; tombstones: number } {
+    return { shells: this.shells.size, procs: this.procs.size, tombstones: this.tombstones.size };
+  }
+
+  private wantsSpan(proc: Proc): boolean {
+    if (this.opts.traceExecs === 'none') return false;
+    if (this.opts.traceExecs === 'all') return true;
+    return proc.command !== undefined;
+  }
+
+  private shell(pid: number): Shell {
+    let shell = this.shells.get(pid);
+    if (!shell) {
+      shell = { pid, command: undefined, tty: ttyOf(pid) };
+      this.shells.set(pid, shell);
+    }
+    return shell;
+  }
+
+  private shellAttributes(pid: number, uid: number): Attributes {
+    const attributes: Attributes = { [ATTR_PROCESS_PID]: pid, [ATTR_PROCESS_USER_ID]: uid };
+    const owner = this.opts.users?.nameOf(uid);
+    if (owner !== undefined) attributes[ATTR_PROCESS_OWNER] = owner;
+    const tty = this.shells.get(pid)?.tty;
+    if (tty) attributes[ATTR_SHELL_TTY] = tty;
+    return attributes;
+  }
+
+  private describeCommand(command: Command): void {
+    const text = this.opts.redactor.line(command.lines.join('\n'));
+    command.span.updateName(commandName(text));
+    command.span.setAttribute(ATTR_PROCESS_COMMAND_LINE, text);
+    if (command.lines.length > 1) command.span.setAttribute(ATTR_COMMAND_LINES, command.lines.length);
+    if (command.truncated) command.span.setAttribute(ATTR_COMMAND_TRUNCATED, true);
+  }
+
+  private endCommand(shell: Shell, atNs: bigint): void {
+    const command = shell.command;
+    if (!command) return;
+    shell.command = undefined;
+    if (command.exitCode !== undefined) {
+      command.span.setAttribute(ATTR_PROCESS_EXIT_CODE, command.exitCode);
+      if (command.exitCode !== 0) command.span.setStatus({ code: SpanStatusCode.ERROR, message: `exit code ${command.exitCode}` });
+    }
+    const end = this.clock.toHrTime(atNs);
+    command.span.end(end);
+    const start = (command.span as unknown as { startTime?: [number, number] }).startTime;
+    if (start) this.opts.onCommandEnd?.(commandName(this.opts.redactor.line(command.lines[0] ?? '')), end[0] - start[0] + (end[1] - start[1]) / 1e9);
+  }
+
+  private sweepTombstones(nowNs: bigint): void {
+    if (nowNs - this.lastTombstoneSweepNs < 1_000_000_000n) return;
+    this.lastTombstoneSweepNs = nowNs;
+    for (const [pid, t] of this.tombstones) if (t.untilNs < nowNs) this.tombstones.delete(pid);
+  }
+}
+
+/** The first word that is not a variable assignment: `FOO=1 make -j` -> make. */
+export function commandName(line: string): string {
+  const words = line.trim().split(/\s+/);
+  for (const w of words) {
+    if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(w)) continue;
+    const name = w.replace(/^[({!]+/, '').replace(/["']/g, '');
+    if (name) return path.basename(name).slice(0, 64);
+  }
+  return 'bash';
+}
+
+function ttyOf(pid: number): string | undefined {
+  try {
+    const target = readlinkSync(`/proc/${pid}/fd/0`);
+    return target.startsWith('/dev/') ? target.slice(5) : undefined;
+  } catch {
+    return undefined;
+  }
+}
