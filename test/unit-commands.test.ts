@@ -1,0 +1,162 @@
+/**
+ * The command tracer on synthetic event sequences (the real kernel side is
+ * covered by commands.test.ts): span tree shape, exit codes, odd orders.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { SpanStatusCode } from '@opentelemetry/api';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
+import { KernelClock } from '../receiver/src/clock';
+import { createRedactor } from '../receiver/src/commands/redact';
+import { CommandTracer, commandName } from '../receiver/src/commands/tracer';
+import type { BashPromptEvent, BashReadlineEvent } from '../receiver/src/decode/bash';
+import type { ProcExecEvent, ProcExitEvent, ProcForkEvent } from '../receiver/src/decode/proc';
+import { ReorderBuffer } from '../receiver/src/reorder';
+import type { TraceExecsMode } from '../receiver/src/config';
+
+const base = { cgroupId: 1n, uid: 0, gid: 0, tid: 0 };
+const line = (pid: number, ts: bigint, text: string, commandLine = 0): BashReadlineEvent => ({
+  kind: 'bash_readline', ...base, pid, tid: pid, timestampNs: ts, comm: 'bash', line: text, lineLength: text.length,
+  truncated: false, lengthKnown: true, eof: false, unreadable: false, fromReturn: false, commandLine,
+});
+const prompt = (pid: number, ts: bigint, commandLine = 0): BashPromptEvent => ({ kind: 'bash_prompt', ...base, pid, tid: pid, timestampNs: ts, comm: 'bash', commandLine });
+const fork = (pid: number, ppid: number, ts: bigint): ProcForkEvent => ({ kind: 'proc_fork', ...base, pid, ppid, parentTid: ppid, timestampNs: ts, comm: 'bash' });
+const exec = (pid: number, ppid: number, ts: bigint, file: string, args: string[]): ProcExecEvent => ({
+  kind: 'proc_exec', ...base, pid, tid: pid, ppid, oldTid: pid, timestampNs: ts, startNs: ts, sessionId: 0, tty: 'pts/0', comm: file.split('/').pop() ?? '',
+  filename: file, filenameTruncated: false, argc: args.length, args, argsTruncated: false, argsUnreadable: false, argsSizeTotal: 0,
+});
+const exit = (pid: number, ppid: number, ts: bigint, code: number, signal?: number): ProcExitEvent => ({
+  kind: 'proc_exit', ...base, pid, tid: pid, ppid, timestampNs: ts, startNs: 0n, durationNs: ts, comm: 'x', waitStatus: signal ?? code << 8,
+  termination: signal ? { kind: 'signaled', signal, coreDumped: false } : { kind: 'exited', code },
+});
+
+function setup(traceExecs: TraceExecsMode = 'interactive') {
+  const exporter = new InMemorySpanExporter();
+  const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+  const clock = new KernelClock(() => ({ realtimeNs: 1_000_000_000_000n, monotonicNs: 0n }));
+  const tracer = new CommandTracer(provider.getTracer('t'), clock, { traceExecs, redactor: createRedactor(true) });
+  const spans = (): ReadableSpan[] => exporter.getFinishedSpans();
+  const byName = (name: string): ReadableSpan => {
+    const s = spans().find((x) => x.name === name);
+    assert.ok(s, `span ${name} in ${spans().map((x) => x.name).join(',')}`);
+    return s;
+  };
+  const root = (): ReadableSpan => {
+    const s = spans().find((x) => x.parentSpanContext === undefined);
+    assert.ok(s, 'a root span');
+    return s;
+  };
+  const child = (name: string): ReadableSpan => {
+    const s = spans().find((x) => x.name === name && x.parentSpanContext !== undefined);
+    assert.ok(s, `child span ${name}`);
+    return s;
+  };
+  return { tracer, spans, byName, root, child };
+}
+
+const MS = 1_000_000n;
+
+describe('CommandTracer', () => {
+  it('a pipeline: root span named after the command, two children, exit code of the last one', () => {
+    const { tracer, byName, spans, root: rootSpan, child } = setup();
+    tracer.onReadline(line(100, 10n * MS, 'ls /tmp | grep x'));
+    tracer.onFork(fork(101, 100, 11n * MS));
+    tracer.onFork(fork(102, 100, 12n * MS));
+    tracer.onExec(exec(101, 100, 13n * MS, '/usr/bin/ls', ['ls', '/tmp']));
+    tracer.onExec(exec(102, 100, 14n * MS, '/usr/bin/grep', ['grep', 'x']));
+    tracer.onExit(exit(101, 100, 15n * MS, 0));
+    tracer.onExit(exit(102, 100, 16n * MS, 1));
+    tracer.onPrompt(prompt(100, 20n * MS));
+    const root = rootSpan();
+    assert.equal(root.name, 'ls');
+    assert.equal(root.attributes['process.command_line'], 'ls /tmp | grep x');
+    assert.equal(root.attributes['process.exit.code'], 1);
+    assert.equal(root.status.code, SpanStatusCode.ERROR);
+    assert.equal(root.parentSpanContext, undefined);
+    const grep = byName('grep');
+    assert.equal(grep.parentSpanContext?.spanId, root.spanContext().spanId);
+    assert.equal(grep.spanContext().traceId, root.spanContext().traceId);
+    assert.equal(child('ls').spanContext().traceId, root.spanContext().traceId);
+    assert.equal(child('ls').parentSpanContext?.spanId, root.spanContext().spanId);
+    assert.deepEqual(grep.attributes['process.command_args'], ['grep', 'x']);
+    assert.equal(grep.attributes['process.parent_pid'], 100);
+    assert.equal(spans().length, 3);
+    // root: 10 ms -> 20 ms
+    assert.equal(root.duration[1], 10_000_000);
+  });
+
+  it('grandchildren nest under their parent process; connects find their process', () => {
+    const { tracer, byName } = setup();
+    tracer.onReadline(line(100, 1n * MS, 'make'));
+    tracer.onFork(fork(101, 100, 2n * MS));
+    tracer.onExec(exec(101, 100, 3n * MS, '/usr/bin/make', ['make']));
+    tracer.onFork(fork(102, 101, 4n * MS));
+    tracer.onExec(exec(102, 101, 5n * MS, '/usr/bin/cc', ['cc']));
+    const ctx = tracer.contextFor(102);
+    assert.ok(ctx);
+    tracer.onExit(exit(102, 101, 6n * MS, 0));
+    assert.ok(tracer.contextFor(102), 'still findable after exit (late connect events)');
+    tracer.onExit(exit(101, 100, 7n * MS, 0));
+    tracer.onPrompt(prompt(100, 8n * MS));
+    assert.equal(byName('cc').parentSpanContext?.spanId, byName('make').spanContext().spanId);
+  });
+
+  it('processes outside any traced shell: no spans in interactive mode, spans in all mode', () => {
+    const quiet = setup('interactive');
+    quiet.tracer.onExec(exec(300, 1, 1n * MS, '/usr/sbin/cron', ['cron']));
+    quiet.tracer.onExit(exit(300, 1, 2n * MS, 0));
+    assert.equal(quiet.spans().length, 0);
+    const all = setup('all');
+    all.tracer.onExec(exec(300, 1, 1n * MS, '/usr/sbin/cron', ['cron']));
+    all.tracer.onExit(exit(300, 1, 2n * MS, 0));
+    all.tracer.onExit(exit(301, 1, 3n * MS, 0, 9));
+    const unseen = all.byName('x');
+    assert.equal(unseen.attributes['ebpf_otel.process.start_seen'], false);
+    assert.equal(unseen.attributes['ebpf_otel.process.signal'], 9);
+    assert.equal(unseen.status.code, SpanStatusCode.ERROR);
+    assert.equal(all.byName('cron').attributes['process.exit.code'], 0);
+  });
+
+  it('empty lines make no span; multi-line commands are one span', () => {
+    const { tracer, spans, byName } = setup();
+    tracer.onReadline(line(100, 1n * MS, ''));
+    tracer.onPrompt(prompt(100, 2n * MS));
+    tracer.onReadline(line(100, 3n * MS, 'for i in 1 2; do'));
+    tracer.onPrompt(prompt(100, 4n * MS, 1));
+    tracer.onReadline(line(100, 5n * MS, 'echo $i', 1));
+    tracer.onPrompt(prompt(100, 6n * MS, 2));
+    tracer.onReadline(line(100, 7n * MS, 'done', 2));
+    tracer.onPrompt(prompt(100, 8n * MS));
+    assert.equal(spans().length, 1);
+    assert.equal(byName('for').attributes['process.command_line'], 'for i in 1 2; do\necho $i\ndone');
+    assert.equal(byName('for').attributes['ebpf_otel.command.line_count'], 3);
+  });
+
+  it('secrets are redacted in the line and in process arguments', () => {
+    const { tracer, spans } = setup();
+    tracer.onReadline(line(100, 1n * MS, 'mysql -p hunter2'));
+    tracer.onExec(exec(101, 100, 2n * MS, '/usr/bin/mysql', ['mysql', '-p', 'hunter2']));
+    tracer.onExit(exit(101, 100, 3n * MS, 0));
+    tracer.onPrompt(prompt(100, 4n * MS));
+    assert.doesNotMatch(JSON.stringify(spans().map((s) => s.attributes)), /hunter2/);
+  });
+
+  it('out-of-order delivery is put right by the reorder buffer', () => {
+    const { tracer, root, child } = setup();
+    const reorder = new ReorderBuffer(100n * MS, (e) => { throw e; }, () => 0n, 0);
+    // exec and exit arrive before the line that started them
+    reorder.push(3n * MS, () => tracer.onExec(exec(101, 100, 3n * MS, '/usr/bin/true', ['true'])));
+    reorder.push(4n * MS, () => tracer.onExit(exit(101, 100, 4n * MS, 0)));
+    reorder.push(5n * MS, () => tracer.onPrompt(prompt(100, 5n * MS)));
+    reorder.push(1n * MS, () => tracer.onReadline(line(100, 1n * MS, 'true')));
+    reorder.release(10n * MS);
+    assert.equal(child('true').parentSpanContext?.spanId, root().spanContext().spanId);
+    assert.equal(root().attributes['process.exit.code'], 0);
+  });
+
+  it('command names skip assignments and paths', () => {
+    assert.equal(commandName('FOO=1 BAR=2 /usr/bin/make -j4'), 'make');
+    assert.equal(commandName('(cd x && ls)'), 'cd');
+    assert.equal(commandName('   '), 'bash');
+  });
+});
