@@ -33,7 +33,8 @@ export function startAgent(args: string[], env: NodeJS.ProcessEnv = {}, spawnOpt
   child.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const jsonLines = (): Array<Record<string, unknown>> =>
-    out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    // Only complete lines: the last one may still be arriving.
+    out.slice(0, out.lastIndexOf('\n') + 1).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
   const poll = async <T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {

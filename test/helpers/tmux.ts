@@ -62,6 +62,16 @@ export class TmuxShell {
     throw new Error(`bash did not show a prompt in ${timeoutMs} ms; screen:\n${this.screen()}`);
   }
 
+  /** Waits until the screen shows `text` (e.g. a marker echoed after a command). */
+  async waitFor(text: RegExp, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (text.test(this.screen())) return;
+      await sleep(50);
+    }
+    throw new Error(`${String(text)} not on screen after ${timeoutMs} ms:\n${this.screen()}`);
+  }
+
   alive(): boolean {
     return spawnSync('tmux', ['-L', this.socket, 'has-session', '-t', 't']).status === 0;
   }
