@@ -261,7 +261,7 @@ export class Agent {
     // Metrics: the kernel's aggregates through MetricProducers, our own health as SDK instruments.
     if (config.exporters.includes('otlp')) {
       const exporter = new ResilientMetricExporter(
-        new OTLPMetricExporter(config.otlpEndpoint ? { url: config.otlpEndpoint } : {}) as PushMetricExporter,
+        new OTLPMetricExporter(config.otlpMetricsEndpoint ? { url: config.otlpMetricsEndpoint } : {}) as PushMetricExporter,
         this.log,
       );
       const reader = new PeriodicExportingMetricReader({
@@ -290,7 +290,7 @@ export class Agent {
     if (config.statsIntervalSeconds > 0) {
       this.statsTimer = setInterval(() => this.log.info(this.summary()), config.statsIntervalSeconds * 1000).unref();
     }
-    const where = config.exporters.map((e) => (e === 'otlp' ? `otlp (${config.otlpEndpoint ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'http://localhost:4317'})` : e));
+    const where = config.exporters.map((e) => (e === 'otlp' ? `otlp (${config.otlpEndpoint ?? 'http://localhost:4317'})` : e));
     this.log.info(`exporting to ${where.join(', ') || 'nowhere (no exporter)'}`);
   }
 

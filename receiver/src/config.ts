@@ -12,7 +12,10 @@ export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
 
 export interface AgentConfig {
   exporters: ExporterName[];
+  /** OTLP gRPC endpoint for traces (undefined: http://localhost:4317). */
   otlpEndpoint: string | undefined;
+  /** OTLP gRPC endpoint for metrics (undefined: http://localhost:4317). */
+  otlpMetricsEndpoint: string | undefined;
   probes: ProbeName[];
   pid: number;
   port: number;
@@ -106,7 +109,7 @@ export function helpText(version: string): string {
     'Standard OpenTelemetry variables: OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,',
     'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_EXPORTER_OTLP_TIMEOUT,',
     'OTEL_EXPORTER_OTLP_COMPRESSION, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_METRIC_EXPORT_INTERVAL,',
-    'OTEL_TRACES_EXPORTER (otlp, console, none), OTEL_SDK_DISABLED.',
+    'OTEL_TRACES_EXPORTER (otlp, console, none), OTEL_LOG_LEVEL.',
   );
   return `${lines.join('\n')}\n`;
 }
@@ -190,11 +193,18 @@ export function parseCommandLine(argv: readonly string[], env: Env = process.env
   );
   if (probes.length === 0) throw new ConfigError('--probes is empty: name at least one of tcp, exec, bash');
 
-  let otlpEndpoint: string | undefined = raw('otlp-endpoint') || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined;
-  if (otlpEndpoint !== undefined) {
-    const source = raw('otlp-endpoint') ? where('otlp-endpoint') : env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT';
-    otlpEndpoint = validateEndpoint(otlpEndpoint, source);
-  }
+  // Traces and metrics endpoints: --otlp-endpoint for both, else the standard
+  // variables (signal-specific first). Validated here so a typo is reported at start.
+  const endpointFrom = (specific: string): string | undefined => {
+    if (raw('otlp-endpoint')) return validateEndpoint(raw('otlp-endpoint'), where('otlp-endpoint'));
+    for (const name of [specific, 'OTEL_EXPORTER_OTLP_ENDPOINT']) {
+      const value = env[name];
+      if (value) return validateEndpoint(value, name);
+    }
+    return undefined;
+  };
+  const otlpEndpoint = endpointFrom('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  const otlpMetricsEndpoint = endpointFrom('OTEL_EXPORTER_OTLP_METRICS_ENDPOINT');
 
   const metricIntervalText = raw('metric-interval-ms') || env.OTEL_METRIC_EXPORT_INTERVAL || '60000';
   const metricIntervalMs = Number(metricIntervalText);
@@ -221,6 +231,7 @@ export function parseCommandLine(argv: readonly string[], env: Env = process.env
     config: {
       exporters,
       otlpEndpoint,
+      otlpMetricsEndpoint,
       probes,
       pid: int('pid', 0, 4_194_304),
       port: int('port', 0, 65535),
