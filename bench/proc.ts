@@ -4,7 +4,7 @@
  * a storm to charge the watcher's cost to the work it watched.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Clock ticks per second of utime/stime in /proc/<pid>/stat (USER_HZ). */
 const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -58,4 +58,28 @@ export async function waitUntilIdle(pid: number, maxMs: number, intervalMs = 200
     previous = now;
   }
   return (lastBusy - started) / 1000;
+}
+
+/**
+ * Other processes that trace or test on this machine right now (other
+ * engineers' agents, test runs, libbpf-tools, bpftrace): they attach to the
+ * same tracepoints or compete for the 2 CPUs, so a round that overlaps them
+ * is not comparable. Returns short descriptions, excluding `ours`.
+ */
+export function foreignActivity(ours: ReadonlySet<number>): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || ours.has(pid) || pid === process.pid) continue;
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+    } catch {
+      continue; // exited while we looked
+    }
+    if (/dist\/receiver\/src\/cli\.js|dist\/test\/|--test\b|\b(tcpstates|execsnoop|bpftrace|tcpconnect|opensnoop)\b/.test(cmdline)) {
+      found.push(`${pid} ${cmdline.slice(0, 120)}`);
+    }
+  }
+  return found;
 }
