@@ -185,11 +185,30 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 }
 
 /*
+ * Processes whose exit was already reported. Two threads of one process
+ * exiting at the same instant can both see signal->live == 0; the insert
+ * with BPF_NOEXIST is atomic, so exactly one of them reports the exit. The
+ * start time in the key tells a reused pid apart; LRU keeps it bounded.
+ */
+struct exit_key {
+	__u32 tgid;
+	__u32 _pad;
+	__u64 start_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct exit_key);
+	__type(value, __u8);
+} exited SEC(".maps");
+
+/*
  * do_exit() decrements signal->live before this tracepoint: the thread that
  * took it to zero is the last one, and the process is over. (Since 6.16 the
  * tracepoint also passes that as `group_dead`; reading `live` works on older
  * kernels too. Two threads exiting at the same instant can both read 0 after
- * both decrements: user space keeps the first exit of a pid.)
+ * both decrements: the `exited` map keeps the second one out.)
  */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *task)
@@ -198,11 +217,17 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	__u64 uid_gid = bpf_get_current_uid_gid();
 	__u32 tgid = pid_tgid >> 32;
 	struct proc_exit_event *e;
+	struct exit_key key = {};
+	__u8 seen = 1;
 
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
 	if (skip_tgid(tgid))
 		return 0;
+	key.tgid = tgid;
+	key.start_ns = BPF_CORE_READ(task, group_leader, start_time);
+	if (bpf_map_update_elem(&exited, &key, &seen, BPF_NOEXIST) != 0)
+		return 0; /* another thread of this process reported it */
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -212,7 +237,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	e->type = EVENT_PROC_EXIT;
 	e->exit_code = BPF_CORE_READ(task, exit_code);
 	e->timestamp_ns = bpf_ktime_get_ns();
-	e->start_ns = BPF_CORE_READ(task, group_leader, start_time);
+	e->start_ns = key.start_ns;
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->pid = tgid;
 	e->tid = (__u32)pid_tgid;

@@ -58,7 +58,8 @@ describe('ebpf-otel with real connects', () => {
   it('jsonl: a successful and a refused connect become spans with attributes and status', async () => {
     const listener = await listen('127.0.0.1', await freePort());
     const closed = await freePort();
-    const run = startAgent(['--exporter', 'jsonl', '--probes', 'tcp']);
+    // No span cap: other activity on the machine must not crowd out the test's spans.
+    const run = startAgent(['--exporter', 'jsonl', '--probes', 'tcp', '--max-spans-per-second', '0']);
     try {
       await run.waitForStderr(/running/);
       const ok = await connect('127.0.0.1', listener.port);
@@ -85,10 +86,10 @@ describe('ebpf-otel with real connects', () => {
 
   it('a collector that is not listening: keeps running, says so, exits 0', async () => {
     const deadPort = await freePort();
-    const run = startAgent(['--exporter', 'otlp,jsonl', '--otlp-endpoint', `http://127.0.0.1:${deadPort}`, '--probes', 'tcp', '--metric-interval-ms', '500']);
+    const closed = await freePort();
+    const run = startAgent(['--exporter', 'otlp,jsonl', '--otlp-endpoint', `http://127.0.0.1:${deadPort}`, '--probes', 'tcp', '--port', String(closed), '--metric-interval-ms', '500']);
     try {
       await run.waitForStderr(/running/);
-      const closed = await freePort();
       const refused = await connect('127.0.0.1', closed);
       await run.waitForJson((s) => attrs(s)['process.pid'] === refused.pid);
       await run.waitForStderr(/otlp: export failed/, 20_000);

@@ -23,4 +23,12 @@ describe('SpanGate', () => {
     const second = Array.from({ length: 20 }, () => gate.decide(true, 1n));
     assert.equal(second.filter((d) => d === 'keep').length, 5);
   });
+
+  it('a storm of fast successes does not starve failures', () => {
+    const gate = new SpanGate({ successRatio: 1, slowThresholdNs: 1_000_000n, maxPerSecond: 10 }, () => 0);
+    const storm = Array.from({ length: 100 }, () => gate.decide(false, 1n));
+    assert.equal(storm.filter((d) => d === 'keep').length, 10);
+    assert.equal(gate.decide(true, 1n), 'keep');
+    assert.equal(gate.decide(false, 5_000_000n), 'keep', 'slow connects count as important');
+  });
 });

@@ -6,8 +6,10 @@
  * - failures are always candidates (they are what people look for);
  * - successes slower than `slowThresholdNs` are always candidates;
  * - other successes are kept with probability `successRatio`;
- * - then a token bucket caps all spans at `maxPerSecond` (0: no cap), so a
- *   connect storm cannot drown the exporter.
+ * - then token buckets cap spans at `maxPerSecond` (0: no cap), so a connect
+ *   storm cannot drown the exporter. Important spans (failures, slow
+ *   connects) and routine ones have a bucket each, so a storm of successes
+ *   cannot starve the failures and a port scan cannot starve the successes.
  */
 export interface SamplingPolicy {
   successRatio: number;
@@ -17,33 +19,46 @@ export interface SamplingPolicy {
 
 export type SampleDecision = 'keep' | 'ratio' | 'rate_limit';
 
-export class SpanGate {
+class TokenBucket {
   private tokens: number;
   private lastRefillMs: number;
 
   constructor(
+    private readonly perSecond: number,
+    private readonly now: () => number,
+  ) {
+    this.tokens = perSecond;
+    this.lastRefillMs = now();
+  }
+
+  take(): boolean {
+    const now = this.now();
+    const elapsed = (now - this.lastRefillMs) / 1000;
+    this.lastRefillMs = now;
+    this.tokens = Math.min(this.perSecond, this.tokens + elapsed * this.perSecond);
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+export class SpanGate {
+  private readonly important: TokenBucket;
+  private readonly routine: TokenBucket;
+
+  constructor(
     private readonly policy: SamplingPolicy,
-    private readonly now: () => number = () => performance.now(),
+    now: () => number = () => performance.now(),
     private readonly random: () => number = Math.random,
   ) {
-    this.tokens = policy.maxPerSecond;
-    this.lastRefillMs = now();
+    this.important = new TokenBucket(policy.maxPerSecond, now);
+    this.routine = new TokenBucket(policy.maxPerSecond, now);
   }
 
   decide(failed: boolean, durationNs: bigint): SampleDecision {
     const important = failed || durationNs >= this.policy.slowThresholdNs;
     if (!important && this.policy.successRatio < 1 && this.random() >= this.policy.successRatio) return 'ratio';
-    if (this.policy.maxPerSecond > 0 && !this.takeToken()) return 'rate_limit';
+    if (this.policy.maxPerSecond > 0 && !(important ? this.important : this.routine).take()) return 'rate_limit';
     return 'keep';
-  }
-
-  private takeToken(): boolean {
-    const now = this.now();
-    const elapsed = (now - this.lastRefillMs) / 1000;
-    this.lastRefillMs = now;
-    this.tokens = Math.min(this.policy.maxPerSecond, this.tokens + elapsed * this.policy.maxPerSecond);
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
   }
 }
