@@ -70,7 +70,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'histogram-buckets-per-octave', type: 'string', arg: 'N', default: '2', help: 'connect-duration histogram resolution: 1, 2 or 4 buckets per power of two' },
   { flag: 'sample-success', type: 'string', arg: 'RATIO', default: '1', help: 'share of fast successful connects that become spans (0..1); failures and slow connects are always kept' },
   { flag: 'slow-threshold-ms', type: 'string', arg: 'MS', default: '100', help: 'connects at least this slow are always kept as spans' },
-  { flag: 'max-spans-per-second', type: 'string', arg: 'N', default: '1000', help: 'cap on spans per second (0: no cap); what is cut is counted in ebpf_otel.spans.sampled_out' },
+  { flag: 'max-spans-per-second', type: 'string', arg: 'N', default: '1000', help: 'cap on spans per second, for important (failures, slow connects) and routine spans each (0: no cap); what is cut is counted in ebpf_otel.spans.sampled_out' },
   { flag: 'export-buffer-spans', type: 'string', arg: 'N', default: '20000', help: 'spans held per exporter while it cannot deliver (oldest dropped and counted beyond)' },
   { flag: 'metric-interval-ms', type: 'string', arg: 'MS', default: '', help: 'metric export interval (default: OTEL_METRIC_EXPORT_INTERVAL, else 60000)' },
   { flag: 'trace-execs', type: 'string', arg: 'MODE', default: 'interactive', help: 'process spans for: interactive (started from a traced bash), all, none; execs are always counted in metrics' },
