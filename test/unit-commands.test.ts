@@ -154,6 +154,28 @@ describe('CommandTracer', () => {
     assert.equal(root().attributes['process.exit.code'], 0);
   });
 
+  it('processes and shells that vanish without an exit event are ended by the sweep', () => {
+    const { tracer, spans } = setup();
+    tracer.onReadline(line(100, 1n * MS, 'sleep 100'));
+    tracer.onExec(exec(101, 100, 2n * MS, '/usr/bin/sleep', ['sleep', '100']));
+    assert.equal(tracer.size.procs, 1);
+    tracer.sweep(3n * MS, () => false);
+    assert.equal(tracer.size.procs, 0);
+    assert.equal(tracer.size.shells, 0);
+    const sleepSpan = spans().find((s) => s.parentSpanContext !== undefined);
+    assert.equal(sleepSpan?.attributes['ebpf_otel.process.exit_seen'], false);
+    assert.equal(spans().length, 2);
+  });
+
+  it('interactive mode keeps no state for processes outside traced commands', () => {
+    const { tracer } = setup('interactive');
+    for (let pid = 1000; pid < 1100; pid++) {
+      tracer.onFork(fork(pid, 1, 1n * MS));
+      tracer.onExec(exec(pid, 1, 2n * MS, '/bin/true', ['true']));
+    }
+    assert.equal(tracer.size.procs, 0);
+  });
+
   it('command names skip assignments and paths', () => {
     assert.equal(commandName('FOO=1 BAR=2 /usr/bin/make -j4'), 'make');
     assert.equal(commandName('(cd x && ls)'), 'cd');

@@ -86,6 +86,7 @@ export class Agent {
   private clock: KernelClock | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
   private clockTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
   private commands: CommandTracer | undefined;
   private reorder: ReorderBuffer | undefined;
@@ -285,6 +286,7 @@ export class Agent {
       onExec: (name) => commandMetrics.exec(name),
     });
     this.reorder = new ReorderBuffer(REORDER_WINDOW_NS, (err) => this.countDecodeError(err));
+    this.sweepTimer = setInterval(() => this.commands?.sweep(process.hrtime.bigint()), 30_000).unref();
     for (const start of starters) start();
 
     if (config.statsIntervalSeconds > 0) {
@@ -392,6 +394,7 @@ export class Agent {
   private async doStop(): Promise<void> {
     if (this.statsTimer) clearInterval(this.statsTimer);
     if (this.clockTimer) clearInterval(this.clockTimer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     for (const probe of this.probes) {
       try {
         probe.drain();

@@ -12,7 +12,7 @@
  * its command.
  */
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
-import { readlinkSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import type { KernelClock } from '../clock';
 import type { TraceExecsMode } from '../config';
@@ -39,6 +39,7 @@ export const ATTR_PROCESS_SIGNAL = 'ebpf_otel.process.signal';
 export const ATTR_PROCESS_ARGS_TRUNCATED = 'ebpf_otel.process.args_truncated';
 export const ATTR_PROCESS_EXEC_SEEN = 'ebpf_otel.process.exec_seen';
 export const ATTR_PROCESS_START_SEEN = 'ebpf_otel.process.start_seen';
+export const ATTR_PROCESS_EXIT_SEEN = 'ebpf_otel.process.exit_seen';
 export const ATTR_PROCESS_TTY = 'ebpf_otel.process.tty';
 
 /** How long a finished process's span stays findable for late TCP events. */
@@ -148,6 +149,9 @@ export class CommandTracer {
     const shell = this.shells.get(e.ppid);
     const command = shell?.command ?? parent?.command;
     if (shell?.command) shell.command.lastChildPid = e.pid;
+    // Only what can become a span is tracked: in interactive mode, the
+    // descendants of traced commands, not every process on the host.
+    if (command === undefined && this.opts.traceExecs !== 'all') return;
     this.procs.set(e.pid, {
       pid: e.pid,
       ppid: e.ppid,
@@ -171,6 +175,8 @@ export class CommandTracer {
       const parent = this.procs.get(e.ppid);
       const shell = this.shells.get(e.ppid);
       if (shell?.command) shell.command.lastChildPid = e.pid;
+      const command = shell?.command ?? parent?.command;
+      if (command === undefined && this.opts.traceExecs !== 'all' && !this.shells.has(e.pid)) return;
       proc = {
         pid: e.pid,
         ppid: e.ppid,
@@ -277,6 +283,28 @@ export class CommandTracer {
   contextFor(pid: number): Context | undefined {
     const proc = this.procs.get(pid);
     return proc?.context ?? proc?.parentContext ?? this.tombstones.get(pid)?.context;
+  }
+
+  /**
+   * Ends what the kernel will never report: processes and shells that are
+   * gone without an exit event (lost in a full ring buffer), so nothing
+   * stays open or in memory forever. Called periodically.
+   */
+  sweep(nowNs: bigint, alive: (pid: number) => boolean = (pid) => existsSync(`/proc/${pid}`)): void {
+    for (const [pid, proc] of this.procs) {
+      if (alive(pid)) continue;
+      if (proc.span) {
+        proc.span.setAttribute(ATTR_PROCESS_EXIT_SEEN, false);
+        proc.span.end(this.clock.toHrTime(nowNs));
+      }
+      this.procs.delete(pid);
+    }
+    for (const [pid, shell] of this.shells) {
+      if (alive(pid)) continue;
+      this.endCommand(shell, nowNs);
+      this.shells.delete(pid);
+    }
+    this.sweepTombstones(nowNs);
   }
 
   /** Ends whatever is still open (shutdown). */
