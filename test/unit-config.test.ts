@@ -35,6 +35,12 @@ describe('command line and environment', () => {
     assert.equal(c.metricIntervalMs, 5000);
   });
 
+  it('list variables: paths by comma, patterns by line', () => {
+    const c = run([], { EBPF_OTEL_BASH: '/bin/bash,/opt/bash', EBPF_OTEL_REDACT_PATTERN: 'a{1,3}:b\nx' });
+    assert.deepEqual(c.bashPaths, ['/bin/bash', '/opt/bash']);
+    assert.deepEqual(c.redactPatterns.map((r) => r.source), ['a{1,3}:b', 'x']);
+  });
+
   it('maps OTEL_TRACES_EXPORTER when --exporter is not given', () => {
     assert.deepEqual(run([], { OTEL_TRACES_EXPORTER: 'console' }).exporters, ['console']);
     assert.deepEqual(run([], { OTEL_TRACES_EXPORTER: 'none' }).exporters, []);

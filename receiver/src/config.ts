@@ -144,7 +144,8 @@ export function parseCommandLine(argv: readonly string[], env: Env = process.env
     const v = values[flag];
     if (Array.isArray(v)) return v.map(String);
     const e = env[envName(flag)];
-    return e ? e.split(/[,:]/).filter(Boolean) : [];
+    // Paths are comma-separated; patterns may contain commas, so one per line.
+    return e ? e.split(flag === 'redact-pattern' ? '\n' : ',').filter(Boolean) : [];
   };
   const bool = (flag: string): boolean => {
     const text = raw(flag).toLowerCase();
