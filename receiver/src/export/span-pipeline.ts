@@ -36,7 +36,7 @@ export class BufferedSpanProcessor implements SpanProcessor {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private firstFailureAt = 0;
-  private droppedWhileFailing = 0;
+  private droppedSinceDelivery = 0;
 
   constructor(
     private readonly exporter: SpanExporter,
@@ -64,7 +64,7 @@ export class BufferedSpanProcessor implements SpanProcessor {
     if (this.buffer.length >= this.opts.maxBufferedSpans) {
       this.buffer.shift();
       this.opts.onDropped(1, 'buffer_full');
-      this.droppedWhileFailing++;
+      this.droppedSinceDelivery++;
     }
     this.buffer.push(span);
     if (this.failing) return; // the retry timer is already set
@@ -147,7 +147,6 @@ export class BufferedSpanProcessor implements SpanProcessor {
     if (!this.failing) {
       this.failing = true;
       this.firstFailureAt = Date.now();
-      this.droppedWhileFailing = 0;
       this.opts.log.warn(
         `${this.opts.name}: export failed (${describeError(error)}); keeping up to ${this.opts.maxBufferedSpans} spans and retrying`,
       );
@@ -168,9 +167,12 @@ export class BufferedSpanProcessor implements SpanProcessor {
     if (this.failing) {
       this.failing = false;
       const seconds = ((Date.now() - this.firstFailureAt) / 1000).toFixed(1);
-      const lost = this.droppedWhileFailing > 0 ? `; ${this.droppedWhileFailing} spans were dropped (buffer full)` : '';
+      const lost = this.droppedSinceDelivery > 0 ? `; ${this.droppedSinceDelivery} spans were dropped (buffer full)` : '';
       this.opts.log.info(`${this.opts.name}: export recovered after ${seconds}s${lost}`);
     }
+    // Counted since the last delivery, not since the failure was noticed: a burst can overflow the
+    // buffer before the first export attempt fails.
+    this.droppedSinceDelivery = 0;
   }
 }
 
