@@ -19,6 +19,17 @@
  * instruction pointer is the function's runtime address, so
  * runtime = ip - func_vaddr + var_vaddr for anything in the same module,
  * whatever address ASLR loaded the (PIE) binary or library at.
+ *
+ * Readline in a shared library (check_exe): the probes then fire in every
+ * program that loads libreadline.so (python3, gdb, ...), so only processes
+ * whose executable is the shell count, recognised by its GNU build ID read
+ * from the process's own mapping of it. Where that mapping is comes from
+ * mm->start_code, the runtime address of the executable's first executable
+ * segment (exe_text_vaddr at link time). Globals the executable defines are
+ * read relative to it: bash's current_command_line_count, and readline's
+ * rl_line_buffer/rl_end when bash copy-relocates them (the usual x86-64
+ * PIE link: the library then uses the executable's copy and its own stays
+ * empty).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -35,6 +46,17 @@ const volatile __u64 teardown_vaddr = 0;
 const volatile __u64 rl_line_buffer_vaddr = 0;          /* char *rl_line_buffer */
 const volatile __u64 rl_end_vaddr = 0;                  /* int rl_end */
 const volatile __u64 command_line_count_vaddr = 0;      /* int current_command_line_count (bash) */
+/* Readline in a shared library: the shell executable (receiver/src/probes/bash.ts). */
+#define BASH_BUILD_ID_MAX 20
+#define BASH_GLOBAL_RL_LINE_BUFFER (1u << 0)
+#define BASH_GLOBAL_RL_END (1u << 1)
+#define BASH_GLOBAL_COMMAND_LINE_COUNT (1u << 2)
+const volatile __u32 check_exe = 0;             /* 1: only processes running the shell executable */
+const volatile __u32 exe_globals = 0;           /* BASH_GLOBAL_* bits: located in the executable */
+const volatile __u64 exe_text_vaddr = 0;        /* link-time address of its first executable segment */
+const volatile __u64 exe_build_id_vaddr = 0;    /* link-time address of its build ID bytes */
+const volatile __u32 exe_build_id_size = 0;     /* <= BASH_BUILD_ID_MAX */
+const volatile __u8 exe_build_id[BASH_BUILD_ID_MAX] = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -75,6 +97,41 @@ static __always_inline bool skip_tgid(__u32 tgid)
 	return filter_tgid && tgid != filter_tgid;
 }
 
+/*
+ * True when the current process is the shell, with the executable's load
+ * bias in *exe_bias (0 and true when there is nothing to check: readline is
+ * in the shell itself, where the uprobes only fire in its processes).
+ */
+static __always_inline bool shell_exe_bias(__u64 *exe_bias)
+{
+	struct task_struct *task;
+	__u8 id[BASH_BUILD_ID_MAX];
+	__u64 start_code;
+
+	*exe_bias = 0;
+	if (!check_exe)
+		return true;
+	task = (struct task_struct *)bpf_get_current_task();
+	start_code = BPF_CORE_READ(task, mm, start_code);
+	if (!start_code)
+		return false;
+	*exe_bias = start_code - exe_text_vaddr;
+	if (bpf_probe_read_user(id, sizeof(id), (const void *)(*exe_bias + exe_build_id_vaddr)) != 0)
+		return false;
+#pragma unroll
+	for (int i = 0; i < BASH_BUILD_ID_MAX; i++) {
+		if (i < exe_build_id_size && id[i] != exe_build_id[i])
+			return false;
+	}
+	return true;
+}
+
+/* The bias to add to a global's link-time address: the executable's or the probed module's. */
+static __always_inline __u64 global_bias(__u32 global, __u64 module_bias, __u64 exe_bias)
+{
+	return (exe_globals & global) ? exe_bias : module_bias;
+}
+
 /* Reads an int global of the probed module; -1 when its address is unknown or unreadable. */
 static __always_inline __s32 read_int_global(__u64 load_bias, __u64 var_vaddr)
 {
@@ -99,8 +156,9 @@ int BPF_KPROBE(handle_readline_entry)
 	__u64 uid_gid = bpf_get_current_uid_gid();
 	__u64 load_bias = PT_REGS_IP(ctx) - readline_vaddr;
 	struct bash_prompt_event *e;
+	__u64 exe_bias;
 
-	if (skip_tgid(pid_tgid >> 32))
+	if (skip_tgid(pid_tgid >> 32) || !shell_exe_bias(&exe_bias))
 		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -115,7 +173,8 @@ int BPF_KPROBE(handle_readline_entry)
 	e->tid = (__u32)pid_tgid;
 	e->uid = (__u32)uid_gid;
 	e->gid = uid_gid >> 32;
-	e->command_line = readline_vaddr ? read_int_global(load_bias, command_line_count_vaddr) : -1;
+	e->command_line = readline_vaddr ?
+		read_int_global(global_bias(BASH_GLOBAL_COMMAND_LINE_COUNT, load_bias, exe_bias), command_line_count_vaddr) : -1;
 	e->_pad1 = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, 0);
@@ -124,14 +183,14 @@ int BPF_KPROBE(handle_readline_entry)
 }
 
 /* Fills everything but the line; NULL when the event is filtered out. */
-static __always_inline struct bash_readline_event *start_line_event(void)
+static __always_inline struct bash_readline_event *start_line_event(__u64 *exe_bias)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
 	struct bash_readline_event *e;
 	__u32 zero = 0;
 
-	if (skip_tgid(pid_tgid >> 32))
+	if (skip_tgid(pid_tgid >> 32) || !shell_exe_bias(exe_bias))
 		return NULL;
 	e = bpf_map_lookup_elem(&line_scratch, &zero);
 	if (!e)
@@ -208,20 +267,25 @@ int BPF_KPROBE(handle_teardown, int eof)
 	struct bash_readline_event *e;
 	const char *line = NULL;
 	__u32 line_bytes = 1;
+	__u64 exe_bias;
 
-	e = start_line_event();
+	e = start_line_event(&exe_bias);
 	if (!e)
 		return 0;
-	e->command_line = read_int_global(load_bias, command_line_count_vaddr);
+	e->command_line = read_int_global(global_bias(BASH_GLOBAL_COMMAND_LINE_COUNT, load_bias, exe_bias),
+					  command_line_count_vaddr);
 	if (eof) {
 		e->flags |= BASH_F_EOF;
 	} else if (!rl_line_buffer_vaddr ||
-		   bpf_probe_read_user(&line, sizeof(line), (const void *)(load_bias + rl_line_buffer_vaddr)) != 0 ||
+		   bpf_probe_read_user(&line, sizeof(line),
+				       (const void *)(global_bias(BASH_GLOBAL_RL_LINE_BUFFER, load_bias, exe_bias) +
+						      rl_line_buffer_vaddr)) != 0 ||
 		   !line) {
 		e->flags |= BASH_F_UNREADABLE;
 		count(BASH_STAT_LINE_UNREADABLE);
 	} else {
-		line_bytes = capture_line(e, line, read_int_global(load_bias, rl_end_vaddr));
+		line_bytes = capture_line(e, line,
+					  read_int_global(global_bias(BASH_GLOBAL_RL_END, load_bias, exe_bias), rl_end_vaddr));
 	}
 	send_line(e, line_bytes);
 	return 0;
@@ -237,8 +301,9 @@ int BPF_KRETPROBE(handle_readline_return, const char *ret)
 {
 	struct bash_readline_event *e;
 	__u32 line_bytes = 1;
+	__u64 exe_bias;
 
-	e = start_line_event();
+	e = start_line_event(&exe_bias);
 	if (!e)
 		return 0;
 	e->flags |= BASH_F_FROM_RETURN;

@@ -102,6 +102,19 @@ describe('ELF symbols of small binaries built for the test', () => {
     // $ORIGIN runpath: found next to the binary, as ld.so would.
     cc(['-O1', '-o', 'shell-runpath', 'shell.c', path.join(dir, 'libfakerl.so.1'), "-Wl,-rpath,$ORIGIN"], dir);
     cc(['-O1', '-o', 'shell-plain', 'shell.c', path.join(dir, 'libfakerl.so.1')], dir);
+    // Like bash: uses readline's globals itself, so a PIE link copy-relocates them into the executable.
+    fs.writeFileSync(
+      path.join(dir, 'copyreloc.c'),
+      [
+        'extern char *rl_line_buffer;',
+        'extern int rl_end;',
+        'char *readline(const char *prompt);',
+        'int current_command_line_count;',
+        'int main(void) { readline("$ "); return rl_line_buffer[rl_end - 1] + current_command_line_count; }',
+      ].join('\n'),
+    );
+    cc(['-O1', '-fPIE', '-pie', '-Wl,--build-id=sha1', '-o', 'shell-copyreloc', 'copyreloc.c', path.join(dir, 'libfakerl.so.1'), '-Wl,-rpath,$ORIGIN'], dir);
+    cc(['-O1', '-fPIE', '-pie', '-Wl,--build-id=none', '-o', 'shell-no-id', 'copyreloc.c', path.join(dir, 'libfakerl.so.1'), '-Wl,-rpath,$ORIGIN'], dir);
     fs.writeFileSync(path.join(dir, 'script.sh'), '#!/bin/sh\necho not an ELF\n');
     fs.writeFileSync(path.join(dir, 'truncated'), fs.readFileSync(path.join(dir, 'small')).subarray(0, 200));
   });
@@ -158,7 +171,54 @@ describe('ELF symbols of small binaries built for the test', () => {
     assert.equal(found.teardown?.vaddr, lib.get('readline_internal_teardown'));
     assert.equal(found.rlLineBuffer, lib.get('rl_line_buffer'));
     assert.equal(found.rlEnd, lib.get('rl_end'));
-    // Lives in the shell, not in the module the probes run in: unusable.
+    // bash's own variable lives in the shell, read relative to the executable found by its build ID.
+    assert.equal(found.commandLineCount, nm(path.join(dir, 'shell-runpath'), false).get('current_command_line_count'));
+    assert.deepEqual(found.globalsInExecutable, ['commandLineCount']);
+    const shell = readElf(path.join(dir, 'shell-runpath'));
+    assert.ok(shell.buildId, 'gcc links with a build ID');
+    assert.deepEqual(found.executable, {
+      textVaddr: Math.min(...shell.segments.filter((s) => s.executable).map((s) => s.vaddr)),
+      buildId: shell.buildId,
+    });
+  });
+
+  it('reads the build ID like readelf -n does', () => {
+    const file = path.join(dir, 'shell-copyreloc');
+    const notes = spawnSync('readelf', ['-n', file], { encoding: 'utf8' });
+    const expected = /Build ID: ([0-9a-f]+)/.exec(notes.stdout)?.[1];
+    assert.ok(expected, notes.stdout);
+    const buildId = readElf(file).buildId;
+    assert.equal(buildId?.bytes.toString('hex'), expected);
+    // Its address is where those bytes are in the file's loaded image.
+    const offset = fileOffsetOf(readElf(file), buildId?.vaddr ?? 0);
+    assert.ok(offset !== undefined);
+    assert.equal(fs.readFileSync(file).subarray(offset, offset + 20).toString('hex'), expected);
+    assert.equal(readElf(path.join(dir, 'shell-no-id')).buildId, undefined);
+  });
+
+  it('reads copy-relocated readline globals in the executable, as the dynamic linker binds them', () => {
+    const file = path.join(dir, 'shell-copyreloc');
+    const found = resolveReadline(file, []);
+    assert.equal(found.kind, 'found', found.kind === 'skipped' ? found.reason : '');
+    if (found.kind !== 'found') return;
+    const exe = nm(file, true);
+    assert.ok(exe.has('rl_line_buffer'), 'the link copy-relocated rl_line_buffer into the executable');
+    assert.equal(found.module, path.join(dir, 'libfakerl.so.1'));
+    assert.equal(found.rlLineBuffer, exe.get('rl_line_buffer'));
+    assert.equal(found.rlEnd, exe.get('rl_end'));
+    assert.deepEqual([...found.globalsInExecutable].sort(), ['commandLineCount', 'rlEnd', 'rlLineBuffer']);
+    assert.ok(found.teardown);
+  });
+
+  it('without a build ID the executable cannot be recognised: no globals from it, the uretprobe fallback', () => {
+    const found = resolveReadline(path.join(dir, 'shell-no-id'), []);
+    assert.equal(found.kind, 'found');
+    if (found.kind !== 'found') return;
+    assert.equal(found.executable, undefined);
+    assert.deepEqual(found.globalsInExecutable, []);
+    // The library's own rl_line_buffer is not the one in use: no teardown probe.
+    assert.equal(found.rlLineBuffer, undefined);
+    assert.equal(found.teardown, undefined);
     assert.equal(found.commandLineCount, undefined);
   });
 

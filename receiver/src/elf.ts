@@ -40,6 +40,13 @@ export interface ElfSegment {
   readonly executable: boolean;
 }
 
+/** The GNU build ID note: identifies the exact binary, wherever a copy of it lives. */
+export interface ElfBuildId {
+  /** Link-time address of the ID bytes (the note's descriptor), in a loaded segment. */
+  readonly vaddr: number;
+  readonly bytes: Buffer;
+}
+
 export interface ElfFile {
   readonly path: string;
   /** ET_EXEC (fixed address), ET_DYN (PIE executable or shared object). */
@@ -52,6 +59,8 @@ export interface ElfFile {
   readonly segments: readonly ElfSegment[];
   /** Symbols defined in this file (undefined imports are left out), by name. */
   readonly symbols: ReadonlyMap<string, ElfSymbol>;
+  /** From a PT_NOTE segment; absent when linked without --build-id. */
+  readonly buildId?: ElfBuildId;
 }
 
 const ELF_MAGIC = 0x464c457f; // "\x7fELF" little-endian
@@ -60,6 +69,10 @@ const ELFDATA2LSB = 1;
 const ET_EXEC = 2;
 const ET_DYN = 3;
 const PT_LOAD = 1;
+const PT_NOTE = 4;
+const NT_GNU_BUILD_ID = 3;
+/** Longest build ID the bash probe compares (SHA-1); shorter ones (xxhash, md5) also fit. */
+export const BUILD_ID_MAX = 20;
 const PF_X = 1;
 const SHT_SYMTAB = 2;
 const SHT_DYNAMIC = 6;
@@ -160,12 +173,22 @@ function parse(reader: FileReader): ElfFile {
   const shnum = header.readUInt16LE(60);
 
   const segments: ElfSegment[] = [];
+  let buildId: ElfBuildId | undefined;
   if (phnum > 0) {
     if (phentsize < 56) throw new ElfError(`${file}: program header entries of ${phentsize} bytes (expected 56)`);
     const table = reader.read(phoff, phnum * phentsize, 'program headers');
     for (let i = 0; i < phnum; i++) {
       const at = i * phentsize;
-      if (table.readUInt32LE(at) !== PT_LOAD) continue;
+      const segmentType = table.readUInt32LE(at);
+      if (segmentType === PT_NOTE && !buildId) {
+        buildId = findBuildId(
+          reader,
+          toNumber(table.readBigUInt64LE(at + 8), 'p_offset', file),
+          toNumber(table.readBigUInt64LE(at + 16), 'p_vaddr', file),
+          toNumber(table.readBigUInt64LE(at + 32), 'p_filesz', file),
+        );
+      }
+      if (segmentType !== PT_LOAD) continue;
       segments.push({
         executable: (table.readUInt32LE(at + 4) & PF_X) !== 0,
         offset: toNumber(table.readBigUInt64LE(at + 8), 'p_offset', file),
@@ -253,7 +276,27 @@ function parse(reader: FileReader): ElfFile {
     runpath,
     segments,
     symbols,
+    ...(buildId ? { buildId } : {}),
   };
+}
+
+/** The NT_GNU_BUILD_ID note among the notes of one PT_NOTE segment (4-byte aligned entries). */
+function findBuildId(reader: FileReader, offset: number, vaddr: number, size: number): ElfBuildId | undefined {
+  const notes = reader.read(offset, size, 'PT_NOTE segment');
+  const align4 = (n: number): number => (n + 3) & ~3;
+  for (let at = 0; at + 12 <= notes.length; ) {
+    const nameSize = notes.readUInt32LE(at);
+    const descSize = notes.readUInt32LE(at + 4);
+    const type = notes.readUInt32LE(at + 8);
+    const desc = at + 12 + align4(nameSize);
+    if (desc + descSize > notes.length) return undefined;
+    const name = notes.toString('latin1', at + 12, at + 12 + nameSize);
+    if (type === NT_GNU_BUILD_ID && name === 'GNU\0' && descSize > 0 && descSize <= BUILD_ID_MAX) {
+      return { vaddr: vaddr + desc, bytes: Buffer.from(notes.subarray(desc, desc + descSize)) };
+    }
+    at = desc + align4(descSize);
+  }
+  return undefined;
 }
 
 /**
@@ -303,6 +346,22 @@ export interface ProbedFunction {
   readonly fileOffset: number;
 }
 
+/** The globals the bash probe reads. */
+export type ReadlineGlobal = 'rlLineBuffer' | 'rlEnd' | 'commandLineCount';
+
+/**
+ * The shell executable, when readline is in a shared library: the probes
+ * there fire in every program that loads the library (python3, gdb, ...);
+ * the kernel side keeps only processes whose executable carries this build
+ * ID, and finds the executable's load bias from where the kernel mapped its
+ * first executable segment (mm->start_code).
+ */
+export interface ShellExecutable {
+  /** Link-time address of the lowest executable PT_LOAD segment. */
+  readonly textVaddr: number;
+  readonly buildId: ElfBuildId;
+}
+
 export interface ReadlineFound {
   readonly kind: 'found';
   readonly shell: string;
@@ -315,8 +374,18 @@ export interface ReadlineFound {
   /** Link-time addresses of globals in `module`; absent when not found there. */
   readonly rlLineBuffer?: number;
   readonly rlEnd?: number;
-  /** bash's current_command_line_count: only usable when readline is in the shell itself. */
+  /** bash's current_command_line_count (in the shell executable). */
   readonly commandLineCount?: number;
+  /** Present when readline is in a shared library (see ShellExecutable). */
+  readonly executable?: ShellExecutable;
+  /**
+   * Globals above whose address is in the shell executable rather than in
+   * `module`: bash's own, and readline variables the executable defines
+   * itself (copy relocations: the dynamic linker binds the library to the
+   * executable's copy and the library's own stays unused). Empty when
+   * readline is in the executable.
+   */
+  readonly globalsInExecutable: readonly ReadlineGlobal[];
 }
 
 export interface ReadlineSkipped {
@@ -386,9 +455,26 @@ export function resolveReadline(shell: string, libraryDirs: readonly string[] = 
 
   const inExecutable = module === executable;
   const teardown = probedFunction(module, 'readline_internal_teardown');
-  const rlLineBuffer = objectAddress(module, 'rl_line_buffer');
-  const rlEnd = objectAddress(module, 'rl_end');
-  const commandLineCount = inExecutable ? objectAddress(module, 'current_command_line_count') : undefined;
+  const shellExecutable = inExecutable ? undefined : shellExecutableOf(executable);
+  const globalsInExecutable: ReadlineGlobal[] = [];
+  /**
+   * A global as the dynamic linker binds it: the executable's exported
+   * definition first (for bash's own variable, any definition in it), then
+   * the module's. One in the executable is only usable with `shellExecutable`.
+   */
+  const locate = (global: ReadlineGlobal, name: string, ownVariable: boolean): number | undefined => {
+    const inExe = objectAddress(executable, name);
+    const exported = executable.symbols.get(name)?.table === 'dynsym';
+    if (inExecutable || inExe === undefined || (!exported && !ownVariable)) {
+      return ownVariable && !inExecutable ? undefined : objectAddress(module, name);
+    }
+    if (!shellExecutable) return undefined;
+    globalsInExecutable.push(global);
+    return inExe;
+  };
+  const rlLineBuffer = locate('rlLineBuffer', 'rl_line_buffer', false);
+  const rlEnd = locate('rlEnd', 'rl_end', false);
+  const commandLineCount = locate('commandLineCount', 'current_command_line_count', true);
   return {
     kind: 'found',
     shell,
@@ -399,5 +485,14 @@ export function resolveReadline(shell: string, libraryDirs: readonly string[] = 
     ...(teardown && rlLineBuffer !== undefined ? { teardown, rlLineBuffer } : {}),
     ...(rlEnd !== undefined ? { rlEnd } : {}),
     ...(commandLineCount !== undefined ? { commandLineCount } : {}),
+    ...(shellExecutable ? { executable: shellExecutable } : {}),
+    globalsInExecutable: globalsInExecutable.filter((g) => g !== 'rlLineBuffer' || teardown !== undefined),
   };
+}
+
+/** Undefined without a build ID: the shell's processes could not be told apart. */
+function shellExecutableOf(executable: ElfFile): ShellExecutable | undefined {
+  const text = executable.segments.filter((s) => s.executable).sort((a, b) => a.vaddr - b.vaddr)[0];
+  if (!text || !executable.buildId) return undefined;
+  return { textVaddr: text.vaddr, buildId: executable.buildId };
 }

@@ -1,13 +1,14 @@
 /**
  * Loads and runs bpf/bash.bpf.c on each distinct readline a set of shells
- * uses. One BPF object per probed file: the link-time addresses it is given
+ * uses. One BPF object per probed file (and, for a shared libreadline, per
+ * shell binary using it): the link-time addresses it is given
  * (receiver/src/elf.ts) belong to that file. Shells that cannot be probed are
  * reported as skipped, with the reason, and the rest still run.
  */
 import * as fs from 'node:fs';
 import path from 'node:path';
 import { BpfObject, type BpfLink, type RingBufferReader } from '../../../addon/lib/index';
-import { resolveReadline, type ReadlineFound } from '../elf';
+import { BUILD_ID_MAX, resolveReadline, type ReadlineFound, type ReadlineGlobal } from '../elf';
 import { forEachRecord, readPerCpuCounters, u32, u64 } from './common';
 
 export interface BashProbeSettings {
@@ -40,6 +41,9 @@ export interface BashKernelStats {
   lineUnreadable: bigint;
   events: bigint;
 }
+
+/** exe_globals bits of bpf/bash.bpf.c (BASH_GLOBAL_*). */
+const GLOBAL_BITS: Record<ReadlineGlobal, number> = { rlLineBuffer: 1 << 0, rlEnd: 1 << 1, commandLineCount: 1 << 2 };
 
 interface Attached {
   readonly object: BpfObject;
@@ -75,7 +79,9 @@ export class BashProbe {
         skipped.push({ shell, reason: resolution.reason });
         continue;
       }
-      const id = fileIdentity(resolution.module);
+      // A shared libreadline is probed once per shell binary using it (by build ID: copies are one binary).
+      const executable = resolution.executable ? `/${resolution.executable.buildId.bytes.toString('hex')}` : '';
+      const id = `${fileIdentity(resolution.module)}${executable}`;
       if (!found.has(id)) found.set(id, resolution);
     }
     if (found.size === 0) {
@@ -107,6 +113,17 @@ export class BashProbe {
       object.setGlobal('rl_line_buffer_vaddr', u64(target.rlLineBuffer ?? 0));
       object.setGlobal('rl_end_vaddr', u64(target.rlEnd ?? 0));
       object.setGlobal('command_line_count_vaddr', u64(target.commandLineCount ?? 0));
+      if (target.executable) {
+        // Readline in a shared library: keep only the shell's own processes (see bash.bpf.c).
+        const buildId = Buffer.alloc(BUILD_ID_MAX);
+        target.executable.buildId.bytes.copy(buildId);
+        object.setGlobal('check_exe', u32(1));
+        object.setGlobal('exe_globals', u32(target.globalsInExecutable.reduce((bits, g) => bits | GLOBAL_BITS[g], 0)));
+        object.setGlobal('exe_text_vaddr', u64(target.executable.textVaddr));
+        object.setGlobal('exe_build_id_vaddr', u64(target.executable.buildId.vaddr));
+        object.setGlobal('exe_build_id_size', u32(target.executable.buildId.bytes.length));
+        object.setGlobal('exe_build_id', buildId);
+      }
       // Only the line program in use is loaded.
       object.setAutoload(target.teardown ? 'handle_readline_return' : 'handle_teardown', false);
       object.load();
