@@ -129,6 +129,8 @@ process.on('exit', () => {
 interface ManagedProcess {
   child: ChildProcess;
   exited: Promise<number | null>;
+  /** Resolves once the child's stdout and stderr are closed too ('exit' can come before them). */
+  closed: Promise<void>;
   log: WriteStream;
 }
 
@@ -149,7 +151,11 @@ function launch(binary: string, args: string[], env: Record<string, string>, log
       ok(null);
     });
   });
-  return { child, exited, log };
+  const closed = new Promise<void>((ok) => {
+    child.once('close', () => ok());
+    child.once('error', () => ok());
+  });
+  return { child, exited, closed, log };
 }
 
 async function terminate(proc: ManagedProcess): Promise<void> {
@@ -159,7 +165,12 @@ async function terminate(proc: ManagedProcess): Promise<void> {
     await proc.exited;
     clearTimeout(timer);
   }
-  await new Promise<void>((ok) => proc.log.end(() => ok()));
+  // Output still in the pipes after 'exit' would be written to an ended log (write after end):
+  // wait for the pipes to close (a grandchild could hold them open: not for long), then detach.
+  await Promise.race([proc.closed, sleep(2000)]);
+  proc.child.stdout?.unpipe(proc.log);
+  proc.child.stderr?.unpipe(proc.log);
+  if (!proc.log.writableEnded) await new Promise<void>((ok) => proc.log.end(() => ok()));
 }
 
 function tail(file: string, lines = 30): string {
