@@ -29,7 +29,7 @@ import {
   type JaegerHandle,
   type PrometheusSample,
 } from './helpers/backends';
-import { connect, freePort, listen, NetNs, sleep, type ConnectRun, type Listener } from './helpers/net';
+import { connect, freePort, listen, NetNs, type ConnectRun, type Listener } from './helpers/net';
 
 const SPAN_KIND_CLIENT = 3;
 const STATUS_ERROR = 2;
@@ -56,6 +56,17 @@ function statusCodeNumber(code: number | string | undefined): number {
   if (code === undefined) return 0;
   if (typeof code === 'number') return code;
   return code === 'STATUS_CODE_ERROR' ? STATUS_ERROR : code === 'STATUS_CODE_OK' ? 1 : 0;
+}
+
+/** Sockets in SYN_SENT towards `port` inside the namespace (from its /proc/net/tcp). */
+function synSentTo(ns: NetNs, port: number): number {
+  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return ns
+    .exec('cat', ['/proc/net/tcp'])
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f[2]?.endsWith(hexPort) === true && f[3] === '02').length;
 }
 
 function durationSeconds(span: FlatSpan): number {
@@ -113,11 +124,15 @@ describe('e2e: agent -> collector -> Jaeger, TCP connects', { timeout: 180_000 }
     // The listener is bound to 127.0.0.1 only: 127.0.0.2 answers with a reset.
     record('refused', await connect('127.0.0.2', port), { ...v4Made, outcome: 'refused', peer: '127.0.0.2' });
 
-    // First SYN dropped: the rule goes 0.3 s into the connect, the retransmit at ~1 s gets through.
+    // First SYN dropped: the rule goes once the socket sits in SYN_SENT (python can take a while to
+    // start on a busy machine), and the retransmit at ~1 s gets through.
     const removeRule = netns.dropSyns(port);
     const slow = connect('127.0.0.1', port, { netns: netns.name });
-    await sleep(300);
-    removeRule();
+    try {
+      await waitFor(() => Promise.resolve(synSentTo(netns, port)), (n) => n > 0, { timeoutMs: 20_000, intervalMs: 20, what: 'a connect in SYN_SENT' });
+    } finally {
+      removeRule();
+    }
     record('syn-retransmit', await slow, v4Made);
 
     for (const m of made) {
