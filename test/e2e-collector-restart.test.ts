@@ -90,6 +90,12 @@ function elapsed(t0: number): string {
   return `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 }
 
+// A machine without the backends builds them from source first (minutes; cached afterwards),
+// before the suite's own timeout starts.
+before(() => {
+  ensureBackends();
+});
+
 describe('e2e: the collector goes away and comes back', { timeout: 300_000 }, () => {
   let jaeger: JaegerHandle;
   let listener: Listener;
@@ -97,7 +103,6 @@ describe('e2e: the collector goes away and comes back', { timeout: 300_000 }, ()
   const collectors: CollectorHandle[] = [];
 
   before(async () => {
-    ensureBackends();
     jaeger = await startJaeger();
     listener = await listen('127.0.0.1', await freePort());
   });

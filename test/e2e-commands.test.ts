@@ -63,6 +63,12 @@ function tree(spans: FlatSpan[]): string {
   return spans.map((s) => `${s.spanId} <- ${s.parentSpanId || '(root)'} ${s.name} pid=${String(s.attributes['process.pid'])}`).join('\n');
 }
 
+// A machine without the backends builds them from source first (minutes; cached afterwards),
+// before the suite's own timeout starts.
+before(() => {
+  ensureBackends();
+});
+
 describe('e2e: a command typed into bash becomes one trace in Jaeger', { timeout: 180_000 }, () => {
   const service = `e2e-commands-${process.pid}-${Date.now()}`;
   let jaeger: JaegerHandle;
@@ -76,7 +82,6 @@ describe('e2e: a command typed into bash becomes one trace in Jaeger', { timeout
   const traceIds: string[] = [];
 
   before(async () => {
-    ensureBackends();
     python = realPython();
     jaeger = await startJaeger();
     collector = await startCollector({ jaeger });

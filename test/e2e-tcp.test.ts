@@ -84,6 +84,12 @@ function latestPoints(points: FlatMetricPoint[], service: string): FlatMetricPoi
   return [...latest.values()];
 }
 
+// A machine without the backends builds them from source first (minutes; cached afterwards),
+// before the suite's own timeout starts.
+before(() => {
+  ensureBackends();
+});
+
 describe('e2e: agent -> collector -> Jaeger, TCP connects', { timeout: 180_000 }, () => {
   const service = `e2e-tcp-${process.pid}-${Date.now()}`;
   let jaeger: JaegerHandle;
@@ -99,7 +105,6 @@ describe('e2e: agent -> collector -> Jaeger, TCP connects', { timeout: 180_000 }
   let spans: FlatSpan[] = [];
 
   before(async () => {
-    ensureBackends();
     jaeger = await startJaeger();
     collector = await startCollector({ jaeger });
     port = await freePort();
