@@ -37,9 +37,10 @@
 #include <bpf/bpf_tracing.h>
 #include "bash.h"
 
+#define AGENT_STATS_COUNT BASH_STAT__COUNT
+#include "agent.bpf.h"
+
 /* Settings, written by user space between open and load. */
-const volatile __u32 filter_tgid = 0;   /* only this shell (0: all) */
-const volatile __u32 exclude_tgid = 0;  /* never this process */
 /* Link-time addresses (ELF st_value) in the probed module; 0: not found. */
 const volatile __u64 readline_vaddr = 0;
 const volatile __u64 teardown_vaddr = 0;
@@ -63,13 +64,6 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, BASH_STAT__COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
-
 /* The line event is built here (too large for the stack); only its used part is sent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -81,21 +75,6 @@ struct {
 /* Keep every event layout in the object's BTF for the receiver's layout check. */
 const struct bash_readline_event *unused_bash_readline_event __attribute__((unused));
 const struct bash_prompt_event *unused_bash_prompt_event __attribute__((unused));
-
-static __always_inline void count(__u32 stat)
-{
-	__u64 *value = bpf_map_lookup_elem(&stats, &stat);
-
-	if (value)
-		*value += 1; /* per-CPU slot: no atomics needed */
-}
-
-static __always_inline bool skip_tgid(__u32 tgid)
-{
-	if (exclude_tgid && tgid == exclude_tgid)
-		return true;
-	return filter_tgid && tgid != filter_tgid;
-}
 
 /*
  * True when the current process is the shell, with the executable's load

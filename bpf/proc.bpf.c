@@ -12,21 +12,15 @@
 #include <bpf/bpf_tracing.h>
 #include "proc.h"
 
+#define AGENT_STATS_COUNT PROC_STAT__COUNT
+#include "agent.bpf.h"
+
 /* Settings, written by user space between open and load. */
-const volatile __u32 filter_tgid = 0;   /* only this process (fork: children of it), 0: all */
-const volatile __u32 exclude_tgid = 0;  /* never this process (the agent itself) */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1024 * 1024);
 } events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PROC_STAT__COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
 
 /*
  * The exec event is built here, not on the 512-byte stack, and only its used
@@ -44,21 +38,6 @@ struct {
 const struct proc_exec_event *unused_proc_exec_event __attribute__((unused));
 const struct proc_fork_event *unused_proc_fork_event __attribute__((unused));
 const struct proc_exit_event *unused_proc_exit_event __attribute__((unused));
-
-static __always_inline void count(__u32 stat)
-{
-	__u64 *value = bpf_map_lookup_elem(&stats, &stat);
-
-	if (value)
-		*value += 1; /* per-CPU slot, programs do not nest here: no atomics needed */
-}
-
-static __always_inline bool skip_tgid(__u32 tgid)
-{
-	if (exclude_tgid && tgid == exclude_tgid)
-		return true;
-	return filter_tgid && tgid != filter_tgid;
-}
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)

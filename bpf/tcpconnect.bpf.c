@@ -16,6 +16,9 @@
 #include <bpf/bpf_core_read.h>
 #include "tcpconnect.h"
 
+#define AGENT_STATS_COUNT TCP_STAT__COUNT
+#include "agent.bpf.h"
+
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
@@ -27,8 +30,6 @@
 #define E2BIG 7
 
 /* Settings, written by user space between open and load. */
-const volatile __u32 filter_tgid = 0;        /* only this process (0: all) */
-const volatile __u32 exclude_tgid = 0;       /* never this process (the agent itself) */
 const volatile __u16 filter_dport = 0;       /* only this server port (0: all) */
 const volatile __u8 include_loopback = 1;    /* 0: ignore connects to 127/8, ::1 */
 const volatile __u8 per_peer_histogram = 0;  /* 1: histogram keyed by peer address too */
@@ -74,21 +75,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct tcp_hist_value);
 } hist_zero SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TCP_STAT__COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} tcp_stats SEC(".maps");
-
-static __always_inline void stat_inc(__u32 index)
-{
-	__u64 *value = bpf_map_lookup_elem(&tcp_stats, &index);
-
-	if (value)
-		*value += 1; /* per-CPU: no atomics needed */
-}
 
 static __always_inline __u32 log2_u64(__u64 v)
 {
@@ -167,7 +153,7 @@ static __always_inline void hist_record(struct tcp_hist_key *key, __u64 latency_
 			return;
 		if (bpf_map_update_elem(&tcp_hist, key, zeroed, BPF_NOEXIST) == -E2BIG) {
 			/* Table full: fold into the per-outcome overflow key so counts stay exact. */
-			stat_inc(TCP_STAT_HIST_FULL);
+			count(TCP_STAT_HIST_FULL);
 			key->dport = 0;
 			__builtin_memset(key->daddr, 0, sizeof(key->daddr));
 			bpf_map_update_elem(&tcp_hist, key, zeroed, BPF_NOEXIST);
@@ -191,9 +177,7 @@ static __always_inline void on_syn_sent(struct trace_event_raw_inet_sock_set_sta
 	struct inflight start = {};
 	__u8 daddr4[4], daddr6[16];
 
-	if (filter_tgid && tgid != filter_tgid)
-		return;
-	if (exclude_tgid && tgid == exclude_tgid)
+	if (skip_tgid(tgid))
 		return;
 	if (filter_dport && ctx->dport != filter_dport)
 		return;
@@ -213,7 +197,7 @@ static __always_inline void on_syn_sent(struct trace_event_raw_inet_sock_set_sta
 	start.gid = uid_gid >> 32;
 	bpf_get_current_comm(start.comm, sizeof(start.comm));
 	if (bpf_map_update_elem(&inflight, &skaddr, &start, BPF_ANY) != 0)
-		stat_inc(TCP_STAT_INFLIGHT_FULL);
+		count(TCP_STAT_INFLIGHT_FULL);
 }
 
 static __always_inline void on_done(struct trace_event_raw_inet_sock_set_state *ctx, __u64 skaddr,
@@ -255,7 +239,7 @@ static __always_inline void on_done(struct trace_event_raw_inet_sock_set_state *
 
 	event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
 	if (!event) {
-		stat_inc(TCP_STAT_RINGBUF_DROPS);
+		count(TCP_STAT_RINGBUF_DROPS);
 		goto out;
 	}
 	event->type = EVENT_TCP_CONNECT;
@@ -284,7 +268,7 @@ static __always_inline void on_done(struct trace_event_raw_inet_sock_set_state *
 	__builtin_memcpy(event->comm, start->comm, sizeof(event->comm));
 	event->netns_ino = BPF_CORE_READ((struct sock *)skaddr, __sk_common.skc_net.net, ns.inum);
 	bpf_ringbuf_submit(event, 0);
-	stat_inc(TCP_STAT_EVENTS);
+	count(TCP_STAT_EVENTS);
 out:
 	bpf_map_delete_elem(&inflight, &skaddr);
 }

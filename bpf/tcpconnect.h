@@ -69,7 +69,7 @@ struct tcp_hist_value {
 	__u64 slots[TCP_HIST_SLOTS];
 };
 
-/* Indices of the per-CPU `tcp_stats` array: the kernel side's own health. */
+/* Indices of the per-CPU `stats` array (agent.bpf.h): the kernel side's own health. */
 enum tcp_stat {
 	TCP_STAT_RINGBUF_DROPS = 0,   /* bpf_ringbuf_reserve failed: event lost */
 	TCP_STAT_INFLIGHT_FULL = 1,   /* in-flight table full: connect not tracked */

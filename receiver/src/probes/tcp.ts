@@ -81,7 +81,7 @@ export class TcpProbe {
   /** The kernel's own counters (the last values read once closed). */
   stats(): TcpKernelStats {
     if (this.closed) return this.lastStats;
-    const [ringbufDrops = 0n, inflightFull = 0n, histFull = 0n, events = 0n] = readPerCpuCounters(this.object.map('tcp_stats'), 4);
+    const [ringbufDrops = 0n, inflightFull = 0n, histFull = 0n, events = 0n] = readPerCpuCounters(this.object.map('stats'), 4);
     this.lastStats = { ringbufDrops, inflightFull, histFull, events };
     return this.lastStats;
   }
