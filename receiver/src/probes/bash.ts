@@ -6,10 +6,10 @@
  * reported as skipped, with the reason, and the rest still run.
  */
 import * as fs from 'node:fs';
-import path from 'node:path';
-import { BpfObject, type BpfLink, type RingBufferReader } from '../../../addon/lib/index';
+import type { BpfLink } from '../../../addon/lib/index';
 import { BUILD_ID_MAX, resolveReadline, type ReadlineFound, type ReadlineGlobal } from '../elf';
-import { forEachRecord, readPerCpuCounters, u32, u64 } from './common';
+import { u32, u64 } from './common';
+import { LoadedObjects, openAndAttach, type AttachedObject } from './loaded';
 
 export interface BashProbeSettings {
   /** Kernel BTF for CO-RE when not /sys/kernel/btf/vmlinux. */
@@ -45,12 +45,6 @@ export interface BashKernelStats {
 /** exe_globals bits of bpf/bash.bpf.c (BASH_GLOBAL_*). */
 const GLOBAL_BITS: Record<ReadlineGlobal, number> = { rlLineBuffer: 1 << 0, rlEnd: 1 << 1, commandLineCount: 1 << 2 };
 
-interface Attached {
-  readonly object: BpfObject;
-  readonly links: BpfLink[];
-  reader?: RingBufferReader;
-}
-
 /** Identity of the file a uprobe lands on (uprobes are per inode). */
 function fileIdentity(file: string): string {
   const stat = fs.statSync(file);
@@ -58,13 +52,15 @@ function fileIdentity(file: string): string {
 }
 
 export class BashProbe {
-  private closed = false;
+  private readonly loaded: LoadedObjects;
 
   private constructor(
-    private readonly attached: Attached[],
+    attached: AttachedObject[],
     readonly targets: readonly BashProbeTarget[],
     readonly skipped: readonly BashSkipped[],
-  ) {}
+  ) {
+    this.loaded = new LoadedObjects(attached, 3);
+  }
 
   /**
    * Probes every shell that can be probed. Throws only when none can (the
@@ -89,7 +85,7 @@ export class BashProbe {
       throw new Error(`bash probe: no shell to probe\n${reasons || '  (no shells configured)'}`);
     }
 
-    const attached: Attached[] = [];
+    const attached: AttachedObject[] = [];
     const targets: BashProbeTarget[] = [];
     try {
       for (const target of found.values()) {
@@ -97,15 +93,14 @@ export class BashProbe {
         targets.push({ shell: target.shell, module: target.module, lineProbe: target.teardown ? 'teardown' : 'return' });
       }
     } catch (err) {
-      for (const a of attached.reverse()) a.object.close();
+      new LoadedObjects(attached, 3).close();
       throw err;
     }
     return new BashProbe(attached, targets, skipped);
   }
 
-  private static attachOne(bpfDir: string, settings: BashProbeSettings, target: ReadlineFound): Attached {
-    const object = BpfObject.open(path.join(bpfDir, 'bash.bpf.o'), settings.btfPath ? { btfCustomPath: settings.btfPath } : {});
-    try {
+  private static attachOne(bpfDir: string, settings: BashProbeSettings, target: ReadlineFound): AttachedObject {
+    return openAndAttach(bpfDir, 'bash', settings.btfPath, (object) => {
       object.setGlobal('filter_tgid', u32(settings.filterTgid));
       object.setGlobal('exclude_tgid', u32(settings.excludeTgid));
       object.setGlobal('readline_vaddr', u64(target.readline.vaddr));
@@ -134,45 +129,26 @@ export class BashProbe {
       at('handle_readline_entry', target.readline.fileOffset, false);
       if (target.teardown) at('handle_teardown', target.teardown.fileOffset, false);
       else at('handle_readline_return', target.readline.fileOffset, true);
-      return { object, links };
-    } catch (err) {
-      object.close();
-      throw err;
-    }
+      return links;
+    });
   }
 
   /** Starts delivering raw event records of every probed file. */
   start(onRecord: (record: Buffer) => void, onFramingError: () => void): void {
-    for (const a of this.attached) {
-      a.reader = a.object.openRingBuffer('events', (batch, count) => {
-        if (!forEachRecord(batch, count, onRecord)) onFramingError();
-      });
-    }
+    this.loaded.start(onRecord, onFramingError);
   }
 
   drain(): void {
-    for (const a of this.attached) a.reader?.consume();
+    this.loaded.drain();
   }
 
-  /** Summed over every probed file. */
+  /** Summed over every probed file (the last values read once closed). */
   stats(): BashKernelStats {
-    const total: BashKernelStats = { ringbufDrops: 0n, lineUnreadable: 0n, events: 0n };
-    for (const a of this.attached) {
-      const [ringbufDrops = 0n, lineUnreadable = 0n, events = 0n] = readPerCpuCounters(a.object.map('stats'), 3);
-      total.ringbufDrops += ringbufDrops;
-      total.lineUnreadable += lineUnreadable;
-      total.events += events;
-    }
-    return total;
+    const [ringbufDrops = 0n, lineUnreadable = 0n, events = 0n] = this.loaded.stats();
+    return { ringbufDrops, lineUnreadable, events };
   }
 
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    for (const a of [...this.attached].reverse()) {
-      a.reader?.close();
-      for (const link of a.links.reverse()) link.destroy();
-      a.object.close();
-    }
+    this.loaded.close();
   }
 }

@@ -1,0 +1,87 @@
+/**
+ * The BPF objects of one probe once loaded and attached. Every object has a
+ * ring buffer `events` and a per-CPU counter array `stats` (bpf/agent.bpf.h).
+ * This owns their readers, links and objects: close() releases them in
+ * reverse order, once, and keeps the last counters so the agent can still
+ * report them after the objects are gone.
+ */
+import path from 'node:path';
+import { BpfObject, type BpfLink, type RingBufferReader } from '../../../addon/lib/index';
+import { forEachRecord, readPerCpuCounters } from './common';
+
+export interface AttachedObject {
+  readonly object: BpfObject;
+  readonly links: BpfLink[];
+}
+
+/** Opens build/bpf/<name>.bpf.o, runs `setup` (settings, load, attach) and closes the object if it throws. */
+export function openAndAttach(bpfDir: string, name: string, btfPath: string | undefined, setup: (object: BpfObject) => BpfLink[]): AttachedObject {
+  const object = BpfObject.open(path.join(bpfDir, `${name}.bpf.o`), btfPath ? { btfCustomPath: btfPath } : {});
+  try {
+    return { object, links: setup(object) };
+  } catch (err) {
+    object.close();
+    throw err;
+  }
+}
+
+export class LoadedObjects {
+  private readonly readers: RingBufferReader[] = [];
+  private closedFlag = false;
+  private lastStats: bigint[];
+
+  constructor(
+    readonly parts: readonly AttachedObject[],
+    private readonly statsCount: number,
+  ) {
+    this.lastStats = new Array<bigint>(statsCount).fill(0n);
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** Starts delivering raw records of every object; `onFramingError` when a batch cannot be split. */
+  start(onRecord: (record: Buffer) => void, onFramingError: () => void): void {
+    for (const { object } of this.parts) {
+      this.readers.push(
+        object.openRingBuffer('events', (batch, count) => {
+          if (!forEachRecord(batch, count, onRecord)) onFramingError();
+        }),
+      );
+    }
+  }
+
+  /** Delivers what is in the ring buffers now (at shutdown). */
+  drain(): void {
+    for (const reader of this.readers) reader.consume();
+  }
+
+  /** The `stats` counters summed over CPUs and objects; the last values read once closed. */
+  stats(): bigint[] {
+    if (this.closedFlag) return this.lastStats;
+    const totals = new Array<bigint>(this.statsCount).fill(0n);
+    for (const { object } of this.parts) {
+      readPerCpuCounters(object.map('stats'), this.statsCount).forEach((v, i) => {
+        totals[i] = (totals[i] as bigint) + v;
+      });
+    }
+    this.lastStats = totals;
+    return totals;
+  }
+
+  close(): void {
+    if (this.closedFlag) return;
+    try {
+      this.stats();
+    } catch {
+      // keep the previous values
+    }
+    this.closedFlag = true;
+    for (const reader of this.readers) reader.close();
+    for (const { object, links } of [...this.parts].reverse()) {
+      for (const link of [...links].reverse()) link.destroy();
+      object.close();
+    }
+  }
+}
