@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { attrs, startAgent } from './helpers/agent';
+import { attrs, startAgent, startAgentIn } from './helpers/agent';
 import { connect, freePort, listen } from './helpers/net';
 
 describe('ebpf-otel command line', () => {
@@ -45,6 +45,15 @@ describe('ebpf-otel command line', () => {
     const run = startAgent(['--bpf-dir', empty, '--exporter', 'jsonl']);
     assert.equal(await run.exited, 1);
     assert.match(run.stderr(), /tcpconnect\.bpf\.o is missing: build the BPF programs with scripts\/bootstrap\.sh/);
+  });
+
+  it('tracefs not mounted (a fresh machine): the agent mounts it and runs', async () => {
+    // A private mount namespace, so the machine's own tracefs stays mounted.
+    const child = startAgentIn('unshare', ['-m', 'sh', '-c', `umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug/tracing 2>/dev/null; exec "$0" "$@"`]);
+    const unshared = child(['--probes', 'tcp', '--exporter', 'jsonl', '--duration', '1']);
+    assert.equal(await unshared.exited, 0, unshared.stderr());
+    assert.match(unshared.stderr(), /mounted tracefs at \/sys\/kernel\/tracing/);
+    assert.match(unshared.stderr(), /tcp: watching TCP connects/);
   });
 
   it('without privileges: exit 1, says which capabilities are needed', async () => {

@@ -82,7 +82,6 @@ export class Agent {
   private readonly probes: ProbeHandle[] = [];
   private tracerProvider: TracerProvider | undefined;
   private meterProvider: MeterProvider | undefined;
-  private readonly processors: Array<{ name: ExporterName; processor: SpanProcessor }> = [];
   private clock: KernelClock | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
   private clockTimer: NodeJS.Timeout | undefined;
@@ -103,7 +102,6 @@ export class Agent {
   async start(): Promise<void> {
     const config = this.config;
     preflight(this.bpfDir(), config.probes, config.btfPath);
-    ensureTracefs(this.log);
     this.log.debug(`libbpf ${libbpfVersion()}`);
 
     this.clock = new KernelClock(clockPair);
@@ -128,7 +126,6 @@ export class Agent {
         onDropped: (n, reason) => this.stats.spansDropped.add(`${name}/${reason}`, n),
         onExported: (n) => this.stats.spansExported.add(name, n),
       });
-      this.processors.push({ name, processor });
       spanProcessors.push(processor);
     }
     this.tracerProvider = new TracerProvider({ resource, spanProcessors });
@@ -150,6 +147,8 @@ export class Agent {
 
     if (config.probes.includes('tcp')) {
       try {
+        // The tracepoint's id is read from tracefs (exec and bash need none).
+        ensureTracefs(this.log);
         const probe = TcpProbe.load(this.bpfDir(), {
           ...common,
           filterTgid: config.pid,

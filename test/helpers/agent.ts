@@ -21,8 +21,15 @@ export interface AgentRun {
   exited: Promise<number | null>;
 }
 
-export function startAgent(args: string[], env: NodeJS.ProcessEnv = {}, spawnOptions: SpawnOptions = {}): AgentRun {
-  const child = spawn(process.execPath, [CLI, ...args], {
+/** The agent started through a wrapper command (`unshare -m sh -c '...; exec "$0" "$@"'`, `setpriv ...`). */
+export function startAgentIn(wrapper: string, wrapperArgs: string[]): (args: string[], env?: NodeJS.ProcessEnv) => AgentRun {
+  return (args, env = {}) => startAgent(args, env, {}, [wrapper, ...wrapperArgs]);
+}
+
+export function startAgent(args: string[], env: NodeJS.ProcessEnv = {}, spawnOptions: SpawnOptions = {}, wrapper: string[] = []): AgentRun {
+  const [cmd, ...pre] = wrapper.length > 0 ? wrapper : [process.execPath];
+  const argv = wrapper.length > 0 ? [...pre, process.execPath, CLI, ...args] : [CLI, ...args];
+  const child = spawn(cmd as string, argv, {
     env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     ...spawnOptions,
