@@ -289,8 +289,17 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		if (newstate == TCP_ESTABLISHED) {
 			on_done(ctx, skaddr, TCP_OUTCOME_ESTABLISHED, 0);
 		} else if (newstate == TCP_CLOSE) {
-			int sk_err = BPF_CORE_READ((struct sock *)skaddr, sk_err);
+			struct sock *sk = (struct sock *)skaddr;
+			int sk_err = BPF_CORE_READ(sk, sk_err);
 
+			/*
+			 * An ICMP error that arrives while the task holds the socket
+			 * lock is parked in sk_err_soft (until the SYN retransmit
+			 * gives up, which copies it to sk_err). If the application
+			 * closes first, that is still the best "why".
+			 */
+			if (!sk_err)
+				sk_err = BPF_CORE_READ(sk, sk_err_soft);
 			on_done(ctx, skaddr, outcome_of(sk_err), sk_err);
 		}
 	}

@@ -4,10 +4,11 @@
  * dropped first SYN in a network namespace (nftables).
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import path from 'node:path';
 import { DecodeError } from '../receiver/src/decode/layout';
-import { decodeTcpConnect, TcpOutcome, type TcpConnectEvent } from '../receiver/src/decode/tcp-connect';
+import { decodeTcpConnect, TCP_OUTCOME_NAMES, TcpOutcome, type TcpConnectEvent } from '../receiver/src/decode/tcp-connect';
 import { ensureTracefs } from '../receiver/src/probes/tracefs';
 import { TcpProbe, type TcpProbeSettings } from '../receiver/src/probes/tcp';
 import { decodeHistEntry } from '../receiver/src/tcp/metrics';
@@ -149,6 +150,40 @@ describe('tcp probe in the kernel', () => {
     assert.equal(counted, BigInt(seen));
   });
 
+  it('agrees with Debian\'s tcpstates on the same connects (ports, outcome, latency)', async () => {
+    const tcpstates = spawn('stdbuf', ['-oL', '/usr/sbin/tcpstates', '-T'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    tcpstates.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+    try {
+      await sleep(1500); // let it attach
+      const closed = await freePort();
+      const ok = await connect('127.0.0.1', v4.port, { count: 5 });
+      const refused = await connect('127.0.0.1', closed, { count: 3 });
+      await cap.waitFor(ok.pid, 5);
+      await cap.waitFor(refused.pid, 3);
+      await sleep(500);
+      // TIME SKADDR C-PID C-COMM LADDR LPORT RADDR RPORT OLDSTATE -> NEWSTATE MS
+      const theirs = out.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[8] === 'SYN_SENT' && f[9] === '->');
+      const check = (run: { results: Array<{ sport: number }> }, port: number, newState: string, outcome: number): void => {
+        for (const { sport } of run.results) {
+          const t = theirs.find((f) => Number(f[5]) === sport && Number(f[7]) === port);
+          assert.ok(t, `tcpstates saw the connect from port ${sport}`);
+          assert.equal(t[10], newState);
+          const e = cap.events.find((x) => x.localPort === sport && x.peerPort === port);
+          assert.ok(e, `we saw the connect from port ${sport}`);
+          assert.equal(e.outcome, outcome);
+          const ours = Number(e.endNs - e.startNs) / 1e6;
+          const their = Number(t[11]);
+          assert.ok(Math.abs(ours - their) < 1, `latency ${ours} ms vs tcpstates ${their} ms`);
+        }
+      };
+      check(ok, v4.port, 'ESTABLISHED', TcpOutcome.Established);
+      check(refused, closed, 'CLOSE', TcpOutcome.Refused);
+    } finally {
+      tcpstates.kill('SIGINT');
+    }
+  });
+
   describe('in a network namespace with SYNs dropped', () => {
     let ns: NetNs;
     before(() => {
@@ -195,6 +230,28 @@ describe('tcp probe in the kernel', () => {
         listener.stop();
       }
     });
+
+    const unreachable: Array<['host-unreachable' | 'net-unreachable' | 'tcp-reset', number, number, number]> = [
+      ['host-unreachable', 7004, TcpOutcome.HostUnreachable, 113],
+      ['net-unreachable', 7005, TcpOutcome.NetworkUnreachable, 101],
+      ['tcp-reset', 7006, TcpOutcome.Refused, 111],
+    ];
+    for (const [icmp, port, outcome, errno] of unreachable) {
+      it(`a local firewall's ICMP ${icmp} answer to the SYN is ${TCP_OUTCOME_NAMES[outcome]} (errno ${errno})`, async () => {
+        // The ICMP arrives while connect() holds the socket: a soft error, reported
+        // when the first SYN retransmit gives up (~1 s), as connect(2) itself does.
+        const undo = ns.rejectSyns(port, icmp);
+        try {
+          const run = await connect('127.0.0.1', port, { netns: ns.name, blocking: true });
+          assert.equal(run.results[0]?.errno, errno);
+          const [e] = await cap.waitFor(run.pid, 1);
+          assert.equal(e?.outcome, outcome);
+          assert.equal(e?.skErr, errno);
+        } finally {
+          undo();
+        }
+      });
+    }
 
     it('a connect the application abandons in SYN_SENT is "abandoned"', async () => {
       const undrop = ns.dropSyns(7003);

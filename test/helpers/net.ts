@@ -28,6 +28,8 @@ export interface ConnectOptions {
   syncnt?: number;
   timeoutSeconds?: number;
   abandon?: boolean;
+  /** One plain blocking connect(2) (the default is Python's timeout mode: non-blocking + poll). */
+  blocking?: boolean;
   netns?: string;
 }
 
@@ -36,6 +38,7 @@ export async function connect(host: string, port: number, opts: ConnectOptions =
   if (opts.parallel) args.push('--parallel');
   if (opts.syncnt) args.push('--syncnt', String(opts.syncnt));
   if (opts.abandon) args.push('--abandon');
+  if (opts.blocking) args.push('--blocking');
   const [cmd, argv] = opts.netns ? ['ip', ['netns', 'exec', opts.netns, 'python3', ...args]] : ['python3', args];
   const { stdout } = await execFileP(cmd, argv as string[], { timeout: 120_000 });
   return JSON.parse(stdout) as ConnectRun;
@@ -103,6 +106,27 @@ export class NetNs {
     return () => {
       try {
         execFileSync('ip', ['netns', 'exec', this.name, 'nft', 'delete', 'table', 'inet', 'eotest'], { stdio: 'ignore' });
+      } catch {
+        // already gone
+      }
+    };
+  }
+
+  /** Answers outgoing SYNs to `port` with an ICMP error (host-unreachable, net-unreachable...); returns the undo. */
+  rejectSyns(port: number, icmpType: 'host-unreachable' | 'net-unreachable' | 'tcp-reset'): () => void {
+    const table = `eoreject${port}`;
+    const script = [
+      `table ip ${table} {`,
+      '  chain out {',
+      '    type filter hook output priority 0; policy accept;',
+      `    tcp dport ${port} tcp flags & (syn|ack) == syn reject with ${icmpType === 'tcp-reset' ? 'tcp reset' : `icmp type ${icmpType}`}`,
+      '  }',
+      '}',
+    ].join('\n');
+    execFileSync('ip', ['netns', 'exec', this.name, 'nft', '-f', '-'], { input: script });
+    return () => {
+      try {
+        execFileSync('ip', ['netns', 'exec', this.name, 'nft', 'delete', 'table', 'ip', table], { stdio: 'ignore' });
       } catch {
         // already gone
       }

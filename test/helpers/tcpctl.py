@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Real TCP activity for the kernel tests, from a process whose pid we know.
 
-  tcpctl.py connect HOST PORT [--count N] [--parallel] [--syncnt N] [--timeout S] [--abandon]
+  tcpctl.py connect HOST PORT [--count N] [--parallel] [--syncnt N] [--timeout S] [--abandon] [--blocking]
       prints one JSON object: {"pid": ..., "results": [{"sport", "ok", "errno", "seconds"}]}
   tcpctl.py listen HOST PORT
       accepts and closes connections until killed; prints "ready" once listening
@@ -16,7 +16,7 @@ import threading
 import time
 
 
-def connect_one(host, port, syncnt, timeout, abandon):
+def connect_one(host, port, syncnt, timeout, abandon, blocking=False):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)
     if syncnt:
@@ -32,7 +32,10 @@ def connect_one(host, port, syncnt, timeout, abandon):
             result["sport"] = s.getsockname()[1]
             time.sleep(0.05)
         else:
-            s.settimeout(timeout)
+            # Python's timeout mode is a non-blocking connect + poll + SO_ERROR;
+            # --blocking makes one plain blocking connect(2).
+            if not blocking:
+                s.settimeout(timeout)
             s.connect((host, port))
             result["ok"] = True
             result["sport"] = s.getsockname()[1]
@@ -65,13 +68,14 @@ def main():
     opts = {"--count": 1, "--syncnt": 0, "--timeout": 10.0}
     parallel = "--parallel" in args
     abandon = "--abandon" in args
+    blocking = "--blocking" in args
     for i, a in enumerate(args):
         if a in opts:
             opts[a] = type(opts[a])(args[i + 1])
     results = [None] * opts["--count"]
 
     def work(i):
-        results[i] = connect_one(host, port, opts["--syncnt"], opts["--timeout"], abandon)
+        results[i] = connect_one(host, port, opts["--syncnt"], opts["--timeout"], abandon, blocking)
 
     if parallel:
         threads = [threading.Thread(target=work, args=(i,)) for i in range(opts["--count"])]
