@@ -168,14 +168,13 @@ export class Agent {
             this.stats.eventsReceived.add('tcp');
             this.decode(() => {
               const event = decodeTcpConnect(record);
-              this.reorder?.push(event.endNs, () => {
-                const decision = gate.decide(event.outcome !== TcpOutcome.Established, event.endNs - event.startNs);
-                if (decision !== 'keep') {
-                  this.stats.spansSampledOut.add(decision);
-                  return;
-                }
-                spans.emit(event, this.commands?.contextFor(event.pid));
-              });
+              // Decided before queueing: what is left out costs nothing more.
+              const decision = gate.decide(event.outcome !== TcpOutcome.Established, event.endNs - event.startNs);
+              if (decision !== 'keep') {
+                this.stats.spansSampledOut.add(decision);
+                return;
+              }
+              this.reorder?.push(event.endNs, () => spans.emit(event, this.commands?.contextFor(event.pid)));
             });
           }, onFramingError),
         );
