@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { createNoopMeter, trace, type Meter } from '@opentelemetry/api';
+import { createNoopMeter, trace, type Meter, type Tracer } from '@opentelemetry/api';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { MeterProvider, PeriodicExportingMetricReader, type MetricProducer, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
@@ -18,7 +18,7 @@ import { createRedactor } from './commands/redact';
 import { CommandTracer } from './commands/tracer';
 import { decodeBashPrompt, decodeBashReadline } from './decode/bash';
 import { decodeProcExec, decodeProcExit, decodeProcFork } from './decode/proc';
-import type { AgentConfig, ExporterName } from './config';
+import type { AgentConfig, ExporterName, ProbeName } from './config';
 import { DecodeError, EventType } from './decode/layout';
 import { decodeTcpConnect, TcpOutcome } from './decode/tcp-connect';
 import { ConsoleLineExporter, JsonLinesExporter } from './export/console';
@@ -142,113 +142,17 @@ export class Agent {
       maxPerSecond: config.maxSpansPerSecond,
     });
     const starters: Array<() => void> = [];
-    const onFramingError = (): void => this.stats.decodeErrors.add('framing');
-    const common = { btfPath: config.btfPath, excludeTgid: process.pid };
 
-    if (config.probes.includes('tcp')) {
+    const loaders: Record<ProbeName, () => () => void> = {
+      tcp: () => this.loadTcpProbe(tracer, users, gate, producers),
+      exec: () => this.loadExecProbe(),
+      bash: () => this.loadBashProbe(),
+    };
+    for (const name of config.probes) {
       try {
-        // The tracepoint's id is read from tracefs (exec and bash need none).
-        ensureTracefs(this.log);
-        const probe = TcpProbe.load(this.bpfDir(), {
-          ...common,
-          filterTgid: config.pid,
-          dport: config.port,
-          includeLoopback: config.includeLoopback,
-          perPeerHistogram: config.perPeerMetrics,
-          minLatencyNs: config.minLatencyNs,
-        });
-        this.addProbe('tcp', probe, () => {
-          const s = probe.stats();
-          return [['tcp/ringbuf_full', Number(s.ringbufDrops)], ['tcp/inflight_table_full', Number(s.inflightFull)]];
-        });
-        producers.push(new TcpConnectMetricProducer(probe.histogramSource(), config.histogramBucketsPerOctave));
-        const spans = new TcpConnectSpanBuilder(tracer, this.clock, users);
-        starters.push(() =>
-          probe.start((record) => {
-            this.stats.eventsReceived.add('tcp');
-            this.decode(() => {
-              const event = decodeTcpConnect(record);
-              // Decided before queueing: what is left out costs nothing more.
-              const decision = gate.decide(event.outcome !== TcpOutcome.Established, event.endNs - event.startNs);
-              if (decision !== 'keep') {
-                this.stats.spansSampledOut.add(decision);
-                return;
-              }
-              this.reorder?.push(event.endNs, () => spans.emit(event, this.commands?.contextFor(event.pid)));
-            });
-          }, onFramingError),
-        );
-        this.log.info('tcp: watching TCP connects (tracepoint sock:inet_sock_set_state)');
+        starters.push(loaders[name]());
       } catch (err) {
-        failures.push(`tcp: ${(err as Error).message}`);
-      }
-    }
-
-    if (config.probes.includes('exec')) {
-      try {
-        const probe = ProcProbe.load(this.bpfDir(), { ...common, filterTgid: 0 });
-        this.addProbe('exec', probe, () => {
-          const s = probe.stats();
-          return [['exec/ringbuf_full', Number(s.ringbufDrops)]];
-        });
-        starters.push(() =>
-          probe.start((record) => {
-            this.stats.eventsReceived.add('exec');
-            this.decode(() => {
-              const type = record.length >= 4 ? record.readUInt32LE(0) : -1;
-              if (type === EventType.ProcExec) {
-                const e = decodeProcExec(record);
-                this.reorder?.push(e.timestampNs, () => this.commands?.onExec(e));
-              } else if (type === EventType.ProcFork) {
-                const e = decodeProcFork(record);
-                this.reorder?.push(e.timestampNs, () => this.commands?.onFork(e));
-              } else if (type === EventType.ProcExit) {
-                const e = decodeProcExit(record);
-                this.reorder?.push(e.timestampNs, () => this.commands?.onExit(e));
-              } else {
-                throw new DecodeError('unknown_type', `type ${type} on the exec ring buffer`);
-              }
-            });
-          }, onFramingError),
-        );
-        this.log.info('exec: watching process exec, fork and exit (tp_btf sched_process_*)');
-      } catch (err) {
-        failures.push(`exec: ${(err as Error).message}`);
-      }
-    }
-
-    if (config.probes.includes('bash')) {
-      try {
-        const shells = config.bashPaths.length > 0 ? config.bashPaths : ['/bin/bash', '/usr/bin/bash'].filter((p) => existsSync(p));
-        const probe = BashProbe.load(this.bpfDir(), { ...common, filterTgid: 0, shells });
-        this.addProbe('bash', probe, () => {
-          const s = probe.stats();
-          return [['bash/ringbuf_full', Number(s.ringbufDrops)], ['bash/line_unreadable', Number(s.lineUnreadable)]];
-        });
-        for (const s of probe.skipped) this.log.warn(`bash: ${s.shell} skipped: ${s.reason}`);
-        for (const t of probe.targets) {
-          this.log.info(`bash: watching commands typed in ${t.shell}${t.module !== t.shell ? ` (readline in ${t.module})` : ''}` +
-            (t.lineProbe === 'return' ? ' (fallback probe: the first line typed into an already waiting shell is missed)' : ''));
-        }
-        starters.push(() =>
-          probe.start((record) => {
-            this.stats.eventsReceived.add('bash');
-            this.decode(() => {
-              const type = record.length >= 4 ? record.readUInt32LE(0) : -1;
-              if (type === EventType.BashReadline) {
-                const e = decodeBashReadline(record);
-                this.reorder?.push(e.timestampNs, () => this.commands?.onReadline(e));
-              } else if (type === EventType.BashPrompt) {
-                const e = decodeBashPrompt(record);
-                this.reorder?.push(e.timestampNs, () => this.commands?.onPrompt(e));
-              } else {
-                throw new DecodeError('unknown_type', `type ${type} on the bash ring buffer`);
-              }
-            });
-          }, onFramingError),
-        );
-      } catch (err) {
-        failures.push(`bash: ${(err as Error).message}`);
+        failures.push(`${name}: ${(err as Error).message}`);
       }
     }
 
@@ -292,6 +196,110 @@ export class Agent {
     }
     const where = config.exporters.map((e) => (e === 'otlp' ? `otlp (${config.otlpEndpoint ?? 'http://localhost:4317'})` : e));
     this.log.info(`exporting to ${where.join(', ') || 'nowhere (no exporter)'}`);
+  }
+
+  private readonly onFramingError = (): void => this.stats.decodeErrors.add('framing');
+
+  /** Settings every probe gets: the kernel BTF, and never the agent's own activity. */
+  private probeBase(): { btfPath: string | undefined; excludeTgid: number } {
+    return { btfPath: this.config.btfPath, excludeTgid: process.pid };
+  }
+
+  /** Loads and attaches; returns what starts reading. Each loader throws when its probe cannot run. */
+  private loadTcpProbe(tracer: Tracer, users: UserNames, gate: SpanGate, producers: MetricProducer[]): () => void {
+    const config = this.config;
+    // The tracepoint's id is read from tracefs (exec and bash need none).
+    ensureTracefs(this.log);
+    const probe = TcpProbe.load(this.bpfDir(), {
+      ...this.probeBase(),
+      filterTgid: config.pid,
+      dport: config.port,
+      includeLoopback: config.includeLoopback,
+      perPeerHistogram: config.perPeerMetrics,
+      minLatencyNs: config.minLatencyNs,
+    });
+    this.addProbe('tcp', probe, () => {
+      const s = probe.stats();
+      return [['tcp/ringbuf_full', Number(s.ringbufDrops)], ['tcp/inflight_table_full', Number(s.inflightFull)]];
+    });
+    producers.push(new TcpConnectMetricProducer(probe.histogramSource(), config.histogramBucketsPerOctave));
+    const spans = new TcpConnectSpanBuilder(tracer, this.requireClock(), users);
+    this.log.info('tcp: watching TCP connects (tracepoint sock:inet_sock_set_state)');
+    return () =>
+      probe.start((record) => {
+        this.stats.eventsReceived.add('tcp');
+        this.decode(() => {
+          const event = decodeTcpConnect(record);
+          // Decided before queueing: what is left out costs nothing more.
+          const decision = gate.decide(event.outcome !== TcpOutcome.Established, event.endNs - event.startNs);
+          if (decision !== 'keep') {
+            this.stats.spansSampledOut.add(decision);
+            return;
+          }
+          this.reorder?.push(event.endNs, () => spans.emit(event, this.commands?.contextFor(event.pid)));
+        });
+      }, this.onFramingError);
+  }
+
+  private loadExecProbe(): () => void {
+    const probe = ProcProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: 0 });
+    this.addProbe('exec', probe, () => [['exec/ringbuf_full', Number(probe.stats().ringbufDrops)]]);
+    this.log.info('exec: watching process exec, fork and exit (tp_btf sched_process_*)');
+    return () =>
+      probe.start((record) => {
+        this.stats.eventsReceived.add('exec');
+        this.decode(() => {
+          const type = record.length >= 4 ? record.readUInt32LE(0) : -1;
+          if (type === EventType.ProcExec) {
+            const e = decodeProcExec(record);
+            this.reorder?.push(e.timestampNs, () => this.commands?.onExec(e));
+          } else if (type === EventType.ProcFork) {
+            const e = decodeProcFork(record);
+            this.reorder?.push(e.timestampNs, () => this.commands?.onFork(e));
+          } else if (type === EventType.ProcExit) {
+            const e = decodeProcExit(record);
+            this.reorder?.push(e.timestampNs, () => this.commands?.onExit(e));
+          } else {
+            throw new DecodeError('unknown_type', `type ${type} on the exec ring buffer`);
+          }
+        });
+      }, this.onFramingError);
+  }
+
+  private loadBashProbe(): () => void {
+    const config = this.config;
+    const shells = config.bashPaths.length > 0 ? config.bashPaths : ['/bin/bash', '/usr/bin/bash'].filter((p) => existsSync(p));
+    const probe = BashProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: 0, shells });
+    this.addProbe('bash', probe, () => {
+      const s = probe.stats();
+      return [['bash/ringbuf_full', Number(s.ringbufDrops)], ['bash/line_unreadable', Number(s.lineUnreadable)]];
+    });
+    for (const s of probe.skipped) this.log.warn(`bash: ${s.shell} skipped: ${s.reason}`);
+    for (const t of probe.targets) {
+      this.log.info(`bash: watching commands typed in ${t.shell}${t.module !== t.shell ? ` (readline in ${t.module})` : ''}` +
+        (t.lineProbe === 'return' ? ' (fallback probe: the first line typed into an already waiting shell is missed)' : ''));
+    }
+    return () =>
+      probe.start((record) => {
+        this.stats.eventsReceived.add('bash');
+        this.decode(() => {
+          const type = record.length >= 4 ? record.readUInt32LE(0) : -1;
+          if (type === EventType.BashReadline) {
+            const e = decodeBashReadline(record);
+            this.reorder?.push(e.timestampNs, () => this.commands?.onReadline(e));
+          } else if (type === EventType.BashPrompt) {
+            const e = decodeBashPrompt(record);
+            this.reorder?.push(e.timestampNs, () => this.commands?.onPrompt(e));
+          } else {
+            throw new DecodeError('unknown_type', `type ${type} on the bash ring buffer`);
+          }
+        });
+      }, this.onFramingError);
+  }
+
+  private requireClock(): KernelClock {
+    if (!this.clock) throw new Error('internal: the kernel clock is set up before the probes');
+    return this.clock;
   }
 
   private spanExporter(name: ExporterName): SpanExporter {
