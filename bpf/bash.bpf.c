@@ -156,7 +156,7 @@ int BPF_KPROBE(handle_readline_entry)
 		read_int_global(global_bias(BASH_GLOBAL_COMMAND_LINE_COUNT, load_bias, exe_bias), command_line_count_vaddr) : -1;
 	e->_pad1 = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, ringbuf_flags(&events));
 	count(BASH_STAT_EVENTS);
 	return 0;
 }
@@ -227,7 +227,7 @@ static __always_inline void send_line(struct bash_readline_event *e, __u32 line_
 	line_bytes &= (BASH_LINE_MAX << 1) - 1; /* a bound the verifier tracks */
 	if (line_bytes > BASH_LINE_MAX)
 		line_bytes = BASH_LINE_MAX;
-	if (bpf_ringbuf_output(&events, e, BASH_READLINE_HEADER_SIZE + line_bytes, 0) != 0) {
+	if (bpf_ringbuf_output(&events, e, BASH_READLINE_HEADER_SIZE + line_bytes, ringbuf_flags(&events)) != 0) {
 		count(BASH_STAT_RINGBUF_DROPS);
 		return;
 	}

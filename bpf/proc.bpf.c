@@ -120,7 +120,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	}
 	e->args_size = len;
 
-	if (bpf_ringbuf_output(&events, e, PROC_EXEC_HEADER_SIZE + len, 0) != 0) {
+	if (bpf_ringbuf_output(&events, e, PROC_EXEC_HEADER_SIZE + len, ringbuf_flags(&events)) != 0) {
 		count(PROC_STAT_RINGBUF_DROPS);
 		return 0;
 	}
@@ -158,7 +158,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	e->gid = uid_gid >> 32;
 	e->_pad1 = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, ringbuf_flags(&events));
 	count(PROC_STAT_EVENTS);
 	return 0;
 }
@@ -225,7 +225,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	e->gid = uid_gid >> 32;
 	e->_pad0 = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, ringbuf_flags(&events));
 	count(PROC_STAT_EVENTS);
 	return 0;
 }

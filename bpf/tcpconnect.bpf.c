@@ -267,7 +267,7 @@ static __always_inline void on_done(struct trace_event_raw_inet_sock_set_state *
 	}
 	__builtin_memcpy(event->comm, start->comm, sizeof(event->comm));
 	event->netns_ino = BPF_CORE_READ((struct sock *)skaddr, __sk_common.skc_net.net, ns.inum);
-	bpf_ringbuf_submit(event, 0);
+	bpf_ringbuf_submit(event, ringbuf_flags(&events));
 	count(TCP_STAT_EVENTS);
 out:
 	bpf_map_delete_elem(&inflight, &skaddr);

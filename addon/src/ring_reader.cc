@@ -127,7 +127,8 @@ void RingReader::ThreadMain() {
         queue_space_.wait_for(lock, std::chrono::milliseconds(poll_timeout_ms_), [this] { return stop_.load(); });
         continue;
       }
-      if (ready == 0) continue;
+      // A timeout still drains: programs may submit without waking us
+      // (BPF_RB_NO_WAKEUP) to batch wake-ups under load.
     }
     bool queued = false;
     {

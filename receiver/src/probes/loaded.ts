@@ -9,6 +9,9 @@ import path from 'node:path';
 import { BpfObject, type BpfLink, type RingBufferReader } from '../../../addon/lib/index';
 import { forEachRecord, readPerCpuCounters } from './common';
 
+/** How often the readers drain the ring buffers when no wake-up came. */
+export const RING_POLL_MS = 50;
+
 export interface AttachedObject {
   readonly object: BpfObject;
   readonly links: BpfLink[];
@@ -45,9 +48,14 @@ export class LoadedObjects {
   start(onRecord: (record: Buffer) => void, onFramingError: () => void): void {
     for (const { object } of this.parts) {
       this.readers.push(
-        object.openRingBuffer('events', (batch, count) => {
-          if (!forEachRecord(batch, count, onRecord)) onFramingError();
-        }),
+        object.openRingBuffer(
+          'events',
+          (batch, count) => {
+            if (!forEachRecord(batch, count, onRecord)) onFramingError();
+          },
+          // The programs wake us only once 64 KiB wait (bpf/agent.bpf.h): this bounds the delay otherwise.
+          { pollTimeoutMs: RING_POLL_MS },
+        ),
       );
     }
   }
