@@ -91,7 +91,6 @@ export PATH="$(dirname "$go_bin"):$PATH"
 export GOMODCACHE=$cache/gomod GOCACHE=$cache/gocache GOPATH=$cache/gopath
 # local: never download another toolchain; -buildvcs=false: the module copies are not git checkouts.
 export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false CGO_ENABLED=0
-export GOPROXY=${GOPROXY:-https://proxy.golang.org,direct}
 
 # One build at a time per cache (parallel test runs wait here instead of racing).
 exec 9>"$cache/.build.lock"
@@ -178,7 +177,7 @@ failed=0
 if [ $want_otelcol = 1 ]; then build_otelcol || failed=1; fi
 if [ $want_jaeger = 1 ]; then build_jaeger || failed=1; fi
 if [ $failed = 1 ]; then
-  echo "build-backends: FAILED. Needs Go >= 1.25 and the Go module proxy ($GOPROXY); see the logs above." >&2
+  echo "build-backends: FAILED. Needs Go >= 1.25 and the Go module proxy ($($go_bin env GOPROXY 2>/dev/null)); see the logs above." >&2
   exit 1
 fi
 print_paths

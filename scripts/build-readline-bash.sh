@@ -55,11 +55,14 @@ has_source() { [ -n "$(apt-cache showsrc --only-source bash 2>/dev/null | sed -n
 if ! has_source; then
   . /etc/os-release
   [ -n "${VERSION_CODENAME:-}" ] || unavailable "/etc/os-release names no release (VERSION_CODENAME) to fetch sources for"
-  log "adding deb-src for $ID $VERSION_CODENAME in $SRC_LIST"
+  # The mirror this machine already uses for binary packages of the release.
+  mirror="$(apt-get indextargets --format '$(REPO_URI)' 'Codename: '"$VERSION_CODENAME" 'Component: main' 2>/dev/null | grep -v -- '-security' | head -1)"
+  [ -n "$mirror" ] || unavailable "no apt source for $VERSION_CODENAME main found to take source packages from"
+  log "adding deb-src for $ID $VERSION_CODENAME from $mirror in $SRC_LIST"
   cat > "$SRC_LIST" <<EOF
 # Added by ebpf-otel scripts/build-readline-bash.sh: bash sources for a test build.
 Types: deb-src
-URIs: http://deb.debian.org/debian
+URIs: ${mirror%/}
 Suites: $VERSION_CODENAME
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
