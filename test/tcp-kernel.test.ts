@@ -12,7 +12,7 @@ import { decodeTcpConnect, TCP_OUTCOME_NAMES, TcpOutcome, type TcpConnectEvent }
 import { ensureTracefs } from '../receiver/src/probes/tracefs';
 import { TcpProbe, type TcpProbeSettings } from '../receiver/src/probes/tcp';
 import { decodeHistEntry } from '../receiver/src/tcp/metrics';
-import { connect, freePort, listen, NetNs, sleep, type Listener } from './helpers/net';
+import { connect, freePort, listen, NetNs, sleep, VethPair, type Listener } from './helpers/net';
 
 const BPF_DIR = path.resolve(__dirname, '../../build/bpf');
 
@@ -264,6 +264,41 @@ describe('tcp probe in the kernel', () => {
         undrop();
       }
     });
+  });
+});
+
+describe('tcp probe across a veth link between two namespaces', () => {
+  it('IPv4 and IPv6 connects over a real interface: addresses, namespace, histogram family; --no-loopback keeps them', async () => {
+    const pair = VethPair.create();
+    const probe = load({ includeLoopback: false });
+    const c = new Capture(probe);
+    try {
+      const v4 = await listen(VethPair.SERVER_V4, 8080, pair.server.name);
+      const v6 = await listen(VethPair.SERVER_V6, 8081, pair.server.name);
+      try {
+        const run4 = await connect(VethPair.SERVER_V4, 8080, { netns: pair.client.name });
+        const run6 = await connect(VethPair.SERVER_V6, 8081, { netns: pair.client.name });
+        assert.ok(run4.results[0]?.ok && run6.results[0]?.ok);
+        const [e4] = await c.waitFor(run4.pid, 1);
+        const [e6] = await c.waitFor(run6.pid, 1);
+        assert.equal(e4?.outcome, TcpOutcome.Established);
+        assert.equal(e4?.localAddress, VethPair.CLIENT_V4);
+        assert.equal(e4?.peerAddress, VethPair.SERVER_V4);
+        assert.equal(e4?.networkType, 'ipv4');
+        assert.equal(e6?.localAddress, VethPair.CLIENT_V6);
+        assert.equal(e6?.peerAddress, VethPair.SERVER_V6);
+        assert.equal(e6?.networkType, 'ipv6');
+        assert.equal(e4?.netnsIno, pair.client.inode(), 'the socket\'s namespace');
+        const families = probe.histogramSource().entries().map(([k, v]) => decodeHistEntry(k, v)).filter((h) => h.dport === 8080 || h.dport === 8081);
+        assert.deepEqual(families.map((h) => [h.dport, h.family, Number(h.count)]).sort(), [[8080, 2, 1], [8081, 10, 1]]);
+      } finally {
+        v4.stop();
+        v6.stop();
+      }
+    } finally {
+      probe.close();
+      pair.dispose();
+    }
   });
 });
 

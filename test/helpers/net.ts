@@ -77,6 +77,50 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Two namespaces joined by a veth pair: a client host and a server host with
+ * IPv4 and IPv6 addresses of our own (never routed anywhere else).
+ */
+export class VethPair {
+  private constructor(
+    readonly client: NetNs,
+    readonly server: NetNs,
+  ) {}
+
+  static readonly CLIENT_V4 = '10.231.0.1';
+  static readonly SERVER_V4 = '10.231.0.2';
+  static readonly CLIENT_V6 = 'fd00:231::1';
+  static readonly SERVER_V6 = 'fd00:231::2';
+
+  static create(): VethPair {
+    const client = NetNs.create('eoc');
+    const server = NetNs.create('eos');
+    const suffix = `${process.pid % 100000}`;
+    const a = `eoa${suffix}`;
+    const b = `eob${suffix}`;
+    try {
+      execFileSync('ip', ['link', 'add', a, 'netns', client.name, 'type', 'veth', 'peer', 'name', b, 'netns', server.name]);
+      const setup = (ns: NetNs, dev: string, v4: string, v6: string): void => {
+        execFileSync('ip', ['-n', ns.name, 'addr', 'add', `${v4}/24`, 'dev', dev]);
+        execFileSync('ip', ['-n', ns.name, 'addr', 'add', `${v6}/64`, 'dev', dev, 'nodad']);
+        execFileSync('ip', ['-n', ns.name, 'link', 'set', dev, 'up']);
+      };
+      setup(client, a, VethPair.CLIENT_V4, VethPair.CLIENT_V6);
+      setup(server, b, VethPair.SERVER_V4, VethPair.SERVER_V6);
+    } catch (err) {
+      client.dispose();
+      server.dispose();
+      throw err;
+    }
+    return new VethPair(client, server);
+  }
+
+  dispose(): void {
+    this.client.dispose();
+    this.server.dispose();
+  }
+}
+
 /** A network namespace with loopback up, removed by dispose(). */
 export class NetNs {
   private constructor(readonly name: string) {}
@@ -131,6 +175,11 @@ export class NetNs {
         // already gone
       }
     };
+  }
+
+  /** Inode of the namespace (what the kernel reports as the socket's netns). */
+  inode(): number {
+    return Number(execFileSync('stat', ['-L', '-c', '%i', `/run/netns/${this.name}`], { encoding: 'utf8' }).trim());
   }
 
   dispose(): void {
