@@ -326,6 +326,25 @@ describe('tcp probe filters (set before load)', () => {
     }
   });
 
+  it('per-peer histograms: the peer address is part of the key only when asked for', async () => {
+    const a = await listen('0.0.0.0', await freePort());
+    const perPeer = load({ perPeerHistogram: true, dport: a.port });
+    const plain = load({ dport: a.port });
+    try {
+      await connect('127.0.0.1', a.port, { count: 2 });
+      await connect('127.0.0.2', a.port);
+      await sleep(200);
+      const peers = perPeer.histogramSource().entries().map(([k, v]) => decodeHistEntry(k, v)).map((h) => [h.peer, Number(h.count)]).sort();
+      assert.deepEqual(peers, [['127.0.0.1', 2], ['127.0.0.2', 1]]);
+      const merged = plain.histogramSource().entries().map(([k, v]) => decodeHistEntry(k, v)).map((h) => [h.peer, Number(h.count)]);
+      assert.deepEqual(merged, [[undefined, 3]]);
+    } finally {
+      perPeer.close();
+      plain.close();
+      a.stop();
+    }
+  });
+
   it('min latency: fast successes send no event but are counted in the histogram', async () => {
     const a = await listen('127.0.0.1', await freePort());
     const slowOnly = load({ minLatencyNs: 500_000_000n, dport: a.port });
