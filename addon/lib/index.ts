@@ -151,24 +151,38 @@ export interface ClockPair {
 }
 
 /**
- * Splits a batch handed to onBatch into its records (views into `data`, not
- * copies). Framing: records back to back, each [u32 little-endian length][bytes].
+ * Walks a batch handed to onBatch. Framing: records back to back, each
+ * [u32 little-endian length][bytes]; records are views into `data`, not
+ * copies. Returns what is wrong with the framing, after delivering every
+ * record before the break, or undefined when the batch is whole.
  */
-export function splitBatch(data: Buffer): Buffer[] {
-  const records: Buffer[] = [];
+function walkBatch(data: Buffer, onRecord: (record: Buffer) => void): string | undefined {
   let offset = 0;
   while (offset < data.length) {
     if (offset + 4 > data.length) {
-      throw new RangeError(`ring buffer batch is truncated: ${data.length - offset} stray bytes at offset ${offset}`);
+      return `ring buffer batch is truncated: ${data.length - offset} stray bytes at offset ${offset}`;
     }
     const length = data.readUInt32LE(offset);
     const end = offset + 4 + length;
     if (end > data.length) {
-      throw new RangeError(`ring buffer batch is truncated: record at offset ${offset} claims ${length} bytes, ${data.length - offset - 4} left`);
+      return `ring buffer batch is truncated: record at offset ${offset} claims ${length} bytes, ${data.length - offset - 4} left`;
     }
-    records.push(data.subarray(offset + 4, end));
+    onRecord(data.subarray(offset + 4, end));
     offset = end;
   }
+  return undefined;
+}
+
+/** Calls `onRecord` for each record of a batch, in order, without allocating; false when the framing is broken. */
+export function forEachRecord(data: Buffer, onRecord: (record: Buffer) => void): boolean {
+  return walkBatch(data, onRecord) === undefined;
+}
+
+/** Splits a batch into its records; a RangeError when the framing is broken. */
+export function splitBatch(data: Buffer): Buffer[] {
+  const records: Buffer[] = [];
+  const problem = walkBatch(data, (record) => records.push(record));
+  if (problem !== undefined) throw new RangeError(problem);
   return records;
 }
 

@@ -68,10 +68,8 @@ interface ProbeHandle {
   id: ProbeId;
   drain(): void;
   close(): void;
-  /** Kernel-side loss counters as [probe/reason, count]. */
+  /** Kernel-side loss counters as [probe/reason, count] (the probes keep the last values once closed). */
   lost(): Array<[string, number]>;
-  lastLost: Array<[string, number]>;
-  closed?: boolean;
 }
 
 /** How long events wait to be put back in kernel time order across ring buffers. */
@@ -314,23 +312,11 @@ export class Agent {
   }
 
   private addProbe(id: ProbeId, probe: { drain(): void; close(): void }, lost: () => Array<[string, number]>): void {
-    const handle: ProbeHandle = { id, drain: () => probe.drain(), close: () => probe.close(), lost, lastLost: [] };
-    this.probes.push(handle);
+    this.probes.push({ id, drain: () => probe.drain(), close: () => probe.close(), lost });
   }
 
   private kernelLost(): Array<[string, number]> {
-    const out: Array<[string, number]> = [];
-    for (const p of this.probes) {
-      if (!p.closed) {
-        try {
-          p.lastLost = p.lost();
-        } catch {
-          // keep the last values read
-        }
-      }
-      out.push(...p.lastLost);
-    }
-    return out;
+    return this.probes.flatMap((p) => p.lost());
   }
 
   /** Runs a decoder; what it cannot read is counted, never fatal. */
@@ -404,7 +390,6 @@ export class Agent {
     for (const probe of this.probes) {
       try {
         probe.drain();
-        probe.lastLost = probe.lost();
       } catch (err) {
         this.log.warn(`${probe.id}: draining the ring buffer failed: ${(err as Error).message}`);
       }
@@ -417,7 +402,6 @@ export class Agent {
     }
     for (const probe of [...this.probes].reverse()) {
       try {
-        probe.closed = true;
         probe.close();
       } catch (err) {
         this.log.warn(`${probe.id}: close failed: ${(err as Error).message}`);

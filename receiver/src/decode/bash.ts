@@ -4,7 +4,7 @@
  * sent) and bash_prompt_event. What each event means (empty lines, end of
  * input, multi-line commands) is described in bpf/bash.h.
  */
-import { DecodeError, EventType, readCString, type EventLayout } from './layout';
+import { checkEventHeader, DecodeError, EventType, readCString, type EventLayout } from './layout';
 
 /** Mirror of BASH_LINE_MAX in bpf/bash.h (NUL included). */
 export const BASH_LINE_MAX = 4096;
@@ -112,14 +112,6 @@ export interface BashPromptEvent {
   readonly commandLine: number | undefined;
 }
 
-function checkHeader(buf: Buffer, what: string, minSize: number, type: number): void {
-  if (buf.length < minSize) {
-    throw new DecodeError('truncated', `${what}: ${buf.length} bytes, expected at least ${minSize}`);
-  }
-  const actual = buf.readUInt32LE(0);
-  if (actual !== type) throw new DecodeError('unknown_type', `${what}: type ${actual}, expected ${type}`);
-}
-
 function commandLine(buf: Buffer, offset: number): number | undefined {
   const value = buf.readInt32LE(offset);
   return value < 0 ? undefined : value;
@@ -128,7 +120,7 @@ function commandLine(buf: Buffer, offset: number): number | undefined {
 const L = BASH_READLINE_LAYOUT.fields;
 
 export function decodeBashReadline(buf: Buffer): BashReadlineEvent {
-  checkHeader(buf, 'bash_readline_event', BASH_READLINE_HEADER_SIZE, EventType.BashReadline);
+  checkEventHeader(buf, 'bash_readline_event', BASH_READLINE_HEADER_SIZE, EventType.BashReadline);
   const flags = buf.readUInt32LE(L.flags.offset);
   const lineSize = buf.readUInt32LE(L.line_size.offset);
   if (lineSize >= BASH_LINE_MAX) {
@@ -163,7 +155,7 @@ export function decodeBashReadline(buf: Buffer): BashReadlineEvent {
 const P = BASH_PROMPT_LAYOUT.fields;
 
 export function decodeBashPrompt(buf: Buffer): BashPromptEvent {
-  checkHeader(buf, 'bash_prompt_event', BASH_PROMPT_LAYOUT.size, EventType.BashPrompt);
+  checkEventHeader(buf, 'bash_prompt_event', BASH_PROMPT_LAYOUT.size, EventType.BashPrompt);
   return {
     kind: 'bash_prompt',
     timestampNs: buf.readBigUInt64LE(P.timestamp_ns.offset),

@@ -29,6 +29,18 @@ export class DecodeError extends Error {
   }
 }
 
+/**
+ * Checks what every record starts with: at least `minSize` bytes and the
+ * `__u32 type` the decoder expects.
+ */
+export function checkEventHeader(buf: Buffer, what: string, minSize: number, type: number): void {
+  if (buf.length < minSize) {
+    throw new DecodeError('truncated', `${what}: ${buf.length} bytes, expected at least ${minSize}`);
+  }
+  const actual = buf.readUInt32LE(0);
+  if (actual !== type) throw new DecodeError('unknown_type', `${what}: type ${actual}, expected ${type}`);
+}
+
 /** Reads a NUL-terminated string from a fixed-size char array. */
 export function readCString(buf: Buffer, offset: number, size: number): string {
   const end = buf.indexOf(0, offset);

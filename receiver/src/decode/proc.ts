@@ -3,7 +3,7 @@
  * proc_exec_event (variable length: the argv tail is not sent),
  * proc_fork_event and proc_exit_event.
  */
-import { DecodeError, EventType, readCString, type EventLayout } from './layout';
+import { checkEventHeader, DecodeError, EventType, readCString, type EventLayout } from './layout';
 
 /** Mirrors of the limits in bpf/proc.h. */
 export const PROC_FILENAME_LEN = 256;
@@ -165,14 +165,6 @@ export interface ProcExitEvent {
   readonly termination: ProcTermination;
 }
 
-function checkHeader(buf: Buffer, what: string, minSize: number, type: number): void {
-  if (buf.length < minSize) {
-    throw new DecodeError('truncated', `${what}: ${buf.length} bytes, expected at least ${minSize}`);
-  }
-  const actual = buf.readUInt32LE(0);
-  if (actual !== type) throw new DecodeError('unknown_type', `${what}: type ${actual}, expected ${type}`);
-}
-
 /**
  * Splits the NUL-separated argv block. A trailing NUL ends the last argument;
  * without one (cut block) the last argument is partial. Empty arguments are
@@ -204,7 +196,7 @@ export function ttyName(kernelName: string): string | undefined {
 const X = PROC_EXEC_LAYOUT.fields;
 
 export function decodeProcExec(buf: Buffer): ProcExecEvent {
-  checkHeader(buf, 'proc_exec_event', PROC_EXEC_HEADER_SIZE, EventType.ProcExec);
+  checkEventHeader(buf, 'proc_exec_event', PROC_EXEC_HEADER_SIZE, EventType.ProcExec);
   const flags = buf.readUInt32LE(X.flags.offset);
   const argsSize = buf.readUInt32LE(X.args_size.offset);
   if (argsSize > PROC_ARGS_MAX_BYTES) {
@@ -242,7 +234,7 @@ export function decodeProcExec(buf: Buffer): ProcExecEvent {
 const K = PROC_FORK_LAYOUT.fields;
 
 export function decodeProcFork(buf: Buffer): ProcForkEvent {
-  checkHeader(buf, 'proc_fork_event', PROC_FORK_LAYOUT.size, EventType.ProcFork);
+  checkEventHeader(buf, 'proc_fork_event', PROC_FORK_LAYOUT.size, EventType.ProcFork);
   return {
     kind: 'proc_fork',
     timestampNs: buf.readBigUInt64LE(K.timestamp_ns.offset),
@@ -266,7 +258,7 @@ export function decodeWaitStatus(status: number): ProcTermination {
 const E = PROC_EXIT_LAYOUT.fields;
 
 export function decodeProcExit(buf: Buffer): ProcExitEvent {
-  checkHeader(buf, 'proc_exit_event', PROC_EXIT_LAYOUT.size, EventType.ProcExit);
+  checkEventHeader(buf, 'proc_exit_event', PROC_EXIT_LAYOUT.size, EventType.ProcExit);
   const timestampNs = buf.readBigUInt64LE(E.timestamp_ns.offset);
   const startNs = buf.readBigUInt64LE(E.start_ns.offset);
   const waitStatus = buf.readUInt32LE(E.exit_code.offset);

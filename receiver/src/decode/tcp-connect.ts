@@ -1,7 +1,7 @@
 /**
  * Decoder for struct tcp_connect_event (bpf/tcpconnect.h).
  */
-import { DecodeError, EventType, readCString, type EventLayout } from './layout';
+import { checkEventHeader, DecodeError, EventType, readCString, type EventLayout } from './layout';
 
 export const TcpOutcome = {
   Established: 0,
@@ -86,13 +86,7 @@ export interface TcpConnectEvent {
 const F = TCP_CONNECT_LAYOUT.fields;
 
 export function decodeTcpConnect(buf: Buffer): TcpConnectEvent {
-  if (buf.length < TCP_CONNECT_LAYOUT.size) {
-    throw new DecodeError('truncated', `tcp_connect_event: ${buf.length} bytes, expected ${TCP_CONNECT_LAYOUT.size}`);
-  }
-  const type = buf.readUInt32LE(F.type.offset);
-  if (type !== EventType.TcpConnect) {
-    throw new DecodeError('unknown_type', `tcp_connect_event: type ${type}`);
-  }
+  checkEventHeader(buf, 'tcp_connect_event', TCP_CONNECT_LAYOUT.size, EventType.TcpConnect);
   const outcome = buf.readUInt32LE(F.outcome.offset);
   if (outcome >= TCP_OUTCOME_COUNT) {
     throw new DecodeError('invalid', `tcp_connect_event: outcome ${outcome}`);

@@ -6,8 +6,8 @@
  * report them after the objects are gone.
  */
 import path from 'node:path';
-import { BpfObject, type BpfLink, type RingBufferReader } from '../../../addon/lib/index';
-import { forEachRecord, readPerCpuCounters } from './common';
+import { BpfObject, forEachRecord, type BpfLink, type RingBufferReader } from '../../../addon/lib/index';
+import { readPerCpuCounters } from './common';
 
 /** How often the readers drain the ring buffers when no wake-up came. */
 export const RING_POLL_MS = 50;
@@ -50,8 +50,8 @@ export class LoadedObjects {
       this.readers.push(
         object.openRingBuffer(
           'events',
-          (batch, count) => {
-            if (!forEachRecord(batch, count, onRecord)) onFramingError();
+          (batch) => {
+            if (!forEachRecord(batch, onRecord)) onFramingError();
           },
           // The programs wake us only once 64 KiB wait (bpf/agent.bpf.h): this bounds the delay otherwise.
           { pollTimeoutMs: RING_POLL_MS },
@@ -65,26 +65,30 @@ export class LoadedObjects {
     for (const reader of this.readers) reader.consume();
   }
 
-  /** The `stats` counters summed over CPUs and objects; the last values read once closed. */
+  /**
+   * The `stats` counters summed over CPUs and objects. Once closed, or if a
+   * map cannot be read, the last values read: never an exception, since the
+   * agent reports these from metric callbacks and at exit.
+   */
   stats(): bigint[] {
     if (this.closedFlag) return this.lastStats;
-    const totals = new Array<bigint>(this.statsCount).fill(0n);
-    for (const { object } of this.parts) {
-      readPerCpuCounters(object.map('stats'), this.statsCount).forEach((v, i) => {
-        totals[i] = (totals[i] as bigint) + v;
-      });
+    try {
+      const totals = new Array<bigint>(this.statsCount).fill(0n);
+      for (const { object } of this.parts) {
+        readPerCpuCounters(object.map('stats'), this.statsCount).forEach((v, i) => {
+          totals[i] = (totals[i] as bigint) + v;
+        });
+      }
+      this.lastStats = totals;
+    } catch {
+      // keep the previous values
     }
-    this.lastStats = totals;
-    return totals;
+    return this.lastStats;
   }
 
   close(): void {
     if (this.closedFlag) return;
-    try {
-      this.stats();
-    } catch {
-      // keep the previous values
-    }
+    this.stats();
     this.closedFlag = true;
     for (const reader of this.readers) reader.close();
     for (const { object, links } of [...this.parts].reverse()) {
