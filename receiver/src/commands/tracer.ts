@@ -62,19 +62,16 @@ interface Shell {
   tty: string | undefined;
 }
 
+/** A process being followed; what describes it (pid, user, name) comes with each event. */
 interface Proc {
-  readonly pid: number;
-  ppid: number;
   /** The command it belongs to, if any. */
   command: Command | undefined;
   /** Context its own span (or, before exec, its parent's) gives children. */
   parentContext: Context | undefined;
   span: Span | undefined;
   context: Context | undefined;
+  /** When it started, if that was seen. */
   forkNs: bigint | undefined;
-  execSeen: boolean;
-  uid: number;
-  comm: string;
 }
 
 export interface CommandTracerOptions {
@@ -145,52 +142,38 @@ export class CommandTracer {
   // ---- processes ----
 
   onFork(e: ProcForkEvent): void {
-    const parent = this.procs.get(e.ppid);
-    const shell = this.shells.get(e.ppid);
+    this.follow(e.pid, e.ppid, e.timestampNs, false);
+  }
+
+  /**
+   * Starts following a new process, placed by its parent: under the parent's
+   * span, or under the command its parent shell is running. Only what can
+   * become a span is followed (in interactive mode: the descendants of traced
+   * commands, not every process on the host) unless `always`.
+   */
+  private follow(pid: number, ppid: number, startNs: bigint, always: boolean): Proc | undefined {
+    const parent = this.procs.get(ppid);
+    const shell = this.shells.get(ppid);
     const command = shell?.command ?? parent?.command;
-    if (shell?.command) shell.command.lastChildPid = e.pid;
-    // Only what can become a span is tracked: in interactive mode, the
-    // descendants of traced commands, not every process on the host.
-    if (command === undefined && this.opts.traceExecs !== 'all') return;
-    this.procs.set(e.pid, {
-      pid: e.pid,
-      ppid: e.ppid,
+    if (shell?.command) shell.command.lastChildPid = pid;
+    if (command === undefined && this.opts.traceExecs !== 'all' && !always) return undefined;
+    const proc: Proc = {
       command,
       parentContext: parent?.context ?? parent?.parentContext ?? shell?.command?.context,
       span: undefined,
       context: undefined,
-      forkNs: e.timestampNs,
-      execSeen: false,
-      uid: e.uid,
-      comm: e.comm,
-    });
+      forkNs: startNs,
+    };
+    this.procs.set(pid, proc);
+    return proc;
   }
 
   onExec(e: ProcExecEvent): void {
     const executable = path.basename(e.filename) || e.comm;
     this.opts.onExec?.(executable);
-    let proc = this.procs.get(e.pid);
-    if (!proc) {
-      // Fork not seen (before we attached, or lost): place it by its parent.
-      const parent = this.procs.get(e.ppid);
-      const shell = this.shells.get(e.ppid);
-      if (shell?.command) shell.command.lastChildPid = e.pid;
-      const command = shell?.command ?? parent?.command;
-      if (command === undefined && this.opts.traceExecs !== 'all' && !this.shells.has(e.pid)) return;
-      proc = {
-        pid: e.pid,
-        ppid: e.ppid,
-        command: shell?.command ?? parent?.command,
-        parentContext: parent?.context ?? parent?.parentContext ?? shell?.command?.context,
-        span: undefined,
-        context: undefined,
-        forkNs: e.startNs,
-        execSeen: false,
-        uid: e.uid,
-        comm: e.comm,
-      };
-      this.procs.set(e.pid, proc);
-    }
+    // Fork not seen (before we attached, or lost): place it by its parent.
+    const proc = this.procs.get(e.pid) ?? this.follow(e.pid, e.ppid, e.startNs, this.shells.has(e.pid));
+    if (!proc) return;
     if (this.shells.has(e.pid)) {
       // `exec cmd` in a traced shell: the shell is gone, its command goes on as this process.
       const shell = this.shells.get(e.pid);
@@ -204,9 +187,6 @@ export class CommandTracer {
       proc.span.end(this.clock.toHrTime(e.timestampNs));
       proc.parentContext = proc.context;
     }
-    proc.execSeen = true;
-    proc.comm = e.comm;
-    proc.uid = e.uid;
     if (!this.wantsSpan(proc)) return;
     const args = this.opts.redactor.args(e.args);
     const attributes: Attributes = {
@@ -241,7 +221,7 @@ export class CommandTracer {
     if (proc?.command && proc.command.lastChildPid === e.pid) proc.command.exitCode = code;
     if (!proc && this.opts.traceExecs === 'all') {
       // Never saw it start: still report it, and say so.
-      proc = { pid: e.pid, ppid: e.ppid, command: undefined, parentContext: this.procs.get(e.ppid)?.context, span: undefined, context: undefined, forkNs: undefined, execSeen: false, uid: e.uid, comm: e.comm };
+      proc = { command: undefined, parentContext: this.procs.get(e.ppid)?.context, span: undefined, context: undefined, forkNs: undefined };
     }
     if (proc && !proc.span && this.wantsSpan(proc)) {
       // Forked but never exec'd (a subshell), or a start we did not see.
