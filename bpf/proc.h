@@ -113,6 +113,23 @@ struct proc_exit_event {
 };
 _Static_assert(sizeof(struct proc_exit_event) == 72, "proc_exit_event layout");
 
+/*
+ * Container identity that outlives the container: the kernfs names of a task's
+ * cgroup v2 group and of its two ancestors, recorded in the `cgroup_names` map
+ * (key: cgroup id) at exec and fork. A short-lived container's cgroup can be
+ * removed before user space looks its id up; these names stay (LRU-bounded).
+ * Runtimes put the container id in the leaf's name and the pod uid in the
+ * parent's (or grandparent's, cgroupfs driver). Longer names are cut (and then
+ * no runtime pattern matches them: no attributes rather than wrong ones).
+ */
+#define PROC_CGROUP_NAME_LEN 128
+#define PROC_CGROUP_NAME_LEVELS 3
+
+struct proc_cgroup_names {
+	char names[PROC_CGROUP_NAME_LEVELS][PROC_CGROUP_NAME_LEN]; /* leaf first; "" above the root */
+};
+_Static_assert(sizeof(struct proc_cgroup_names) == 384, "proc_cgroup_names layout");
+
 /* Indices of the per-CPU `stats` array: the kernel side's own health. */
 enum proc_stat {
 	PROC_STAT_RINGBUF_DROPS = 0,    /* ring buffer full: event lost */

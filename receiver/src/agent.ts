@@ -4,9 +4,10 @@
  *   span and metric builders -> OpenTelemetry SDK -> exporters.
  * Shutdown runs in reverse: stop reading, drain, detach, flush, export.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import path from 'node:path';
-import { createNoopMeter, trace, type Meter, type Tracer } from '@opentelemetry/api';
+import { createNoopMeter, trace, type Meter } from '@opentelemetry/api';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { MeterProvider, PeriodicExportingMetricReader, type MetricProducer, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
@@ -42,11 +43,16 @@ import {
   METRIC_SPANS_DROPPED,
   METRIC_SPANS_EXPORTED,
   METRIC_SPANS_SAMPLED_OUT,
+  METRIC_WORKLOAD_CACHE_EVICTIONS,
+  METRIC_WORKLOAD_LOOKUP_FAILURES,
 } from './semconv';
 import { AgentStats, type ProbeId } from './stats';
 import { TcpConnectMetricProducer } from './tcp/metrics';
 import { TcpConnectSpanBuilder } from './tcp/spans';
 import { UserNames } from './users';
+import { CgroupResolver, findCgroup2Root } from './workload/cgroups';
+import { ServiceNamer } from './workload/naming';
+import { WorkloadTracers, type TracerSource } from './workload/tracers';
 
 export const AGENT_VERSION: string = (() => {
   try {
@@ -72,6 +78,11 @@ interface ProbeHandle {
   lost(): Array<[string, number]>;
 }
 
+/** Cgroups and workload providers remembered; beyond, the least recently used are evicted (and counted). */
+const MAX_CGROUPS = 4096;
+const MAX_WORKLOADS = 1024;
+const MAX_NAMED_PROCESSES = 8192;
+
 /** How long events wait to be put back in kernel time order across ring buffers. */
 const REORDER_WINDOW_NS = 250_000_000n;
 
@@ -87,6 +98,11 @@ export class Agent {
   private stopping: Promise<void> | undefined;
   private commands: CommandTracer | undefined;
   private reorder: ReorderBuffer | undefined;
+  private procProbe: ProcProbe | undefined;
+  private namer: ServiceNamer | undefined;
+  private healthServer: Server | undefined;
+  /** Cgroup ids -> container.id / k8s.pod.uid (exposed for tests and the benchmark). */
+  cgroups: CgroupResolver | undefined;
 
   constructor(
     private readonly config: AgentConfig,
@@ -127,7 +143,40 @@ export class Agent {
       spanProcessors.push(processor);
     }
     this.tracerProvider = new TracerProvider({ resource, spanProcessors });
-    const tracer = this.tracerProvider.getTracer('ebpf-otel', AGENT_VERSION);
+    const agentTracer = this.tracerProvider.getTracer('ebpf-otel', AGENT_VERSION);
+
+    // One resource per workload: container.id / k8s.pod.uid from the event's cgroup, service.name by policy.
+    const cgroupRoot = findCgroup2Root(config.cgroupRoot);
+    if (config.cgroupRoot !== undefined && !isDirectory(config.cgroupRoot)) {
+      throw new AgentStartError(`--cgroup-root ${config.cgroupRoot}: not a directory; give the host's cgroup v2 mount (see \`findmnt -t cgroup2\`)`);
+    }
+    if (cgroupRoot === undefined) {
+      this.log.warn('no cgroup v2 mount in /proc/self/mountinfo (cgroup v1 only?): spans get no container.id or k8s.pod.uid; ' +
+        'mount cgroup2 or give --cgroup-root if it is mounted elsewhere');
+    }
+    this.cgroups = new CgroupResolver({
+      root: cgroupRoot,
+      kernelNames: (id) => this.procProbe?.cgroupNames(id),
+      maxEntries: MAX_CGROUPS,
+      onEvict: () => this.stats.workloadCacheEvictions.add('cgroups'),
+      onLookupFailure: (reason) => this.stats.workloadLookupFailures.add(reason),
+    });
+    this.namer = new ServiceNamer({
+      sources: config.serviceNameFrom,
+      agentServiceName: String(resource.attributes['service.name'] ?? 'ebpf-otel'),
+      maxEntries: MAX_NAMED_PROCESSES,
+      onEnvironFailure: (reason) => this.stats.workloadLookupFailures.add(reason),
+    });
+    const tracer = new WorkloadTracers({
+      agentResource: resource,
+      agentTracer,
+      processors: spanProcessors,
+      resolver: this.cgroups,
+      namer: this.namer,
+      maxWorkloads: MAX_WORKLOADS,
+      instrumentationVersion: AGENT_VERSION,
+      onEvict: () => this.stats.workloadCacheEvictions.add('providers'),
+    });
 
     // Probes: load and attach everything first, start reading last. A probe
     // that cannot load is fatal only when no probe at all can run.
@@ -189,11 +238,32 @@ export class Agent {
     this.sweepTimer = setInterval(() => this.commands?.sweep(process.hrtime.bigint()), 30_000).unref();
     for (const start of starters) start();
 
+    if (config.healthPort > 0) await this.startHealthServer(config.healthPort);
     if (config.statsIntervalSeconds > 0) {
       this.statsTimer = setInterval(() => this.log.info(this.summary()), config.statsIntervalSeconds * 1000).unref();
     }
     const where = config.exporters.map((e) => (e === 'otlp' ? `otlp (${config.otlpEndpoint ?? 'http://localhost:4317'})` : e));
     this.log.info(`exporting to ${where.join(', ') || 'nowhere (no exporter)'}`);
+  }
+
+  /** GET /healthz: 200 while every probe is open, 503 once one is closed or stopping. */
+  private startHealthServer(port: number): Promise<void> {
+    const server = createServer((req, res) => {
+      const healthy = this.stopping === undefined && this.probes.length > 0;
+      if (req.url !== '/healthz') {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(healthy ? 200 : 503, { 'content-type': 'text/plain' }).end(healthy ? 'ok\n' : 'stopping\n');
+    });
+    this.healthServer = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (err) => reject(new AgentStartError(`--health-port ${port}: ${err.message} (choose a free port, or 0 for none)`)));
+      server.listen(port, () => {
+        server.unref();
+        resolve();
+      });
+    });
   }
 
   private readonly onFramingError = (): void => this.stats.decodeErrors.add('framing');
@@ -204,7 +274,7 @@ export class Agent {
   }
 
   /** Loads and attaches; returns what starts reading. Each loader throws when its probe cannot run. */
-  private loadTcpProbe(tracer: Tracer, users: UserNames, gate: SpanGate, producers: MetricProducer[]): () => void {
+  private loadTcpProbe(tracer: TracerSource, users: UserNames, gate: SpanGate, producers: MetricProducer[]): () => void {
     const config = this.config;
     // The tracepoint's id is read from tracefs (exec and bash need none).
     ensureTracefs(this.log);
@@ -241,6 +311,7 @@ export class Agent {
 
   private loadExecProbe(): () => void {
     const probe = ProcProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: 0 });
+    this.procProbe = probe;
     this.addProbe('exec', probe, () => [['exec/ringbuf_full', Number(probe.stats().ringbufDrops)]]);
     this.log.info('exec: watching process exec, fork and exit (tp_btf sched_process_*)');
     return () =>
@@ -256,7 +327,10 @@ export class Agent {
             this.reorder?.push(e.timestampNs, () => this.commands?.onFork(e));
           } else if (type === EventType.ProcExit) {
             const e = decodeProcExit(record);
-            this.reorder?.push(e.timestampNs, () => this.commands?.onExit(e));
+            this.reorder?.push(e.timestampNs, () => {
+              this.commands?.onExit(e);
+              this.namer?.forget(e.pid);
+            });
           } else {
             throw new DecodeError('unknown_type', `type ${type} on the exec ring buffer`);
           }
@@ -360,6 +434,10 @@ export class Agent {
           r.observe(n, { 'ebpf_otel.exporter': exporter, [ATTR_REASON]: reason });
         }
       });
+    meter.createObservableCounter(METRIC_WORKLOAD_LOOKUP_FAILURES, { description: 'Workload lookups that found nothing (the span keeps the host or agent resource)', unit: '{lookup}' })
+      .addCallback((r) => { for (const [reason, n] of stats.workloadLookupFailures.entries()) r.observe(n, { [ATTR_REASON]: reason }); });
+    meter.createObservableCounter(METRIC_WORKLOAD_CACHE_EVICTIONS, { description: 'Entries evicted from the bounded cgroup and workload caches', unit: '{entry}' })
+      .addCallback((r) => { for (const [cache, n] of stats.workloadCacheEvictions.entries()) r.observe(n, { 'ebpf_otel.cache': cache }); });
     meter.createObservableCounter(METRIC_SPANS_EXPORTED, { description: 'Spans delivered to an exporter', unit: '{span}' })
       .addCallback((r) => { for (const [exporter, n] of stats.spansExported.entries()) r.observe(n, { 'ebpf_otel.exporter': exporter }); });
   }
@@ -375,6 +453,8 @@ export class Agent {
       `spans sampled out: ${fmt(s.spansSampledOut.entries())}`,
       `spans exported: ${fmt(s.spansExported.entries())}`,
       `spans dropped: ${fmt(s.spansDropped.entries())}`,
+      `workload lookup failures: ${fmt(s.workloadLookupFailures.entries())}`,
+      `workload cache evictions: ${fmt(s.workloadCacheEvictions.entries())}`,
     ].join('; ');
   }
 
@@ -387,6 +467,7 @@ export class Agent {
     if (this.statsTimer) clearInterval(this.statsTimer);
     if (this.clockTimer) clearInterval(this.clockTimer);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.healthServer?.close();
     for (const probe of this.probes) {
       try {
         probe.drain();
@@ -414,3 +495,10 @@ export class Agent {
   }
 }
 
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -32,6 +32,8 @@ export const ATTR_THREAD_ID = 'thread.id';
 export const ATTR_HOST_NAME = 'host.name';
 export const ATTR_HOST_ID = 'host.id';
 export const ATTR_OS_TYPE = 'os.type';
+export const ATTR_CONTAINER_ID = 'container.id';
+export const ATTR_K8S_POD_UID = 'k8s.pod.uid';
 
 // ebpf-otel's own attributes.
 export const ATTR_TCP_OUTCOME = 'ebpf_otel.tcp.outcome';
@@ -52,6 +54,8 @@ export const METRIC_DECODE_ERRORS = 'ebpf_otel.decode.errors';
 export const METRIC_SPANS_DROPPED = 'ebpf_otel.spans.dropped';
 export const METRIC_SPANS_SAMPLED_OUT = 'ebpf_otel.spans.sampled_out';
 export const METRIC_SPANS_EXPORTED = 'ebpf_otel.spans.exported';
+export const METRIC_WORKLOAD_LOOKUP_FAILURES = 'ebpf_otel.workload.lookup_failures';
+export const METRIC_WORKLOAD_CACHE_EVICTIONS = 'ebpf_otel.workload.cache.evictions';
 
 /** error.type for each failed outcome; the first four are the values semconv uses for socket connects. */
 export const ERROR_TYPE_BY_OUTCOME: Readonly<Record<string, string>> = {

@@ -38,4 +38,8 @@ export class AgentStats {
   readonly spansDropped = new Counter<string>();
   /** Spans delivered, by exporter. */
   readonly spansExported = new Counter<string>();
+  /** Workload lookups that found nothing (cgroup unknown, process gone, environ unreadable), by reason. */
+  readonly workloadLookupFailures = new Counter<string>();
+  /** Entries evicted from the bounded workload caches, by cache (cgroups, providers). */
+  readonly workloadCacheEvictions = new Counter<string>();
 }
