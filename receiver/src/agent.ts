@@ -284,13 +284,15 @@ export class Agent {
       dport: config.port,
       includeLoopback: config.includeLoopback,
       perPeerHistogram: config.perPeerMetrics,
+      perCgroupHistogram: config.perContainerMetrics,
       minLatencyNs: config.minLatencyNs,
     });
     this.addProbe('tcp', probe, () => {
       const s = probe.stats();
       return [['tcp/ringbuf_full', Number(s.ringbufDrops)], ['tcp/inflight_table_full', Number(s.inflightFull)]];
     });
-    producers.push(new TcpConnectMetricProducer(probe.histogramSource(), config.histogramBucketsPerOctave));
+    producers.push(new TcpConnectMetricProducer(probe.histogramSource(), config.histogramBucketsPerOctave, undefined,
+      config.perContainerMetrics ? (cgroupId) => this.cgroups?.resolve(cgroupId, 0) ?? {} : undefined));
     const spans = new TcpConnectSpanBuilder(tracer, this.requireClock(), users);
     this.log.info('tcp: watching TCP connects (tracepoint sock:inet_sock_set_state)');
     return () =>

@@ -13,6 +13,8 @@ export interface TcpProbeSettings {
   dport: number;
   includeLoopback: boolean;
   perPeerHistogram: boolean;
+  /** Histogram keyed by the connecting task's cgroup v2 id too (per-container metrics). */
+  perCgroupHistogram?: boolean;
   minLatencyNs: bigint;
 }
 
@@ -35,6 +37,7 @@ export class TcpProbe {
       object.setGlobal('filter_dport', u16(settings.dport));
       object.setGlobal('include_loopback', u8(settings.includeLoopback));
       object.setGlobal('per_peer_histogram', u8(settings.perPeerHistogram));
+      object.setGlobal('per_cgroup_histogram', u8(settings.perCgroupHistogram ?? false));
       object.setGlobal('min_latency_ns', u64(settings.minLatencyNs));
       object.load();
       return [object.attachTracepoint('inet_sock_set_state', 'sock', 'inet_sock_set_state')];
