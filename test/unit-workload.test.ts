@@ -12,6 +12,7 @@ import { describe, it } from 'node:test';
 import { context, trace } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { ConfigError, parseCommandLine } from '../receiver/src/config';
 import { spanToJson } from '../receiver/src/export/console';
 import { CgroupResolver, findCgroup2Mounts, findCgroup2Root } from '../receiver/src/workload/cgroups';
 import { cgroupPathSegments, identifyCgroup, type ContainerIdentity } from '../receiver/src/workload/container-id';
@@ -200,5 +201,32 @@ describe('one resource per workload, one pipeline', () => {
     assert.deepEqual((spanToJson(c).resource as Record<string, unknown>)['container.id'], ID);
     // Shutting the agent's provider down once shuts the shared processor down once.
     return agentProvider.shutdown();
+  });
+});
+
+describe('workload flags', () => {
+  const config = (argv: string[], env: Record<string, string> = {}) => {
+    const parsed = parseCommandLine(argv, env);
+    assert.equal(parsed.kind, 'run');
+    return (parsed as Extract<typeof parsed, { kind: 'run' }>).config;
+  };
+  it('defaults: environ, container, agent; per-container metrics off; no health port', () => {
+    const c = config([]);
+    assert.deepEqual(c.serviceNameFrom, ['environ', 'container', 'agent']);
+    assert.equal(c.perContainerMetrics, false);
+    assert.equal(c.healthPort, 0);
+    assert.equal(c.cgroupRoot, undefined);
+  });
+  it('flags and their variables', () => {
+    const c = config(['--service-name-from', 'exe', '--per-container-metrics', '--health-port', '8686'], { EBPF_OTEL_CGROUP_ROOT: '/host/sys/fs/cgroup' });
+    assert.deepEqual(c.serviceNameFrom, ['exe']);
+    assert.equal(c.perContainerMetrics, true);
+    assert.equal(c.healthPort, 8686);
+    assert.equal(c.cgroupRoot, '/host/sys/fs/cgroup');
+  });
+  it('a bad source or port is named in the error', () => {
+    assert.throws(() => parseCommandLine(['--service-name-from', 'environ,podname']), (e: Error) => e instanceof ConfigError && /--service-name-from "environ,podname": unknown source 'podname'/.test(e.message));
+    assert.throws(() => parseCommandLine([], { EBPF_OTEL_SERVICE_NAME_FROM: 'x' }), /EBPF_OTEL_SERVICE_NAME_FROM "x": unknown source 'x'/);
+    assert.throws(() => parseCommandLine(['--health-port', '70000']), /--health-port "70000": expected a whole number from 0 to 65535/);
   });
 });

@@ -228,6 +228,19 @@ describe('edges', { timeout: 120_000 }, () => {
     }
   });
 
+  it('--health-port: GET /healthz answers 200 while the agent runs', async () => {
+    const port = await freePort();
+    const agent = startAgent(['--exporter', 'jsonl', '--probes', 'exec', '--health-port', String(port)]);
+    try {
+      await agent.waitForStderr(/running/);
+      const ok = await fetch(`http://127.0.0.1:${port}/healthz`);
+      assert.equal(ok.status, 200);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/other`)).status, 404);
+    } finally {
+      await agent.stop();
+    }
+  });
+
   it('--cgroup-root that is not a directory: the problem and the fix, exit 1', async () => {
     const agent = startAgent(['--exporter', 'jsonl', '--probes', 'tcp', '--cgroup-root', '/nonexistent/cgroup']);
     const code = await agent.exited;
