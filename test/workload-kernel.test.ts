@@ -12,7 +12,7 @@
  *   - a --cgroup-root that is not a directory: a clear error, exit 1.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { ProcProbe } from '../receiver/src/probes/proc';
 import { identifyCgroup, type ContainerIdentity } from '../receiver/src/workload/container-id';
@@ -224,6 +224,29 @@ describe('edges', { timeout: 120_000 }, () => {
     } finally {
       await agent.stop();
       listener.stop();
+      groups.removeAll();
+    }
+  });
+
+  it('a trace that crosses from the host into a container stays one trace, each span under its own resource', async () => {
+    const groups = new TestCgroups();
+    const id = randomContainerId();
+    const group = groups.make(`system.slice/docker-${id}.scope`);
+    const agent = startAgent(['--exporter', 'jsonl', '--probes', 'exec', '--trace-execs', 'all', '--service-name-from', 'container,agent'], { OTEL_SERVICE_NAME: 'host-agent' });
+    try {
+      await agent.waitForStderr(/running/);
+      // bash (host) forks a subshell that moves into the container's group and execs sleep there.
+      const outer = spawn('bash', ['-c', `( echo $BASHPID > '${group.dir}/cgroup.procs'; exec /bin/sleep 0.1 ); exit 0`], { stdio: 'ignore' });
+      await new Promise((r) => outer.once('exit', r));
+      const parent = await agent.waitForJson((o) => attrs(o)['process.pid'] === outer.pid && o.name === 'bash');
+      const child = await agent.waitForJson((o) => o.parentSpanId === parent.spanId && o.name === 'sleep');
+      assert.equal(child.traceId, parent.traceId);
+      assert.equal((child.resource as Record<string, unknown>)['container.id'], id);
+      assert.equal((child.resource as Record<string, unknown>)['service.name'], 'sleep');
+      assert.equal((parent.resource as Record<string, unknown>)['container.id'], undefined);
+      assert.equal((parent.resource as Record<string, unknown>)['service.name'], 'host-agent');
+    } finally {
+      await agent.stop();
       groups.removeAll();
     }
   });
