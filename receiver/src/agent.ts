@@ -4,7 +4,7 @@
  *   span and metric builders -> OpenTelemetry SDK -> exporters.
  * Shutdown runs in reverse: stop reading, drain, detach, flush, export.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { createNoopMeter, trace, type Meter } from '@opentelemetry/api';
@@ -50,9 +50,10 @@ import { AgentStats, type ProbeId } from './stats';
 import { TcpConnectMetricProducer } from './tcp/metrics';
 import { TcpConnectSpanBuilder } from './tcp/spans';
 import { UserNames } from './users';
-import { CgroupResolver, findCgroup2Root } from './workload/cgroups';
-import { ServiceNamer } from './workload/naming';
-import { WorkloadTracers, type TracerSource } from './workload/tracers';
+import { setUpWorkloads, type Workloads } from './workload';
+import type { CgroupResolver } from './workload/cgroups';
+import type { ServiceNamer } from './workload/naming';
+import type { TracerSource } from './workload/tracers';
 
 export const AGENT_VERSION: string = (() => {
   try {
@@ -77,11 +78,6 @@ interface ProbeHandle {
   /** Kernel-side loss counters as [probe/reason, count] (the probes keep the last values once closed). */
   lost(): Array<[string, number]>;
 }
-
-/** Cgroups and workload providers remembered; beyond, the least recently used are evicted (and counted). */
-const MAX_CGROUPS = 4096;
-const MAX_WORKLOADS = 1024;
-const MAX_NAMED_PROCESSES = 8192;
 
 /** How long events wait to be put back in kernel time order across ring buffers. */
 const REORDER_WINDOW_NS = 250_000_000n;
@@ -146,37 +142,25 @@ export class Agent {
     const agentTracer = this.tracerProvider.getTracer('ebpf-otel', AGENT_VERSION);
 
     // One resource per workload: container.id / k8s.pod.uid from the event's cgroup, service.name by policy.
-    const cgroupRoot = findCgroup2Root(config.cgroupRoot);
-    if (config.cgroupRoot !== undefined && !isDirectory(config.cgroupRoot)) {
-      throw new AgentStartError(`--cgroup-root ${config.cgroupRoot}: not a directory; give the host's cgroup v2 mount (see \`findmnt -t cgroup2\`)`);
+    let workloads: Workloads;
+    try {
+      workloads = setUpWorkloads({
+        cgroupRoot: config.cgroupRoot,
+        serviceNameFrom: config.serviceNameFrom,
+        agentResource: resource,
+        agentTracer,
+        processors: spanProcessors,
+        kernelNames: (id) => this.procProbe?.cgroupNames(id),
+        stats: this.stats,
+        log: this.log,
+        version: AGENT_VERSION,
+      });
+    } catch (err) {
+      throw new AgentStartError((err as Error).message);
     }
-    if (cgroupRoot === undefined) {
-      this.log.warn('no cgroup v2 mount in /proc/self/mountinfo (cgroup v1 only?): spans get no container.id or k8s.pod.uid; ' +
-        'mount cgroup2 or give --cgroup-root if it is mounted elsewhere');
-    }
-    this.cgroups = new CgroupResolver({
-      root: cgroupRoot,
-      kernelNames: (id) => this.procProbe?.cgroupNames(id),
-      maxEntries: MAX_CGROUPS,
-      onEvict: () => this.stats.workloadCacheEvictions.add('cgroups'),
-      onLookupFailure: (reason) => this.stats.workloadLookupFailures.add(reason),
-    });
-    this.namer = new ServiceNamer({
-      sources: config.serviceNameFrom,
-      agentServiceName: String(resource.attributes['service.name'] ?? 'ebpf-otel'),
-      maxEntries: MAX_NAMED_PROCESSES,
-      onEnvironFailure: (reason) => this.stats.workloadLookupFailures.add(reason),
-    });
-    const tracer = new WorkloadTracers({
-      agentResource: resource,
-      agentTracer,
-      processors: spanProcessors,
-      resolver: this.cgroups,
-      namer: this.namer,
-      maxWorkloads: MAX_WORKLOADS,
-      instrumentationVersion: AGENT_VERSION,
-      onEvict: () => this.stats.workloadCacheEvictions.add('providers'),
-    });
+    this.cgroups = workloads.resolver;
+    this.namer = workloads.namer;
+    const tracer = workloads.tracers;
 
     // Probes: load and attach everything first, start reading last. A probe
     // that cannot load is fatal only when no probe at all can run.
@@ -246,7 +230,7 @@ export class Agent {
     this.log.info(`exporting to ${where.join(', ') || 'nowhere (no exporter)'}`);
   }
 
-  /** GET /healthz: 200 while every probe is open, 503 once one is closed or stopping. */
+  /** GET /healthz: 200 while the agent runs (its probes attached), 503 once it is stopping. */
   private startHealthServer(port: number): Promise<void> {
     const server = createServer((req, res) => {
       const healthy = this.stopping === undefined && this.probes.length > 0;
@@ -494,13 +478,5 @@ export class Agent {
     await this.meterProvider?.shutdown().catch(() => undefined);
     trace.disable();
     this.log.info(this.summary());
-  }
-}
-
-function isDirectory(p: string): boolean {
-  try {
-    return statSync(p).isDirectory();
-  } catch {
-    return false;
   }
 }
