@@ -14,7 +14,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { ProcProbe } from '../receiver/src/probes/proc';
+import path from 'node:path';
+import { BpfObject } from '../addon/lib/index';
+import { PROC_CGROUP_NAME_LEN, PROC_CGROUP_NAME_LEVELS, ProcProbe } from '../receiver/src/probes/proc';
 import { identifyCgroup, type ContainerIdentity } from '../receiver/src/workload/container-id';
 import { attrs, startAgent, startAgentIn, type AgentRun } from './helpers/agent';
 import { ensureBackends, flattenSpans, startCollector, startJaeger, waitFor, type CollectorHandle, type FlatSpan, type JaegerHandle } from './helpers/backends';
@@ -79,6 +81,17 @@ describe('the kernel records cgroup names at exec: containers stay named after t
   after(() => {
     probe?.close();
     groups?.removeAll();
+  });
+
+  it('struct proc_cgroup_names in the object\'s BTF is what the reader expects', () => {
+    const object = BpfObject.open(path.join(BPF_DIR, 'proc.bpf.o'));
+    try {
+      const btf = object.btfStruct('proc_cgroup_names');
+      assert.equal(btf.size, PROC_CGROUP_NAME_LEN * PROC_CGROUP_NAME_LEVELS);
+      assert.deepEqual(btf.members.map((m) => [m.name, m.offset, m.size]), [['names', 0, PROC_CGROUP_NAME_LEN * PROC_CGROUP_NAME_LEVELS]]);
+    } finally {
+      object.close();
+    }
   });
 
   for (const layout of layouts()) {
