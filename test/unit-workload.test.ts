@@ -5,7 +5,7 @@
  * shared span pipeline. The same names on real cgroups: test/workload-kernel.test.ts.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -164,6 +164,20 @@ describe('cgroup resolver cache', () => {
     assert.equal(evicted, 5000 - 100);
     assert.deepEqual(resolver.resolve(3n, 0), {});
     assert.equal(resolver.size, 100);
+  });
+
+  it('an id no process can tell about is found by walking the hierarchy (once per interval)', () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'cg2-'));
+    const dir = path.join(root, 'system.slice', `docker-${ID}.scope`);
+    mkdirSync(dir, { recursive: true });
+    const failures: string[] = [];
+    const resolver = new CgroupResolver({ root, maxEntries: 10, onLookupFailure: (r) => failures.push(r) });
+    const ino = statSync(dir, { bigint: true }).ino;
+    assert.deepEqual(resolver.resolve(ino, 0), { containerId: ID, runtime: 'docker', path: `/system.slice/docker-${ID}.scope` });
+    assert.deepEqual(resolver.resolve(ino + 1000n, 0), {});
+    assert.equal(resolver.counts.walks, 1, 'the second miss came within the interval: no second walk');
+    assert.deepEqual(failures, ['unknown_cgroup']);
+    rmSync(root, { recursive: true });
   });
 
   it('no cgroup2 mount: nothing, without asking anyone', () => {

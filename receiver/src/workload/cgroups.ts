@@ -8,10 +8,13 @@
  *      group is removed;
  *   2. else /proc/<pid>/cgroup of the event's process, accepted only when the
  *      group at that path on the cgroup2 mount has that id (the process may
- *      have moved, or the path may be gone).
- * What neither knows gets no container attributes (and is counted).
+ *      have moved, or the path may be gone);
+ *   3. else (no process to ask: metrics; or it is gone) the cgroup2 tree itself:
+ *      one walk indexes every group's inode -> path (bounded; at most one walk
+ *      per WALK_INTERVAL_MS), for groups that existed before the agent started.
+ * What none of them knows gets no container attributes (and is counted).
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { cgroupPathSegments, identifyCgroup, type ContainerIdentity } from './container-id';
 
@@ -67,11 +70,36 @@ export interface CgroupResolverOptions {
 
 const NONE: CgroupWorkload = Object.freeze({});
 
+/** A tree walk indexes at most this many groups, and runs at most once in this interval. */
+export const WALK_MAX_GROUPS = 50_000;
+export const WALK_INTERVAL_MS = 30_000;
+
+/** inode -> path (relative to `root`, with a leading /) of every group under `root`, breadth first. */
+export function indexCgroupTree(root: string, maxGroups = WALK_MAX_GROUPS): Map<bigint, string> {
+  const index = new Map<bigint, string>();
+  const queue: string[] = ['/'];
+  while (queue.length > 0 && index.size < maxGroups) {
+    const rel = queue.shift() as string;
+    const abs = path.join(root, rel);
+    try {
+      index.set(statSync(abs, { bigint: true }).ino, rel);
+      for (const entry of readdirSync(abs, { withFileTypes: true })) {
+        if (entry.isDirectory()) queue.push(path.posix.join(rel, entry.name));
+      }
+    } catch {
+      // removed while we walked
+    }
+  }
+  return index;
+}
+
 export class CgroupResolver {
   private readonly cache = new Map<bigint, CgroupWorkload>();
   private readonly procRoot: string;
-  /** Cache hits, misses (lookups) and evictions, for the benchmark and the logs. */
-  readonly counts = { hits: 0, lookups: 0, evictions: 0 };
+  /** Cache hits, misses (lookups), evictions and tree walks, for the benchmark and the logs. */
+  readonly counts = { hits: 0, lookups: 0, evictions: 0, walks: 0 };
+  private treeIndex: Map<bigint, string> | undefined;
+  private lastWalkMs = -Infinity;
 
   constructor(private readonly opts: CgroupResolverOptions) {
     this.procRoot = opts.procRoot ?? '/proc';
@@ -111,34 +139,45 @@ export class CgroupResolver {
       const segments = [...names].reverse();
       return describe(segments, `${names.length >= 3 ? '.../' : '/'}${segments.filter((s) => s !== '').join('/')}`);
     }
-    if (pid <= 0) {
-      this.opts.onLookupFailure?.('unknown_cgroup');
-      return undefined;
-    }
+    const fromProc = pid > 0 ? this.fromProc(id, pid) : undefined;
+    if (fromProc !== undefined && typeof fromProc !== 'string') return fromProc;
+    const fromTree = this.fromTree(id);
+    if (fromTree !== undefined) return fromTree;
+    this.opts.onLookupFailure?.(fromProc ?? 'unknown_cgroup');
+    return undefined;
+  }
+
+  /** The workload from /proc/<pid>/cgroup, or why not. */
+  private fromProc(id: bigint, pid: number): CgroupWorkload | CgroupLookupFailure {
     let text: string;
     try {
       text = readFileSync(path.join(this.procRoot, String(pid), 'cgroup'), 'utf8');
     } catch {
-      this.opts.onLookupFailure?.('process_gone');
-      return undefined;
+      return 'process_gone';
     }
     const line = text.split('\n').find((l) => l.startsWith('0::'));
-    if (line === undefined) {
-      this.opts.onLookupFailure?.('unknown_cgroup');
-      return undefined;
-    }
+    if (line === undefined) return 'unknown_cgroup';
     const cgroupPath = line.slice(3);
     try {
       const ino = statSync(path.join(this.opts.root as string, cgroupPath), { bigint: true }).ino;
-      if (ino !== id) {
-        this.opts.onLookupFailure?.('cgroup_moved');
-        return undefined;
-      }
+      if (ino !== id) return 'cgroup_moved';
     } catch {
-      this.opts.onLookupFailure?.('process_gone');
-      return undefined;
+      return 'process_gone';
     }
     return describe(cgroupPathSegments(cgroupPath), cgroupPath);
+  }
+
+  /** The workload from an index of the cgroup2 tree, rebuilt at most every WALK_INTERVAL_MS. */
+  private fromTree(id: bigint): CgroupWorkload | undefined {
+    let rel = this.treeIndex?.get(id);
+    const now = Date.now();
+    if (rel === undefined && now - this.lastWalkMs >= WALK_INTERVAL_MS) {
+      this.lastWalkMs = now;
+      this.counts.walks++;
+      this.treeIndex = indexCgroupTree(this.opts.root as string);
+      rel = this.treeIndex.get(id);
+    }
+    return rel === undefined ? undefined : describe(cgroupPathSegments(rel), rel);
   }
 }
 
