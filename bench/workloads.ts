@@ -21,7 +21,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileS
 import os from 'node:os';
 import path from 'node:path';
 import { findCgroup2Root } from '../receiver/src/workload/cgroups';
-import { sleep, waitUntilIdle } from './proc';
+import { sampleProc, sleep, waitUntilIdle } from './proc';
 import { agentSpec, ROOT, startWatcher, type RunningWatcher } from './watchers';
 
 const BUILD = path.join(ROOT, 'build/bench');
@@ -49,7 +49,7 @@ function parseOptions(argv: string[]): Options {
 }
 
 /** Runs the connect storm, in `cgroupDir` when given (the shell moves itself in, then execs). */
-function storm(seconds: number, cgroupDir: string | undefined): Promise<number> {
+function storm(seconds: number, cgroupDir: string | undefined): Promise<{ perSecond: number; connects: number }> {
   const bin = path.join(BUILD, 'connect_storm');
   const [cmd, args] = cgroupDir
     ? ['sh', ['-c', `echo $$ > '${cgroupDir}/cgroup.procs' && exec "$0" "$@"`, bin, String(seconds)]]
@@ -61,7 +61,8 @@ function storm(seconds: number, cgroupDir: string | undefined): Promise<number> 
     child.once('error', reject);
     child.once('close', (code) => {
       if (code !== 0) return reject(new Error(`connect_storm exited ${code}`));
-      resolve((JSON.parse(out.trim()) as { per_second: number }).per_second);
+      const r = JSON.parse(out.trim()) as { per_second: number; connects: number };
+      resolve({ perSecond: r.per_second, connects: r.connects });
     });
   });
 }
@@ -147,20 +148,31 @@ async function main(): Promise<void> {
   // Pairs of adjacent storms (host, container; the order alternates) share the machine's state of the
   // moment: their ratio container/host is what is compared, unwatched vs watched.
   const pairs: Array<{ round: number; watched: boolean; host: number; container: number }> = [];
-  const runPairs = async (round: number, watched: boolean): Promise<void> => {
+  // The agent's own CPU per 1,000 connects (utime + stime until it is idle again), by cgroup: the
+  // only work that differs between the two is the agent's (the kernel path is the same).
+  const agentCpuMs: Record<'host' | 'container', number[]> = { host: [], container: [] };
+  const runPairs = async (round: number, agentPid: number | undefined): Promise<void> => {
     for (let i = 0; i < o.pairs; i++) {
       const order: Array<'host' | 'container'> = i % 2 === 0 ? ['host', 'container'] : ['container', 'host'];
       const rate: Record<string, number> = {};
-      for (const where of order) rate[where] = await storm(o.connectSeconds, where === 'container' ? containerDir : undefined);
-      pairs.push({ round, watched, host: rate.host as number, container: rate.container as number });
+      for (const where of order) {
+        const cpu0 = agentPid ? sampleProc(agentPid).cpuSeconds : 0;
+        const r = await storm(o.connectSeconds, where === 'container' ? containerDir : undefined);
+        rate[where] = r.perSecond;
+        if (agentPid) {
+          await waitUntilIdle(agentPid, 10_000, 100);
+          agentCpuMs[where].push(((sampleProc(agentPid).cpuSeconds - cpu0) * 1e6) / r.connects);
+        }
+      }
+      pairs.push({ round, watched: agentPid !== undefined, host: rate.host as number, container: rate.container as number });
     }
   };
   try {
     for (let r = 1; r <= o.rounds; r++) {
-      await runPairs(r, false);
+      await runPairs(r, undefined);
       const agent = await startWatcher(agentSpec('agent', 'agent', agentArgs));
       try {
-        await runPairs(r, true);
+        await runPairs(r, agent.pid);
         await waitUntilIdle(agent.pid, 30_000);
       } finally {
         await agent.stop();
@@ -240,6 +252,8 @@ ${o.rounds} rounds; each: ${o.pairs} adjacent pairs of ${o.connectSeconds} s sto
 | container/host rate ratio, watched (all pairs) | ${median(ratios(true)).toFixed(3)} | ${Math.min(...ratios(true)).toFixed(3)} .. ${Math.max(...ratios(true)).toFixed(3)} |
 | extra cost of the container cgroup under the agent, per round | ${(median(extra) * 100).toFixed(1)} points | ${(Math.min(...extra) * 100).toFixed(1)} .. ${(Math.max(...extra) * 100).toFixed(1)} points |
 | (agent cost on the host cgroup, per round; noisy here) | ${pct(median(hostCost))} | ${range(hostCost)} |
+| agent CPU per 1,000 connects from the host cgroup | ${median(agentCpuMs.host).toFixed(1)} ms | ${Math.min(...agentCpuMs.host).toFixed(1)} .. ${Math.max(...agentCpuMs.host).toFixed(1)} ms |
+| agent CPU per 1,000 connects from the container cgroup | ${median(agentCpuMs.container).toFixed(1)} ms | ${Math.min(...agentCpuMs.container).toFixed(1)} .. ${Math.max(...agentCpuMs.container).toFixed(1)} ms |
 
 ## Memory for ${m.cgroups.toLocaleString('en')} distinct cgroups
 
@@ -258,7 +272,7 @@ Then ${m.cgroups.toLocaleString('en')} more, to show that the caches are bounded
 `;
   writeFileSync(o.out, text);
   mkdirSync(BUILD, { recursive: true });
-  writeFileSync(path.join(BUILD, 'workloads.json'), JSON.stringify({ pairs, memory }, null, 2));
+  writeFileSync(path.join(BUILD, 'workloads.json'), JSON.stringify({ pairs, agentCpuMs, memory }, null, 2));
   log(`wrote ${o.out}`);
 }
 
