@@ -89,6 +89,18 @@ describe('cgroup2 mount from /proc/self/mountinfo', () => {
     ].join('\n');
     assert.deepEqual(findCgroup2Mounts(text)[0], { mountPoint: '/host/sys/fs cgroup', root: '/' });
   });
+  it('the host hierarchy bind-mounted into a container (seen from its cgroup namespace) counts as whole', () => {
+    const text = [
+      '40 30 0:24 / /sys/fs/cgroup ro - cgroup2 cgroup2 rw',
+      '41 30 0:24 /../.. /host/sys/fs/cgroup ro - cgroup2 cgroup2 rw',
+    ].join('\n');
+    assert.deepEqual(findCgroup2Mounts(text).map((m) => m.mountPoint), ['/sys/fs/cgroup', '/host/sys/fs/cgroup']);
+    const dir = mkdtempSync(path.join(tmpdir(), 'mi-'));
+    writeFileSync(path.join(dir, 'mountinfo'), '41 30 0:24 /../.. /host/sys/fs/cgroup ro - cgroup2 cgroup2 rw\n42 30 0:24 /kubepods /x ro - cgroup2 cgroup2 rw\n');
+    assert.equal(findCgroup2Root(undefined, path.join(dir, 'mountinfo')), '/host/sys/fs/cgroup');
+    rmSync(dir, { recursive: true });
+  });
+
   it('none on a cgroup v1 only host', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'mi-'));
     writeFileSync(path.join(dir, 'mountinfo'), hybrid.split('\n').filter((l) => !l.includes('cgroup2')).join('\n'));

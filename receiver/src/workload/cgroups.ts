@@ -45,7 +45,16 @@ export function findCgroup2Mounts(mountinfo: string): Cgroup2Mount[] {
     if (after[0] !== 'cgroup2' || before.length < 5) continue;
     mounts.push({ root: unescapeMountinfo(before[3] as string), mountPoint: unescapeMountinfo(before[4] as string) });
   }
-  return mounts.sort((a, b) => Number(b.root === '/') - Number(a.root === '/'));
+  return mounts.sort((a, b) => Number(isWhole(b.root)) - Number(isWhole(a.root)));
+}
+
+/**
+ * Whether a cgroup2 mount shows the whole hierarchy: its root is "/", or, seen from inside a
+ * cgroup namespace (a container), only ".." steps above that namespace's root (the host's
+ * /sys/fs/cgroup bind-mounted into a container shows as "/../..").
+ */
+export function isWhole(root: string): boolean {
+  return /^\/(\.\.(\/\.\.)*)?\/?$/.test(root);
 }
 
 /** What an event's cgroup says about its workload. */
@@ -158,6 +167,9 @@ export class CgroupResolver {
     const line = text.split('\n').find((l) => l.startsWith('0::'));
     if (line === undefined) return 'unknown_cgroup';
     const cgroupPath = line.slice(3);
+    // Inside a cgroup namespace, paths are relative to it ("/../../system.slice/..."): not a path
+    // on the mount. The tree walk finds the group instead.
+    if (cgroupPath.split('/').includes('..')) return 'unknown_cgroup';
     try {
       const ino = statSync(path.join(this.opts.root as string, cgroupPath), { bigint: true }).ino;
       if (ino !== id) return 'cgroup_moved';
@@ -198,6 +210,6 @@ export function findCgroup2Root(override: string | undefined, mountinfoPath = '/
   } catch {
     return undefined;
   }
-  const whole = findCgroup2Mounts(text).find((m) => m.root === '/');
+  const whole = findCgroup2Mounts(text).find((m) => isWhole(m.root));
   return whole?.mountPoint;
 }
