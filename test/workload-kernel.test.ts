@@ -17,12 +17,15 @@ import { after, before, describe, it } from 'node:test';
 import path from 'node:path';
 import { BpfObject } from '../addon/lib/index';
 import { PROC_CGROUP_NAME_LEN, PROC_CGROUP_NAME_LEVELS, ProcProbe } from '../receiver/src/probes/proc';
+import { readPerCpuCounters, u16, u8 } from '../receiver/src/probes/common';
+import { decodeHistEntry } from '../receiver/src/tcp/metrics';
 import { identifyCgroup, type ContainerIdentity } from '../receiver/src/workload/container-id';
 import { attrs, startAgent, startAgentIn, type AgentRun } from './helpers/agent';
 import { ensureBackends, flattenSpans, startCollector, startJaeger, waitFor, type CollectorHandle, type FlatSpan, type JaegerHandle } from './helpers/backends';
 import { randomContainerId, randomPodUid, TestCgroups, type TestCgroup } from './helpers/cgroups';
 import { freePort, listen, TCPCTL, type Listener } from './helpers/net';
 import { BPF_DIR } from './helpers/ring-capture';
+import { ensureTracefs } from './helpers/tracefs';
 
 /** Connects once to 127.0.0.1:PORT, prints its pid, then holds until stdin closes (so /proc/<pid> stays). */
 const HOLDING_CONNECT = 'import os,socket,sys; s=socket.create_connection(("127.0.0.1", int(sys.argv[1]))); print(os.getpid(), flush=True); sys.stdin.read()';
@@ -107,6 +110,53 @@ describe('the kernel records cgroup names at exec: containers stay named after t
       assert.deepEqual(identifyCgroup([...names].reverse()), layout.want);
     });
   }
+});
+
+describe('per-container connect histogram in the kernel', () => {
+  it('keys by the connecting task\'s cgroup id; a full table folds into the overflow key and counts it', async () => {
+    ensureTracefs();
+    const port = await freePort();
+    const listener = await listen('127.0.0.1', port);
+    const groups = new TestCgroups();
+    const object = BpfObject.open(path.join(BPF_DIR, 'tcpconnect.bpf.o'));
+    let link: { destroy(): void } | undefined;
+    try {
+      object.setGlobal('filter_dport', u16(port));
+      object.setGlobal('per_cgroup_histogram', u8(true));
+      object.setMapMaxEntries('tcp_hist', 3);
+      object.load();
+      link = object.attachTracepoint('inet_sock_set_state', 'sock', 'inet_sock_set_state');
+      const ids: bigint[] = [];
+      for (let i = 0; i < 5; i++) {
+        const group = groups.make(`system.slice/docker-${randomContainerId()}.scope`);
+        ids.push(group.id);
+        const { code } = await group.run('python3', [TCPCTL, 'connect', '127.0.0.1', String(port)], { PATH: '/usr/bin:/bin' });
+        assert.equal(code, 0);
+      }
+      const entries = object.map('tcp_hist').entries().map(([k, v]) => decodeHistEntry(k, v));
+      const histFull = readPerCpuCounters(object.map('stats'), 4)[2] as bigint;
+      const keyed = entries.filter((e) => e.cgroupId !== 0n);
+      // Each key that made it is one of our groups, with its own port and one connect.
+      for (const e of keyed) {
+        assert.ok(ids.includes(e.cgroupId), `cgroup ${e.cgroupId} is not one of ours`);
+        assert.equal(e.dport, port);
+        assert.equal(e.count, 1n);
+      }
+      assert.ok(keyed.length >= 1 && keyed.length <= 3);
+      // The rest overflowed: counted in the kernel, and folded (no port, no cgroup) when the table had room for it.
+      assert.ok(histFull >= 1n, 'no overflow counted');
+      const folded = entries.filter((e) => e.cgroupId === 0n).reduce((n, e) => {
+        assert.equal(e.dport, 0);
+        return n + Number(e.count);
+      }, 0);
+      assert.equal(keyed.length + folded + (folded === 0 ? Number(histFull) : 0), 5);
+    } finally {
+      link?.destroy();
+      object.close();
+      listener.stop();
+      groups.removeAll();
+    }
+  });
 });
 
 before(() => {
