@@ -146,7 +146,9 @@ export class CgroupResolver {
     const names = this.opts.kernelNames?.(id);
     if (names !== undefined && names.length > 0) {
       const segments = [...names].reverse();
-      return describe(segments, `${names.length >= 3 ? '.../' : '/'}${segments.filter((s) => s !== '').join('/')}`);
+      // An empty name is the root (or above it): the path is complete; else only its tail is known.
+      const complete = names.some((n) => n === '');
+      return describe(segments, `${complete ? '/' : '.../'}${segments.filter((s) => s !== '').join('/')}`);
     }
     const fromProc = pid > 0 ? this.fromProc(id, pid) : undefined;
     if (fromProc !== undefined && typeof fromProc !== 'string') return fromProc;
