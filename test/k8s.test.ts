@@ -255,5 +255,12 @@ describe('k8sattributes end to end: agent -> shipped gateway config -> Jaeger', 
     assert.equal(p.resource['k8s.deployment.name'], deployment);
     assert.equal(p.attributes['container.id'], undefined, 'moved to the resource, not left on the point');
     assert.equal(p.kind === 'sum' ? p.value : undefined, 1);
+    // The agent's own health metrics keep the agent's own resource.
+    const health = flattenMetrics(collector.readMetrics()).filter((x) => x.name === 'ebpf_otel.events.received');
+    assert.ok(health.length > 0);
+    for (const h of health) {
+      assert.equal(h.resource['service.name'], agentService);
+      assert.equal(h.resource['container.id'], undefined);
+    }
   });
 });
