@@ -97,14 +97,18 @@ describe('cgroup2 mount from /proc/self/mountinfo', () => {
     assert.deepEqual(findCgroup2Mounts(text).map((m) => m.mountPoint), ['/sys/fs/cgroup', '/host/sys/fs/cgroup']);
     const dir = mkdtempSync(path.join(tmpdir(), 'mi-'));
     writeFileSync(path.join(dir, 'mountinfo'), '41 30 0:24 /../.. /host/sys/fs/cgroup ro - cgroup2 cgroup2 rw\n42 30 0:24 /kubepods /x ro - cgroup2 cgroup2 rw\n');
-    assert.equal(findCgroup2Root(undefined, path.join(dir, 'mountinfo')), '/host/sys/fs/cgroup');
+    assert.equal(findCgroup2Root(undefined, path.join(dir, 'mountinfo'), false), '/host/sys/fs/cgroup');
+    // In a container's own cgroup namespace its "/" mount is its own subtree: the host's is preferred.
+    writeFileSync(path.join(dir, 'mountinfo'), '40 30 0:24 / /sys/fs/cgroup ro - cgroup2 cgroup2 rw\n41 30 0:24 /../.. /host/sys/fs/cgroup ro - cgroup2 cgroup2 rw\n');
+    assert.equal(findCgroup2Root(undefined, path.join(dir, 'mountinfo'), true), '/host/sys/fs/cgroup');
+    assert.equal(findCgroup2Root(undefined, path.join(dir, 'mountinfo'), false), '/sys/fs/cgroup');
     rmSync(dir, { recursive: true });
   });
 
   it('none on a cgroup v1 only host', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'mi-'));
     writeFileSync(path.join(dir, 'mountinfo'), hybrid.split('\n').filter((l) => !l.includes('cgroup2')).join('\n'));
-    assert.equal(findCgroup2Root(undefined, path.join(dir, 'mountinfo')), undefined);
+    assert.equal(findCgroup2Root(undefined, path.join(dir, 'mountinfo'), false), undefined);
     assert.equal(findCgroup2Root('/given', path.join(dir, 'mountinfo')), '/given');
     rmSync(dir, { recursive: true });
   });

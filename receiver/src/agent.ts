@@ -97,8 +97,8 @@ export class Agent {
   private procProbe: ProcProbe | undefined;
   private namer: ServiceNamer | undefined;
   private healthServer: Server | undefined;
-  /** Cgroup ids -> container.id / k8s.pod.uid (exposed for tests and the benchmark). */
-  cgroups: CgroupResolver | undefined;
+  /** Cgroup ids -> container.id / k8s.pod.uid. */
+  private cgroups: CgroupResolver | undefined;
 
   constructor(
     private readonly config: AgentConfig,

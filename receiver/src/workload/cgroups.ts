@@ -14,7 +14,7 @@
  *      per WALK_INTERVAL_MS), for groups that existed before the agent started.
  * What none of them knows gets no container attributes (and is counted).
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { cgroupPathSegments, identifyCgroup, type ContainerIdentity } from './container-id';
 
@@ -204,7 +204,7 @@ function describe(segments: string[], cgroupPath: string): CgroupWorkload {
  * The cgroup2 hierarchy to resolve ids on: `override` (EBPF_OTEL_CGROUP_ROOT) if given, else the
  * first whole-hierarchy cgroup2 mount of /proc/self/mountinfo. undefined: cgroup v2 is not mounted.
  */
-export function findCgroup2Root(override: string | undefined, mountinfoPath = '/proc/self/mountinfo'): string | undefined {
+export function findCgroup2Root(override: string | undefined, mountinfoPath = '/proc/self/mountinfo', privateNamespace = inPrivateCgroupNamespace()): string | undefined {
   if (override) return override;
   let text: string;
   try {
@@ -212,6 +212,21 @@ export function findCgroup2Root(override: string | undefined, mountinfoPath = '/
   } catch {
     return undefined;
   }
-  const whole = findCgroup2Mounts(text).find((m) => isWhole(m.root));
-  return whole?.mountPoint;
+  const mounts = findCgroup2Mounts(text).filter((m) => isWhole(m.root));
+  // In a cgroup namespace of its own (a container), a mount with root "/" is that namespace's
+  // subtree: prefer one that shows the hierarchy above it (the host's, bind-mounted).
+  if (privateNamespace) {
+    const above = mounts.find((m) => m.root !== '/' && m.root !== '');
+    if (above) return above.mountPoint;
+  }
+  return mounts[0]?.mountPoint;
+}
+
+/** Whether this process has a cgroup namespace other than pid 1's (seen with the host's pids: hostPID). */
+export function inPrivateCgroupNamespace(): boolean {
+  try {
+    return readlinkSync('/proc/self/ns/cgroup') !== readlinkSync('/proc/1/ns/cgroup');
+  } catch {
+    return false;
+  }
 }
