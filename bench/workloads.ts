@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { findCgroup2Root } from '../receiver/src/workload/cgroups';
+import { findCgroup2Root } from '../receiver/src/workload/mounts';
 import { sampleProc, sleep, waitUntilIdle } from './proc';
 import { agentSpec, ROOT, startWatcher, type RunningWatcher } from './watchers';
 

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, rmdirSync, statSync, existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { findCgroup2Root } from '../../receiver/src/workload/cgroups';
+import { findCgroup2Root } from '../../receiver/src/workload/mounts';
 
 export function cgroup2Root(): string {
   const root = findCgroup2Root(undefined);

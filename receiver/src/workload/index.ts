@@ -9,7 +9,8 @@ import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import { statSync } from 'node:fs';
 import type { Logger } from '../log';
 import type { AgentStats } from '../stats';
-import { CgroupResolver, findCgroup2Root } from './cgroups';
+import { CgroupResolver } from './cgroups';
+import { findCgroup2Root } from './mounts';
 import { ServiceNamer, type ServiceNameSource } from './naming';
 import { WorkloadTracers } from './tracers';
 
