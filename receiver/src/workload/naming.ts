@@ -9,12 +9,32 @@
  *   exe        the executable name, for any process
  *   agent      the agent's own service.name (always applies; implied last)
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 
 export const SERVICE_NAME_SOURCES = ['environ', 'container', 'exe', 'agent'] as const;
 export type ServiceNameSource = (typeof SERVICE_NAME_SOURCES)[number];
 export const DEFAULT_SERVICE_NAME_FROM: readonly ServiceNameSource[] = ['environ', 'container', 'agent'];
+
+/** Bytes of a process's environment read at most (a hostile process can make it large). */
+export const ENVIRON_MAX_BYTES = 128 * 1024;
+
+/** The first `max` bytes of a file (procfs files have no size to ask for). */
+function readBounded(file: string, max: number): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(max);
+    let n = 0;
+    while (n < max) {
+      const got = readSync(fd, buf, n, max - n, null);
+      if (got === 0) break;
+      n += got;
+    }
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 export type EnvironFailure = 'environ_unreadable' | 'process_gone';
 
@@ -97,7 +117,7 @@ export class ServiceNamer {
     }
     let fromEnviron: string | undefined;
     try {
-      fromEnviron = serviceNameFromEnviron(readFileSync(path.join(this.procRoot, String(pid), 'environ')));
+      fromEnviron = serviceNameFromEnviron(readBounded(path.join(this.procRoot, String(pid), 'environ'), ENVIRON_MAX_BYTES));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       this.opts.onEnvironFailure?.(code === 'ENOENT' || code === 'ESRCH' ? 'process_gone' : 'environ_unreadable');
