@@ -38,10 +38,13 @@
 /* Bytes of the controlling terminal's kernel name (tty->name: "pts3", "tty1"), NUL included. */
 #define PROC_TTY_LEN 16
 
-/* proc_exec_event.flags */
-#define PROC_EXEC_F_ARGS_TRUNCATED (1u << 0)     /* argv longer than PROC_ARGS_MAX_BYTES */
-#define PROC_EXEC_F_FILENAME_TRUNCATED (1u << 1) /* path longer than PROC_FILENAME_LEN - 1 */
-#define PROC_EXEC_F_ARGS_UNREADABLE (1u << 2)    /* the argv read faulted: args empty */
+/* proc_exec_event.flags (bits) */
+enum proc_exec_flag {
+	PROC_EXEC_F_ARGS_TRUNCATED = 1u << 0,     /* argv longer than PROC_ARGS_MAX_BYTES */
+	PROC_EXEC_F_FILENAME_TRUNCATED = 1u << 1, /* path longer than PROC_FILENAME_LEN - 1 */
+	PROC_EXEC_F_ARGS_UNREADABLE = 1u << 2,    /* the argv read faulted: args empty */
+};
+EBPF_OTEL_BTF_ENUM(proc_exec_flag)
 
 /*
  * A successful execve/execveat (sched_process_exec fires after the point of no
@@ -120,5 +123,6 @@ enum proc_stat {
 	PROC_STAT_EVENTS = 2,           /* events submitted */
 	PROC_STAT__COUNT = 3,
 };
+EBPF_OTEL_BTF_ENUM(proc_stat)
 
 #endif

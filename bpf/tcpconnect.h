@@ -20,6 +20,7 @@ enum tcp_connect_outcome {
 	TCP_OUTCOME_OTHER_ERROR = 6,    /* any other sk_err, kept in the event */
 	TCP_OUTCOME__COUNT = 7,
 };
+EBPF_OTEL_BTF_ENUM(tcp_connect_outcome)
 
 struct tcp_connect_event {
 	__u32 type;             /* EVENT_TCP_CONNECT */
@@ -77,5 +78,6 @@ enum tcp_stat {
 	TCP_STAT_EVENTS = 3,          /* events submitted */
 	TCP_STAT__COUNT = 4,
 };
+EBPF_OTEL_BTF_ENUM(tcp_stat)
 
 #endif

@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import type { BpfLink } from '../../../addon/lib/index';
-import { BUILD_ID_MAX, resolveReadline, type ReadlineFound, type ReadlineGlobal } from '../elf';
+import { resolveReadline, type ReadlineFound, type ReadlineGlobal } from '../elf';
 import { u32, u64 } from './common';
 import { LoadedObjects, openAndAttach, type AttachedObject } from './loaded';
 
@@ -42,8 +42,20 @@ export interface BashKernelStats {
   events: bigint;
 }
 
-/** exe_globals bits of bpf/bash.bpf.c (BASH_GLOBAL_*). */
-const GLOBAL_BITS: Record<ReadlineGlobal, number> = { rlLineBuffer: 1 << 0, rlEnd: 1 << 1, commandLineCount: 1 << 2 };
+/** Indices of the `stats` counters (enum bash_stat in bpf/bash.h; checked against BTF by test/layout.test.ts). */
+export const BashStat = { RingbufDrops: 0, LineUnreadable: 1, Events: 2 } as const;
+export const BASH_STAT_COUNT = 3;
+
+/** exe_globals bits (enum bash_global in bpf/bash.h). */
+export const BashGlobal = { RlLineBuffer: 1 << 0, RlEnd: 1 << 1, CommandLineCount: 1 << 2 } as const;
+/** Sizes (enum bash_limit in bpf/bash.h): exe_build_id holds BuildIdMax bytes. */
+export const BashLimit = { BuildIdMax: 20 } as const;
+
+const GLOBAL_BITS: Record<ReadlineGlobal, number> = {
+  rlLineBuffer: BashGlobal.RlLineBuffer,
+  rlEnd: BashGlobal.RlEnd,
+  commandLineCount: BashGlobal.CommandLineCount,
+};
 
 /** Identity of the file a uprobe lands on (uprobes are per inode). */
 function fileIdentity(file: string): string {
@@ -59,7 +71,7 @@ export class BashProbe {
     readonly targets: readonly BashProbeTarget[],
     readonly skipped: readonly BashSkipped[],
   ) {
-    this.loaded = new LoadedObjects(attached, 3);
+    this.loaded = new LoadedObjects(attached, BASH_STAT_COUNT);
   }
 
   /**
@@ -93,7 +105,7 @@ export class BashProbe {
         targets.push({ shell: target.shell, module: target.module, lineProbe: target.teardown ? 'teardown' : 'return' });
       }
     } catch (err) {
-      new LoadedObjects(attached, 3).close();
+      new LoadedObjects(attached, BASH_STAT_COUNT).close();
       throw err;
     }
     return new BashProbe(attached, targets, skipped);
@@ -110,7 +122,7 @@ export class BashProbe {
       object.setGlobal('command_line_count_vaddr', u64(target.commandLineCount ?? 0));
       if (target.executable) {
         // Readline in a shared library: keep only the shell's own processes (see bash.bpf.c).
-        const buildId = Buffer.alloc(BUILD_ID_MAX);
+        const buildId = Buffer.alloc(BashLimit.BuildIdMax);
         target.executable.buildId.bytes.copy(buildId);
         object.setGlobal('check_exe', u32(1));
         object.setGlobal('exe_globals', u32(target.globalsInExecutable.reduce((bits, g) => bits | GLOBAL_BITS[g], 0)));
@@ -144,8 +156,12 @@ export class BashProbe {
 
   /** Summed over every probed file (the last values read once closed). */
   stats(): BashKernelStats {
-    const [ringbufDrops = 0n, lineUnreadable = 0n, events = 0n] = this.loaded.stats();
-    return { ringbufDrops, lineUnreadable, events };
+    const s = this.loaded.stats();
+    return {
+      ringbufDrops: s[BashStat.RingbufDrops] ?? 0n,
+      lineUnreadable: s[BashStat.LineUnreadable] ?? 0n,
+      events: s[BashStat.Events] ?? 0n,
+    };
   }
 
   close(): void {
