@@ -10,15 +10,9 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BpfObject } from '../addon/lib/index';
-import {
-  BASH_LINE_MAX,
-  decodeBashPrompt,
-  decodeBashReadline,
-  type BashPromptEvent,
-  type BashReadlineEvent,
-} from '../receiver/src/decode/bash';
-import { EventType } from '../receiver/src/decode/layout';
-import { decodeProcExec, decodeProcExit, type ProcExecEvent, type ProcExitEvent } from '../receiver/src/decode/proc';
+import { BASH_LINE_MAX, type BashPromptEvent, type BashReadlineEvent } from '../receiver/src/decode/bash';
+import { decodeKinds } from '../receiver/src/decode/index';
+import type { ProcExecEvent, ProcExitEvent } from '../receiver/src/decode/proc';
 import { resolveReadline, type ReadlineFound } from '../receiver/src/elf';
 import { BashProbe } from '../receiver/src/probes/bash';
 import { u32, u64 } from '../receiver/src/probes/common';
@@ -30,16 +24,7 @@ const BASH = '/usr/bin/bash';
 
 type BashEvent = BashReadlineEvent | BashPromptEvent;
 
-function decodeBash(record: Buffer): BashEvent | undefined {
-  switch (record.readUInt32LE(0)) {
-    case EventType.BashReadline:
-      return decodeBashReadline(record);
-    case EventType.BashPrompt:
-      return decodeBashPrompt(record);
-    default:
-      return undefined;
-  }
-}
+const decodeBash = decodeKinds('bash_readline', 'bash_prompt');
 
 function resolveBash(): ReadlineFound {
   const found = resolveReadline(BASH);
@@ -249,12 +234,7 @@ describe('bash lines and the commands they run, on one clock', () => {
     try {
       await shell.waitForPrompt();
       bash = loadBash(shell.pid);
-      proc = new RingCapture(ProcProbe.load(BPF_DIR, { filterTgid: 0, excludeTgid: 0 }), (record) => {
-        const type = record.readUInt32LE(0);
-        if (type === EventType.ProcExec) return decodeProcExec(record);
-        if (type === EventType.ProcExit) return decodeProcExit(record);
-        return undefined;
-      });
+      proc = new RingCapture(ProcProbe.load(BPF_DIR, { filterTgid: 0, excludeTgid: 0 }), decodeKinds('proc_exec', 'proc_exit'));
 
       shell.type('/bin/sleep 0.2; /bin/echo done-$((40+2))');
       const [line] = await bash.waitFor(isLine);

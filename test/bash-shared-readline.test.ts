@@ -16,8 +16,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { decodeBashPrompt, decodeBashReadline, type BashPromptEvent, type BashReadlineEvent } from '../receiver/src/decode/bash';
-import { EventType } from '../receiver/src/decode/layout';
+import type { BashPromptEvent, BashReadlineEvent } from '../receiver/src/decode/bash';
+import { decodeKinds } from '../receiver/src/decode/index';
 import { resolveReadline, type ReadlineFound } from '../receiver/src/elf';
 import { BashProbe } from '../receiver/src/probes/bash';
 import { attrs, ROOT, startAgent, type AgentRun } from './helpers/agent';
@@ -65,16 +65,7 @@ type BashEvent = BashReadlineEvent | BashPromptEvent;
 const isLine = (e: BashEvent): e is BashReadlineEvent => e.kind === 'bash_readline';
 const isPrompt = (e: BashEvent): e is BashPromptEvent => e.kind === 'bash_prompt';
 
-function decodeBash(record: Buffer): BashEvent | undefined {
-  switch (record.readUInt32LE(0)) {
-    case EventType.BashReadline:
-      return decodeBashReadline(record);
-    case EventType.BashPrompt:
-      return decodeBashPrompt(record);
-    default:
-      return undefined;
-  }
-}
+const decodeBash = decodeKinds('bash_readline', 'bash_prompt');
 
 describe('bash with a shared libreadline.so: where the probes go', { skip }, () => {
   it('readline and its globals resolve to libreadline.so, not to the bash binary', () => {

@@ -7,13 +7,10 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { EventType } from '../receiver/src/decode/layout';
+import { decodeKinds } from '../receiver/src/decode/index';
 import {
   PROC_ARGS_MAX_BYTES,
   PROC_ARGS_MAX_COUNT,
-  decodeProcExec,
-  decodeProcExit,
-  decodeProcFork,
   type ProcExecEvent,
   type ProcExitEvent,
   type ProcForkEvent,
@@ -23,18 +20,7 @@ import { BPF_DIR, RingCapture, sleep } from './helpers/ring-capture';
 
 type ProcEvent = ProcExecEvent | ProcForkEvent | ProcExitEvent;
 
-function decodeProc(record: Buffer): ProcEvent | undefined {
-  switch (record.readUInt32LE(0)) {
-    case EventType.ProcExec:
-      return decodeProcExec(record);
-    case EventType.ProcFork:
-      return decodeProcFork(record);
-    case EventType.ProcExit:
-      return decodeProcExit(record);
-    default:
-      return undefined;
-  }
-}
+const decodeProc = decodeKinds('proc_exec', 'proc_fork', 'proc_exit');
 
 function loadProc(settings: { filterTgid?: number; excludeTgid?: number } = {}): RingCapture<ProcEvent, ProcProbe> {
   const probe = ProcProbe.load(BPF_DIR, { filterTgid: settings.filterTgid ?? 0, excludeTgid: settings.excludeTgid ?? 0 });

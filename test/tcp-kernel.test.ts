@@ -8,13 +8,16 @@ import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import path from 'node:path';
 import { DecodeError } from '../receiver/src/decode/layout';
-import { decodeTcpConnect, TCP_OUTCOME_NAMES, TcpOutcome, type TcpConnectEvent } from '../receiver/src/decode/tcp-connect';
+import { decodeKinds } from '../receiver/src/decode/index';
+import { TCP_OUTCOME_NAMES, TcpOutcome, type TcpConnectEvent } from '../receiver/src/decode/tcp-connect';
 import { ensureTracefs } from '../receiver/src/probes/tracefs';
 import { TcpProbe, type TcpProbeSettings } from '../receiver/src/probes/tcp';
 import { decodeHistEntry } from '../receiver/src/tcp/metrics';
 import { connect, freePort, listen, NetNs, sleep, VethPair, type Listener } from './helpers/net';
 
 const BPF_DIR = path.resolve(__dirname, '../../build/bpf');
+
+const decodeTcp = decodeKinds('tcp_connect');
 
 class Capture {
   readonly events: TcpConnectEvent[] = [];
@@ -23,7 +26,8 @@ class Capture {
     probe.start(
       (record) => {
         try {
-          this.events.push(decodeTcpConnect(record));
+          const event = decodeTcp(record);
+          if (event) this.events.push(event);
         } catch (err) {
           if (err instanceof DecodeError) this.decodeErrors++;
           else throw err;
