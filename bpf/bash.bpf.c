@@ -14,7 +14,7 @@
  *   line programs, never both.
  *
  * Globals are found without debug info: user space reads their link-time
- * addresses from the ELF symbol table (receiver/src/elf.ts) and passes them
+ * addresses from the ELF symbol table (receiver/src/probes/bash-target.ts) and passes them
  * here with the link-time address of the probed function. At a uprobe, the
  * instruction pointer is the function's runtime address, so
  * runtime = ip - func_vaddr + var_vaddr for anything in the same module,

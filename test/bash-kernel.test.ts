@@ -13,7 +13,7 @@ import { BpfObject } from '../addon/lib/index';
 import { BASH_LINE_MAX, type BashPromptEvent, type BashReadlineEvent } from '../receiver/src/decode/bash';
 import { decodeKinds } from '../receiver/src/decode/index';
 import type { ProcExecEvent, ProcExitEvent } from '../receiver/src/decode/proc';
-import { resolveReadline, type ReadlineFound } from '../receiver/src/elf';
+import { resolveReadline, type ReadlineFound } from '../receiver/src/probes/bash-target';
 import { BashProbe } from '../receiver/src/probes/bash';
 import { u32, u64 } from '../receiver/src/probes/common';
 import { ProcProbe } from '../receiver/src/probes/proc';

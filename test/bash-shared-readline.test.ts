@@ -18,7 +18,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BashPromptEvent, BashReadlineEvent } from '../receiver/src/decode/bash';
 import { decodeKinds } from '../receiver/src/decode/index';
-import { resolveReadline, type ReadlineFound } from '../receiver/src/elf';
+import { resolveReadline, type ReadlineFound } from '../receiver/src/probes/bash-target';
 import { BashProbe } from '../receiver/src/probes/bash';
 import { attrs, ROOT, startAgent, type AgentRun } from './helpers/agent';
 import { BPF_DIR, RingCapture, sleep } from './helpers/ring-capture';

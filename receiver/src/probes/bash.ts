@@ -1,13 +1,14 @@
 /**
  * Loads and runs bpf/bash.bpf.c on each distinct readline a set of shells
- * uses. One BPF object per probed file (and, for a shared libreadline, per
- * shell binary using it): the link-time addresses it is given
- * (receiver/src/elf.ts) belong to that file. Shells that cannot be probed are
- * reported as skipped, with the reason, and the rest still run.
+ * uses: the one the dynamic linker would load for a new shell, and any other
+ * one running shells have mapped. One BPF object per probed file (and, for a
+ * shared libreadline, per shell binary using it): the link-time addresses it
+ * is given (probes/bash-target.ts) belong to that file. Shells that cannot be
+ * probed are reported as skipped, with the reason, and the rest still run.
  */
-import * as fs from 'node:fs';
 import type { BpfLink } from '../../../addon/lib/index';
-import { resolveReadline, type ReadlineFound, type ReadlineGlobal } from '../elf';
+import { readlineIn, resolveReadline, runningShells, type ReadlineFound, type ReadlineGlobal } from './bash-target';
+import { fileIdentity, type LibrarySearch } from './libraries';
 import { u32, u64 } from './common';
 import { LoadedObjects, openAndAttach, type AttachedObject } from './loaded';
 
@@ -20,8 +21,8 @@ export interface BashProbeSettings {
   filterTgid: number;
   /** Never this process; 0: none. */
   excludeTgid: number;
-  /** Library directories for a readline in a shared library (default: elf.ts's list). */
-  libraryDirs?: readonly string[];
+  /** How a shared libreadline is searched for (default: as the system's dynamic linker does). */
+  librarySearch?: LibrarySearch;
 }
 
 export interface BashProbeTarget {
@@ -29,6 +30,10 @@ export interface BashProbeTarget {
   readonly module: string;
   /** 'teardown': every line; 'return': the fallback, which misses a line being typed at attach. */
   readonly lineProbe: 'teardown' | 'return';
+  /** Running processes of `shell` that use this readline when the probe attached. */
+  readonly runningShells: number;
+  /** Running processes of `shell` in all (some may use another readline, probed separately). */
+  readonly shellProcesses: number;
 }
 
 export interface BashSkipped {
@@ -57,12 +62,6 @@ const GLOBAL_BITS: Record<ReadlineGlobal, number> = {
   commandLineCount: BashGlobal.CommandLineCount,
 };
 
-/** Identity of the file a uprobe lands on (uprobes are per inode). */
-function fileIdentity(file: string): string {
-  const stat = fs.statSync(file);
-  return `${stat.dev}:${stat.ino}`;
-}
-
 export class BashProbe {
   private readonly loaded: LoadedObjects;
 
@@ -80,17 +79,31 @@ export class BashProbe {
    */
   static load(bpfDir: string, settings: BashProbeSettings): BashProbe {
     const skipped: BashSkipped[] = [];
-    const found = new Map<string, ReadlineFound>();
+    const found = new Map<string, { target: ReadlineFound; running: number; processes: number }>();
+    const add = (target: ReadlineFound, running: number, processes: number): void => {
+      // A shared libreadline is probed once per shell binary using it (by build ID: copies are one binary).
+      const executable = target.executable ? `/${target.executable.buildId.bytes.toString('hex')}` : '';
+      const id = `${fileIdentity(target.module)}${executable}`;
+      const seen = found.get(id);
+      if (seen) seen.running = Math.max(seen.running, running); // the same file and binary under another path
+      else found.set(id, { target, running, processes });
+    };
     for (const shell of settings.shells) {
-      const resolution = settings.libraryDirs ? resolveReadline(shell, settings.libraryDirs) : resolveReadline(shell);
+      const resolution = resolveReadline(shell, settings.librarySearch);
       if (resolution.kind === 'skipped') {
         skipped.push({ shell, reason: resolution.reason });
         continue;
       }
-      // A shared libreadline is probed once per shell binary using it (by build ID: copies are one binary).
-      const executable = resolution.executable ? `/${resolution.executable.buildId.bytes.toString('hex')}` : '';
-      const id = `${fileIdentity(resolution.module)}${executable}`;
-      if (!found.has(id)) found.set(id, resolution);
+      // What running shells really loaded (another LD_LIBRARY_PATH, an old library still mapped).
+      const running = runningShells(shell);
+      const resolvedId = fileIdentity(resolution.module);
+      add(resolution, running.modules.get(resolvedId)?.pids.length ?? 0, running.pids.length);
+      for (const [id, module] of running.modules) {
+        if (id === resolvedId) continue;
+        const other = readlineIn(shell, module.path);
+        if (other.kind === 'found') add(other, module.pids.length, running.pids.length);
+        else skipped.push({ shell, reason: `running shells (pid ${module.pids.join(', ')}) use ${module.path}: ${other.reason}` });
+      }
     }
     if (found.size === 0) {
       const reasons = skipped.map((s) => `  ${s.shell}: ${s.reason}`).join('\n');
@@ -100,9 +113,15 @@ export class BashProbe {
     const attached: AttachedObject[] = [];
     const targets: BashProbeTarget[] = [];
     try {
-      for (const target of found.values()) {
+      for (const { target, running, processes } of found.values()) {
         attached.push(BashProbe.attachOne(bpfDir, settings, target));
-        targets.push({ shell: target.shell, module: target.module, lineProbe: target.teardown ? 'teardown' : 'return' });
+        targets.push({
+          shell: target.shell,
+          module: target.module,
+          lineProbe: target.teardown ? 'teardown' : 'return',
+          runningShells: running,
+          shellProcesses: processes,
+        });
       }
     } catch (err) {
       new LoadedObjects(attached, BASH_STAT_COUNT).close();
