@@ -78,7 +78,11 @@ describe('bash probe (readline_internal_teardown) in the kernel', () => {
     // The shell is already in readline, waiting, when the probes attach.
     await shell.waitForPrompt();
     cap = loadBash(shell.pid);
-    assert.deepEqual(cap.source.targets, [{ shell: BASH, module: BASH, lineProbe: 'teardown' }]);
+    const targets = cap.source.targets;
+    assert.deepEqual(targets.map(({ shell, module, lineProbe }) => ({ shell, module, lineProbe })), [{ shell: BASH, module: BASH, lineProbe: 'teardown' }]);
+    // Readline is in the executable: every running bash uses it, ours among them.
+    assert.ok((targets[0]?.runningShells ?? 0) >= 1);
+    assert.equal(targets[0]?.runningShells, targets[0]?.shellProcesses);
   });
   after(() => {
     cap?.close();

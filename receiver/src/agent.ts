@@ -303,9 +303,9 @@ export class Agent {
     for (const t of probe.targets) {
       this.log.info(`bash: watching commands typed in ${t.shell}${t.module !== t.shell ? ` (readline in ${t.module})` : ''}` +
         (t.lineProbe === 'return' ? ' (fallback probe: the first line typed into an already waiting shell is missed)' : '') +
-        `; ${t.runningShells} of ${t.shellProcesses} running shells use it`);
+        `; used by ${t.runningShells} of the ${t.shellProcesses} shell processes alive now`);
       if (t.runningShells === 0 && t.shellProcesses > 0) {
-        this.log.warn(`bash: none of the ${t.shellProcesses} running ${t.shell} processes uses ${t.module}: only shells started from now on will be seen there`);
+        this.log.warn(`bash: none of the ${t.shellProcesses} live ${t.shell} processes uses ${t.module}: only shells started from now on will be seen there`);
       }
     }
     return () => probe.start(this.onRecord('bash'), this.onFramingError);
