@@ -14,7 +14,7 @@ import { BASH_LINE_MAX, type BashPromptEvent, type BashReadlineEvent } from '../
 import { decodeKinds } from '../receiver/src/decode/index';
 import type { ProcExecEvent, ProcExitEvent } from '../receiver/src/decode/proc';
 import { resolveReadline, type ReadlineFound } from '../receiver/src/probes/bash-target';
-import { BashProbe } from '../receiver/src/probes/bash';
+import { BashProbe, BashStat } from '../receiver/src/probes/bash';
 import { u32, u64 } from '../receiver/src/probes/common';
 import { ProcProbe } from '../receiver/src/probes/proc';
 import { BPF_DIR, RingCapture, objectSource } from './helpers/ring-capture';
@@ -59,7 +59,7 @@ function loadBashObject(target: ReadlineFound, shellPid: number, lineProbe: 'tea
     } else {
       object.attachUprobe('handle_readline_return', { binaryPath: target.module, offset: target.readline.fileOffset, retprobe: true });
     }
-    return new RingCapture(objectSource(object), decodeBash);
+    return new RingCapture(objectSource(object, BashStat.Events), decodeBash);
   } catch (err) {
     object.close();
     throw err;

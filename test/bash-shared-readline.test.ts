@@ -153,8 +153,11 @@ describe('bash with a shared libreadline.so: the probe in the kernel', { skip },
     python.type('print(6 * 7)');
     await python.waitFor(/^42$/m);
     python.type('exit()');
-    await sleep(300);
-    cap.source.drain();
+    // Once python3 is gone and every record the kernel submitted is here, none of its lines was sent.
+    for (const deadline = Date.now() + 10_000; python.alive(); await sleep(20)) {
+      if (Date.now() > deadline) throw new Error('python3 did not exit');
+    }
+    await cap.settle();
     assert.deepEqual(events(python.pid), []);
   });
 

@@ -174,7 +174,10 @@ describe('proc probe in the kernel', () => {
       assert.equal(tmux('new-session', '-d', '-s', 't', '-x', '120', '-y', '20', 'bash --norc --noprofile').status, 0, 'tmux starts');
       const shell = Number(tmux('display-message', '-p', '-t', 't', '#{pane_pid}').stdout.trim());
       const tty = tmux('display-message', '-p', '-t', 't', '#{pane_tty}').stdout.trim();
-      await sleep(200);
+      // Type once bash shows its prompt.
+      for (const deadline = Date.now() + 5000; !/bash-[\d.]+[#$] *$/m.test(tmux('capture-pane', '-p', '-t', 't').stdout); await sleep(20)) {
+        if (Date.now() > deadline) throw new Error('bash showed no prompt');
+      }
       tmux('send-keys', '-t', 't', '/bin/echo from-a-terminal', 'Enter');
       const [exec] = await cap.waitFor((e): e is ProcExecEvent => e.kind === 'proc_exec' && e.ppid === shell && e.args[1] === 'from-a-terminal');
       assert.ok(exec, 'exec of the typed command');
