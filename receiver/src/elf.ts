@@ -313,3 +313,20 @@ export function fileOffsetOf(elf: ElfFile, vaddr: number): number | undefined {
   }
   return undefined;
 }
+
+/** A function to probe: its link-time address and where it is in the file. */
+export interface ProbedFunction {
+  readonly name: string;
+  readonly vaddr: number;
+  /** Offset in `module` for a uprobe attach by offset. */
+  readonly fileOffset: number;
+}
+
+/** A defined function with its code in the file (what a uprobe can attach to by offset); undefined otherwise. */
+export function probedFunction(elf: ElfFile, name: string): ProbedFunction | undefined {
+  const symbol = elf.symbols.get(name);
+  if (!symbol || symbol.kind !== 'function' || symbol.value === 0) return undefined;
+  const fileOffset = fileOffsetOf(elf, symbol.value);
+  if (fileOffset === undefined) return undefined;
+  return { name, vaddr: symbol.value, fileOffset };
+}

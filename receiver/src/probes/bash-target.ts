@@ -6,16 +6,8 @@
  * running shells really mapped, so a probe placed on a file no running
  * shell uses is reported rather than silently idle.
  */
-import { ElfError, fileOffsetOf, readElf, type ElfBuildId, type ElfFile } from '../elf';
+import { ElfError, probedFunction, readElf, type ElfBuildId, type ElfFile, type ProbedFunction } from '../elf';
 import { fileIdentity, mappedFiles, processesRunning, resolveLibrary, type LibrarySearch } from './libraries';
-
-/** A function to probe: its link-time address and where it is in the file. */
-export interface ProbedFunction {
-  readonly name: string;
-  readonly vaddr: number;
-  /** Offset in `module` for a uprobe attach by offset. */
-  readonly fileOffset: number;
-}
 
 /** The globals the bash probe reads. */
 export type ReadlineGlobal = 'rlLineBuffer' | 'rlEnd' | 'commandLineCount';
@@ -66,14 +58,6 @@ export interface ReadlineSkipped {
 }
 
 export type ReadlineResolution = ReadlineFound | ReadlineSkipped;
-
-function probedFunction(elf: ElfFile, name: string): ProbedFunction | undefined {
-  const symbol = elf.symbols.get(name);
-  if (!symbol || symbol.kind !== 'function' || symbol.value === 0) return undefined;
-  const fileOffset = fileOffsetOf(elf, symbol.value);
-  if (fileOffset === undefined) return undefined;
-  return { name, vaddr: symbol.value, fileOffset };
-}
 
 function objectAddress(elf: ElfFile, name: string): number | undefined {
   const symbol = elf.symbols.get(name);
