@@ -33,7 +33,10 @@
  * there (argc keeps the real count). Counting in the kernel would need a
  * per-byte loop, so the limit is applied by the decoder.
  */
-#define PROC_ARGS_MAX_COUNT 64
+enum proc_limit {
+	PROC_ARGS_MAX_COUNT = 64,
+};
+EBPF_OTEL_BTF_ENUM(proc_limit)
 
 /* Bytes of the controlling terminal's kernel name (tty->name: "pts3", "tty1"), NUL included. */
 #define PROC_TTY_LEN 16

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { BpfObject } from '../addon/lib/index';
-import { ProcExecFlag } from '../receiver/src/decode/proc';
+import { PROC_ARGS_MAX_COUNT, ProcExecFlag } from '../receiver/src/decode/proc';
 import { BashLineFlag } from '../receiver/src/decode/bash';
 import { DECODERS } from '../receiver/src/decode/index';
 import { EventType, type EventLayout } from '../receiver/src/decode/layout';
@@ -22,7 +22,7 @@ import { TCP_OUTCOME_COUNT, TCP_OUTCOME_NAMES, TcpOutcome } from '../receiver/sr
 import { BASH_STAT_COUNT, BashGlobal, BashLimit, BashStat } from '../receiver/src/probes/bash';
 import { PROC_STAT_COUNT, ProcStat } from '../receiver/src/probes/proc';
 import { TCP_STAT_COUNT, TcpStat } from '../receiver/src/probes/tcp';
-import { TCP_HIST_KEY_LAYOUT, TCP_HIST_VALUE_LAYOUT } from '../receiver/src/tcp/metrics';
+import { TCP_HIST_KEY_LAYOUT, TCP_HIST_SLOTS, TCP_HIST_SUB_BITS, TCP_HIST_SUB_BUCKETS, TCP_HIST_VALUE_LAYOUT } from '../receiver/src/tcp/metrics';
 import { checkAbi, readAllBtf, readHeaderDecls, readObjectBtf, type AbiExpectations, type EnumMirror } from './helpers/abi';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -43,6 +43,12 @@ const ENUMS: EnumMirror[] = [
     cNames: { HostUnreachable: 'TCP_OUTCOME_HOST_UNREACH', NetworkUnreachable: 'TCP_OUTCOME_NET_UNREACH' },
   },
   { cEnum: 'tcp_stat', prefix: 'TCP_STAT_', values: TcpStat, count: TCP_STAT_COUNT },
+  {
+    cEnum: 'tcp_hist',
+    prefix: 'TCP_HIST_',
+    values: { SubBits: TCP_HIST_SUB_BITS, SubBuckets: TCP_HIST_SUB_BUCKETS, Slots: TCP_HIST_SLOTS },
+  },
+  { cEnum: 'proc_limit', prefix: 'PROC_', values: { ArgsMaxCount: PROC_ARGS_MAX_COUNT } },
   { cEnum: 'proc_exec_flag', prefix: 'PROC_EXEC_F_', values: ProcExecFlag },
   { cEnum: 'proc_stat', prefix: 'PROC_STAT_', values: ProcStat, count: PROC_STAT_COUNT },
   { cEnum: 'bash_line_flag', prefix: 'BASH_F_', values: BashLineFlag },

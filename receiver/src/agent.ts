@@ -236,6 +236,9 @@ export class Agent {
         this.reorder?.push(event.timestampNs, () => this.commands?.onPrompt(event));
         return;
     }
+    // A kind added to the decoder table without a route here does not compile.
+    const unrouted: never = event;
+    throw new DecodeError('unknown_type', `no route for ${(unrouted as KernelEvent).kind}`);
   }
 
   private routeTcp(event: EventOf<'tcp_connect'>): void {
