@@ -47,6 +47,9 @@ describe('commands typed in bash become traces', () => {
 
   const spans = (): Span[] => agent.jsonLines();
   const roots = (): Span[] => spans().filter((s) => s.parentSpanId === undefined && attrs(s)['process.pid'] === shell.pid && attrs(s)['process.command_line'] !== undefined);
+  /** The root span of `line` typed into our shell (the agent sees every shell on the machine, other tests' too). */
+  const ourRoot = (line: string) => (s: Span): boolean =>
+    s.parentSpanId === undefined && attrs(s)['process.pid'] === shell.pid && attrs(s)['process.command_line'] === line;
   const rootFor = (text: string): Span | undefined => roots().find((s) => attrs(s)['process.command_line'] === text);
   const childrenOf = (span: Span): Span[] => spans().filter((s) => s.parentSpanId === span.spanId);
   const inTrace = (span: Span): Span[] => spans().filter((s) => s.traceId === span.traceId);
@@ -57,7 +60,7 @@ describe('commands typed in bash become traces', () => {
     const m = `MARK-${++marker}`;
     shell.type(`echo ${m}`);
     await shell.waitFor(new RegExp(`^${m}$`, 'm'));
-    return agent.waitForJson((s) => s.parentSpanId === undefined && attrs(s)['process.command_line'] === `echo ${m}`, 15_000).then(() => {
+    return agent.waitForJson(ourRoot(`echo ${m}`), 15_000).then(() => {
       const root = rootFor(line);
       assert.ok(root, `root span for ${JSON.stringify(line)}; roots: ${roots().map((r) => attrs(r)['process.command_line']).join(' | ')}`);
       return root;
@@ -127,7 +130,7 @@ describe('commands typed in bash become traces', () => {
     shell.type('done');
     shell.type('echo MULTI-DONE');
     await shell.waitFor(/^MULTI-DONE$/m);
-    await agent.waitForJson((s) => attrs(s)['process.command_line'] === 'echo MULTI-DONE');
+    await agent.waitForJson(ourRoot('echo MULTI-DONE'));
     const multi = roots().find((s) => attrs(s)['process.command_line'] === 'for i in 1 2; do\necho loop-$i\ndone');
     assert.ok(multi, 'multi-line command as one span');
     assert.equal(attrs(multi)['ebpf_otel.command.line_count'], 3);
@@ -140,7 +143,7 @@ describe('commands typed in bash become traces', () => {
     shell.type(long);
     shell.type('echo LONG-DONE');
     await shell.waitFor(/^LONG-DONE$/m);
-    const root = await agent.waitForJson((s) => s.parentSpanId === undefined && attrs(s)['ebpf_otel.command.truncated'] === true);
+    const root = await agent.waitForJson((s) => s.parentSpanId === undefined && attrs(s)['process.pid'] === shell.pid && attrs(s)['ebpf_otel.command.truncated'] === true);
     assert.ok(String(attrs(root)['process.command_line']).startsWith('echo xxxx'));
   });
 
@@ -163,7 +166,7 @@ describe('commands typed in bash become traces', () => {
     shell.type('echo --password hunter2-ebpf-otel > /dev/null; env DB_TOKEN=tok-ebpf-otel true');
     shell.type('echo SECRET-DONE');
     await shell.waitFor(/^SECRET-DONE$/m);
-    await agent.waitForJson((s) => attrs(s)['process.command_line'] === 'echo SECRET-DONE');
+    await agent.waitForJson(ourRoot('echo SECRET-DONE'));
     await agent.waitForJson((s) => s.name === 'env' && attrs(s)['process.parent_pid'] === shell.pid);
     assert.doesNotMatch(agent.stdout(), /hunter2-ebpf-otel|tok-ebpf-otel/);
     assert.match(agent.stdout(), /--password \*\*\*\*/);
@@ -174,8 +177,8 @@ describe('commands typed in bash become traces', () => {
     // A sentinel command after everything else: once all three have seen it, they have seen the rest.
     shell.type('/bin/true TOOLS-SENTINEL');
     await bashreadline.waitFor(new RegExp(`^\\S+\\s+${shell.pid}\\s+/bin/true TOOLS-SENTINEL$`, 'm'));
-    await execsnoop.waitFor(/\btrue\s+\d+\s+\d+\s+0 \/bin\/true TOOLS-SENTINEL/);
-    await agent.waitForJson((s) => s.parentSpanId === undefined && attrs(s)['process.command_line'] === '/bin/true TOOLS-SENTINEL');
+    await execsnoop.waitFor(new RegExp(`\\btrue\\s+\\d+\\s+${shell.pid}\\s+0 /bin/true TOOLS-SENTINEL`));
+    await agent.waitForJson(ourRoot('/bin/true TOOLS-SENTINEL'));
     const ours = new Set(roots().flatMap((s) => String(attrs(s)['process.command_line']).split('\n')));
     const theirLines = bashreadline.out().split('\n')
       .map((l) => /^\S+\s+(\d+)\s+(.*)$/.exec(l))

@@ -105,10 +105,10 @@ describe('enums, flags and stat indices match BTF', () => {
       const header = path.join(dir, 'bpf/tcpconnect.h');
       const text = readFileSync(header, 'utf8');
       const swapped = text
-        .replace('TCP_OUTCOME_REFUSED = 1,', 'TCP_OUTCOME_REFUSED = 2,')
-        .replace('TCP_OUTCOME_TIMED_OUT = 2,', 'TCP_OUTCOME_TIMED_OUT = 1,')
-        .replace('#endif', 'enum tcp_new_thing { TCP_NEW_THING_A = 0 };\nEBPF_OTEL_BTF_ENUM(tcp_new_thing)\n#endif');
-      assert.notEqual(swapped, text);
+        .replace(/\bTCP_OUTCOME_REFUSED\s*=\s*1\b/, 'TCP_OUTCOME_REFUSED = 2')
+        .replace(/\bTCP_OUTCOME_TIMED_OUT\s*=\s*2\b/, 'TCP_OUTCOME_TIMED_OUT = 1')
+        .replace(/#endif\s*$/, 'enum tcp_new_thing { TCP_NEW_THING_A = 0 };\nEBPF_OTEL_BTF_ENUM(tcp_new_thing)\n#endif\n');
+      assert.equal(swapped.match(/TCP_OUTCOME_REFUSED = 2|TCP_OUTCOME_TIMED_OUT = 1|tcp_new_thing \{/g)?.length, 3, 'the header edits applied');
       writeFileSync(header, swapped);
       execFileSync('make', ['-s', '-C', path.join(dir, 'bpf'), 'OUTPUT=../out', '../out/tcpconnect.bpf.o'], { stdio: ['ignore', 'ignore', 'pipe'] });
 
