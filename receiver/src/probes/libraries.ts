@@ -90,8 +90,15 @@ function splitPath(value: string | undefined): string[] {
   return (value ?? '').split(/[:;]/).filter((d) => d !== '' && d !== '.');
 }
 
+/**
+ * Who loads the library: an ELF file, or just a machine and no search paths
+ * (e.g. `{ machine: readElf('/proc/self/exe').machine, runpath: [], rpath: [] }`
+ * for "the system's libc.so.6").
+ */
+export type LibraryUser = Pick<ElfFile, 'machine' | 'runpath' | 'rpath'>;
+
 /** An ELF for the same machine as `from` (skips 32-bit copies and other architectures). */
-function fits(candidate: string, from: ElfFile): boolean {
+function fits(candidate: string, from: LibraryUser): boolean {
   try {
     return readElf(candidate).machine === from.machine;
   } catch {
@@ -104,7 +111,7 @@ function fits(candidate: string, from: ElfFile): boolean {
  * ld.so's order: DT_RPATH (only without DT_RUNPATH), LD_LIBRARY_PATH,
  * DT_RUNPATH, ld.so.cache, the default directories. Undefined when none fits.
  */
-export function resolveLibrary(name: string, from: ElfFile, search: LibrarySearch = {}): string | undefined {
+export function resolveLibrary(name: string, from: LibraryUser, search: LibrarySearch = {}): string | undefined {
   if (name.includes('/')) return fs.existsSync(name) ? name : undefined;
   const dirs: string[] = [
     ...(from.runpath.length === 0 ? from.rpath : []),
