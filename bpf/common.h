@@ -14,15 +14,18 @@
 /*
  * Every number the receiver reads is a C enum, never a #define: event types,
  * outcomes, flags, stat indices. EBPF_OTEL_BTF_ENUM puts the enum into each
- * object's BTF (clang only emits types something uses), and
+ * object's BTF (clang only emits types something uses; EBPF_OTEL_BTF_STRUCT
+ * does the same for a struct), and
  * test/layout.test.ts checks every enum of every header in bpf/ against the
  * TypeScript mirrors: a value moved on one side only fails the tests.
  * It costs one unused pointer in .bss, never read.
  */
 #ifdef __bpf__
 #define EBPF_OTEL_BTF_ENUM(name) const enum name *ebpf_otel_btf_enum_##name __attribute__((unused));
+#define EBPF_OTEL_BTF_STRUCT(name) const struct name *ebpf_otel_btf_struct_##name __attribute__((unused));
 #else
 #define EBPF_OTEL_BTF_ENUM(name)
+#define EBPF_OTEL_BTF_STRUCT(name)
 #endif
 
 enum event_type {

@@ -145,7 +145,7 @@ export function checkAbi(objects: readonly ObjectBtf[], headers: HeaderDecls, ex
   const layouts = new Set(expected.layouts.map((l) => l.struct));
   for (const [name, header] of headers.structs) {
     if (!objects.some((o) => o.structs.has(name))) {
-      problems.push(`struct ${name} (bpf/${header}) is in no object's BTF: keep it with 'const struct ${name} *unused_${name} __attribute__((unused));' in the .bpf.c`);
+      problems.push(`struct ${name} (bpf/${header}) is in no object's BTF: add EBPF_OTEL_BTF_STRUCT(${name}) after it`);
     }
     if (!layouts.has(name) && !(name in kernelOnly)) {
       problems.push(`struct ${name} (bpf/${header}) has no TypeScript layout: add an EventLayout (and, for an event, a DECODERS entry)`);

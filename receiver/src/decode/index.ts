@@ -6,8 +6,7 @@
  * Adding an event type:
  *   1. bpf/: the value in enum event_type (common.h), the struct in the
  *      probe's header (fixed-width fields, padding written out,
- *      _Static_assert), and the struct kept in BTF (see the `unused_*`
- *      pointers in the .bpf.c files);
+ *      _Static_assert), kept in BTF with EBPF_OTEL_BTF_STRUCT(name);
  *   2. receiver/src/decode/<probe>.ts: the EventLayout and a decoder
  *      returning an event with a unique `kind`;
  *   3. the value in EventType (layout.ts) and one entry in DECODERS below;
