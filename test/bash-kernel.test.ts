@@ -80,9 +80,9 @@ describe('bash probe (readline_internal_teardown) in the kernel', () => {
     cap = loadBash(shell.pid);
     const targets = cap.source.targets;
     assert.deepEqual(targets.map(({ shell, module, lineProbe }) => ({ shell, module, lineProbe })), [{ shell: BASH, module: BASH, lineProbe: 'teardown' }]);
-    // Readline is in the executable: every running bash uses it, ours among them.
-    assert.ok((targets[0]?.runningShells ?? 0) >= 1);
-    assert.equal(targets[0]?.runningShells, targets[0]?.shellProcesses);
+    // Readline is in the executable: running bashes use it, ours among them (others come and go meanwhile).
+    const [target] = targets;
+    assert.ok(target && target.runningShells >= 1 && target.runningShells <= target.shellProcesses, JSON.stringify(target));
   });
   after(() => {
     cap?.close();

@@ -183,7 +183,7 @@ export interface RunningShells {
  * we cannot read are left out.
  */
 export function runningShells(shell: string): RunningShells {
-  const pids = processesRunning(shell);
+  const pids: number[] = [];
   const modules = new Map<string, { path: string; pids: number[] }>();
   const hasReadline = new Map<string, boolean>();
   const defines = (file: string, identity: string): boolean => {
@@ -198,8 +198,11 @@ export function runningShells(shell: string): RunningShells {
     }
     return known;
   };
-  for (const pid of pids) {
-    for (const mapped of mappedFiles(pid)) {
+  for (const pid of processesRunning(shell)) {
+    const files = mappedFiles(pid);
+    if (files.length === 0) continue; // exited meanwhile
+    pids.push(pid);
+    for (const mapped of files) {
       let identity: string;
       try {
         identity = fileIdentity(mapped.path);
