@@ -60,7 +60,8 @@ before(() => {
 describe('otel-config validates with the real binaries', () => {
   it('every file in otel-config/ is covered by a check below', () => {
     const files = readdirSync(otelConfigDir).filter((f) => f.endsWith('.yaml')).sort();
-    assert.deepEqual(files, ['builder-config.yaml', 'collector-e2e.yaml', 'collector.yaml', 'jaeger.yaml']);
+    // agent-collector.yaml and gateway.yaml (the gateway tier) are checked in e2e-gateway-tier.test.ts.
+    assert.deepEqual(files, ['agent-collector.yaml', 'builder-config.yaml', 'collector-e2e.yaml', 'collector.yaml', 'gateway.yaml', 'jaeger.yaml']);
   });
 
   it('collector.yaml (the user config) is valid with its defaults', () => {
