@@ -513,6 +513,12 @@ describe('gateway tier: configs and Kubernetes manifests', () => {
     const env = (ds.spec.template.spec.containers[0] as K8sContainer).env ?? [];
     const name = env.find((e) => e.name === 'GATEWAY_HEADLESS_SERVICE')?.value ?? '';
     assert.equal(name.split('.')[0], gwSvc.metadata.name);
+    // The agent's patch points it at the node-local Service.
+    const patch = load('agent-endpoint-patch.yaml') as unknown as { spec: { template: { spec: { containers: { name: string; env: { name: string; value: string }[] }[] } } } };
+    const endpoint = patch.spec.template.spec.containers[0]?.env.find((e) => e.name === 'OTEL_EXPORTER_OTLP_ENDPOINT')?.value ?? '';
+    const url = new URL(endpoint);
+    assert.equal(url.hostname.split('.')[0], nodeSvc.metadata.name);
+    assert.ok(nodeSvc.spec.ports.some((p) => String(p.port) === url.port && p.name === 'otlp-grpc'), endpoint);
   });
 
   it('both shipped configs are valid for the real collector, with defaults and with overrides', () => {
