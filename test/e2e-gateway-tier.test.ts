@@ -532,6 +532,14 @@ describe('gateway tier: configs and Kubernetes manifests', () => {
       const out = spawnSync(bin, ['validate', '--config', join(otelConfigDir, file)], { encoding: 'utf8', env: { ...process.env, ...env } });
       assert.equal(out.status, 0, `${file} ${JSON.stringify(env)}: ${out.stderr}`);
     }
+    // The Kubernetes node-local config (gateways from DNS); without the Service name it must refuse.
+    const data = (load('node-collector-configmap.yaml')['data'] ?? {}) as Record<string, string>;
+    const k8sConfig = join(mkdtempSync(join(tmpdir(), 'ebpf-otel-k8s-config-')), 'agent-collector.yaml');
+    writeFileSync(k8sConfig, data['agent-collector.yaml'] as string);
+    const k8sOk = spawnSync(bin, ['validate', '--config', k8sConfig], { encoding: 'utf8', env: { ...process.env, GATEWAY_HEADLESS_SERVICE: 'ebpf-otel-gateway-headless.ebpf-otel.svc.cluster.local' } });
+    assert.equal(k8sOk.status, 0, k8sOk.stderr);
+    const k8sNoName = spawnSync(bin, ['validate', '--config', k8sConfig], { encoding: 'utf8', env: { ...process.env, GATEWAY_HEADLESS_SERVICE: '' } });
+    assert.match(k8sNoName.stderr, /no hostname specified to resolve the backends/);
     const noGateways = spawnSync(bin, ['validate', '--config', join(otelConfigDir, 'agent-collector.yaml')], { encoding: 'utf8', env: { ...process.env, GATEWAY_ENDPOINTS: '' } });
     assert.notEqual(noGateways.status, 0);
     assert.match(noGateways.stderr, /no endpoints specified for the static resolver/);
