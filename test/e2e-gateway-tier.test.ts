@@ -332,6 +332,32 @@ describe('gateway tier: agent -> node-local collector -> two tail-sampling gatew
     assert.equal(sumOf(lb, 'otelcol_loadbalancer_num_backends'), 2, 'the node-local collector routes over two gateways');
   });
 
+  it('static resolver: a killed gateway keeps its share, held and retried until it is back', async () => {
+    // What docker-compose and a fixed list of hosts get: no failover, no loss within the retry window.
+    const victim = gateways[1] as GatewayHandle;
+    const failures = async (): Promise<number> => sumOf(await nodeLocal.telemetry(), 'otelcol_loadbalancer_backend_outcome_total', { endpoint: victim.endpoint, success: 'false' });
+    const failedBefore = await failures();
+    await victim.kill();
+    const refused = `${python} ${TCPCTL} connect 127.0.0.2 ${port}`;
+    const during: string[] = [];
+    // Failing commands (always kept) until one of them is bound for the dead gateway.
+    for (let i = 0; i < 20 && (during.length < 4 || (await failures()) === failedBefore); i++) {
+      during.push((await session.run(refused)).traceId);
+    }
+    await waitFor(failures, (n) => n > failedBefore, { timeoutMs: 20_000, what: 'a failed send to the dead gateway' });
+    const [host, portText] = victim.endpoint.split(':') as [string, string];
+    const back = await startGateway({ name: 'gateway-b-again', tracesPort: jaeger.ports.otlpGrpc, samplePercent: SAMPLE_PERCENT, slowConnectMs: SLOW_CONNECT_MS, decisionWait: '5s', host, port: Number(portText) });
+    gateways[1] = back;
+    for (const t of during) {
+      const truth = session.traceSpans(t);
+      await waitFor(() => jaegerSpanIds(jaeger, t), (ids) => sameSet(ids, truth), { timeoutMs: 90_000, intervalMs: 500, what: `trace ${t} whole in Jaeger` });
+    }
+    const atRestarted = during.filter((t) => back.witnessed().has(t));
+    console.log(`# static resolver: ${during.length} traces while gateway-b was down, ${atRestarted.length} held and delivered to it once back`);
+    assert.ok(atRestarted.length > 0, 'traces bound for the dead gateway waited for it');
+    for (const t of atRestarted) assert.ok(!(gateways[0] as GatewayHandle).witnessed().has(t), `trace ${t} did not move to gateway-a`);
+  });
+
   it('the agent exits cleanly with nothing dropped', async () => {
     assert.equal(await agent.stop(), 0);
     assert.match(agent.stderr(), /spans dropped: 0/);
