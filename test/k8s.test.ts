@@ -38,14 +38,18 @@ import { freePort, listen, type Listener } from './helpers/net';
 type Obj = Record<string, unknown>;
 const manifestDir = join(repoRoot, 'deploy/kubernetes');
 
-function manifestObjects(): Obj[] {
-  const kustomization = parse(readFileSync(join(manifestDir, 'kustomization.yaml'), 'utf8')) as { namespace: string; resources: string[] };
+function manifestObjects(dir = manifestDir): Obj[] {
+  const kustomization = parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')) as { namespace: string; resources: string[] };
   const objects: Obj[] = [];
   for (const file of kustomization.resources) {
-    for (const doc of parseAllDocuments(readFileSync(join(manifestDir, file), 'utf8'))) {
+    for (const doc of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
       if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors[0]?.message}`);
       const object = doc.toJS() as Obj | null;
-      if (object) objects.push(object);
+      if (!object) continue;
+      // What kustomize's `namespace:` does for namespaced objects.
+      const metadata = object.metadata as Obj;
+      if (!['Namespace', 'ClusterRole', 'ClusterRoleBinding'].includes(String(object.kind))) metadata.namespace ??= kustomization.namespace;
+      objects.push(object);
     }
   }
   return objects;
@@ -71,6 +75,18 @@ describe('deploy/kubernetes against a real API server', { timeout: 300_000 }, ()
     assert.deepEqual([...new Set(objects.map((o) => o.kind))].sort(),
       ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Deployment', 'Namespace', 'Service', 'ServiceAccount']);
     for (const object of objects) await kube.create(object);
+  });
+
+  it('the gateway tier (deploy/kubernetes/gateway-tier/) too, and its patch of the agent DaemonSet', async () => {
+    const tier = join(manifestDir, 'gateway-tier');
+    for (const object of manifestObjects(tier)) await kube.create(object);
+    const patch = parse(readFileSync(join(tier, 'agent-endpoint-patch.yaml'), 'utf8')) as Obj;
+    const r = await kube.request('PATCH', '/apis/apps/v1/namespaces/ebpf-otel/daemonsets/ebpf-otel-agent?fieldValidation=Strict', patch,
+      'application/strategic-merge-patch+json');
+    assert.equal(r.status, 200, JSON.stringify(r.body).slice(0, 500));
+    const env = ((((r.body.spec as Obj).template as Obj).spec as Obj).containers as Array<{ env: Array<{ name: string; value?: string }> }>)[0]?.env ?? [];
+    assert.equal(env.find((e) => e.name === 'OTEL_EXPORTER_OTLP_ENDPOINT')?.value, 'http://ebpf-otel-node-collector.ebpf-otel.svc:4317');
+    assert.ok(env.some((e) => e.name === 'EBPF_OTEL_CGROUP_ROOT'), 'the patch keeps the other variables');
   });
 
   it('refuses a misspelled field (the validation is real)', async () => {

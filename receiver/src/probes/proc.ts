@@ -1,6 +1,7 @@
 /**
  * Loads and runs bpf/proc.bpf.c: process exec, fork and exit events.
  */
+import type { EventLayout } from '../decode/layout';
 import { LoadedObjects, openAndAttach } from './loaded';
 import { u32 } from './common';
 
@@ -19,9 +20,18 @@ export interface ProcKernelStats {
   events: bigint;
 }
 
-/** Mirrors of bpf/proc.h (struct proc_cgroup_names). */
+/** Mirrors of bpf/proc.h (struct proc_cgroup_names, the value of the `cgroup_names` map). */
 export const PROC_CGROUP_NAME_LEN = 128;
 export const PROC_CGROUP_NAME_LEVELS = 3;
+export const PROC_CGROUP_NAMES_LAYOUT: EventLayout<'names'> = {
+  struct: 'proc_cgroup_names',
+  object: 'proc',
+  size: PROC_CGROUP_NAME_LEN * PROC_CGROUP_NAME_LEVELS,
+  fields: { names: { offset: 0, size: PROC_CGROUP_NAME_LEN * PROC_CGROUP_NAME_LEVELS } },
+};
+/** Indices of the `stats` counters (enum proc_stat in bpf/proc.h; checked against BTF by test/layout.test.ts). */
+export const ProcStat = { RingbufDrops: 0, ArgsUnreadable: 1, Events: 2 } as const;
+export const PROC_STAT_COUNT = 3;
 
 const PROGRAMS = ['handle_exec', 'handle_fork', 'handle_exit'] as const;
 
@@ -36,7 +46,7 @@ export class ProcProbe {
       // tp_btf programs: attached by their SEC() name, no tracefs needed.
       return PROGRAMS.map((program) => object.attach(program));
     });
-    return new ProcProbe(new LoadedObjects([part], 3));
+    return new ProcProbe(new LoadedObjects([part], PROC_STAT_COUNT));
   }
 
   /** Starts delivering raw event records; `onFramingError` is called when a batch cannot be split. */
@@ -79,8 +89,12 @@ export class ProcProbe {
   }
 
   stats(): ProcKernelStats {
-    const [ringbufDrops = 0n, argsUnreadable = 0n, events = 0n] = this.loaded.stats();
-    return { ringbufDrops, argsUnreadable, events };
+    const s = this.loaded.stats();
+    return {
+      ringbufDrops: s[ProcStat.RingbufDrops] ?? 0n,
+      argsUnreadable: s[ProcStat.ArgsUnreadable] ?? 0n,
+      events: s[ProcStat.Events] ?? 0n,
+    };
   }
 
   close(): void {

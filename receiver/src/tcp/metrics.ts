@@ -205,7 +205,7 @@ export class TcpConnectMetricProducer implements MetricProducer {
       errors.push(err);
     }
     // Keys that end up with the same attributes (cgroups of one container, host cgroups) add up.
-    const merged = new Map<string, { attributes: Attributes; counts: number[]; count: number; sum: number; min: number; max: number }>();
+    const merged = new Map<string, { attributes: Attributes; counts: number[]; count: number; sum: number }>();
     for (const [key, value] of entries) {
       let entry: TcpHistEntry;
       try {
@@ -224,7 +224,7 @@ export class TcpConnectMetricProducer implements MetricProducer {
       const id = JSON.stringify(Object.entries(attributes).sort(([a], [b]) => (a < b ? -1 : 1)));
       let point = merged.get(id);
       if (point === undefined) {
-        point = { attributes, counts: new Array<number>(this.layout.boundaries.length + 1).fill(0), count: 0, sum: 0, min: Infinity, max: -Infinity };
+        point = { attributes, counts: new Array<number>(this.layout.boundaries.length + 1).fill(0), count: 0, sum: 0 };
         merged.set(id, point);
       }
       for (let slot = 0; slot < TCP_HIST_SLOTS; slot++) {
@@ -233,10 +233,6 @@ export class TcpConnectMetricProducer implements MetricProducer {
         const bucket = this.layout.slotToBucket[slot] as number;
         if (bucket < 0) continue;
         point.counts[bucket] = (point.counts[bucket] as number) + Number(n);
-        const lower = (slotLowerBoundNs(slot) as number) / 1e9;
-        const upper = (slotLowerBoundNs(slot + 1 === 4 ? 8 : slot + 1) ?? lower * 1e9) / 1e9;
-        if (lower < point.min) point.min = lower;
-        if (upper > point.max) point.max = upper;
       }
       point.count += Number(entry.count);
       point.sum += Number(entry.sumNs) / 1e9;
@@ -250,8 +246,7 @@ export class TcpConnectMetricProducer implements MetricProducer {
           buckets: { boundaries: this.layout.boundaries, counts: p.counts },
           count: p.count,
           sum: p.sum,
-          // Slot bounds, not exact extremes: the kernel does not keep those.
-          ...(p.min !== Infinity ? { min: p.min, max: p.max } : {}),
+          // No min/max: OTLP's are observed extremes, and the kernel keeps only slot counts.
         },
       });
       attemptPoints.push({ startTime: this.startTime, endTime, attributes: p.attributes, value: p.count });

@@ -50,14 +50,14 @@ export function setUpWorkloads(opts: {
     root,
     kernelNames: opts.kernelNames,
     maxEntries: MAX_CGROUPS,
-    onEvict: () => opts.stats.workloadCacheEvictions.add('cgroups'),
-    onLookupFailure: (reason) => opts.stats.workloadLookupFailures.add(reason),
+    onEvict: () => opts.stats.workloadCacheEvictions.add({ cache: 'cgroups' }),
+    onLookupFailure: (reason) => opts.stats.workloadLookupFailures.add({ reason }),
   });
   const namer = new ServiceNamer({
     sources: opts.serviceNameFrom,
     agentServiceName: String(opts.agentResource.attributes['service.name'] ?? 'ebpf-otel'),
     maxEntries: MAX_NAMED_PROCESSES,
-    onEnvironFailure: (reason) => opts.stats.workloadLookupFailures.add(reason),
+    onEnvironFailure: (reason) => opts.stats.workloadLookupFailures.add({ reason }),
   });
   const tracers = new WorkloadTracers({
     agentResource: opts.agentResource,
@@ -67,7 +67,7 @@ export function setUpWorkloads(opts: {
     namer,
     maxWorkloads: MAX_WORKLOADS,
     instrumentationVersion: opts.version,
-    onEvict: () => opts.stats.workloadCacheEvictions.add('providers'),
+    onEvict: () => opts.stats.workloadCacheEvictions.add({ cache: 'providers' }),
   });
   return { tracers, resolver, namer };
 }
