@@ -36,6 +36,8 @@ export class AgentStats {
   readonly spansSampledOut = new Counter<string>();
   /** Spans lost after creation, by "exporter/reason". */
   readonly spansDropped = new Counter<string>();
+  /** Metric exports that failed, by "exporter/cause" (transient, auth, tls, too_large, rejected). */
+  readonly metricExportsFailed = new Counter<string>();
   /** Spans delivered, by exporter. */
   readonly spansExported = new Counter<string>();
 }
