@@ -51,7 +51,8 @@ function firstLine(text: string): string {
 export function classifyExportError(error: unknown, signal: string): ExportFailure {
   if (!(error instanceof Error)) return { kind: 'transient', message: 'unknown error' };
   const e = error as Error & { code?: unknown; details?: unknown; data?: unknown };
-  const text = firstLine([e.message, typeof e.details === 'string' ? e.details : ''].join(' '));
+  const details = typeof e.details === 'string' && !e.message.includes(e.details) ? e.details : '';
+  const text = firstLine([e.message, details].filter(Boolean).join(': '));
   const auth = `the collector refused the credentials (${text}): check the token in OTEL_EXPORTER_OTLP_HEADERS (e.g. "Authorization=Bearer <token>")`;
   const tls = (what: string): string =>
     `TLS handshake with the collector failed: ${what}: set OTEL_EXPORTER_OTLP_CERTIFICATE to the CA that signed the collector's certificate` +

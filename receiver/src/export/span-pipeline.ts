@@ -147,7 +147,9 @@ export class RetryingSpanExporter implements SpanExporter {
   }
 
   private evictOverflow(): void {
-    const over = this.queue.length + this.inFlightCount - this.opts.maxBufferedSpans;
+    // The batch in flight is not counted: if it fails it comes back to the front, and is then the
+    // oldest to go. Memory stays within maxBufferedSpans + one batch.
+    const over = this.queue.length - this.opts.maxBufferedSpans;
     if (over <= 0) return;
     const n = this.queue.take(over).length;
     if (n > 0) {
@@ -294,6 +296,8 @@ export function batchProcessor(exporter: RetryingSpanExporter, opts: BatchOption
   });
 }
 
+// The timers below are not unref'd: they are bounded, and a shutdown waiting on them must not
+// see the event loop end under it. The backoff timers above are unref'd.
 function exportWithTimeout(exporter: SpanExporter, batch: ReadableSpan[], timeoutMs: number): Promise<ExportResult> {
   return new Promise((resolve) => {
     let settled = false;
@@ -307,7 +311,6 @@ function exportWithTimeout(exporter: SpanExporter, batch: ReadableSpan[], timeou
       code: ExportResultCode.FAILED,
       error: Object.assign(new Error(`no answer within ${(Math.max(0, timeoutMs) / 1000).toFixed(1)} s`), { code: 'EXPORT_TIMEOUT' }),
     }), Math.max(0, timeoutMs));
-    timer.unref();
     try {
       exporter.export(batch, finish);
     } catch (error) {
@@ -319,11 +322,10 @@ function exportWithTimeout(exporter: SpanExporter, batch: ReadableSpan[], timeou
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(undefined), Math.max(0, ms));
-    timer.unref();
     p.then((v) => { clearTimeout(timer); resolve(v); }, () => { clearTimeout(timer); resolve(undefined); });
   });
 }
 
 function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
