@@ -122,6 +122,12 @@ export class Agent {
 
     // Traces: one exporter per destination (buffering and retrying on its own, so a slow collector
     // cannot hold the console back), each fed by the SDK's batch processor.
+    // Loss counters start at 0 for every known cause, so a dashboard shows 0 rather than no data.
+    this.stats.decodeErrors.add('framing', 0);
+    for (const name of config.exporters) {
+      this.stats.spansExported.add(name, 0);
+      for (const reason of ['buffer_full', 'shutdown', 'rejected'] as const) this.stats.spansDropped.add(`${name}/${reason}`, 0);
+    }
     this.spanExporters = config.exporters.map((name) => createSpanExporter(name, config, this.log, {
       onDropped: (exporter, n, reason) => this.stats.spansDropped.add(`${exporter}/${reason}`, n),
       onExported: (exporter, n) => this.stats.spansExported.add(exporter, n),
@@ -365,11 +371,11 @@ export class Agent {
       `events received: ${fmt(s.eventsReceived.entries())}`,
       `lost in kernel: ${fmt(this.kernelLost().filter(([, n]) => n > 0))}`,
       `late events: ${this.reorder?.late ?? 0}`,
-      `decode errors: ${fmt(s.decodeErrors.entries())}`,
+      `decode errors: ${fmt(s.decodeErrors.entries().filter(([, n]) => n > 0))}`,
       `spans sampled out: ${fmt(s.spansSampledOut.entries())}`,
       `spans exported: ${fmt(s.spansExported.entries())}`,
-      `spans dropped: ${fmt(s.spansDropped.entries())}`,
-      `metric exports failed: ${fmt(s.metricExportsFailed.entries())}`,
+      `spans dropped: ${fmt(s.spansDropped.entries().filter(([, n]) => n > 0))}`,
+      `metric exports failed: ${fmt(s.metricExportsFailed.entries().filter(([, n]) => n > 0))}`,
     ].join('; ');
   }
 
