@@ -397,9 +397,16 @@ export class Agent {
     }
     this.reorder?.close();
     this.commands?.close(process.hrtime.bigint());
-    // Metrics are collected while the maps still exist: one last export with the final counts.
     // Every step that waits on a collector is bounded, so stopping stays well under a container
-    // runtime's 10 s grace whatever the collector does (black-holed, refusing, slow).
+    // runtime's 10 s grace whatever the collector does (black-holed, refusing, slow): the span
+    // exporters deliver what they can within SPAN_SHUTDOWN_TIMEOUT_MS (3 s) and count the rest,
+    // while the last metric export (2 s at most) runs alongside.
+    const spansDone = (async () => {
+      // Providers first (their batch processors hand what they hold to the shared exporters).
+      await bounded(this.tracerProvider?.shutdown(), 1000, (why) => this.log.warn(`span processors at shutdown: ${why}`));
+      await Promise.all(this.spanExporters.map((e) => e.shutdown()));
+    })();
+    // Metrics are collected while the maps still exist: one last export with the final counts.
     if (this.meterProvider) {
       await bounded(this.meterProvider.forceFlush(), METRIC_FLUSH_TIMEOUT_MS, (why) => this.log.warn(`final metric export failed: ${why}`));
     }
@@ -410,10 +417,7 @@ export class Agent {
         this.log.warn(`${probe.id}: close failed: ${(err as Error).message}`);
       }
     }
-    // Providers first (their batch processors hand what they hold to the exporters), then the shared
-    // exporters, which deliver what they can within SPAN_SHUTDOWN_TIMEOUT_MS and count the rest.
-    await bounded(this.tracerProvider?.shutdown(), 1000, (why) => this.log.warn(`span processors at shutdown: ${why}`));
-    await Promise.all(this.spanExporters.map((e) => e.shutdown()));
+    await spansDone;
     await bounded(this.meterProvider?.shutdown(), 1000, () => undefined);
     trace.disable();
     this.log.info(this.summary());
