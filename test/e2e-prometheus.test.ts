@@ -195,9 +195,27 @@ describe('e2e: a real Prometheus scrapes the agent and the collector', { timeout
   });
 });
 
-describe('prometheus exporter: bad input', { timeout: 60_000 }, () => {
+describe('metrics without a collector, and bad input', { timeout: 60_000 }, () => {
   let server: Server | undefined;
   after(() => { server?.close(); });
+
+  it('console metrics with jsonl spans: the kernel histogram and the health counters on stdout', async () => {
+    const listener = await listen('127.0.0.1', await freePort());
+    const agent = startAgent(['--exporter', 'jsonl', '--probes', 'tcp', '--port', String(listener.port), '--metrics-exporter', 'console', '--metric-interval-ms', '300']);
+    try {
+      await agent.waitForStderr(/exporting metrics to console/);
+      await connect('127.0.0.1', listener.port);
+      // The SDK's ConsoleMetricExporter prints each metric as a JS object.
+      await waitFor(() => Promise.resolve(agent.stdout()), (out) => new RegExp(`'server\\.port': ${listener.port}`).test(out), { what: 'the connect in the console metrics' });
+      for (const name of ['ebpf_otel.tcp.connect.duration', 'ebpf_otel.tcp.connect.attempts', 'ebpf_otel.events.lost', 'ebpf_otel.spans.dropped']) {
+        assert.ok(agent.stdout().includes(`name: '${name}'`), `${name} missing from the console metrics`);
+      }
+      assert.equal(await agent.stop(), 0);
+    } finally {
+      listener.stop();
+      await agent.stop();
+    }
+  });
 
   it('a port already in use: a message naming it and the fix, exit 1', async () => {
     const port = await freePort();
