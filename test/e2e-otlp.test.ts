@@ -276,6 +276,76 @@ describe('e2e: delta temporality through the real Collector', { timeout: 120_000
   });
 });
 
+// --- batches the collector can never accept -------------------------------------------------------
+
+describe('e2e: batches larger than the collector accepts (OTLP/HTTP)', { timeout: 120_000 }, () => {
+  const collectors: CollectorHandle[] = [];
+  const agents: AgentRun[] = [];
+  after(async () => {
+    for (const a of agents) await a.stop();
+    for (const c of collectors) await c.stop();
+  });
+
+  /** A collector whose OTLP/HTTP receiver refuses bodies over `maxBytes` (it answers 400 "request body too large"). */
+  async function smallCollector(maxBytes: number): Promise<CollectorHandle> {
+    const dir = mkdtempSync(join(tmpdir(), 'ebpf-otel-small-'));
+    const file = join(dir, 'collector-small.yaml');
+    writeFileSync(file, `
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:\${env:OTELCOL_HEALTH_PORT}
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:\${env:OTELCOL_OTLP_HTTP_PORT}
+        max_request_body_size: ${maxBytes}
+exporters:
+  file/traces:
+    path: \${env:OTELCOL_TRACES_FILE}
+    format: json
+    flush_interval: 100ms
+service:
+  extensions: [health_check]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [file/traces]
+  telemetry:
+    metrics:
+      level: none
+`);
+    const c = await startCollector({ config: file });
+    collectors.push(c);
+    return c;
+  }
+
+  it('a batch too large is split until it fits: every span arrives', async () => {
+    const collector = await smallCollector(16_384);
+    const agent = startAgent(tcpOnly(['--exporter', 'otlp', '--metrics-exporter', 'none', '--otlp-protocol', 'http/protobuf', '--otlp-endpoint', collector.endpoints.otlpHttp]));
+    agents.push(agent);
+    await agent.waitForStderr(/running/);
+    const run = await connect('127.0.0.1', listener.port, { count: 80 });
+    await waitFor(() => Promise.resolve(collectorSpans(collector, run.pid).length), (n) => n === 80, { what: '80 spans at the collector', timeoutMs: 60_000 });
+    assert.equal(await agent.stop(), 0);
+    assert.match(agent.stderr(), /otlp: the collector refused a request as too large \(HTTP 400 .*request body too large\); splitting a batch of \d+ spans/);
+    assert.match(agent.stderr(), /spans dropped: 0/);
+    assert.match(agent.stderr(), /spans exported: otlp=80\b/);
+  });
+
+  it('a single span larger than the limit is dropped and counted, not retried forever', async () => {
+    const collector = await smallCollector(64);
+    const agent = startAgent(tcpOnly(['--exporter', 'otlp', '--metrics-exporter', 'none', '--otlp-protocol', 'http/protobuf', '--otlp-endpoint', collector.endpoints.otlpHttp, '--stats-interval', '1']));
+    agents.push(agent);
+    await agent.waitForStderr(/running/);
+    await connect('127.0.0.1', listener.port, { count: 4 });
+    await agent.waitForStderr(/spans dropped: otlp\/rejected=4\b/, 60_000);
+    assert.match(agent.stderr(), /1 spans dropped \(the receiver would never accept them\)/);
+    assert.equal(await agent.stop(), 0);
+    assert.doesNotMatch(agent.stderr(), /could not be delivered before shutdown/, 'nothing left to retry at shutdown');
+  });
+});
+
 // --- bounded shutdown ------------------------------------------------------------------------------
 
 describe('e2e: shutdown is bounded whatever the collector does', { timeout: 120_000 }, () => {

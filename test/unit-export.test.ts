@@ -182,6 +182,7 @@ describe('classifyExportError', () => {
     ['grpc too large', Object.assign(new Error('8 RESOURCE_EXHAUSTED: grpc: received message larger than max (5000000 vs. 4194304)'), { code: 8 }), 'too_large', /larger than/],
     ['http 413', new OTLPExporterError('Payload Too Large', 413), 'too_large', /413/],
     ['http 400', new OTLPExporterError('Bad Request', 400, 'proto: cannot parse'), 'rejected', /HTTP 400.*cannot parse/],
+    ['collector body too large', new OTLPExporterError('Bad Request', 400, '\b\u0003\u0012\u001chttp: request body too large'), 'too_large', /HTTP 400 http: request body too large/],
     ['grpc invalid', Object.assign(new Error('3 INVALID_ARGUMENT: x'), { code: 3 }), 'rejected', /invalid/],
     ['refused', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:4318'), { code: 'ECONNREFUSED' }), 'transient', /ECONNREFUSED/],
     ['grpc down', Object.assign(new Error('14 UNAVAILABLE: No connection established. Last error: connect ECONNREFUSED'), { code: 14 }), 'transient', /UNAVAILABLE/],

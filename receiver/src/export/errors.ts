@@ -40,7 +40,7 @@ const TLS_CODES = new Set([
 ]);
 
 const TLS_TEXT = /self[- ]signed certificate|unable to verify|unable to get (local )?issuer|certificate (has expired|is not yet valid|required)|altnames|wrong version number|alert (bad certificate|unknown ca|certificate required)|ssl|tls/i;
-const TOO_LARGE_TEXT = /larger than max|message (size|length)|too large/i;
+const TOO_LARGE_TEXT = /larger than max|message (size|length)|too large/i;  // gRPC and the Collector's HTTP wording
 
 function firstLine(text: string): string {
   const line = text.split('\n')[0] ?? '';
@@ -67,10 +67,13 @@ export function classifyExportError(error: unknown, signal: string): ExportFailu
     // An HTTP status from OTLP/HTTP (OTLPExporterError), or a gRPC status.
     if (e.name === 'OTLPExporterError' && e.code >= 100) {
       if (e.code === 401 || e.code === 403) return { kind: 'auth', message: auth.replace(text, `HTTP ${e.code} ${text}`) };
-      if (e.code === 413) return { kind: 'too_large', message: `the collector refused a request as too large (HTTP 413)` };
+      const body = typeof e.data === 'string' ? firstLine(e.data.replace(/[^\x20-\x7e]+/g, ' ').trim()) : '';
+      // The Collector answers an oversized body with 400 and "request body too large" in its status.
+      if (e.code === 413 || TOO_LARGE_TEXT.test(body)) {
+        return { kind: 'too_large', message: `the collector refused a request as too large (HTTP ${e.code}${body ? ` ${body}` : ''})` };
+      }
       if (e.code >= 400 && e.code < 500 && e.code !== 408 && e.code !== 429) {
-        const body = typeof e.data === 'string' ? `: ${firstLine(e.data)}` : '';
-        return { kind: 'rejected', message: `the collector rejected the data (HTTP ${e.code} ${text}${body})` };
+        return { kind: 'rejected', message: `the collector rejected the data (HTTP ${e.code} ${text}${body ? `: ${body}` : ''})` };
       }
       return { kind: 'transient', message: `HTTP ${e.code} ${text}` };
     }
