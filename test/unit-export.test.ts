@@ -303,6 +303,7 @@ describe('exporter settings', () => {
     const p = run(['--metrics-exporter', 'prometheus'], { OTEL_EXPORTER_PROMETHEUS_HOST: '0.0.0.0', OTEL_EXPORTER_PROMETHEUS_PORT: '9999' });
     assert.deepEqual([p.prometheusHost, p.prometheusPort], ['0.0.0.0', 9999]);
     assert.equal(run([], { OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: 'Delta' }).metricsTemporality, 'delta');
+    assert.equal(run([], { OTEL_EXPORTER_OTLP_TIMEOUT: '30000' }).otlpTracesTimeoutMs, 30_000);
   });
 
   it('bad values name the variable', () => {
@@ -316,5 +317,6 @@ describe('exporter settings', () => {
     fails([], { OTEL_EXPORTER_OTLP_CERTIFICATE: '/nonexistent/ca.pem' }, /^OTEL_EXPORTER_OTLP_CERTIFICATE=\/nonexistent\/ca.pem: cannot read the file \(ENOENT\)/);
     fails([], { OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: '/etc/hostname' }, /CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY go together/);
     fails([], { OTEL_EXPORTER_OTLP_HEADERS: 'Bearer abc' }, /^OTEL_EXPORTER_OTLP_HEADERS: expected key=value pairs/);
+    fails([], { OTEL_EXPORTER_OTLP_TIMEOUT: '10s' }, /^OTEL_EXPORTER_OTLP_TIMEOUT="10s": expected milliseconds/);
   });
 });

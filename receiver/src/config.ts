@@ -29,6 +29,8 @@ export interface AgentConfig {
   prometheusPort: number;
   /** OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE, for the otlp metrics exporter. */
   metricsTemporality: TemporalityPreference;
+  /** OTEL_EXPORTER_OTLP_TRACES_TIMEOUT / OTEL_EXPORTER_OTLP_TIMEOUT (the OTLP exporters read it too). */
+  otlpTracesTimeoutMs: number;
   probes: ProbeName[];
   pid: number;
   port: number;
@@ -268,7 +270,7 @@ export function parseCommandLine(argv: readonly string[], env: Env = process.env
 
 type ExportSettings = Pick<AgentConfig,
   'otlpEndpoint' | 'otlpMetricsEndpoint' | 'tracesProtocol' | 'metricsProtocol' | 'metricsExporters' |
-  'prometheusHost' | 'prometheusPort' | 'metricsTemporality'>;
+  'prometheusHost' | 'prometheusPort' | 'metricsTemporality' | 'otlpTracesTimeoutMs'>;
 
 const PROTOCOLS = ['grpc', 'http/protobuf'] as const;
 
@@ -355,6 +357,17 @@ function resolveExport(
     throw new ConfigError(`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=${JSON.stringify(temporalityText)}: expected cumulative, delta or lowmemory`);
   }
 
+  let otlpTracesTimeoutMs = 10_000;
+  for (const name of ['OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT']) {
+    const text = otel(name);
+    if (text === undefined) continue;
+    if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 600_000) {
+      throw new ConfigError(`${name}=${JSON.stringify(text)}: expected milliseconds from 1 to 600000`);
+    }
+    otlpTracesTimeoutMs = Number(text);
+    break;
+  }
+
   // TLS files and headers are read by the OTLP exporters themselves; check them here so a typo is
   // reported at start, naming the variable, instead of a warning and a plaintext/unauthenticated retry.
   const usesOtlp = spanExporters.includes('otlp') || metricsExporters.includes('otlp');
@@ -397,6 +410,7 @@ function resolveExport(
     prometheusHost,
     prometheusPort,
     metricsTemporality: temporalityText as TemporalityPreference,
+    otlpTracesTimeoutMs,
   };
 }
 

@@ -28,8 +28,8 @@ import { RetryingSpanExporter, type SpanDropReason } from './span-pipeline';
 
 /** Time allowed at shutdown to deliver buffered spans; with the metric flush, stop stays well under 10 s. */
 export const SPAN_SHUTDOWN_TIMEOUT_MS = 3000;
-/** One span export attempt that has not answered after this long is a failure (the OTLP exporters' own timeout is 10 s). */
-const SPAN_EXPORT_TIMEOUT_MS = 12_000;
+/** Beyond the OTLP exporter's own timeout (OTEL_EXPORTER_OTLP_TIMEOUT, 10 s), an attempt that has not answered is a failure. */
+const SPAN_EXPORT_TIMEOUT_MARGIN_MS = 2000;
 
 export interface SpanExportCounters {
   onDropped: (exporter: ExporterName, count: number, reason: SpanDropReason) => void;
@@ -44,7 +44,7 @@ export function createSpanExporter(name: ExporterName, config: AgentConfig, log:
     maxBatchSize: interactive ? 256 : 512,
     initialBackoffMs: 1000,
     maxBackoffMs: 30_000,
-    exportTimeoutMs: SPAN_EXPORT_TIMEOUT_MS,
+    exportTimeoutMs: (name === 'otlp' ? config.otlpTracesTimeoutMs : 10_000) + SPAN_EXPORT_TIMEOUT_MARGIN_MS,
     shutdownTimeoutMs: SPAN_SHUTDOWN_TIMEOUT_MS,
     log,
     onDropped: (n, reason) => counters.onDropped(name, n, reason),
