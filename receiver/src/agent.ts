@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createNoopMeter, trace, type Meter, type Tracer } from '@opentelemetry/api';
 import { MeterProvider, type MetricProducer } from '@opentelemetry/sdk-metrics';
-import { TracerProvider } from '@opentelemetry/sdk-trace';
+import { TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { clockPair, libbpfVersion } from '../../addon/lib/index';
 import { KernelClock } from './clock';
 import { CommandMetrics } from './commands/metrics';
@@ -132,11 +132,7 @@ export class Agent {
       onDropped: (exporter, n, reason) => this.stats.spansDropped.add(`${exporter}/${reason}`, n),
       onExported: (exporter, n) => this.stats.spansExported.add(exporter, n),
     }));
-    const spanProcessors = this.spanExporters.map((exporter, i) => batchProcessor(exporter, {
-      maxBatchSize: config.exporters[i] === 'otlp' ? 512 : 256,
-      scheduledDelayMs: config.exporters[i] === 'otlp' ? 1000 : 100,
-    }));
-    this.tracerProvider = new TracerProvider({ resource, spanProcessors });
+    this.tracerProvider = new TracerProvider({ resource, spanProcessors: this.newSpanProcessors() });
     const tracer = this.tracerProvider.getTracer('ebpf-otel', AGENT_VERSION);
 
     // Probes: load and attach everything first, start reading last. A probe
@@ -198,6 +194,17 @@ export class Agent {
       ? `otlp (${config.metricsProtocol} ${config.otlpMetricsEndpoint}, ${config.metricsTemporality})`
       : e === 'prometheus' ? `prometheus (${config.prometheusHost}:${config.prometheusPort})` : e));
     this.log.info(`exporting metrics to ${metricsWhere.join(', ') || 'nowhere (no metrics exporter)'}`);
+  }
+
+  /**
+   * Batch processors feeding the shared span exporters: one set per TracerProvider (several providers,
+   * e.g. one per workload resource, share the exporters, their buffers and their drop counters).
+   */
+  newSpanProcessors(): SpanProcessor[] {
+    return this.spanExporters.map((exporter, i) => batchProcessor(exporter, {
+      maxBatchSize: this.config.exporters[i] === 'otlp' ? 512 : 256,
+      scheduledDelayMs: this.config.exporters[i] === 'otlp' ? 1000 : 100,
+    }));
   }
 
   private readonly onFramingError = (): void => this.stats.decodeErrors.add('framing');
