@@ -208,6 +208,18 @@ describe('e2e: TLS, client certificates and a bearer token against the real Coll
       assert.match(agent.stderr(), /metric exports failed: otlp\/auth=\d+/);
     });
 
+    it(`${protocol}: no client certificate where the collector requires one is reported as a TLS problem`, async () => {
+      const env = tlsEnv(protocol);
+      delete env['OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE'];
+      delete env['OTEL_EXPORTER_OTLP_CLIENT_KEY'];
+      const agent = startAgent(tcpOnly(['--exporter', 'otlp', '--metrics-exporter', 'none']), env);
+      agents.push(agent);
+      await agent.waitForStderr(/running/);
+      await connect('127.0.0.1', listener.port);
+      await agent.waitForStderr(/error: otlp: export failed \(TLS handshake with the collector failed: .*OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE/, 30_000);
+      assert.equal(await agent.stop(), 0);
+    });
+
     it(`${protocol}: a collector certificate from an unknown CA is reported as a TLS problem`, async () => {
       const agent = startAgent(tcpOnly(['--exporter', 'otlp', '--metrics-exporter', 'none']), { ...tlsEnv(protocol), OTEL_EXPORTER_OTLP_CERTIFICATE: pki.otherCa });
       agents.push(agent);
