@@ -116,7 +116,7 @@ export async function createMetricReaders(
         throw new Error(`prometheus exporter: cannot listen on ${where}: ${why}; choose another with --prometheus-port/OTEL_EXPORTER_PROMETHEUS_PORT or --prometheus-host/OTEL_EXPORTER_PROMETHEUS_HOST`);
       }
       log.info(`prometheus: metrics at http://${config.prometheusHost.includes(':') ? `[${config.prometheusHost}]` : config.prometheusHost}:${config.prometheusPort}/metrics`);
-      readers.push(reader as unknown as IMetricReader);
+      readers.push(reader);
     }
   }
   return readers;

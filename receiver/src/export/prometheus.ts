@@ -26,9 +26,7 @@ export class AgentPrometheusExporter extends PrometheusExporter {
       host: opts.host,
       port: opts.port,
       preventServerStart: true,
-      // The structural type of the nested sdk-metrics copy this package pins is the same.
-      metricProducers: opts.metricProducers as ConstructorParameters<typeof PrometheusExporter>[0] extends infer C
-        ? C extends { metricProducers?: infer P } ? P : never : never,
+      metricProducers: opts.metricProducers,
       withResourceConstantLabels: /^(host\.name|service\.name|service\.instance\.id)$/,
     });
   }
