@@ -88,6 +88,11 @@ export class RetryingSpanExporter implements SpanExporter {
   private firstFailureAt = 0;
   private droppedSinceDelivery = 0;
   private closed = false;
+  /** Bumped when shutdown gives up on the attempt in flight: its late answer is then ignored. */
+  private generation = 0;
+  /** Drops for sizes/validity are logged once until the next delivery (counted every time). */
+  private rejectLogged = false;
+  private splitLogged = false;
   private shutdownOnce: Promise<void> | undefined;
 
   constructor(
@@ -139,6 +144,7 @@ export class RetryingSpanExporter implements SpanExporter {
         (this.failing ? ` (${this.failing.message})` : ''));
       this.opts.onDropped(left, 'shutdown');
       this.inFlightCount = 0;
+      this.generation++;
     }
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
@@ -187,9 +193,11 @@ export class RetryingSpanExporter implements SpanExporter {
     const batch = this.queue.take(this.batchSize);
     if (batch.length === 0) return undefined;
     let failure: ExportFailure | undefined;
+    const generation = this.generation;
     this.inFlightCount = batch.length;
     this.inFlight = (async () => {
       const result = await exportWithTimeout(this.inner, batch, timeoutMs);
+      if (generation !== this.generation) return; // already counted as dropped at shutdown
       if (result.code === ExportResultCode.SUCCESS) {
         this.opts.onExported(batch.length);
         this.onSuccess();
@@ -198,13 +206,18 @@ export class RetryingSpanExporter implements SpanExporter {
       const f = classifyExportError(result.error, this.opts.name);
       if (f.kind === 'too_large' && batch.length > 1) {
         // Split: each half goes back to the front and is tried on its own.
-        this.opts.log.warn(`${this.opts.name}: ${f.message}; splitting a batch of ${batch.length} spans`);
+        if (!this.splitLogged) this.opts.log.warn(`${this.opts.name}: ${f.message}; splitting a batch of ${batch.length} spans`);
+        this.splitLogged = true;
         this.queue.unshift(batch);
         this.batchSize = Math.max(1, Math.floor(batch.length / 2));
         return;
       }
       if (f.kind === 'too_large' || f.kind === 'rejected') {
-        this.opts.log.warn(`${this.opts.name}: ${f.message}; ${batch.length} spans dropped (the receiver would never accept them)`);
+        if (!this.rejectLogged) {
+          this.opts.log.warn(`${this.opts.name}: ${f.message}; ${batch.length} spans dropped (the receiver would never accept them;` +
+            ' later drops are counted in ebpf_otel.spans.dropped{reason=rejected})');
+        }
+        this.rejectLogged = true;
         this.opts.onDropped(batch.length, 'rejected');
         return;
       }
@@ -257,6 +270,8 @@ export class RetryingSpanExporter implements SpanExporter {
 
   private onSuccess(): void {
     this.backoffMs = this.opts.initialBackoffMs;
+    this.rejectLogged = false;
+    this.splitLogged = false;
     if (this.failing) {
       this.failing = undefined;
       const seconds = ((Date.now() - this.firstFailureAt) / 1000).toFixed(1);
