@@ -3,7 +3,7 @@
 # (no prebuilt binaries are downloaded):
 #   - an OpenTelemetry Collector, made by the official builder (ocb) from otel-config/builder-config.yaml
 #   - Jaeger v2 (cmd/jaeger from the Go module github.com/jaegertracing/jaeger)
-#   - Prometheus (cmd/prometheus from the Go module github.com/prometheus/prometheus; ~5 min cold)
+#   - Prometheus (cmd/prometheus from the Go module github.com/prometheus/prometheus; ~5-7 min cold)
 # Binaries are cached outside the repo, keyed by version (and, for the collector, by the manifest's
 # content), so a second run only checks that they exist:
 #   $EBPF_OTEL_CACHE/otelcol-<version>-<manifest hash>/otelcol-ebpf-otel
@@ -39,7 +39,7 @@ while [ $# -gt 0 ]; do
     --print-paths) print_only=1 ;;
     --only) shift; only=${1:-}; [ "$only" = otelcol ] || [ "$only" = jaeger ] || [ "$only" = prometheus ] ||
       { echo "build-backends: --only takes otelcol, jaeger or prometheus, got '$only'" >&2; exit 2; } ;;
-    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-backends: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
