@@ -120,14 +120,14 @@ export class Agent {
 
     const resource = await buildResource(AGENT_VERSION);
 
-    // Traces: one exporter per destination (buffering and retrying on its own, so a slow collector
-    // cannot hold the console back), each fed by the SDK's batch processor.
     // Loss counters start at 0 for every known cause, so a dashboard shows 0 rather than no data.
     this.stats.decodeErrors.add('framing', 0);
     for (const name of config.exporters) {
       this.stats.spansExported.add(name, 0);
       for (const reason of ['buffer_full', 'shutdown', 'rejected'] as const) this.stats.spansDropped.add(`${name}/${reason}`, 0);
     }
+    // Traces: one exporter per destination (buffering and retrying on its own, so a slow collector
+    // cannot hold the console back), each fed by the SDK's batch processor.
     this.spanExporters = config.exporters.map((name) => createSpanExporter(name, config, this.log, {
       onDropped: (exporter, n, reason) => this.stats.spansDropped.add(`${exporter}/${reason}`, n),
       onExported: (exporter, n) => this.stats.spansExported.add(exporter, n),
