@@ -199,8 +199,9 @@ describe('e2e: the collector goes away and comes back', { timeout: 300_000 }, ()
   });
   }
 
-  it('buffer overflow while the collector is down: at most the buffer arrives, the drops are counted', async (t) => {
-    const service = `e2e-overflow-${process.pid}-${Date.now()}`;
+  for (const protocol of ['grpc', 'http/protobuf'] as const) {
+  it(`${protocol}: buffer overflow while the collector is down: at most the buffer arrives, the drops are counted`, async (t) => {
+    const service = `e2e-overflow-${protocol.replace('/', '-')}-${process.pid}-${Date.now()}`;
     const since = Date.now() - 1000;
     const collector = await startCollector({ jaeger });
     collectors.push(collector);
@@ -208,7 +209,7 @@ describe('e2e: the collector goes away and comes back', { timeout: 300_000 }, ()
 
     // Only otlp: a jsonl exporter would have a 5-span buffer too.
     const agent = startAgent(
-      ['--exporter', 'otlp', ...agentArgs(collector, listener.port, ['--export-buffer-spans', '5', '--stats-interval', '1'])],
+      ['--exporter', 'otlp', ...agentArgs(collector, listener.port, ['--export-buffer-spans', '5', '--stats-interval', '1'], protocol)],
       { OTEL_SERVICE_NAME: service },
     );
     agents.push(agent);
@@ -253,4 +254,5 @@ describe('e2e: the collector goes away and comes back', { timeout: 300_000 }, ()
 
     assert.equal(await agent.stop(), 0);
   });
+  }
 });
