@@ -11,11 +11,11 @@ import { ValueType } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { OTLPExporterError } from '@opentelemetry/otlp-exporter-base';
 import { emptyResource } from '@opentelemetry/resources';
-import { AggregationTemporality, DataPointType, type CollectionResult, type Histogram, type MetricProducer } from '@opentelemetry/sdk-metrics';
+import { AggregationTemporality, DataPointType, type CollectionResult, type Histogram, type MetricProducer, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
 import { ConfigError, parseCommandLine, type AgentConfig } from '../receiver/src/config';
 import { classifyExportError } from '../receiver/src/export/errors';
-import { DeltaMetricProducer } from '../receiver/src/export/metrics';
+import { CountingMetricExporter, DeltaMetricProducer } from '../receiver/src/export/metrics';
 import { prometheusName } from '../receiver/src/export/prometheus';
 import { batchProcessor, RetryingSpanExporter, type RetryingExporterOptions, type SpanDropReason } from '../receiver/src/export/span-pipeline';
 import { createLogger } from '../receiver/src/log';
@@ -195,6 +195,31 @@ describe('classifyExportError', () => {
       assert.match(f.message, message);
     });
   }
+});
+
+describe('CountingMetricExporter', () => {
+  it('reports a failed export as failed, counts it by cause, logs once per outage and the recovery', async () => {
+    const results: ExportResult[] = [
+      { code: ExportResultCode.FAILED, error: Object.assign(new Error('16 UNAUTHENTICATED: bad token'), { code: 16 }) },
+      { code: ExportResultCode.FAILED, error: Object.assign(new Error('16 UNAUTHENTICATED: bad token'), { code: 16 }) },
+      { code: ExportResultCode.SUCCESS },
+    ];
+    const inner: PushMetricExporter = {
+      export: (_m, done) => done(results.shift() as ExportResult),
+      forceFlush: async () => undefined,
+      shutdown: async () => undefined,
+    };
+    const logs: string[] = [];
+    const failed: string[] = [];
+    const exporter = new CountingMetricExporter(inner, 'otlp metrics', createLogger('info', (l) => logs.push(l)), (reason) => failed.push(reason));
+    const once = () => new Promise<ExportResult>((resolve) => exporter.export({ resource: emptyResource(), scopeMetrics: [] } as ResourceMetrics, resolve));
+    assert.equal((await once()).code, ExportResultCode.FAILED);
+    assert.equal((await once()).code, ExportResultCode.FAILED);
+    assert.equal((await once()).code, ExportResultCode.SUCCESS);
+    assert.deepEqual(failed, ['auth', 'auth']);
+    assert.equal(logs.filter((l) => /error: otlp metrics: export failed \(the collector refused the credentials/.test(l)).length, 1);
+    assert.ok(logs.some((l) => /info: otlp metrics: export recovered after 2 failed attempts/.test(l)));
+  });
 });
 
 describe('DeltaMetricProducer', () => {
