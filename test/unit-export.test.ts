@@ -154,6 +154,24 @@ describe('RetryingSpanExporter behind the SDK BatchSpanProcessor', () => {
     assert.ok(p.logs.some((l) => /rejected the data as invalid.*1 spans dropped/.test(l)));
   });
 
+  it('spans arriving back to back are delivered as they come, nothing overflows (no starved timer)', async () => {
+    let delivered = 0;
+    const healthy: SpanExporter = {
+      export: (spans, done) => { delivered += spans.length; done({ code: ExportResultCode.SUCCESS }); },
+      shutdown: async () => undefined,
+    };
+    const p = pipeline(healthy, { maxBufferedSpans: 5000, maxBatchSize: 512 });
+    // Like a busy ring buffer: bursts of spans, the event loop turning between bursts.
+    for (let burst = 0; burst < 50; burst++) {
+      p.spans(Array.from({ length: 1024 }, (_, i) => `s${i}`));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await p.provider.forceFlush();
+    await p.exporter.shutdown();
+    assert.equal(p.dropped.get('buffer_full') ?? 0, 0);
+    assert.equal(delivered, 50 * 1024);
+  });
+
   it('one exporter serves several providers; shutting a provider down leaves it open', async () => {
     const inner = new ScriptedExporter();
     const p = pipeline(inner);
