@@ -350,6 +350,7 @@ describe('exporter settings', () => {
   });
 
   it('bad values name the variable', () => {
+    fails([], { OTEL_TRACES_EXPORTER: 'zipkin' }, /^OTEL_TRACES_EXPORTER="zipkin": unknown span exporter "zipkin"/);
     fails([], { OTEL_METRICS_EXPORTER: 'otlp,statsd' }, /^OTEL_METRICS_EXPORTER="otlp,statsd": unknown metrics exporter "statsd"/);
     fails(['--metrics-exporter', 'zipkin'], {}, /^--metrics-exporter="zipkin": unknown metrics exporter/);
     fails([], { OTEL_EXPORTER_OTLP_PROTOCOL: 'udp' }, /^OTEL_EXPORTER_OTLP_PROTOCOL="udp": unknown OTLP protocol/);

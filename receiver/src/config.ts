@@ -202,12 +202,17 @@ export function parseCommandLine(argv: readonly string[], env: Env = process.env
 
   // --exporter, else OTEL_TRACES_EXPORTER (otlp, console, none), else the default.
   let exporterText = raw('exporter');
-  if (typeof values.exporter !== 'string' && !env[envName('exporter')] && env.OTEL_TRACES_EXPORTER) {
-    exporterText = env.OTEL_TRACES_EXPORTER === 'none' ? '' : env.OTEL_TRACES_EXPORTER;
+  const fromOtelVariable = typeof values.exporter !== 'string' && !env[envName('exporter')] && !!env.OTEL_TRACES_EXPORTER;
+  if (fromOtelVariable) {
+    exporterText = env.OTEL_TRACES_EXPORTER === 'none' ? '' : env.OTEL_TRACES_EXPORTER ?? '';
   }
-  const exporters = [...new Set(exporterText.split(',').map((s) => s.trim()).filter(Boolean))].map((e) =>
-    oneOf('exporter', e, ['otlp', 'console', 'jsonl'] as const),
-  );
+  const spanExporterNames = ['otlp', 'console', 'jsonl'] as const;
+  const exporters = [...new Set(exporterText.split(',').map((s) => s.trim()).filter(Boolean))].map((e) => {
+    if (fromOtelVariable && !(spanExporterNames as readonly string[]).includes(e)) {
+      throw new ConfigError(`OTEL_TRACES_EXPORTER=${JSON.stringify(exporterText)}: unknown span exporter ${JSON.stringify(e)}; expected a comma list of ${spanExporterNames.join(', ')} or none`);
+    }
+    return oneOf('exporter', e, spanExporterNames);
+  });
   if (exporters.includes('console') && exporters.includes('jsonl')) {
     throw new ConfigError('--exporter: console and jsonl both write to stdout; choose one');
   }
