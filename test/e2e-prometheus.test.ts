@@ -50,6 +50,8 @@ function shippedConfig(collectorPromPort: number, agentPort: number): string {
   assert.deepEqual(agentJob.static_configs.flatMap((s) => s.targets), ['agent:9464']);
   collectorJob.static_configs = [{ targets: [`127.0.0.1:${collectorPromPort}`] }];
   agentJob.static_configs = [{ targets: [`127.0.0.1:${agentPort}`] }];
+  // The other jobs (the gateway tier's node-local collectors) have no target in this test.
+  config.scrape_configs = [collectorJob, agentJob];
   // The shipped intervals (15 s) made short: the test waits for scrapes, not for minutes.
   config.global = { ...config.global, scrape_interval: '1s', evaluation_interval: '1s' };
   return stringify(config);

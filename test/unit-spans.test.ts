@@ -7,7 +7,7 @@ import { KernelClock } from '../receiver/src/clock';
 import { decodeTcpConnect, TcpOutcome, AF_INET6 } from '../receiver/src/decode/tcp-connect';
 import { formatSpanLine, spanToJson } from '../receiver/src/export/console';
 import { TcpConnectSpanBuilder } from '../receiver/src/tcp/spans';
-import { tcpRecord } from './unit-decode-tcp.test';
+import { tcpRecord } from './helpers/event-builder';
 
 function setup() {
   const exporter = new InMemorySpanExporter();
