@@ -112,6 +112,10 @@ describe('docker-compose.yml', () => {
     assert.equal(service('otel-collector')['image'], `otel/opentelemetry-collector-contrib:${built}`);
     const jaegerBuilt = /^JAEGER_V2_VERSION=v(\S+)/m.exec(script)?.[1];
     assert.equal(service('jaeger')['image'], `jaegertracing/jaeger:${jaegerBuilt}`);
+    // Prometheus 3.x is published as Go module v0.3MM.P: v0.316.0 is Prometheus 3.16.0.
+    const promModule = /^PROMETHEUS_MODULE_VERSION=v0\.3(\d\d)\.(\d+)/m.exec(script);
+    assert.ok(promModule, 'PROMETHEUS_MODULE_VERSION in scripts/build-backends.sh');
+    assert.equal(service('prometheus')['image'], `prom/prometheus:v3.${Number(promModule[1])}.${promModule[2]}`);
   });
 
   it('publishes the documented ports, each host port once', () => {

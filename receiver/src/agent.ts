@@ -7,22 +7,19 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createNoopMeter, trace, type Meter, type Tracer } from '@opentelemetry/api';
-import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
-import { MeterProvider, PeriodicExportingMetricReader, type MetricProducer, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
-import { TracerProvider, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { MeterProvider, type MetricProducer } from '@opentelemetry/sdk-metrics';
+import { TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { clockPair, libbpfVersion } from '../../addon/lib/index';
 import { KernelClock } from './clock';
 import { CommandMetrics } from './commands/metrics';
 import { createRedactor } from './commands/redact';
 import { CommandTracer } from './commands/tracer';
-import type { AgentConfig, ExporterName, ProbeName } from './config';
+import type { AgentConfig, ProbeName } from './config';
 import { decodeEvent, eventTimeNs, type EventOf, type KernelEvent } from './decode/index';
 import { DecodeError } from './decode/layout';
 import { TcpOutcome } from './decode/tcp-connect';
-import { ConsoleLineExporter, JsonLinesExporter } from './export/console';
-import { ResilientMetricExporter } from './export/metrics';
-import { BufferedSpanProcessor } from './export/span-pipeline';
+import { createMetricReaders, createSpanExporter } from './export/exporters';
+import { batchProcessor, type RetryingSpanExporter } from './export/span-pipeline';
 import type { Logger } from './log';
 import { preflight } from './preflight';
 import { ensureTracefs } from './probes/tracefs';
@@ -39,6 +36,7 @@ import {
   METRIC_DECODE_ERRORS,
   METRIC_EVENTS_LOST,
   METRIC_EVENTS_RECEIVED,
+  METRIC_METRIC_EXPORTS_FAILED,
   METRIC_SPANS_DROPPED,
   METRIC_SPANS_EXPORTED,
   METRIC_SPANS_SAMPLED_OUT,
@@ -79,6 +77,19 @@ interface KernelLoss {
   readonly count: number;
 }
 
+/** The last metric export at shutdown gets this long (a black-holed collector never answers). */
+const METRIC_FLUSH_TIMEOUT_MS = 2000;
+
+/** Waits for `p` at most `ms`; a failure or the timeout is reported, never thrown. */
+async function bounded(p: Promise<unknown> | undefined, ms: number, report: (why: string) => void): Promise<void> {
+  if (!p) return;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((resolve) => { timer = setTimeout(() => resolve(`no answer within ${ms / 1000} s`), ms); });
+  const why = await Promise.race([p.then(() => undefined, (err: Error) => err.message), timeout]);
+  clearTimeout(timer);
+  if (why !== undefined) report(why);
+}
+
 /** How long events wait to be put back in kernel time order across ring buffers. */
 const REORDER_WINDOW_NS = 250_000_000n;
 
@@ -86,6 +97,8 @@ export class Agent {
   readonly stats = new AgentStats();
   private readonly probes: ProbeHandle[] = [];
   private tracerProvider: TracerProvider | undefined;
+  /** Span exporters, shared by every TracerProvider; closed after them. */
+  private spanExporters: RetryingSpanExporter[] = [];
   private meterProvider: MeterProvider | undefined;
   private clock: KernelClock | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
@@ -116,26 +129,19 @@ export class Agent {
 
     const resource = await buildResource(AGENT_VERSION);
 
-    // Traces: one buffered processor per exporter, so a slow collector cannot hold the console back.
-    const spanProcessors: SpanProcessor[] = [];
+    // Loss counters start at 0 for every known cause, so a dashboard shows 0 rather than no data.
+    this.stats.decodeErrors.add({ reason: 'framing' }, 0);
     for (const name of config.exporters) {
-      const exporter = this.spanExporter(name);
-      const interactive = name !== 'otlp';
-      const processor = new BufferedSpanProcessor(exporter, {
-        name,
-        maxBufferedSpans: config.exportBufferSpans,
-        maxBatchSize: interactive ? 256 : 512,
-        flushIntervalMs: interactive ? 100 : 1000,
-        initialBackoffMs: 1000,
-        maxBackoffMs: 30_000,
-        shutdownTimeoutMs: 5000,
-        log: this.log,
-        onDropped: (n, reason) => this.stats.spansDropped.add({ exporter: name, reason }, n),
-        onExported: (n) => this.stats.spansExported.add({ exporter: name }, n),
-      });
-      spanProcessors.push(processor);
+      this.stats.spansExported.add({ exporter: name }, 0);
+      for (const reason of ['buffer_full', 'shutdown', 'rejected'] as const) this.stats.spansDropped.add({ exporter: name, reason }, 0);
     }
-    this.tracerProvider = new TracerProvider({ resource, spanProcessors });
+    // Traces: one exporter per destination (buffering and retrying on its own, so a slow collector
+    // cannot hold the console back), each fed by the SDK's batch processor.
+    this.spanExporters = config.exporters.map((name) => createSpanExporter(name, config, this.log, {
+      onDropped: (exporter, n, reason) => this.stats.spansDropped.add({ exporter, reason }, n),
+      onExported: (exporter, n) => this.stats.spansExported.add({ exporter }, n),
+    }));
+    this.tracerProvider = new TracerProvider({ resource, spanProcessors: this.newSpanProcessors() });
     const tracer = this.tracerProvider.getTracer('ebpf-otel', AGENT_VERSION);
 
     // Probes: load and attach everything first, start reading last. A probe
@@ -168,20 +174,10 @@ export class Agent {
     }
     for (const f of failures) this.log.warn(`${f} (continuing without it)`);
 
-    // Metrics: the kernel's aggregates through MetricProducers, our own health as SDK instruments.
-    if (config.exporters.includes('otlp')) {
-      const exporter = new ResilientMetricExporter(
-        new OTLPMetricExporter(config.otlpMetricsEndpoint ? { url: config.otlpMetricsEndpoint } : {}) as PushMetricExporter,
-        this.log,
-      );
-      const reader = new PeriodicExportingMetricReader({
-        exporter,
-        exportIntervalMillis: config.metricIntervalMs,
-        exportTimeoutMillis: Math.min(30_000, config.metricIntervalMs),
-        metricProducers: producers,
-      });
-      this.meterProvider = new MeterProvider({ resource, readers: [reader] });
-    }
+    // Metrics: the kernel's aggregates through MetricProducers, our own health as SDK instruments,
+    // to every metrics exporter, whatever the span exporters are.
+    const readers = await createMetricReaders(config, producers, this.log, (exporter, reason) => this.stats.metricExportsFailed.add({ exporter, reason }));
+    if (readers.length > 0) this.meterProvider = new MeterProvider({ resource, readers });
     const meter = this.meterProvider?.getMeter('ebpf-otel', AGENT_VERSION) ?? createNoopMeter();
     this.registerSelfMetrics(meter);
 
@@ -201,8 +197,23 @@ export class Agent {
     if (config.statsIntervalSeconds > 0) {
       this.statsTimer = setInterval(() => this.log.info(this.summary()), config.statsIntervalSeconds * 1000).unref();
     }
-    const where = config.exporters.map((e) => (e === 'otlp' ? `otlp (${config.otlpEndpoint ?? 'http://localhost:4317'})` : e));
-    this.log.info(`exporting to ${where.join(', ') || 'nowhere (no exporter)'}`);
+    const where = config.exporters.map((e) => (e === 'otlp' ? `otlp (${config.tracesProtocol} ${config.otlpEndpoint})` : e));
+    this.log.info(`exporting spans to ${where.join(', ') || 'nowhere (no exporter)'}`);
+    const metricsWhere = config.metricsExporters.map((e) => (e === 'otlp'
+      ? `otlp (${config.metricsProtocol} ${config.otlpMetricsEndpoint}, ${config.metricsTemporality})`
+      : e === 'prometheus' ? `prometheus (${config.prometheusHost}:${config.prometheusPort})` : e));
+    this.log.info(`exporting metrics to ${metricsWhere.join(', ') || 'nowhere (no metrics exporter)'}`);
+  }
+
+  /**
+   * Batch processors feeding the shared span exporters: one set per TracerProvider (several providers,
+   * e.g. one per workload resource, share the exporters, their buffers and their drop counters).
+   */
+  newSpanProcessors(): SpanProcessor[] {
+    return this.spanExporters.map((exporter, i) => batchProcessor(exporter, {
+      maxBatchSize: this.config.exporters[i] === 'otlp' ? 512 : 256,
+      scheduledDelayMs: this.config.exporters[i] === 'otlp' ? 1000 : 100,
+    }));
   }
 
   private readonly onFramingError = (): void => this.stats.decodeErrors.add({ reason: 'framing' });
@@ -319,17 +330,6 @@ export class Agent {
     return this.clock;
   }
 
-  private spanExporter(name: ExporterName): SpanExporter {
-    switch (name) {
-      case 'otlp':
-        return new OTLPTraceExporter(this.config.otlpEndpoint ? { url: this.config.otlpEndpoint } : {});
-      case 'console':
-        return new ConsoleLineExporter();
-      case 'jsonl':
-        return new JsonLinesExporter();
-    }
-  }
-
   private addProbe(id: ProbeId, probe: { drain(): void; close(): void }, lost: () => KernelLoss[]): void {
     this.probes.push({ id, drain: () => probe.drain(), close: () => probe.close(), lost });
   }
@@ -373,6 +373,10 @@ export class Agent {
       .addCallback((r) => {
         for (const [{ exporter, reason }, n] of stats.spansDropped.entries()) r.observe(n, { [ATTR_EXPORTER]: exporter, [ATTR_REASON]: reason });
       });
+    meter.createObservableCounter(METRIC_METRIC_EXPORTS_FAILED, { description: 'Metric exports that failed, by exporter and cause', unit: '{export}' })
+      .addCallback((r) => {
+        for (const [{ exporter, reason }, n] of stats.metricExportsFailed.entries()) r.observe(n, { [ATTR_EXPORTER]: exporter, [ATTR_REASON]: reason });
+      });
     meter.createObservableCounter(METRIC_SPANS_EXPORTED, { description: 'Spans delivered to an exporter', unit: '{span}' })
       .addCallback((r) => { for (const [{ exporter }, n] of stats.spansExported.entries()) r.observe(n, { [ATTR_EXPORTER]: exporter }); });
   }
@@ -386,10 +390,11 @@ export class Agent {
       `events received: ${fmt(s.eventsReceived.entries())}`,
       `lost in kernel: ${fmt(lost)}`,
       `late events: ${this.reorder?.late ?? 0}`,
-      `decode errors: ${fmt(s.decodeErrors.entries())}`,
+      `decode errors: ${fmt(s.decodeErrors.entries().filter(([, n]) => n > 0))}`,
       `spans sampled out: ${fmt(s.spansSampledOut.entries())}`,
       `spans exported: ${fmt(s.spansExported.entries())}`,
-      `spans dropped: ${fmt(s.spansDropped.entries())}`,
+      `spans dropped: ${fmt(s.spansDropped.entries().filter(([, n]) => n > 0))}`,
+      `metric exports failed: ${fmt(s.metricExportsFailed.entries().filter(([, n]) => n > 0))}`,
     ].join('; ');
   }
 
@@ -411,9 +416,18 @@ export class Agent {
     }
     this.reorder?.close();
     this.commands?.close(process.hrtime.bigint());
+    // Every step that waits on a collector is bounded, so stopping stays well under a container
+    // runtime's 10 s grace whatever the collector does (black-holed, refusing, slow): the span
+    // exporters deliver what they can within SPAN_SHUTDOWN_TIMEOUT_MS (3 s) and count the rest,
+    // while the last metric export (2 s at most) runs alongside.
+    const spansDone = (async () => {
+      // Providers first (their batch processors hand what they hold to the shared exporters).
+      await bounded(this.tracerProvider?.shutdown(), 1000, (why) => this.log.warn(`span processors at shutdown: ${why}`));
+      await Promise.all(this.spanExporters.map((e) => e.shutdown()));
+    })();
     // Metrics are collected while the maps still exist: one last export with the final counts.
     if (this.meterProvider) {
-      await this.meterProvider.forceFlush().catch((err: Error) => this.log.warn(`final metric export failed: ${err.message}`));
+      await bounded(this.meterProvider.forceFlush(), METRIC_FLUSH_TIMEOUT_MS, (why) => this.log.warn(`final metric export failed: ${why}`));
     }
     for (const probe of [...this.probes].reverse()) {
       try {
@@ -422,8 +436,8 @@ export class Agent {
         this.log.warn(`${probe.id}: close failed: ${(err as Error).message}`);
       }
     }
-    await this.tracerProvider?.shutdown().catch((err: Error) => this.log.warn(`span export at shutdown failed: ${err.message}`));
-    await this.meterProvider?.shutdown().catch(() => undefined);
+    await spansDone;
+    await bounded(this.meterProvider?.shutdown(), 1000, () => undefined);
     trace.disable();
     this.log.info(this.summary());
   }
