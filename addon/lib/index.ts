@@ -113,6 +113,8 @@ export interface RingBufferStats {
   records: number;
   /** Record bytes delivered, without the 4-byte length prefixes. */
   bytes: number;
+  /** Failed waits or reads of the ring (ring_buffer__poll/consume errors other than EINTR). */
+  readErrors: number;
 }
 
 export interface RingBufferReader {
@@ -683,8 +685,8 @@ class NativeRingBufferReader implements RingBufferReader {
 
   stats(): RingBufferStats {
     if (this.#finalStats !== undefined) return { ...this.#finalStats };
-    const { batches, records, bytes } = this.#handle.readerStats(this.#id);
-    return { batches, records, bytes };
+    const { batches, records, bytes, waitErrors } = this.#handle.readerStats(this.#id);
+    return { batches, records, bytes, readErrors: waitErrors };
   }
 
   /** Called by BpfObject.close() before the native side closes the reader. */

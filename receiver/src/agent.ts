@@ -26,7 +26,6 @@ import { ResilientMetricExporter } from './export/metrics';
 import { BufferedSpanProcessor } from './export/span-pipeline';
 import type { Logger } from './log';
 import { preflight } from './preflight';
-import { ensureTracefs } from './probes/tracefs';
 import { BashProbe } from './probes/bash';
 import { ProcProbe } from './probes/proc';
 import { TcpProbe } from './probes/tcp';
@@ -37,6 +36,7 @@ import {
   ATTR_PROBE,
   ATTR_REASON,
   METRIC_DECODE_ERRORS,
+  METRIC_EVENTS_LATE,
   METRIC_EVENTS_LOST,
   METRIC_EVENTS_RECEIVED,
   METRIC_SPANS_DROPPED,
@@ -68,6 +68,7 @@ interface ProbeHandle {
   id: ProbeId;
   drain(): void;
   close(): void;
+  readErrors(): number;
   /** Kernel-side loss counters as [probe/reason, count] (the probes keep the last values once closed). */
   lost(): Array<[string, number]>;
 }
@@ -206,8 +207,6 @@ export class Agent {
   /** Loads and attaches; returns what starts reading. Each loader throws when its probe cannot run. */
   private loadTcpProbe(tracer: Tracer, users: UserNames, gate: SpanGate, producers: MetricProducer[]): () => void {
     const config = this.config;
-    // The tracepoint's id is read from tracefs (exec and bash need none).
-    ensureTracefs(this.log);
     const probe = TcpProbe.load(this.bpfDir(), {
       ...this.probeBase(),
       filterTgid: config.pid,
@@ -218,11 +217,17 @@ export class Agent {
     });
     this.addProbe('tcp', probe, () => {
       const s = probe.stats();
-      return [['tcp/ringbuf_full', Number(s.ringbufDrops)], ['tcp/inflight_table_full', Number(s.inflightFull)]];
+      return [
+        ['tcp/ringbuf_full', Number(s.ringbufDrops)],
+        ['tcp/inflight_storage_unavailable', Number(s.inflightFull)],
+        ['tcp/histogram_not_counted', Number(s.histLost)],
+        // Counted all the same, under the overflow key (no server.port): the port detail is what is lost.
+        ['tcp/histogram_keys_full', Number(s.histFull)],
+      ];
     });
     producers.push(new TcpConnectMetricProducer(probe.histogramSource(), config.histogramBucketsPerOctave));
     const spans = new TcpConnectSpanBuilder(tracer, this.requireClock(), users);
-    this.log.info('tcp: watching TCP connects (tracepoint sock:inet_sock_set_state)');
+    this.log.info('tcp: watching TCP connects (tp_btf inet_sock_set_state)');
     return () =>
       probe.start((record) => {
         this.stats.eventsReceived.add('tcp');
@@ -241,7 +246,10 @@ export class Agent {
 
   private loadExecProbe(): () => void {
     const probe = ProcProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: 0 });
-    this.addProbe('exec', probe, () => [['exec/ringbuf_full', Number(probe.stats().ringbufDrops)]]);
+    this.addProbe('exec', probe, () => {
+      const s = probe.stats();
+      return [['exec/ringbuf_full', Number(s.ringbufDrops)], ['exec/args_unreadable', Number(s.argsUnreadable)]];
+    });
     this.log.info('exec: watching process exec, fork and exit (tp_btf sched_process_*)');
     return () =>
       probe.start((record) => {
@@ -311,12 +319,13 @@ export class Agent {
     }
   }
 
-  private addProbe(id: ProbeId, probe: { drain(): void; close(): void }, lost: () => Array<[string, number]>): void {
-    this.probes.push({ id, drain: () => probe.drain(), close: () => probe.close(), lost });
+  private addProbe(id: ProbeId, probe: { drain(): void; close(): void; readErrors(): number }, lost: () => Array<[string, number]>): void {
+    this.probes.push({ id, drain: () => probe.drain(), close: () => probe.close(), readErrors: () => probe.readErrors(), lost });
   }
 
+  /** Every kernel-side loss as [probe/reason, count], the ring buffer readers' errors included. */
   private kernelLost(): Array<[string, number]> {
-    return this.probes.flatMap((p) => p.lost());
+    return this.probes.flatMap((p): Array<[string, number]> => [...p.lost(), [`${p.id}/reader_error`, p.readErrors()]]);
   }
 
   /** Runs a decoder; what it cannot read is counted, never fatal. */
@@ -342,13 +351,15 @@ export class Agent {
     const stats = this.stats;
     meter.createObservableCounter(METRIC_EVENTS_RECEIVED, { description: 'Events received from the kernel', unit: '{event}' })
       .addCallback((r) => { for (const [probe, n] of stats.eventsReceived.entries()) r.observe(n, { [ATTR_PROBE]: probe }); });
-    meter.createObservableCounter(METRIC_EVENTS_LOST, { description: 'Events lost in the kernel (ring buffer or tracking table full)', unit: '{event}' })
+    meter.createObservableCounter(METRIC_EVENTS_LOST, { description: 'Events lost or degraded in the kernel and its readers, by reason', unit: '{event}' })
       .addCallback((r) => {
         for (const [key, n] of this.kernelLost()) {
           const [probe, reason] = key.split('/');
           r.observe(n, { [ATTR_PROBE]: probe, [ATTR_REASON]: reason });
         }
       });
+    meter.createObservableCounter(METRIC_EVENTS_LATE, { description: 'Events that arrived after later ones were handled (out of kernel time order)', unit: '{event}' })
+      .addCallback((r) => r.observe(this.reorder?.late ?? 0));
     meter.createObservableCounter(METRIC_DECODE_ERRORS, { description: 'Kernel records that could not be decoded', unit: '{event}' })
       .addCallback((r) => { for (const [reason, n] of stats.decodeErrors.entries()) r.observe(n, { [ATTR_REASON]: reason }); });
     meter.createObservableCounter(METRIC_SPANS_SAMPLED_OUT, { description: 'Spans not created by the sampling policy', unit: '{span}' })

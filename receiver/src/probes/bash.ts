@@ -138,6 +138,11 @@ export class BashProbe {
     this.loaded.start(onRecord, onFramingError);
   }
 
+  /** Failed ring buffer reads: records that may have been lost in the reader. */
+  readErrors(): number {
+    return this.loaded.readErrors();
+  }
+
   drain(): void {
     this.loaded.drain();
   }

@@ -40,6 +40,11 @@ export class ProcProbe {
     this.loaded.start(onRecord, onFramingError);
   }
 
+  /** Failed ring buffer reads: records that may have been lost in the reader. */
+  readErrors(): number {
+    return this.loaded.readErrors();
+  }
+
   /** Drains what is in the ring buffer now (at shutdown). */
   drain(): void {
     this.loaded.drain();

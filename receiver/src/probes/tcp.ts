@@ -1,7 +1,9 @@
 /**
  * Loads and runs bpf/tcpconnect.bpf.c: settings in, events and histograms out.
  */
-import type { HistogramMapSource } from '../tcp/metrics';
+import { BPF_NOEXIST, type BpfMap } from '../../../addon/lib/index';
+import { AF_INET, AF_INET6, TCP_OUTCOME_COUNT } from '../decode/tcp-connect';
+import { TCP_HIST_KEY_LAYOUT, TCP_HIST_VALUE_LAYOUT, type HistogramMapSource } from '../tcp/metrics';
 import { u16, u32, u64, u8 } from './common';
 import { LoadedObjects, openAndAttach, type AttachedObject } from './loaded';
 
@@ -21,6 +23,26 @@ export interface TcpKernelStats {
   inflightFull: bigint;
   histFull: bigint;
   events: bigint;
+  /** Connects not counted in the histogram at all (0 once the overflow keys are in). */
+  histLost: bigint;
+}
+
+/**
+ * Inserts the histogram's overflow keys (dport 0, no peer), one per family
+ * and outcome, before anything is counted: when the key table fills up the
+ * kernel folds new keys into these, so every connect is still counted.
+ */
+export function insertOverflowKeys(map: BpfMap): void {
+  const K = TCP_HIST_KEY_LAYOUT.fields;
+  const zero = Buffer.alloc(TCP_HIST_VALUE_LAYOUT.size);
+  for (const family of [AF_INET, AF_INET6]) {
+    for (let outcome = 0; outcome < TCP_OUTCOME_COUNT; outcome++) {
+      const key = Buffer.alloc(TCP_HIST_KEY_LAYOUT.size);
+      key.writeUInt16LE(family, K.family.offset);
+      key.writeUInt32LE(outcome, K.outcome.offset);
+      map.update(key, zero, BPF_NOEXIST);
+    }
+  }
 }
 
 export class TcpProbe {
@@ -37,14 +59,21 @@ export class TcpProbe {
       object.setGlobal('per_peer_histogram', u8(settings.perPeerHistogram));
       object.setGlobal('min_latency_ns', u64(settings.minLatencyNs));
       object.load();
-      return [object.attachTracepoint('inet_sock_set_state', 'sock', 'inet_sock_set_state')];
+      insertOverflowKeys(object.map('tcp_hist'));
+      // tp_btf: attached by its SEC() name through BTF, no tracefs needed.
+      return [object.attach('inet_sock_set_state')];
     });
-    return new TcpProbe(new LoadedObjects([part], 4));
+    return new TcpProbe(new LoadedObjects([part], 5));
   }
 
   /** Starts delivering raw event records; `onFramingError` is called when a batch cannot be split. */
   start(onRecord: (record: Buffer) => void, onFramingError: () => void): void {
     this.loaded.start(onRecord, onFramingError);
+  }
+
+  /** Failed ring buffer reads: records that may have been lost in the reader. */
+  readErrors(): number {
+    return this.loaded.readErrors();
   }
 
   /** Drains what is in the ring buffer now (at shutdown). */
@@ -66,10 +95,15 @@ export class TcpProbe {
     };
   }
 
+  /** The histogram map itself (tests fill it up to check the overflow keys). */
+  histogramMap(): BpfMap {
+    return (this.loaded.parts[0] as AttachedObject).object.map('tcp_hist');
+  }
+
   /** The kernel's own counters (the last values read once closed). */
   stats(): TcpKernelStats {
-    const [ringbufDrops = 0n, inflightFull = 0n, histFull = 0n, events = 0n] = this.loaded.stats();
-    return { ringbufDrops, inflightFull, histFull, events };
+    const [ringbufDrops = 0n, inflightFull = 0n, histFull = 0n, events = 0n, histLost = 0n] = this.loaded.stats();
+    return { ringbufDrops, inflightFull, histFull, events, histLost };
   }
 
   close(): void {
