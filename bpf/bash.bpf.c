@@ -39,6 +39,7 @@
 
 #define AGENT_STATS_COUNT BASH_STAT__COUNT
 #include "agent.bpf.h"
+#include "follow.bpf.h"
 
 /* Settings, written by user space between open and load. */
 /* Link-time addresses (ELF st_value) in the probed module; 0: not found. */
@@ -139,6 +140,9 @@ int BPF_KPROBE(handle_readline_entry)
 
 	if (skip_tgid(pid_tgid >> 32) || !shell_exe_bias(&exe_bias))
 		return 0;
+	/* A shell at its prompt: what it starts from now on is followed (follow.bpf.h). */
+	if (!is_followed(pid_tgid >> 32) && follow(pid_tgid >> 32) != 0)
+		count(BASH_STAT_FOLLOW_FULL);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count(BASH_STAT_RINGBUF_DROPS);
@@ -224,6 +228,9 @@ static __always_inline __u32 capture_line(struct bash_readline_event *e, const c
 
 static __always_inline void send_line(struct bash_readline_event *e, __u32 line_bytes)
 {
+	/* Also here: a shell already waiting at its prompt when we attached was never seen entering readline. */
+	if (!is_followed(e->pid) && follow(e->pid) != 0)
+		count(BASH_STAT_FOLLOW_FULL);
 	line_bytes &= (BASH_LINE_MAX << 1) - 1; /* a bound the verifier tracks */
 	if (line_bytes > BASH_LINE_MAX)
 		line_bytes = BASH_LINE_MAX;

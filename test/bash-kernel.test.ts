@@ -249,7 +249,7 @@ describe('bash lines and the commands they run, on one clock', () => {
     try {
       await shell.waitForPrompt();
       bash = loadBash(shell.pid);
-      proc = new RingCapture(ProcProbe.load(BPF_DIR, { filterTgid: 0, excludeTgid: 0 }), (record) => {
+      proc = new RingCapture(ProcProbe.load(BPF_DIR, { filterTgid: 0, excludeTgid: 0, followAll: true }), (record) => {
         const type = record.readUInt32LE(0);
         if (type === EventType.ProcExec) return decodeProcExec(record);
         if (type === EventType.ProcExit) return decodeProcExit(record);

@@ -202,6 +202,7 @@ interface NativeObjectHandle {
   setAutoload(program: string, enabled: boolean): void;
   setGlobal(name: string, value: Buffer): void;
   setMapMaxEntries(map: string, maxEntries: number): void;
+  shareMap(map: string, from: NativeObjectHandle, fromMap: string): void;
   btfStruct(name: string): BtfStruct;
   load(): void;
   attach(program: string): number;
@@ -425,6 +426,21 @@ export class BpfObject {
     this.#requireMap('setMapMaxEntries', map);
     requireInteger('setMapMaxEntries', 'maxEntries', maxEntries, 1, 0xffffffff);
     handle.setMapMaxEntries(map, maxEntries);
+  }
+
+  /**
+   * Before load: `map` becomes the kernel map `fromMap` of another, already
+   * loaded object, so programs of both objects read and write the same map
+   * (key and value sizes must match; libbpf checks). Each object keeps its own
+   * reference: closing either leaves the map to the other.
+   */
+  shareMap(map: string, from: BpfObject, fromMap: string = map): void {
+    const handle = this.#beforeLoad('shareMap');
+    this.#requireMap('shareMap', map);
+    requireString('shareMap', 'fromMap', fromMap);
+    const source = from.#afterLoad('shareMap');
+    from.#requireMap('shareMap', fromMap);
+    handle.shareMap(map, source, fromMap);
   }
 
   /** A struct's layout from the object's own BTF (what the compiler really did). */

@@ -88,6 +88,7 @@ export class Agent {
   private stopping: Promise<void> | undefined;
   private commands: CommandTracer | undefined;
   private reorder: ReorderBuffer | undefined;
+  private procProbe: ProcProbe | undefined;
 
   constructor(
     private readonly config: AgentConfig,
@@ -147,7 +148,9 @@ export class Agent {
       exec: () => this.loadExecProbe(),
       bash: () => this.loadBashProbe(),
     };
-    for (const name of config.probes) {
+    // Fixed order: the bash probe shares the exec probe's map of followed processes.
+    const order: ProbeName[] = ['tcp', 'exec', 'bash'];
+    for (const name of order.filter((p) => config.probes.includes(p))) {
       try {
         starters.push(loaders[name]());
       } catch (err) {
@@ -178,13 +181,15 @@ export class Agent {
     this.registerSelfMetrics(meter);
 
     const commandMetrics = new CommandMetrics(meter);
+    const procProbe = this.procProbe;
+    // Every exec on the host, counted in the kernel (spans only for followed processes).
+    if (procProbe) commandMetrics.observeExecs(() => procProbe.execCounts());
     this.commands = new CommandTracer(tracer, this.clock, {
       traceExecs: config.traceExecs,
       redactor: createRedactor(config.redact, config.redactPatterns),
       users,
       onCommand: (name) => commandMetrics.command(name),
       onCommandEnd: (name, seconds) => commandMetrics.commandDuration(name, seconds),
-      onExec: (name) => commandMetrics.exec(name),
     });
     this.reorder = new ReorderBuffer(REORDER_WINDOW_NS, (err) => this.countDecodeError(err));
     this.sweepTimer = setInterval(() => this.commands?.sweep(process.hrtime.bigint()), 30_000).unref();
@@ -245,10 +250,20 @@ export class Agent {
   }
 
   private loadExecProbe(): () => void {
-    const probe = ProcProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: 0 });
+    // Fork, exec and exit of processes nobody follows are filtered out in the kernel unless every process gets a span.
+    const probe = ProcProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: 0, followAll: this.config.traceExecs === 'all' });
+    this.procProbe = probe;
     this.addProbe('exec', probe, () => {
       const s = probe.stats();
-      return [['exec/ringbuf_full', Number(s.ringbufDrops)], ['exec/args_unreadable', Number(s.argsUnreadable)]];
+      return [
+        ['exec/ringbuf_full', Number(s.ringbufDrops)],
+        ['exec/args_unreadable', Number(s.argsUnreadable)],
+        ['exec/follow_table_full', Number(s.followFull)],
+        ['exec/exit_not_recorded', Number(s.exitNotRecorded)],
+        ['exec/exec_not_counted', Number(s.execNotCounted)],
+        // Counted all the same, as process.executable.name=_other: the name is what is lost.
+        ['exec/exec_names_full', Number(s.execNamesFull)],
+      ];
     });
     this.log.info('exec: watching process exec, fork and exit (tp_btf sched_process_*)');
     return () =>
@@ -275,10 +290,14 @@ export class Agent {
   private loadBashProbe(): () => void {
     const config = this.config;
     const shells = config.bashPaths.length > 0 ? config.bashPaths : ['/bin/bash', '/usr/bin/bash'].filter((p) => existsSync(p));
-    const probe = BashProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: 0, shells });
+    const probe = BashProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: 0, shells, followedFrom: this.procProbe?.object });
     this.addProbe('bash', probe, () => {
       const s = probe.stats();
-      return [['bash/ringbuf_full', Number(s.ringbufDrops)], ['bash/line_unreadable', Number(s.lineUnreadable)]];
+      return [
+        ['bash/ringbuf_full', Number(s.ringbufDrops)],
+        ['bash/line_unreadable', Number(s.lineUnreadable)],
+        ['bash/follow_table_full', Number(s.followFull)],
+      ];
     });
     for (const s of probe.skipped) this.log.warn(`bash: ${s.shell} skipped: ${s.reason}`);
     for (const t of probe.targets) {

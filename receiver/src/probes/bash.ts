@@ -6,7 +6,7 @@
  * reported as skipped, with the reason, and the rest still run.
  */
 import * as fs from 'node:fs';
-import type { BpfLink } from '../../../addon/lib/index';
+import type { BpfLink, BpfObject } from '../../../addon/lib/index';
 import { BUILD_ID_MAX, resolveReadline, type ReadlineFound, type ReadlineGlobal } from '../elf';
 import { u32, u64 } from './common';
 import { LoadedObjects, openAndAttach, type AttachedObject } from './loaded';
@@ -22,6 +22,12 @@ export interface BashProbeSettings {
   excludeTgid: number;
   /** Library directories for a readline in a shared library (default: elf.ts's list). */
   libraryDirs?: readonly string[];
+  /**
+   * The loaded exec probe's object: shells are then added to its `followed`
+   * map at their prompt (bpf/follow.bpf.h). Without it the bash objects keep
+   * a map of their own that nothing reads.
+   */
+  followedFrom?: BpfObject | undefined;
 }
 
 export interface BashProbeTarget {
@@ -40,6 +46,7 @@ export interface BashKernelStats {
   ringbufDrops: bigint;
   lineUnreadable: bigint;
   events: bigint;
+  followFull: bigint;
 }
 
 /** exe_globals bits of bpf/bash.bpf.c (BASH_GLOBAL_*). */
@@ -59,7 +66,7 @@ export class BashProbe {
     readonly targets: readonly BashProbeTarget[],
     readonly skipped: readonly BashSkipped[],
   ) {
-    this.loaded = new LoadedObjects(attached, 3);
+    this.loaded = new LoadedObjects(attached, 4);
   }
 
   /**
@@ -93,7 +100,7 @@ export class BashProbe {
         targets.push({ shell: target.shell, module: target.module, lineProbe: target.teardown ? 'teardown' : 'return' });
       }
     } catch (err) {
-      new LoadedObjects(attached, 3).close();
+      new LoadedObjects(attached, 4).close();
       throw err;
     }
     return new BashProbe(attached, targets, skipped);
@@ -121,6 +128,7 @@ export class BashProbe {
       }
       // Only the line program in use is loaded.
       object.setAutoload(target.teardown ? 'handle_readline_return' : 'handle_teardown', false);
+      if (settings.followedFrom) object.shareMap('followed', settings.followedFrom);
       object.load();
       const links: BpfLink[] = [];
       const at = (program: string, fileOffset: number, retprobe: boolean): void => {
@@ -149,8 +157,8 @@ export class BashProbe {
 
   /** Summed over every probed file (the last values read once closed). */
   stats(): BashKernelStats {
-    const [ringbufDrops = 0n, lineUnreadable = 0n, events = 0n] = this.loaded.stats();
-    return { ringbufDrops, lineUnreadable, events };
+    const [ringbufDrops = 0n, lineUnreadable = 0n, events = 0n, followFull = 0n] = this.loaded.stats();
+    return { ringbufDrops, lineUnreadable, events, followFull };
   }
 
   close(): void {

@@ -1,8 +1,12 @@
 /**
  * Loads and runs bpf/proc.bpf.c: process exec, fork and exit events.
  */
-import { LoadedObjects, openAndAttach } from './loaded';
-import { u32 } from './common';
+import { BPF_NOEXIST, type BpfObject } from '../../../addon/lib/index';
+import { LoadedObjects, openAndAttach, type AttachedObject } from './loaded';
+import { u32, u8 } from './common';
+
+/** bpf/proc.h PROC_EXEC_NAME_LEN: bytes of an exec-count key (a NUL-terminated basename). */
+export const PROC_EXEC_NAME_LEN = 64;
 
 export interface ProcProbeSettings {
   /** Kernel BTF for CO-RE when not /sys/kernel/btf/vmlinux. */
@@ -11,28 +15,48 @@ export interface ProcProbeSettings {
   filterTgid: number;
   /** Never this process (the agent itself); 0: none. */
   excludeTgid: number;
+  /**
+   * true: fork, exec and exit of every process. false: only of followed
+   * processes (interactive shells and what they start, bpf/follow.bpf.h).
+   * Execs are counted in the kernel either way.
+   */
+  followAll: boolean;
 }
 
 export interface ProcKernelStats {
   ringbufDrops: bigint;
   argsUnreadable: bigint;
   events: bigint;
+  followFull: bigint;
+  execNamesFull: bigint;
+  execNotCounted: bigint;
+  exitNotRecorded: bigint;
 }
 
 const PROGRAMS = ['handle_exec', 'handle_fork', 'handle_exit'] as const;
 
 export class ProcProbe {
+  private lastExecCounts: Array<[string, bigint]> = [];
+
   private constructor(private readonly loaded: LoadedObjects) {}
+
+  /** The BPF object, for probes that share its `followed` map (the bash probe). */
+  get object(): BpfObject {
+    return (this.loaded.parts[0] as AttachedObject).object;
+  }
 
   static load(bpfDir: string, settings: ProcProbeSettings): ProcProbe {
     const part = openAndAttach(bpfDir, 'proc', settings.btfPath, (object) => {
       object.setGlobal('filter_tgid', u32(settings.filterTgid));
       object.setGlobal('exclude_tgid', u32(settings.excludeTgid));
+      object.setGlobal('follow_all', u8(settings.followAll));
       object.load();
+      // The overflow key (empty name): execs still counted when the name table is full.
+      object.map('exec_counts').update(Buffer.alloc(PROC_EXEC_NAME_LEN), Buffer.alloc(8), BPF_NOEXIST);
       // tp_btf programs: attached by their SEC() name, no tracefs needed.
       return PROGRAMS.map((program) => object.attach(program));
     });
-    return new ProcProbe(new LoadedObjects([part], 3));
+    return new ProcProbe(new LoadedObjects([part], 7));
   }
 
   /** Starts delivering raw event records; `onFramingError` is called when a batch cannot be split. */
@@ -51,11 +75,30 @@ export class ProcProbe {
   }
 
   stats(): ProcKernelStats {
-    const [ringbufDrops = 0n, argsUnreadable = 0n, events = 0n] = this.loaded.stats();
-    return { ringbufDrops, argsUnreadable, events };
+    const [ringbufDrops = 0n, argsUnreadable = 0n, events = 0n, followFull = 0n, execNamesFull = 0n, execNotCounted = 0n, exitNotRecorded = 0n] =
+      this.loaded.stats();
+    return { ringbufDrops, argsUnreadable, events, followFull, execNamesFull, execNotCounted, exitNotRecorded };
+  }
+
+  /**
+   * Execs counted in the kernel, by executable name ('' is the overflow key:
+   * names that found the table full). After close() the last values read.
+   */
+  execCounts(): Array<[string, bigint]> {
+    if (this.loaded.closed) return this.lastExecCounts;
+    try {
+      this.lastExecCounts = this.object.map('exec_counts').entries().map(([key, value]): [string, bigint] => {
+        const end = key.indexOf(0);
+        return [key.toString('utf8', 0, end < 0 ? key.length : end), value.readBigUInt64LE(0)];
+      });
+    } catch {
+      // keep the last values: this runs from metric callbacks
+    }
+    return this.lastExecCounts;
   }
 
   close(): void {
+    if (!this.loaded.closed) this.execCounts();
     this.loaded.close();
   }
 }
