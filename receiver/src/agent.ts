@@ -7,8 +7,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createNoopMeter, trace, type Meter, type Tracer } from '@opentelemetry/api';
-import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { MeterProvider, PeriodicExportingMetricReader, type MetricProducer, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { TracerProvider, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { clockPair, libbpfVersion } from '../../addon/lib/index';
@@ -20,7 +18,7 @@ import { decodeBashPrompt, decodeBashReadline } from './decode/bash';
 import { decodeProcExec, decodeProcExit, decodeProcFork } from './decode/proc';
 import type { AgentConfig, ExporterName, ProbeName } from './config';
 import { DecodeError, EventType } from './decode/layout';
-import { decodeTcpConnect, TcpOutcome } from './decode/tcp-connect';
+import { decodeTcpConnect, peekTcpConnect } from './decode/tcp-connect';
 import { ConsoleLineExporter, JsonLinesExporter } from './export/console';
 import { ResilientMetricExporter } from './export/metrics';
 import { BufferedSpanProcessor } from './export/span-pipeline';
@@ -112,7 +110,7 @@ export class Agent {
     // Traces: one buffered processor per exporter, so a slow collector cannot hold the console back.
     const spanProcessors: SpanProcessor[] = [];
     for (const name of config.exporters) {
-      const exporter = this.spanExporter(name);
+      const exporter = await this.spanExporter(name);
       const interactive = name !== 'otlp';
       const processor = new BufferedSpanProcessor(exporter, {
         name,
@@ -165,6 +163,8 @@ export class Agent {
 
     // Metrics: the kernel's aggregates through MetricProducers, our own health as SDK instruments.
     if (config.exporters.includes('otlp')) {
+      // Loaded only when used: the gRPC stack is ~15 MB of RSS an agent exporting jsonl does not need.
+      const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-grpc');
       const exporter = new ResilientMetricExporter(
         new OTLPMetricExporter(config.otlpMetricsEndpoint ? { url: config.otlpMetricsEndpoint } : {}) as PushMetricExporter,
         this.log,
@@ -237,13 +237,14 @@ export class Agent {
       probe.start((record) => {
         this.stats.eventsReceived.add('tcp');
         this.decode(() => {
-          const event = decodeTcpConnect(record);
-          // Decided before queueing: what is left out costs nothing more.
-          const decision = gate.decide(event.outcome !== TcpOutcome.Established, event.endNs - event.startNs);
+          // Decided before decoding: what is left out costs nothing more (no garbage either).
+          const { failed, latencyNs } = peekTcpConnect(record);
+          const decision = gate.decide(failed, latencyNs);
           if (decision !== 'keep') {
             this.stats.spansSampledOut.add(decision);
             return;
           }
+          const event = decodeTcpConnect(record);
           this.reorder?.push(event.endNs, () => spans.emit(event, this.commands?.contextFor(event.pid)));
         });
       }, this.onFramingError);
@@ -327,10 +328,12 @@ export class Agent {
     return this.clock;
   }
 
-  private spanExporter(name: ExporterName): SpanExporter {
+  private async spanExporter(name: ExporterName): Promise<SpanExporter> {
     switch (name) {
-      case 'otlp':
+      case 'otlp': {
+        const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-grpc');
         return new OTLPTraceExporter(this.config.otlpEndpoint ? { url: this.config.otlpEndpoint } : {});
+      }
       case 'console':
         return new ConsoleLineExporter();
       case 'jsonl':
