@@ -81,6 +81,35 @@ static __always_inline void count_exec(struct proc_exec_count_key *key)
 		count(PROC_STAT_EXEC_NOT_COUNTED);
 }
 
+/*
+ * Counts the exec of e->filename (`len` bytes before its NUL) by its
+ * basename. Written for the verifier: a global function is checked once, on
+ * its own, and the scan goes backwards to the first '/' so no value is
+ * carried from one iteration to the next (a forward scan remembering the last
+ * '/' made the program take 6 s to load, then exceed the verifier's limit).
+ */
+__noinline int count_exec_of(struct proc_exec_event *e, __u32 len)
+{
+	struct proc_exec_count_key key = {};
+	__u32 base = 0;
+
+	if (!e)
+		return 0;
+	if (len > PROC_FILENAME_LEN - 1)
+		len = PROC_FILENAME_LEN - 1;
+	for (__u32 i = 1; i <= PROC_FILENAME_LEN - 1; i++) {
+		if (i > len)
+			break;
+		if (e->filename[(len - i) & (PROC_FILENAME_LEN - 1)] == '/') {
+			base = len - i + 1;
+			break;
+		}
+	}
+	bpf_probe_read_kernel_str(key.name, sizeof(key.name), &e->filename[base & (PROC_FILENAME_LEN - 1)]);
+	count_exec(&key);
+	return 0;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -95,10 +124,9 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	unsigned long arg_start, arg_end;
 	const char *filename;
 	__u64 total;
-	__u32 len, base = 0;
+	__u32 len;
 	char last;
 	long n;
-	struct proc_exec_count_key key = {};
 
 	if (skip_tgid(tgid))
 		return 0;
@@ -119,16 +147,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	else if (n == sizeof(e->filename) &&
 		 bpf_probe_read_kernel(&last, 1, filename + sizeof(e->filename) - 1) == 0 && last)
 		e->flags |= PROC_EXEC_F_FILENAME_TRUNCATED;
-	for (__u32 i = 0; i < PROC_FILENAME_LEN; i++) {
-		char c = e->filename[i];
-
-		if (!c)
-			break;
-		if (c == '/')
-			base = i + 1;
-	}
-	bpf_probe_read_kernel_str(key.name, sizeof(key.name), &e->filename[base & (PROC_FILENAME_LEN - 1)]);
-	count_exec(&key);
+	count_exec_of(e, n > 0 ? (__u32)n - 1 : 0);
 
 	/* Nobody follows this process: counted, not shipped. */
 	if (!follow_all && !is_followed(tgid))
@@ -270,12 +289,13 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	if (skip_tgid(tgid))
 		return 0;
 	key.tgid = tgid;
-	key.start_ns = BPF_CORE_READ(task, group_leader, start_time);
 	if (!follow_all) {
 		/* Not followed: nothing to report. The delete succeeds for one thread only. */
 		if (bpf_map_delete_elem(&followed, &tgid) != 0)
 			return 0;
+		key.start_ns = BPF_CORE_READ(task, group_leader, start_time);
 	} else {
+		key.start_ns = BPF_CORE_READ(task, group_leader, start_time);
 		err = bpf_map_update_elem(&exited, &key, &seen, BPF_NOEXIST);
 		if (err == -EEXIST)
 			return 0; /* another thread of this process reported it */
