@@ -430,8 +430,9 @@ export class BpfObject {
 
   /**
    * Before load: `map` becomes the kernel map `fromMap` of another, already
-   * loaded object, so programs of both objects read and write the same map
-   * (key and value sizes must match; libbpf checks). Each object keeps its own
+   * loaded object, so programs of both objects read and write the same map.
+   * The map takes the other's definition (libbpf's bpf_map__reuse_fd): give it
+   * the same key and value types in both programs. Each object keeps its own
    * reference: closing either leaves the map to the other.
    */
   shareMap(map: string, from: BpfObject, fromMap: string = map): void {
