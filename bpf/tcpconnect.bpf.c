@@ -37,6 +37,27 @@ const volatile __u16 filter_dport = 0;       /* only this server port (0: all) *
 const volatile __u8 include_loopback = 1;    /* 0: ignore connects to 127/8, ::1 */
 const volatile __u8 per_peer_histogram = 0;  /* 1: histogram keyed by peer address too */
 const volatile __u64 min_latency_ns = 0;     /* successful connects faster than this send no event */
+/*
+ * Routine events (successes faster than slow_threshold_ns) beyond
+ * routine_per_second per CPU and second are counted here and not sent: user
+ * space would sample them out anyway (its span cap), and sending them was
+ * most of the agent's cost in a connect storm. The histogram counts them.
+ */
+const volatile __u8 routine_limit = 0;       /* 0: send every routine event */
+const volatile __u32 routine_per_second = 0; /* per CPU; 0 with routine_limit: send none */
+const volatile __u64 slow_threshold_ns = 0;
+
+struct routine_window {
+	__u64 start_ns;
+	__u64 sent;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct routine_window);
+} routine_windows SEC(".maps");
 
 /*
  * What we know at SYN_SENT, kept on the socket itself until the attempt ends
@@ -260,6 +281,23 @@ static __always_inline void on_done(struct sock *sk, __u32 outcome, int sk_err)
 
 	if (outcome == TCP_OUTCOME_ESTABLISHED && latency_ns < min_latency_ns)
 		goto out;
+	if (routine_limit && outcome == TCP_OUTCOME_ESTABLISHED && latency_ns < slow_threshold_ns) {
+		__u32 zero = 0;
+		/* Per CPU: one program run at a time on a CPU, no atomics needed. */
+		struct routine_window *w = bpf_map_lookup_elem(&routine_windows, &zero);
+
+		if (w) {
+			if (now - w->start_ns >= 1000000000ULL) {
+				w->start_ns = now;
+				w->sent = 0;
+			}
+			if (w->sent >= routine_per_second) {
+				count(TCP_STAT_ROUTINE_SKIPPED);
+				goto out;
+			}
+			w->sent++;
+		}
+	}
 
 	event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
 	if (!event) {

@@ -76,7 +76,8 @@ enum tcp_stat {
 	TCP_STAT_HIST_FULL = 2,       /* histogram key table full: folded into the overflow key (still counted) */
 	TCP_STAT_EVENTS = 3,          /* events submitted */
 	TCP_STAT_HIST_LOST = 4,       /* no overflow key either: connect not counted (never, once pre-inserted) */
-	TCP_STAT__COUNT = 5,
+	TCP_STAT_ROUTINE_SKIPPED = 5, /* fast success over the per-second span budget: counted, not sent */
+	TCP_STAT__COUNT = 6,
 };
 
 #endif

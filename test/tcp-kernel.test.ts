@@ -362,4 +362,29 @@ describe('tcp probe filters (set before load)', () => {
       a.stop();
     }
   });
+
+  it('routine budget: fast successes over the per-CPU budget are counted, not sent; failures always are', async () => {
+    const a = await listen('127.0.0.1', await freePort());
+    // Only our port: other activity on the machine must not spend the budget.
+    const budgeted = load({ dport: a.port, routinePerSecond: 5, slowThresholdNs: 10_000_000_000n });
+    const c = new Capture(budgeted);
+    try {
+      const run = await connect('127.0.0.1', a.port, { count: 60 });
+      a.stop();
+      // Refused now that the listener is gone; after the budget is spent, every one still arrives.
+      const refused = await connect('127.0.0.1', a.port, { count: 10 });
+      assert.equal(refused.results.filter((r) => r.errno === 111).length, 10);
+      assert.equal((await c.waitFor(refused.pid, 10)).length, 10);
+      const sent = c.forPid(run.pid).length;
+      const cpus = (await import('node:os')).availableParallelism();
+      // At most 5 per CPU per second: the run may straddle a second boundary.
+      assert.ok(sent >= 5 && sent <= 5 * cpus * 2, `${sent} routine events sent`);
+      assert.equal(budgeted.stats().routineSkipped, BigInt(60 - sent));
+      const total = budgeted.histogramSource().entries().map(([k, v]) => decodeHistEntry(k, v)).reduce((n, h) => n + h.count, 0n);
+      assert.equal(total, 70n, 'the histogram counts every connect');
+    } finally {
+      budgeted.close();
+      a.stop();
+    }
+  });
 });

@@ -87,6 +87,8 @@ export class Agent {
   private commands: CommandTracer | undefined;
   private reorder: ReorderBuffer | undefined;
   private procProbe: ProcProbe | undefined;
+  /** Routine TCP events the kernel counted instead of sending (its share of the span cap). */
+  private kernelSampledOut: () => number = () => 0;
 
   constructor(
     private readonly config: AgentConfig,
@@ -219,7 +221,10 @@ export class Agent {
       includeLoopback: config.includeLoopback,
       perPeerHistogram: config.perPeerMetrics,
       minLatencyNs: config.minLatencyNs,
+      ...kernelRoutineBudget(config.maxSpansPerSecond, config.sampleSuccessRatio),
+      slowThresholdNs: config.slowThresholdNs,
     });
+    this.kernelSampledOut = () => Number(probe.stats().routineSkipped);
     this.addProbe('tcp', probe, () => {
       const s = probe.stats();
       return [
@@ -385,7 +390,7 @@ export class Agent {
     meter.createObservableCounter(METRIC_DECODE_ERRORS, { description: 'Kernel records that could not be decoded', unit: '{event}' })
       .addCallback((r) => { for (const [reason, n] of stats.decodeErrors.entries()) r.observe(n, { [ATTR_REASON]: reason }); });
     meter.createObservableCounter(METRIC_SPANS_SAMPLED_OUT, { description: 'Spans not created by the sampling policy', unit: '{span}' })
-      .addCallback((r) => { for (const [reason, n] of stats.spansSampledOut.entries()) r.observe(n, { [ATTR_REASON]: reason }); });
+      .addCallback((r) => { for (const [reason, n] of this.sampledOut()) r.observe(n, { [ATTR_REASON]: reason }); });
     meter.createObservableCounter(METRIC_SPANS_DROPPED, { description: 'Spans created but not delivered (export buffer full, shutdown)', unit: '{span}' })
       .addCallback((r) => {
         for (const [key, n] of stats.spansDropped.entries()) {
@@ -397,6 +402,11 @@ export class Agent {
       .addCallback((r) => { for (const [exporter, n] of stats.spansExported.entries()) r.observe(n, { 'ebpf_otel.exporter': exporter }); });
   }
 
+  /** Sampled out by user space, by reason, and by the kernel's share of the cap (`kernel_rate_limit`). */
+  private sampledOut(): Array<[string, number]> {
+    return [...this.stats.spansSampledOut.entries(), ['kernel_rate_limit', this.kernelSampledOut()]];
+  }
+
   summary(): string {
     const s = this.stats;
     const fmt = (entries: Array<[string, number]>): string => (entries.length ? entries.map(([k, v]) => `${k}=${v}`).join(' ') : '0');
@@ -405,7 +415,7 @@ export class Agent {
       `lost in kernel: ${fmt(this.kernelLost().filter(([, n]) => n > 0))}`,
       `late events: ${this.reorder?.late ?? 0}`,
       `decode errors: ${fmt(s.decodeErrors.entries())}`,
-      `spans sampled out: ${fmt(s.spansSampledOut.entries())}`,
+      `spans sampled out: ${fmt(this.sampledOut().filter(([, n]) => n > 0))}`,
       `spans exported: ${fmt(s.spansExported.entries())}`,
       `spans dropped: ${fmt(s.spansDropped.entries())}`,
     ].join('; ');
@@ -447,3 +457,15 @@ export class Agent {
   }
 }
 
+
+/**
+ * The kernel's budget for routine TCP events (fast successes), per CPU and
+ * second, so that what it sends is never less than the span cap can keep:
+ * the cap divided by the share of successes kept (all of them are sent when
+ * nothing caps them, none when none are kept).
+ */
+export function kernelRoutineBudget(maxSpansPerSecond: number, successRatio: number): { routinePerSecond?: number } {
+  if (successRatio <= 0) return { routinePerSecond: 0 };
+  if (maxSpansPerSecond <= 0) return {};
+  return { routinePerSecond: Math.ceil(maxSpansPerSecond / successRatio) };
+}

@@ -16,6 +16,13 @@ export interface TcpProbeSettings {
   includeLoopback: boolean;
   perPeerHistogram: boolean;
   minLatencyNs: bigint;
+  /**
+   * Kernel-side budget for routine events (successes faster than
+   * slowThresholdNs): at most this many per CPU and second are sent, the rest
+   * counted (routineSkipped). undefined: send them all.
+   */
+  routinePerSecond?: number | undefined;
+  slowThresholdNs?: bigint | undefined;
 }
 
 export interface TcpKernelStats {
@@ -25,6 +32,8 @@ export interface TcpKernelStats {
   events: bigint;
   /** Connects not counted in the histogram at all (0 once the overflow keys are in). */
   histLost: bigint;
+  /** Routine events over the kernel-side budget: counted in the histogram, not sent. */
+  routineSkipped: bigint;
 }
 
 /**
@@ -58,12 +67,17 @@ export class TcpProbe {
       object.setGlobal('include_loopback', u8(settings.includeLoopback));
       object.setGlobal('per_peer_histogram', u8(settings.perPeerHistogram));
       object.setGlobal('min_latency_ns', u64(settings.minLatencyNs));
+      if (settings.routinePerSecond !== undefined) {
+        object.setGlobal('routine_limit', u8(true));
+        object.setGlobal('routine_per_second', u32(Math.min(settings.routinePerSecond, 0xffffffff)));
+        object.setGlobal('slow_threshold_ns', u64(settings.slowThresholdNs ?? 0n));
+      }
       object.load();
       insertOverflowKeys(object.map('tcp_hist'));
       // tp_btf: attached by its SEC() name through BTF, no tracefs needed.
       return [object.attach('inet_sock_set_state')];
     });
-    return new TcpProbe(new LoadedObjects([part], 5));
+    return new TcpProbe(new LoadedObjects([part], 6));
   }
 
   /** Starts delivering raw event records; `onFramingError` is called when a batch cannot be split. */
@@ -102,8 +116,8 @@ export class TcpProbe {
 
   /** The kernel's own counters (the last values read once closed). */
   stats(): TcpKernelStats {
-    const [ringbufDrops = 0n, inflightFull = 0n, histFull = 0n, events = 0n, histLost = 0n] = this.loaded.stats();
-    return { ringbufDrops, inflightFull, histFull, events, histLost };
+    const [ringbufDrops = 0n, inflightFull = 0n, histFull = 0n, events = 0n, histLost = 0n, routineSkipped = 0n] = this.loaded.stats();
+    return { ringbufDrops, inflightFull, histFull, events, histLost, routineSkipped };
   }
 
   close(): void {
