@@ -53,6 +53,7 @@ const volatile __u64 command_line_count_vaddr = 0;      /* int current_command_l
 #define BASH_GLOBAL_RL_LINE_BUFFER (1u << 0)
 #define BASH_GLOBAL_RL_END (1u << 1)
 #define BASH_GLOBAL_COMMAND_LINE_COUNT (1u << 2)
+const volatile __u8 follow_shells = 0;        /* 1: add shells to `followed` (shared with the exec probe) */
 const volatile __u32 check_exe = 0;             /* 1: only processes running the shell executable */
 const volatile __u32 exe_globals = 0;           /* BASH_GLOBAL_* bits: located in the executable */
 const volatile __u64 exe_text_vaddr = 0;        /* link-time address of its first executable segment */
@@ -141,7 +142,7 @@ int BPF_KPROBE(handle_readline_entry)
 	if (skip_tgid(pid_tgid >> 32) || !shell_exe_bias(&exe_bias))
 		return 0;
 	/* A shell at its prompt: what it starts from now on is followed (follow.bpf.h). */
-	if (!is_followed(pid_tgid >> 32) && follow(pid_tgid >> 32) != 0)
+	if (follow_shells && !is_followed(pid_tgid >> 32) && follow(pid_tgid >> 32) != 0)
 		count(BASH_STAT_FOLLOW_FULL);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -229,7 +230,7 @@ static __always_inline __u32 capture_line(struct bash_readline_event *e, const c
 static __always_inline void send_line(struct bash_readline_event *e, __u32 line_bytes)
 {
 	/* Also here: a shell already waiting at its prompt when we attached was never seen entering readline. */
-	if (!is_followed(e->pid) && follow(e->pid) != 0)
+	if (follow_shells && !is_followed(e->pid) && follow(e->pid) != 0)
 		count(BASH_STAT_FOLLOW_FULL);
 	line_bytes &= (BASH_LINE_MAX << 1) - 1; /* a bound the verifier tracks */
 	if (line_bytes > BASH_LINE_MAX)

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import type { BpfLink, BpfObject } from '../../../addon/lib/index';
 import { BUILD_ID_MAX, resolveReadline, type ReadlineFound, type ReadlineGlobal } from '../elf';
-import { u32, u64 } from './common';
+import { u32, u64, u8 } from './common';
 import { LoadedObjects, openAndAttach, type AttachedObject } from './loaded';
 
 export interface BashProbeSettings {
@@ -128,7 +128,10 @@ export class BashProbe {
       }
       // Only the line program in use is loaded.
       object.setAutoload(target.teardown ? 'handle_readline_return' : 'handle_teardown', false);
-      if (settings.followedFrom) object.shareMap('followed', settings.followedFrom);
+      if (settings.followedFrom) {
+        object.shareMap('followed', settings.followedFrom);
+        object.setGlobal('follow_shells', u8(true));
+      }
       object.load();
       const links: BpfLink[] = [];
       const at = (program: string, fileOffset: number, retprobe: boolean): void => {
