@@ -11,6 +11,7 @@ import { BASH_PROMPT_LAYOUT, BASH_READLINE_LAYOUT } from '../receiver/src/decode
 import type { EventLayout } from '../receiver/src/decode/layout';
 import { PROC_EXEC_LAYOUT, PROC_EXIT_LAYOUT, PROC_FORK_LAYOUT } from '../receiver/src/decode/proc';
 import { TCP_CONNECT_LAYOUT } from '../receiver/src/decode/tcp-connect';
+import { PROC_EXEC_COUNT_KEY_LAYOUT } from '../receiver/src/probes/proc';
 import { TCP_HIST_KEY_LAYOUT, TCP_HIST_VALUE_LAYOUT } from '../receiver/src/tcp/metrics';
 
 const BPF_DIR = path.resolve(__dirname, '../../build/bpf');
@@ -24,6 +25,7 @@ const LAYOUTS: EventLayout[] = [
   PROC_EXIT_LAYOUT,
   BASH_READLINE_LAYOUT,
   BASH_PROMPT_LAYOUT,
+  PROC_EXEC_COUNT_KEY_LAYOUT,
 ];
 
 describe('event layouts match the C structs (BTF)', () => {

@@ -2,11 +2,20 @@
  * Loads and runs bpf/proc.bpf.c: process exec, fork and exit events.
  */
 import { BPF_NOEXIST, type BpfObject } from '../../../addon/lib/index';
+import type { EventLayout } from '../decode/layout';
 import { LoadedObjects, openAndAttach, type AttachedObject } from './loaded';
 import { u32, u8 } from './common';
 
 /** bpf/proc.h PROC_EXEC_NAME_LEN: bytes of an exec-count key (a NUL-terminated basename). */
 export const PROC_EXEC_NAME_LEN = 64;
+
+/** The key of the kernel's exec counts (bpf/proc.h struct proc_exec_count_key), checked by test/layout.test.ts. */
+export const PROC_EXEC_COUNT_KEY_LAYOUT: EventLayout<'name'> = {
+  struct: 'proc_exec_count_key',
+  object: 'proc',
+  size: PROC_EXEC_NAME_LEN,
+  fields: { name: { offset: 0, size: PROC_EXEC_NAME_LEN } },
+};
 
 export interface ProcProbeSettings {
   /** Kernel BTF for CO-RE when not /sys/kernel/btf/vmlinux. */
@@ -52,7 +61,7 @@ export class ProcProbe {
       object.setGlobal('follow_all', u8(settings.followAll));
       object.load();
       // The overflow key (empty name): execs still counted when the name table is full.
-      object.map('exec_counts').update(Buffer.alloc(PROC_EXEC_NAME_LEN), Buffer.alloc(8), BPF_NOEXIST);
+      object.map('exec_counts').update(Buffer.alloc(PROC_EXEC_COUNT_KEY_LAYOUT.size), Buffer.alloc(8), BPF_NOEXIST);
       // tp_btf programs: attached by their SEC() name, no tracefs needed.
       return PROGRAMS.map((program) => object.attach(program));
     });
