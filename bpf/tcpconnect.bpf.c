@@ -60,10 +60,16 @@ struct {
 } routine_windows SEC(".maps");
 
 /*
- * What we know at SYN_SENT, kept on the socket itself until the attempt ends
- * (BPF_MAP_TYPE_SK_STORAGE: freed with the socket, no table anyone can fill;
- * measured before: ~76,000 half-open connects filled a 65,536-entry hash and
- * hid every other connect on the host). start_ns == 0: nothing in flight.
+ * What we know at SYN_SENT, until the attempt ends. Two places:
+ * - `inflight`, a preallocated hash keyed by socket address: the fast path
+ *   (an update and a delete, no allocation);
+ * - when it is full, `inflight_spill`, storage on the socket itself
+ *   (BPF_MAP_TYPE_SK_STORAGE, freed with the socket, limited by memory only).
+ * The hash alone could be filled by anyone: ~76,000 half-open connects by one
+ * user hid every other connect on the host. Socket storage alone costs an
+ * allocation per connect (measured: ~0.75 µs of the 1.5 µs the program cost
+ * per loopback connect, against ~0.25 µs for the hash).
+ * start_ns == 0 in the spill: nothing in flight.
  */
 struct inflight {
 	__u64 start_ns;
@@ -77,11 +83,18 @@ struct inflight {
 _Static_assert(sizeof(struct inflight) == 48, "inflight layout");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct inflight);
+} inflight SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
 	__type(value, struct inflight);
-} inflight SEC(".maps");
+} inflight_spill SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -221,7 +234,8 @@ static __always_inline void on_syn_sent(struct sock *sk)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
-	struct inflight *start;
+	__u64 skaddr = (__u64)sk;
+	struct inflight start, *spill;
 	__u64 uid_gid;
 	__u8 daddr[16];
 
@@ -235,19 +249,24 @@ static __always_inline void on_syn_sent(struct sock *sk)
 			return;
 	}
 
-	start = bpf_sk_storage_get(&inflight, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!start) {
+	uid_gid = bpf_get_current_uid_gid();
+	start.start_ns = bpf_ktime_get_ns();
+	start.cgroup_id = bpf_get_current_cgroup_id();
+	start.pid = tgid;
+	start.tid = (__u32)pid_tgid;
+	start.uid = (__u32)uid_gid;
+	start.gid = uid_gid >> 32;
+	bpf_get_current_comm(start.comm, sizeof(start.comm));
+	if (bpf_map_update_elem(&inflight, &skaddr, &start, BPF_ANY) == 0)
+		return;
+	/* The hash is full (half-open connects piling up): on the socket, then. */
+	count(TCP_STAT_INFLIGHT_SPILLED);
+	spill = bpf_sk_storage_get(&inflight_spill, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!spill) {
 		count(TCP_STAT_INFLIGHT_FULL); /* out of memory (or the socket's optmem budget) */
 		return;
 	}
-	uid_gid = bpf_get_current_uid_gid();
-	start->start_ns = bpf_ktime_get_ns();
-	start->cgroup_id = bpf_get_current_cgroup_id();
-	start->pid = tgid;
-	start->tid = (__u32)pid_tgid;
-	start->uid = (__u32)uid_gid;
-	start->gid = uid_gid >> 32;
-	bpf_get_current_comm(start->comm, sizeof(start->comm));
+	*spill = start;
 }
 
 static __always_inline void on_done(struct sock *sk, __u32 outcome, int sk_err)
@@ -255,14 +274,19 @@ static __always_inline void on_done(struct sock *sk, __u32 outcome, int sk_err)
 	struct inflight *start;
 	struct tcp_connect_event *event;
 	struct tcp_hist_key key = {};
-	__u64 now, latency_ns;
+	__u64 now, latency_ns, skaddr = (__u64)sk;
 	__u16 family, dport;
 	__u8 daddr[16];
+	bool spilled = false;
 
-	/* No create: the server side of every loopback connect stops here, cheaply. */
-	start = bpf_sk_storage_get(&inflight, sk, 0, 0);
-	if (!start || !start->start_ns)
-		return; /* began before we attached, or filtered out at SYN_SENT */
+	/* The server side of every loopback connect stops here: two lookups that miss. */
+	start = bpf_map_lookup_elem(&inflight, &skaddr);
+	if (!start) {
+		start = bpf_sk_storage_get(&inflight_spill, sk, 0, 0);
+		if (!start || !start->start_ns)
+			return; /* began before we attached, or filtered out at SYN_SENT */
+		spilled = true;
+	}
 
 	now = bpf_ktime_get_ns();
 	latency_ns = now - start->start_ns;
@@ -331,8 +355,10 @@ static __always_inline void on_done(struct sock *sk, __u32 outcome, int sk_err)
 	bpf_ringbuf_submit(event, ringbuf_flags(&events));
 	count(TCP_STAT_EVENTS);
 out:
-	/* The storage stays on the socket (freed with it); only the attempt ends. */
-	start->start_ns = 0;
+	if (spilled)
+		start->start_ns = 0; /* the storage stays on the socket (freed with it) */
+	else
+		bpf_map_delete_elem(&inflight, &skaddr);
 }
 
 /*

@@ -34,6 +34,8 @@ export interface TcpKernelStats {
   histLost: bigint;
   /** Routine events over the kernel-side budget: counted in the histogram, not sent. */
   routineSkipped: bigint;
+  /** Connects tracked on their socket because the in-flight hash was full (slower, nothing lost). */
+  inflightSpilled: bigint;
 }
 
 /**
@@ -77,7 +79,7 @@ export class TcpProbe {
       // tp_btf: attached by its SEC() name through BTF, no tracefs needed.
       return [object.attach('inet_sock_set_state')];
     });
-    return new TcpProbe(new LoadedObjects([part], 6));
+    return new TcpProbe(new LoadedObjects([part], 7));
   }
 
   /** Starts delivering raw event records; `onFramingError` is called when a batch cannot be split. */
@@ -116,8 +118,9 @@ export class TcpProbe {
 
   /** The kernel's own counters (the last values read once closed). */
   stats(): TcpKernelStats {
-    const [ringbufDrops = 0n, inflightFull = 0n, histFull = 0n, events = 0n, histLost = 0n, routineSkipped = 0n] = this.loaded.stats();
-    return { ringbufDrops, inflightFull, histFull, events, histLost, routineSkipped };
+    const [ringbufDrops = 0n, inflightFull = 0n, histFull = 0n, events = 0n, histLost = 0n, routineSkipped = 0n, inflightSpilled = 0n] =
+      this.loaded.stats();
+    return { ringbufDrops, inflightFull, histFull, events, histLost, routineSkipped, inflightSpilled };
   }
 
   close(): void {
