@@ -121,7 +121,7 @@ interface RoundResult {
 }
 
 interface BenchmarkResult {
-  name: 'connect' | 'exec';
+  name: 'connect' | 'exec' | 'exec-long-argv';
   unit: string;
   specs: WatcherSpec[];
   failed: Array<{ spec: WatcherSpec; message: string }>;
@@ -380,6 +380,19 @@ function diagnosticsSections(bench: BenchmarkResult): string[] {
   return out;
 }
 
+/** Agent CPU per 1,000 execs with long argv against the same variant with short argv (target: within 20 %). */
+function longArgvComparison(benches: BenchmarkResult[]): string {
+  const cpuPerThousand = (name: BenchmarkResult['name']): number | undefined => {
+    const bench = benches.find((b) => b.name === name);
+    const runs = bench ? usableRounds(bench).rounds.filter((r) => r.variant === 'agent-exec-all') : [];
+    return runs.length ? median(runs.map((r) => ((r.watcherCpuSeconds ?? 0) * 1000) / (r.storm.units / 1000))) : undefined;
+  };
+  const short = cpuPerThousand('exec');
+  const long = cpuPerThousand('exec-long-argv');
+  if (short === undefined || long === undefined) return '';
+  return `Agent CPU per 1,000 execs with \`--trace-execs all\`: ${long.toFixed(1)} ms with long argv against ${short.toFixed(1)} ms with short argv (${((long / short - 1) * 100).toFixed(0)} %; target: within 20 %).`;
+}
+
 function commandLines(bench: BenchmarkResult): string {
   return bench.specs.map((s) => {
     const argv = s.kind === 'agent' ? ['ebpf-otel', ...s.argv.slice(2)] : s.kind === 'floor' ? ['node dist/bench/floor.js', ...s.argv.slice(2)] : s.argv;
@@ -423,6 +436,19 @@ function report(options: Options, benches: BenchmarkResult[], startedAt: Date, s
         '',
         ...diagnosticsSections(bench),
       );
+    } else if (bench.name === 'exec-long-argv') {
+      sections.push(
+        `## Exec storm with ${LONG_ARGV_BYTES.toLocaleString('en-US')} bytes of argv (${options.execs.toLocaleString('en-US')} processes per run)`,
+        '',
+        `The same storm, each process given 64 arguments shaped like what redaction works on (\`--password=…\`, \`-H "Authorization: Bearer …"\`, \`DB_PASSWORD=…\`, …), about ${LONG_ARGV_BYTES.toLocaleString('en-US')} bytes in all. Every process is a span here (\`--trace-execs all\`), so the argv is read, sent, redacted and exported each time.`,
+        '',
+        commandLines(bench),
+        '',
+        tableFor(bench),
+        '',
+        longArgvComparison(benches),
+        '',
+      );
     } else {
       sections.push(
         `## Exec storm (${options.execs.toLocaleString('en-US')} processes per run)`,
@@ -454,6 +480,8 @@ function keepNotes(file: string): string {
 }
 
 const startLoad = os.loadavg();
+/** argv bytes per process in the long-argv exec storm (the kernel reads up to 4 KiB). */
+const LONG_ARGV_BYTES = 4000;
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
@@ -528,6 +556,13 @@ async function main(): Promise<void> {
       log(`exec diagnostics failed: ${bench.diagnosticsError}`);
     }
     benches.push(bench);
+  }
+
+  if (options.only !== 'connect') {
+    // Issue 9's benchmark: redaction and the argv path under long, secret-shaped command lines.
+    benches.push(await runBenchmark('exec-long-argv', 'execs', [
+      agentSpec('agent-exec-all', 'ebpf-otel --probes exec --trace-execs all --max-spans-per-second 0', ['--probes', 'exec', '--trace-execs', 'all', '--max-spans-per-second', '0']),
+    ], [execStorm, String(options.execs), '/bin/true', String(LONG_ARGV_BYTES)], options.rounds));
   }
 
   const seconds = (Date.now() - startedAt.getTime()) / 1000;
