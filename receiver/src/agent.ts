@@ -257,7 +257,13 @@ export class Agent {
 
   private loadExecProbe(): () => void {
     // Fork, exec and exit of processes nobody follows are filtered out in the kernel unless every process gets a span.
-    const probe = ProcProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: 0, followAll: this.config.traceExecs === 'all' });
+    const probe = ProcProbe.load(this.bpfDir(), {
+      ...this.probeBase(),
+      filterTgid: 0,
+      followAll: this.config.traceExecs === 'all',
+      // Without the bash probe nothing adds a shell: no fork or exit program at all.
+      followNothing: !this.config.probes.includes('bash'),
+    });
     this.procProbe = probe;
     this.addProbe('exec', probe, () => {
       const s = probe.stats();

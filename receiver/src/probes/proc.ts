@@ -30,6 +30,11 @@ export interface ProcProbeSettings {
    * Execs are counted in the kernel either way.
    */
   followAll: boolean;
+  /**
+   * Nothing will ever be followed (no bash probe to add shells, not followAll):
+   * fork and exit programs are not even attached; execs are still counted.
+   */
+  followNothing?: boolean | undefined;
 }
 
 export interface ProcKernelStats {
@@ -59,11 +64,13 @@ export class ProcProbe {
       object.setGlobal('filter_tgid', u32(settings.filterTgid));
       object.setGlobal('exclude_tgid', u32(settings.excludeTgid));
       object.setGlobal('follow_all', u8(settings.followAll));
+      const programs = settings.followNothing && !settings.followAll ? (['handle_exec'] as const) : PROGRAMS;
+      for (const program of PROGRAMS) if (!(programs as readonly string[]).includes(program)) object.setAutoload(program, false);
       object.load();
       // The overflow key (empty name): execs still counted when the name table is full.
       object.map('exec_counts').update(Buffer.alloc(PROC_EXEC_COUNT_KEY_LAYOUT.size), Buffer.alloc(8), BPF_NOEXIST);
       // tp_btf programs: attached by their SEC() name, no tracefs needed.
-      return PROGRAMS.map((program) => object.attach(program));
+      return programs.map((program) => object.attach(program));
     });
     return new ProcProbe(new LoadedObjects([part], 7));
   }
