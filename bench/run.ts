@@ -533,7 +533,8 @@ async function main(): Promise<void> {
 
   if (options.only !== 'connect') {
     const execSpecs = [
-      agentSpec('agent-exec', 'ebpf-otel --probes exec, defaults (spans for interactive commands only)', ['--probes', 'exec']),
+      // The real defaults (every probe): fork and exit programs attached, shells followed, this storm not.
+      agentSpec('agent-exec', 'ebpf-otel, defaults (every probe; spans for interactive commands only)', []),
       agentSpec('agent-exec-all', 'ebpf-otel --probes exec --trace-execs all --max-spans-per-second 0', ['--probes', 'exec', '--trace-execs', 'all', '--max-spans-per-second', '0']),
       toolSpec('execsnoop', 'Debian libbpf-tools execsnoop', ['execsnoop']),
     ];
