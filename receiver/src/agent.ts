@@ -14,11 +14,10 @@ import { KernelClock } from './clock';
 import { CommandMetrics } from './commands/metrics';
 import { createRedactor } from './commands/redact';
 import { CommandTracer } from './commands/tracer';
-import { decodeBashPrompt, decodeBashReadline } from './decode/bash';
-import { decodeProcExec, decodeProcExit, decodeProcFork } from './decode/proc';
 import type { AgentConfig, ExporterName, ProbeName } from './config';
-import { DecodeError, EventType } from './decode/layout';
-import { decodeTcpConnect, peekTcpConnect } from './decode/tcp-connect';
+import { decodeEvent, eventTimeNs, type EventOf, type KernelEvent } from './decode/index';
+import { DecodeError } from './decode/layout';
+import { peekTcpConnect } from './decode/tcp-connect';
 import { ConsoleLineExporter, JsonLinesExporter } from './export/console';
 import { ResilientMetricExporter } from './export/metrics';
 import { BufferedSpanProcessor } from './export/span-pipeline';
@@ -31,6 +30,7 @@ import { ReorderBuffer } from './reorder';
 import { buildResource } from './resource';
 import { SpanGate } from './sampling';
 import {
+  ATTR_EXPORTER,
   ATTR_PROBE,
   ATTR_REASON,
   METRIC_DECODE_ERRORS,
@@ -66,9 +66,17 @@ interface ProbeHandle {
   id: ProbeId;
   drain(): void;
   close(): void;
+  /** Failed ring buffer reads (the reader threads' own errors). */
   readErrors(): number;
-  /** Kernel-side loss counters as [probe/reason, count] (the probes keep the last values once closed). */
-  lost(): Array<[string, number]>;
+  /** Kernel-side loss counters by reason (the probes keep the last values once closed). */
+  lost(): KernelLoss[];
+}
+
+/** Events a probe lost in the kernel, for one reason (ebpf_otel.events.lost). */
+interface KernelLoss {
+  readonly probe: ProbeId;
+  readonly reason: string;
+  readonly count: number;
 }
 
 /** How long events wait to be put back in kernel time order across ring buffers. */
@@ -86,6 +94,8 @@ export class Agent {
   private stopping: Promise<void> | undefined;
   private commands: CommandTracer | undefined;
   private reorder: ReorderBuffer | undefined;
+  /** What tcp_connect events go through: set when the tcp probe loads. */
+  private tcp: { gate: SpanGate; spans: TcpConnectSpanBuilder } | undefined;
   private procProbe: ProcProbe | undefined;
   /** Routine TCP events the kernel counted instead of sending (its share of the span cap). */
   private kernelSampledOut: () => number = () => 0;
@@ -123,8 +133,8 @@ export class Agent {
         maxBackoffMs: 30_000,
         shutdownTimeoutMs: 5000,
         log: this.log,
-        onDropped: (n, reason) => this.stats.spansDropped.add(`${name}/${reason}`, n),
-        onExported: (n) => this.stats.spansExported.add(name, n),
+        onDropped: (n, reason) => this.stats.spansDropped.add({ exporter: name, reason }, n),
+        onExported: (n) => this.stats.spansExported.add({ exporter: name }, n),
       });
       spanProcessors.push(processor);
     }
@@ -204,7 +214,60 @@ export class Agent {
     this.log.info(`exporting to ${where.join(', ') || 'nowhere (no exporter)'}`);
   }
 
-  private readonly onFramingError = (): void => this.stats.decodeErrors.add('framing');
+  private readonly onFramingError = (): void => this.stats.decodeErrors.add({ reason: 'framing' });
+
+  /** Every ring buffer's records: one decoder table, routed on the event's kind. */
+  private onRecord(probe: ProbeId): (record: Buffer) => void {
+    return (record) => {
+      this.stats.eventsReceived.add({ probe });
+      this.decode(() => {
+        // TCP: sampled before decoding, from two fields: at the storm rate nearly every event is
+        // left out, and a full decode per event was most of the agent's garbage.
+        if (probe === 'tcp' && this.tcp) {
+          const { failed, latencyNs } = peekTcpConnect(record);
+          const decision = this.tcp.gate.decide(failed, latencyNs);
+          if (decision !== 'keep') {
+            this.stats.spansSampledOut.add({ reason: decision });
+            return;
+          }
+        }
+        this.route(decodeEvent(record));
+      });
+    };
+  }
+
+  private route(event: KernelEvent): void {
+    switch (event.kind) {
+      case 'tcp_connect':
+        this.routeTcp(event);
+        return;
+      case 'proc_exec':
+        this.reorder?.push(event.timestampNs, () => this.commands?.onExec(event));
+        return;
+      case 'proc_fork':
+        this.reorder?.push(event.timestampNs, () => this.commands?.onFork(event));
+        return;
+      case 'proc_exit':
+        this.reorder?.push(event.timestampNs, () => this.commands?.onExit(event));
+        return;
+      case 'bash_readline':
+        this.reorder?.push(event.timestampNs, () => this.commands?.onReadline(event));
+        return;
+      case 'bash_prompt':
+        this.reorder?.push(event.timestampNs, () => this.commands?.onPrompt(event));
+        return;
+    }
+    // A kind added to the decoder table without a route here does not compile.
+    const unrouted: never = event;
+    throw new DecodeError('unknown_type', `no route for ${(unrouted as KernelEvent).kind}`);
+  }
+
+  private routeTcp(event: EventOf<'tcp_connect'>): void {
+    const tcp = this.tcp;
+    if (!tcp) throw new DecodeError('unknown_type', 'tcp_connect event without the tcp probe');
+    // Sampled already (onRecord), before decoding.
+    this.reorder?.push(eventTimeNs(event), () => tcp.spans.emit(event, this.commands?.contextFor(event.pid)));
+  }
 
   /** Settings every probe gets: the kernel BTF, and never the agent's own activity. */
   private probeBase(): { btfPath: string | undefined; excludeTgid: number } {
@@ -228,31 +291,17 @@ export class Agent {
     this.addProbe('tcp', probe, () => {
       const s = probe.stats();
       return [
-        ['tcp/ringbuf_full', Number(s.ringbufDrops)],
-        ['tcp/inflight_storage_unavailable', Number(s.inflightFull)],
-        ['tcp/histogram_not_counted', Number(s.histLost)],
+        { probe: 'tcp', reason: 'ringbuf_full', count: Number(s.ringbufDrops) },
+        { probe: 'tcp', reason: 'inflight_storage_unavailable', count: Number(s.inflightFull) },
+        { probe: 'tcp', reason: 'histogram_not_counted', count: Number(s.histLost) },
         // Counted all the same, under the overflow key (no server.port): the port detail is what is lost.
-        ['tcp/histogram_keys_full', Number(s.histFull)],
+        { probe: 'tcp', reason: 'histogram_keys_full', count: Number(s.histFull) },
       ];
     });
     producers.push(new TcpConnectMetricProducer(probe.histogramSource(), config.histogramBucketsPerOctave));
-    const spans = new TcpConnectSpanBuilder(tracer, this.requireClock(), users);
+    this.tcp = { gate, spans: new TcpConnectSpanBuilder(tracer, this.requireClock(), users) };
     this.log.info('tcp: watching TCP connects (tp_btf inet_sock_set_state)');
-    return () =>
-      probe.start((record) => {
-        this.stats.eventsReceived.add('tcp');
-        this.decode(() => {
-          // Decided before decoding: what is left out costs nothing more (no garbage either).
-          const { failed, latencyNs } = peekTcpConnect(record);
-          const decision = gate.decide(failed, latencyNs);
-          if (decision !== 'keep') {
-            this.stats.spansSampledOut.add(decision);
-            return;
-          }
-          const event = decodeTcpConnect(record);
-          this.reorder?.push(event.endNs, () => spans.emit(event, this.commands?.contextFor(event.pid)));
-        });
-      }, this.onFramingError);
+    return () => probe.start(this.onRecord('tcp'), this.onFramingError);
   }
 
   private loadExecProbe(): () => void {
@@ -268,35 +317,17 @@ export class Agent {
     this.addProbe('exec', probe, () => {
       const s = probe.stats();
       return [
-        ['exec/ringbuf_full', Number(s.ringbufDrops)],
-        ['exec/args_unreadable', Number(s.argsUnreadable)],
-        ['exec/follow_table_full', Number(s.followFull)],
-        ['exec/exit_not_recorded', Number(s.exitNotRecorded)],
-        ['exec/exec_not_counted', Number(s.execNotCounted)],
+        { probe: 'exec', reason: 'ringbuf_full', count: Number(s.ringbufDrops) },
+        { probe: 'exec', reason: 'args_unreadable', count: Number(s.argsUnreadable) },
+        { probe: 'exec', reason: 'follow_table_full', count: Number(s.followFull) },
+        { probe: 'exec', reason: 'exit_not_recorded', count: Number(s.exitNotRecorded) },
+        { probe: 'exec', reason: 'exec_not_counted', count: Number(s.execNotCounted) },
         // Counted all the same, as process.executable.name=_other: the name is what is lost.
-        ['exec/exec_names_full', Number(s.execNamesFull)],
+        { probe: 'exec', reason: 'exec_names_full', count: Number(s.execNamesFull) },
       ];
     });
     this.log.info('exec: watching process exec, fork and exit (tp_btf sched_process_*)');
-    return () =>
-      probe.start((record) => {
-        this.stats.eventsReceived.add('exec');
-        this.decode(() => {
-          const type = record.length >= 4 ? record.readUInt32LE(0) : -1;
-          if (type === EventType.ProcExec) {
-            const e = decodeProcExec(record);
-            this.reorder?.push(e.timestampNs, () => this.commands?.onExec(e));
-          } else if (type === EventType.ProcFork) {
-            const e = decodeProcFork(record);
-            this.reorder?.push(e.timestampNs, () => this.commands?.onFork(e));
-          } else if (type === EventType.ProcExit) {
-            const e = decodeProcExit(record);
-            this.reorder?.push(e.timestampNs, () => this.commands?.onExit(e));
-          } else {
-            throw new DecodeError('unknown_type', `type ${type} on the exec ring buffer`);
-          }
-        });
-      }, this.onFramingError);
+    return () => probe.start(this.onRecord('exec'), this.onFramingError);
   }
 
   private loadBashProbe(): () => void {
@@ -306,32 +337,21 @@ export class Agent {
     this.addProbe('bash', probe, () => {
       const s = probe.stats();
       return [
-        ['bash/ringbuf_full', Number(s.ringbufDrops)],
-        ['bash/line_unreadable', Number(s.lineUnreadable)],
-        ['bash/follow_table_full', Number(s.followFull)],
+        { probe: 'bash', reason: 'ringbuf_full', count: Number(s.ringbufDrops) },
+        { probe: 'bash', reason: 'line_unreadable', count: Number(s.lineUnreadable) },
+        { probe: 'bash', reason: 'follow_table_full', count: Number(s.followFull) },
       ];
     });
     for (const s of probe.skipped) this.log.warn(`bash: ${s.shell} skipped: ${s.reason}`);
     for (const t of probe.targets) {
       this.log.info(`bash: watching commands typed in ${t.shell}${t.module !== t.shell ? ` (readline in ${t.module})` : ''}` +
-        (t.lineProbe === 'return' ? ' (fallback probe: the first line typed into an already waiting shell is missed)' : ''));
+        (t.lineProbe === 'return' ? ' (fallback probe: the first line typed into an already waiting shell is missed)' : '') +
+        `; used by ${t.runningShells} of the ${t.shellProcesses} shell processes alive now`);
+      if (t.runningShells === 0 && t.shellProcesses > 0) {
+        this.log.warn(`bash: none of the ${t.shellProcesses} live ${t.shell} processes uses ${t.module}: only shells started from now on will be seen there`);
+      }
     }
-    return () =>
-      probe.start((record) => {
-        this.stats.eventsReceived.add('bash');
-        this.decode(() => {
-          const type = record.length >= 4 ? record.readUInt32LE(0) : -1;
-          if (type === EventType.BashReadline) {
-            const e = decodeBashReadline(record);
-            this.reorder?.push(e.timestampNs, () => this.commands?.onReadline(e));
-          } else if (type === EventType.BashPrompt) {
-            const e = decodeBashPrompt(record);
-            this.reorder?.push(e.timestampNs, () => this.commands?.onPrompt(e));
-          } else {
-            throw new DecodeError('unknown_type', `type ${type} on the bash ring buffer`);
-          }
-        });
-      }, this.onFramingError);
+    return () => probe.start(this.onRecord('bash'), this.onFramingError);
   }
 
   private requireClock(): KernelClock {
@@ -352,13 +372,18 @@ export class Agent {
     }
   }
 
-  private addProbe(id: ProbeId, probe: { drain(): void; close(): void; readErrors(): number }, lost: () => Array<[string, number]>): void {
+  private addProbe(id: ProbeId, probe: { drain(): void; close(): void; readErrors(): number }, lost: () => KernelLoss[]): void {
     this.probes.push({ id, drain: () => probe.drain(), close: () => probe.close(), readErrors: () => probe.readErrors(), lost });
   }
 
-  /** Every kernel-side loss as [probe/reason, count], the ring buffer readers' errors included. */
-  private kernelLost(): Array<[string, number]> {
-    return this.probes.flatMap((p): Array<[string, number]> => [...p.lost(), [`${p.id}/reader_error`, p.readErrors()]]);
+  /** Every kernel-side loss, the ring buffer readers' errors included. */
+  private kernelLost(): KernelLoss[] {
+    return this.probes.flatMap((p): KernelLoss[] => [...p.lost(), { probe: p.id, reason: 'reader_error', count: p.readErrors() }]);
+  }
+
+  /** Sampled out by user space, by reason, and by the kernel's share of the cap (`kernel_rate_limit`). */
+  private sampledOut(): Array<[{ reason: string }, number]> {
+    return [...this.stats.spansSampledOut.entries(), [{ reason: 'kernel_rate_limit' }, this.kernelSampledOut()]];
   }
 
   /** Runs a decoder; what it cannot read is counted, never fatal. */
@@ -372,10 +397,10 @@ export class Agent {
 
   private countDecodeError(err: unknown): void {
     if (err instanceof DecodeError) {
-      this.stats.decodeErrors.add(err.reason);
+      this.stats.decodeErrors.add({ reason: err.reason });
       this.log.debug(`decode error: ${err.message}`);
     } else {
-      this.stats.decodeErrors.add('exception');
+      this.stats.decodeErrors.add({ reason: 'exception' });
       this.log.warn(`event handling failed: ${(err as Error).stack ?? String(err)}`);
     }
   }
@@ -383,42 +408,33 @@ export class Agent {
   private registerSelfMetrics(meter: Meter): void {
     const stats = this.stats;
     meter.createObservableCounter(METRIC_EVENTS_RECEIVED, { description: 'Events received from the kernel', unit: '{event}' })
-      .addCallback((r) => { for (const [probe, n] of stats.eventsReceived.entries()) r.observe(n, { [ATTR_PROBE]: probe }); });
+      .addCallback((r) => { for (const [{ probe }, n] of stats.eventsReceived.entries()) r.observe(n, { [ATTR_PROBE]: probe }); });
     meter.createObservableCounter(METRIC_EVENTS_LOST, { description: 'Events lost or degraded in the kernel and its readers, by reason', unit: '{event}' })
       .addCallback((r) => {
-        for (const [key, n] of this.kernelLost()) {
-          const [probe, reason] = key.split('/');
-          r.observe(n, { [ATTR_PROBE]: probe, [ATTR_REASON]: reason });
-        }
+        for (const { probe, reason, count } of this.kernelLost()) r.observe(count, { [ATTR_PROBE]: probe, [ATTR_REASON]: reason });
       });
     meter.createObservableCounter(METRIC_EVENTS_LATE, { description: 'Events that arrived after later ones were handled (out of kernel time order)', unit: '{event}' })
       .addCallback((r) => r.observe(this.reorder?.late ?? 0));
     meter.createObservableCounter(METRIC_DECODE_ERRORS, { description: 'Kernel records that could not be decoded', unit: '{event}' })
-      .addCallback((r) => { for (const [reason, n] of stats.decodeErrors.entries()) r.observe(n, { [ATTR_REASON]: reason }); });
+      .addCallback((r) => { for (const [{ reason }, n] of stats.decodeErrors.entries()) r.observe(n, { [ATTR_REASON]: reason }); });
     meter.createObservableCounter(METRIC_SPANS_SAMPLED_OUT, { description: 'Spans not created by the sampling policy', unit: '{span}' })
-      .addCallback((r) => { for (const [reason, n] of this.sampledOut()) r.observe(n, { [ATTR_REASON]: reason }); });
+      .addCallback((r) => { for (const [{ reason }, n] of this.sampledOut()) r.observe(n, { [ATTR_REASON]: reason }); });
     meter.createObservableCounter(METRIC_SPANS_DROPPED, { description: 'Spans created but not delivered (export buffer full, shutdown)', unit: '{span}' })
       .addCallback((r) => {
-        for (const [key, n] of stats.spansDropped.entries()) {
-          const [exporter, reason] = key.split('/');
-          r.observe(n, { 'ebpf_otel.exporter': exporter, [ATTR_REASON]: reason });
-        }
+        for (const [{ exporter, reason }, n] of stats.spansDropped.entries()) r.observe(n, { [ATTR_EXPORTER]: exporter, [ATTR_REASON]: reason });
       });
     meter.createObservableCounter(METRIC_SPANS_EXPORTED, { description: 'Spans delivered to an exporter', unit: '{span}' })
-      .addCallback((r) => { for (const [exporter, n] of stats.spansExported.entries()) r.observe(n, { 'ebpf_otel.exporter': exporter }); });
-  }
-
-  /** Sampled out by user space, by reason, and by the kernel's share of the cap (`kernel_rate_limit`). */
-  private sampledOut(): Array<[string, number]> {
-    return [...this.stats.spansSampledOut.entries(), ['kernel_rate_limit', this.kernelSampledOut()]];
+      .addCallback((r) => { for (const [{ exporter }, n] of stats.spansExported.entries()) r.observe(n, { [ATTR_EXPORTER]: exporter }); });
   }
 
   summary(): string {
     const s = this.stats;
-    const fmt = (entries: Array<[string, number]>): string => (entries.length ? entries.map(([k, v]) => `${k}=${v}`).join(' ') : '0');
+    const fmt = (entries: Array<[Readonly<Record<string, string>>, number]>): string =>
+      entries.length ? entries.map(([attrs, v]) => `${Object.values(attrs).join('/')}=${v}`).join(' ') : '0';
+    const lost = this.kernelLost().filter((l) => l.count > 0).map((l): [Record<string, string>, number] => [{ probe: l.probe, reason: l.reason }, l.count]);
     return [
       `events received: ${fmt(s.eventsReceived.entries())}`,
-      `lost in kernel: ${fmt(this.kernelLost().filter(([, n]) => n > 0))}`,
+      `lost in kernel: ${fmt(lost)}`,
       `late events: ${this.reorder?.late ?? 0}`,
       `decode errors: ${fmt(s.decodeErrors.entries())}`,
       `spans sampled out: ${fmt(this.sampledOut().filter(([, n]) => n > 0))}`,

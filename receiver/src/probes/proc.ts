@@ -47,6 +47,10 @@ export interface ProcKernelStats {
   exitNotRecorded: bigint;
 }
 
+/** Indices of the `stats` counters (enum proc_stat in bpf/proc.h; checked against BTF by test/layout.test.ts). */
+export const ProcStat = { RingbufDrops: 0, ArgsUnreadable: 1, Events: 2, FollowFull: 3, ExecNamesFull: 4, ExecNotCounted: 5, ExitNotRecorded: 6 } as const;
+export const PROC_STAT_COUNT = 7;
+
 const PROGRAMS = ['handle_exec', 'handle_fork', 'handle_exit'] as const;
 
 export class ProcProbe {
@@ -72,7 +76,7 @@ export class ProcProbe {
       // tp_btf programs: attached by their SEC() name, no tracefs needed.
       return programs.map((program) => object.attach(program));
     });
-    return new ProcProbe(new LoadedObjects([part], 7));
+    return new ProcProbe(new LoadedObjects([part], PROC_STAT_COUNT));
   }
 
   /** Starts delivering raw event records; `onFramingError` is called when a batch cannot be split. */
@@ -91,9 +95,16 @@ export class ProcProbe {
   }
 
   stats(): ProcKernelStats {
-    const [ringbufDrops = 0n, argsUnreadable = 0n, events = 0n, followFull = 0n, execNamesFull = 0n, execNotCounted = 0n, exitNotRecorded = 0n] =
-      this.loaded.stats();
-    return { ringbufDrops, argsUnreadable, events, followFull, execNamesFull, execNotCounted, exitNotRecorded };
+    const s = this.loaded.stats();
+    return {
+      ringbufDrops: s[ProcStat.RingbufDrops] ?? 0n,
+      argsUnreadable: s[ProcStat.ArgsUnreadable] ?? 0n,
+      events: s[ProcStat.Events] ?? 0n,
+      followFull: s[ProcStat.FollowFull] ?? 0n,
+      execNamesFull: s[ProcStat.ExecNamesFull] ?? 0n,
+      execNotCounted: s[ProcStat.ExecNotCounted] ?? 0n,
+      exitNotRecorded: s[ProcStat.ExitNotRecorded] ?? 0n,
+    };
   }
 
   /**

@@ -56,6 +56,10 @@ export function insertOverflowKeys(map: BpfMap): void {
   }
 }
 
+/** Indices of the `stats` counters (enum tcp_stat in bpf/tcpconnect.h; checked against BTF by test/layout.test.ts). */
+export const TcpStat = { RingbufDrops: 0, InflightFull: 1, HistFull: 2, Events: 3, HistLost: 4, RoutineSkipped: 5, InflightSpilled: 6 } as const;
+export const TCP_STAT_COUNT = 7;
+
 export class TcpProbe {
   private lastHistogram: Array<[Buffer, Buffer]> = [];
 
@@ -79,7 +83,7 @@ export class TcpProbe {
       // tp_btf: attached by its SEC() name through BTF, no tracefs needed.
       return [object.attach('inet_sock_set_state')];
     });
-    return new TcpProbe(new LoadedObjects([part], 7));
+    return new TcpProbe(new LoadedObjects([part], TCP_STAT_COUNT));
   }
 
   /** Starts delivering raw event records; `onFramingError` is called when a batch cannot be split. */
@@ -118,9 +122,16 @@ export class TcpProbe {
 
   /** The kernel's own counters (the last values read once closed). */
   stats(): TcpKernelStats {
-    const [ringbufDrops = 0n, inflightFull = 0n, histFull = 0n, events = 0n, histLost = 0n, routineSkipped = 0n, inflightSpilled = 0n] =
-      this.loaded.stats();
-    return { ringbufDrops, inflightFull, histFull, events, histLost, routineSkipped, inflightSpilled };
+    const s = this.loaded.stats();
+    return {
+      ringbufDrops: s[TcpStat.RingbufDrops] ?? 0n,
+      inflightFull: s[TcpStat.InflightFull] ?? 0n,
+      histFull: s[TcpStat.HistFull] ?? 0n,
+      events: s[TcpStat.Events] ?? 0n,
+      histLost: s[TcpStat.HistLost] ?? 0n,
+      routineSkipped: s[TcpStat.RoutineSkipped] ?? 0n,
+      inflightSpilled: s[TcpStat.InflightSpilled] ?? 0n,
+    };
   }
 
   close(): void {
