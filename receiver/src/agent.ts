@@ -17,12 +17,11 @@ import { CommandTracer } from './commands/tracer';
 import type { AgentConfig, ProbeName } from './config';
 import { decodeEvent, eventTimeNs, type EventOf, type KernelEvent } from './decode/index';
 import { DecodeError } from './decode/layout';
-import { TcpOutcome } from './decode/tcp-connect';
 import { createMetricReaders, createSpanExporter } from './export/exporters';
 import { batchProcessor, type RetryingSpanExporter } from './export/span-pipeline';
+import { peekTcpConnect } from './decode/tcp-connect';
 import type { Logger } from './log';
 import { preflight } from './preflight';
-import { ensureTracefs } from './probes/tracefs';
 import { BashProbe } from './probes/bash';
 import { ProcProbe } from './probes/proc';
 import { TcpProbe } from './probes/tcp';
@@ -34,6 +33,7 @@ import {
   ATTR_PROBE,
   ATTR_REASON,
   METRIC_DECODE_ERRORS,
+  METRIC_EVENTS_LATE,
   METRIC_EVENTS_LOST,
   METRIC_EVENTS_RECEIVED,
   METRIC_METRIC_EXPORTS_FAILED,
@@ -66,6 +66,8 @@ interface ProbeHandle {
   id: ProbeId;
   drain(): void;
   close(): void;
+  /** Failed ring buffer reads (the reader threads' own errors). */
+  readErrors(): number;
   /** Kernel-side loss counters by reason (the probes keep the last values once closed). */
   lost(): KernelLoss[];
 }
@@ -109,6 +111,9 @@ export class Agent {
   private reorder: ReorderBuffer | undefined;
   /** What tcp_connect events go through: set when the tcp probe loads. */
   private tcp: { gate: SpanGate; spans: TcpConnectSpanBuilder } | undefined;
+  private procProbe: ProcProbe | undefined;
+  /** Routine TCP events the kernel counted instead of sending (its share of the span cap). */
+  private kernelSampledOut: () => number = () => 0;
 
   constructor(
     private readonly config: AgentConfig,
@@ -161,7 +166,9 @@ export class Agent {
       exec: () => this.loadExecProbe(),
       bash: () => this.loadBashProbe(),
     };
-    for (const name of config.probes) {
+    // Fixed order: the bash probe shares the exec probe's map of followed processes.
+    const order: ProbeName[] = ['tcp', 'exec', 'bash'];
+    for (const name of order.filter((p) => config.probes.includes(p))) {
       try {
         starters.push(loaders[name]());
       } catch (err) {
@@ -182,13 +189,15 @@ export class Agent {
     this.registerSelfMetrics(meter);
 
     const commandMetrics = new CommandMetrics(meter);
+    const procProbe = this.procProbe;
+    // Every exec on the host, counted in the kernel (spans only for followed processes).
+    if (procProbe) commandMetrics.observeExecs(() => procProbe.execCounts());
     this.commands = new CommandTracer(tracer, this.clock, {
       traceExecs: config.traceExecs,
       redactor: createRedactor(config.redact, config.redactPatterns),
       users,
       onCommand: (name) => commandMetrics.command(name),
       onCommandEnd: (name, seconds) => commandMetrics.commandDuration(name, seconds),
-      onExec: (name) => commandMetrics.exec(name),
     });
     this.reorder = new ReorderBuffer(REORDER_WINDOW_NS, (err) => this.countDecodeError(err));
     this.sweepTimer = setInterval(() => this.commands?.sweep(process.hrtime.bigint()), 30_000).unref();
@@ -222,7 +231,19 @@ export class Agent {
   private onRecord(probe: ProbeId): (record: Buffer) => void {
     return (record) => {
       this.stats.eventsReceived.add({ probe });
-      this.decode(() => this.route(decodeEvent(record)));
+      this.decode(() => {
+        // TCP: sampled before decoding, from two fields: at the storm rate nearly every event is
+        // left out, and a full decode per event was most of the agent's garbage.
+        if (probe === 'tcp' && this.tcp) {
+          const { failed, latencyNs } = peekTcpConnect(record);
+          const decision = this.tcp.gate.decide(failed, latencyNs);
+          if (decision !== 'keep') {
+            this.stats.spansSampledOut.add({ reason: decision });
+            return;
+          }
+        }
+        this.route(decodeEvent(record));
+      });
     };
   }
 
@@ -255,12 +276,7 @@ export class Agent {
   private routeTcp(event: EventOf<'tcp_connect'>): void {
     const tcp = this.tcp;
     if (!tcp) throw new DecodeError('unknown_type', 'tcp_connect event without the tcp probe');
-    // Decided before queueing: what is left out costs nothing more.
-    const decision = tcp.gate.decide(event.outcome !== TcpOutcome.Established, event.endNs - event.startNs);
-    if (decision !== 'keep') {
-      this.stats.spansSampledOut.add({ reason: decision });
-      return;
-    }
+    // Sampled already (onRecord), before decoding.
     this.reorder?.push(eventTimeNs(event), () => tcp.spans.emit(event, this.commands?.contextFor(event.pid)));
   }
 
@@ -272,8 +288,6 @@ export class Agent {
   /** Loads and attaches; returns what starts reading. Each loader throws when its probe cannot run. */
   private loadTcpProbe(tracer: Tracer, users: UserNames, gate: SpanGate, producers: MetricProducer[]): () => void {
     const config = this.config;
-    // The tracepoint's id is read from tracefs (exec and bash need none).
-    ensureTracefs(this.log);
     const probe = TcpProbe.load(this.bpfDir(), {
       ...this.probeBase(),
       filterTgid: config.pid,
@@ -281,23 +295,48 @@ export class Agent {
       includeLoopback: config.includeLoopback,
       perPeerHistogram: config.perPeerMetrics,
       minLatencyNs: config.minLatencyNs,
+      ...kernelRoutineBudget(config.maxSpansPerSecond, config.sampleSuccessRatio),
+      slowThresholdNs: config.slowThresholdNs,
     });
+    this.kernelSampledOut = () => Number(probe.stats().routineSkipped);
     this.addProbe('tcp', probe, () => {
       const s = probe.stats();
       return [
         { probe: 'tcp', reason: 'ringbuf_full', count: Number(s.ringbufDrops) },
-        { probe: 'tcp', reason: 'inflight_table_full', count: Number(s.inflightFull) },
+        { probe: 'tcp', reason: 'inflight_storage_unavailable', count: Number(s.inflightFull) },
+        { probe: 'tcp', reason: 'histogram_not_counted', count: Number(s.histLost) },
+        // Counted all the same, under the overflow key (no server.port): the port detail is what is lost.
+        { probe: 'tcp', reason: 'histogram_keys_full', count: Number(s.histFull) },
       ];
     });
     producers.push(new TcpConnectMetricProducer(probe.histogramSource(), config.histogramBucketsPerOctave));
     this.tcp = { gate, spans: new TcpConnectSpanBuilder(tracer, this.requireClock(), users) };
-    this.log.info('tcp: watching TCP connects (tracepoint sock:inet_sock_set_state)');
+    this.log.info('tcp: watching TCP connects (tp_btf inet_sock_set_state)');
     return () => probe.start(this.onRecord('tcp'), this.onFramingError);
   }
 
   private loadExecProbe(): () => void {
-    const probe = ProcProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: 0 });
-    this.addProbe('exec', probe, () => [{ probe: 'exec', reason: 'ringbuf_full', count: Number(probe.stats().ringbufDrops) }]);
+    // Fork, exec and exit of processes nobody follows are filtered out in the kernel unless every process gets a span.
+    const probe = ProcProbe.load(this.bpfDir(), {
+      ...this.probeBase(),
+      filterTgid: 0,
+      followAll: this.config.traceExecs === 'all',
+      // Without the bash probe nothing adds a shell: no fork or exit program at all.
+      followNothing: !this.config.probes.includes('bash'),
+    });
+    this.procProbe = probe;
+    this.addProbe('exec', probe, () => {
+      const s = probe.stats();
+      return [
+        { probe: 'exec', reason: 'ringbuf_full', count: Number(s.ringbufDrops) },
+        { probe: 'exec', reason: 'args_unreadable', count: Number(s.argsUnreadable) },
+        { probe: 'exec', reason: 'follow_table_full', count: Number(s.followFull) },
+        { probe: 'exec', reason: 'exit_not_recorded', count: Number(s.exitNotRecorded) },
+        { probe: 'exec', reason: 'exec_not_counted', count: Number(s.execNotCounted) },
+        // Counted all the same, as process.executable.name=_other: the name is what is lost.
+        { probe: 'exec', reason: 'exec_names_full', count: Number(s.execNamesFull) },
+      ];
+    });
     this.log.info('exec: watching process exec, fork and exit (tp_btf sched_process_*)');
     return () => probe.start(this.onRecord('exec'), this.onFramingError);
   }
@@ -305,12 +344,13 @@ export class Agent {
   private loadBashProbe(): () => void {
     const config = this.config;
     const shells = config.bashPaths.length > 0 ? config.bashPaths : ['/bin/bash', '/usr/bin/bash'].filter((p) => existsSync(p));
-    const probe = BashProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: 0, shells });
+    const probe = BashProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: 0, shells, followedFrom: this.procProbe?.object });
     this.addProbe('bash', probe, () => {
       const s = probe.stats();
       return [
         { probe: 'bash', reason: 'ringbuf_full', count: Number(s.ringbufDrops) },
         { probe: 'bash', reason: 'line_unreadable', count: Number(s.lineUnreadable) },
+        { probe: 'bash', reason: 'follow_table_full', count: Number(s.followFull) },
       ];
     });
     for (const s of probe.skipped) this.log.warn(`bash: ${s.shell} skipped: ${s.reason}`);
@@ -330,12 +370,18 @@ export class Agent {
     return this.clock;
   }
 
-  private addProbe(id: ProbeId, probe: { drain(): void; close(): void }, lost: () => KernelLoss[]): void {
-    this.probes.push({ id, drain: () => probe.drain(), close: () => probe.close(), lost });
+  private addProbe(id: ProbeId, probe: { drain(): void; close(): void; readErrors(): number }, lost: () => KernelLoss[]): void {
+    this.probes.push({ id, drain: () => probe.drain(), close: () => probe.close(), readErrors: () => probe.readErrors(), lost });
   }
 
+  /** Every kernel-side loss, the ring buffer readers' errors included. */
   private kernelLost(): KernelLoss[] {
-    return this.probes.flatMap((p) => p.lost());
+    return this.probes.flatMap((p): KernelLoss[] => [...p.lost(), { probe: p.id, reason: 'reader_error', count: p.readErrors() }]);
+  }
+
+  /** Sampled out by user space, by reason, and by the kernel's share of the cap (`kernel_rate_limit`). */
+  private sampledOut(): Array<[{ reason: string }, number]> {
+    return [...this.stats.spansSampledOut.entries(), [{ reason: 'kernel_rate_limit' }, this.kernelSampledOut()]];
   }
 
   /** Runs a decoder; what it cannot read is counted, never fatal. */
@@ -361,14 +407,16 @@ export class Agent {
     const stats = this.stats;
     meter.createObservableCounter(METRIC_EVENTS_RECEIVED, { description: 'Events received from the kernel', unit: '{event}' })
       .addCallback((r) => { for (const [{ probe }, n] of stats.eventsReceived.entries()) r.observe(n, { [ATTR_PROBE]: probe }); });
-    meter.createObservableCounter(METRIC_EVENTS_LOST, { description: 'Events lost in the kernel (ring buffer or tracking table full)', unit: '{event}' })
+    meter.createObservableCounter(METRIC_EVENTS_LOST, { description: 'Events lost or degraded in the kernel and its readers, by reason', unit: '{event}' })
       .addCallback((r) => {
         for (const { probe, reason, count } of this.kernelLost()) r.observe(count, { [ATTR_PROBE]: probe, [ATTR_REASON]: reason });
       });
+    meter.createObservableCounter(METRIC_EVENTS_LATE, { description: 'Events that arrived after later ones were handled (out of kernel time order)', unit: '{event}' })
+      .addCallback((r) => r.observe(this.reorder?.late ?? 0));
     meter.createObservableCounter(METRIC_DECODE_ERRORS, { description: 'Kernel records that could not be decoded', unit: '{event}' })
       .addCallback((r) => { for (const [{ reason }, n] of stats.decodeErrors.entries()) r.observe(n, { [ATTR_REASON]: reason }); });
     meter.createObservableCounter(METRIC_SPANS_SAMPLED_OUT, { description: 'Spans not created by the sampling policy', unit: '{span}' })
-      .addCallback((r) => { for (const [{ reason }, n] of stats.spansSampledOut.entries()) r.observe(n, { [ATTR_REASON]: reason }); });
+      .addCallback((r) => { for (const [{ reason }, n] of this.sampledOut()) r.observe(n, { [ATTR_REASON]: reason }); });
     meter.createObservableCounter(METRIC_SPANS_DROPPED, { description: 'Spans created but not delivered (export buffer full, shutdown)', unit: '{span}' })
       .addCallback((r) => {
         for (const [{ exporter, reason }, n] of stats.spansDropped.entries()) r.observe(n, { [ATTR_EXPORTER]: exporter, [ATTR_REASON]: reason });
@@ -391,7 +439,7 @@ export class Agent {
       `lost in kernel: ${fmt(lost)}`,
       `late events: ${this.reorder?.late ?? 0}`,
       `decode errors: ${fmt(s.decodeErrors.entries().filter(([, n]) => n > 0))}`,
-      `spans sampled out: ${fmt(s.spansSampledOut.entries())}`,
+      `spans sampled out: ${fmt(this.sampledOut().filter(([, n]) => n > 0))}`,
       `spans exported: ${fmt(s.spansExported.entries())}`,
       `spans dropped: ${fmt(s.spansDropped.entries().filter(([, n]) => n > 0))}`,
       `metric exports failed: ${fmt(s.metricExportsFailed.entries().filter(([, n]) => n > 0))}`,
@@ -443,3 +491,15 @@ export class Agent {
   }
 }
 
+
+/**
+ * The kernel's budget for routine TCP events (fast successes), per CPU and
+ * second, so that what it sends is never less than the span cap can keep:
+ * the cap divided by the share of successes kept (all of them are sent when
+ * nothing caps them, none when none are kept).
+ */
+export function kernelRoutineBudget(maxSpansPerSecond: number, successRatio: number): { routinePerSecond?: number } {
+  if (successRatio <= 0) return { routinePerSecond: 0 };
+  if (maxSpansPerSecond <= 0) return {};
+  return { routinePerSecond: Math.ceil(maxSpansPerSecond / successRatio) };
+}

@@ -49,6 +49,7 @@ export const METRIC_TCP_CONNECT_DURATION = 'ebpf_otel.tcp.connect.duration';
 export const METRIC_TCP_CONNECT_ATTEMPTS = 'ebpf_otel.tcp.connect.attempts';
 export const METRIC_EVENTS_RECEIVED = 'ebpf_otel.events.received';
 export const METRIC_EVENTS_LOST = 'ebpf_otel.events.lost';
+export const METRIC_EVENTS_LATE = 'ebpf_otel.events.late';
 export const METRIC_DECODE_ERRORS = 'ebpf_otel.decode.errors';
 export const METRIC_SPANS_DROPPED = 'ebpf_otel.spans.dropped';
 export const METRIC_SPANS_SAMPLED_OUT = 'ebpf_otel.spans.sampled_out';
