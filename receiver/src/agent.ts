@@ -32,7 +32,7 @@ import { ProcProbe } from './probes/proc';
 import { TcpProbe } from './probes/tcp';
 import { ReorderBuffer } from './reorder';
 import { buildResource } from './resource';
-import { SpanGate } from './sampling';
+import { GatedSpanProcessor, SpanGate } from './sampling';
 import {
   ATTR_PROBE,
   ATTR_REASON,
@@ -42,6 +42,8 @@ import {
   METRIC_SPANS_DROPPED,
   METRIC_SPANS_EXPORTED,
   METRIC_SPANS_SAMPLED_OUT,
+  METRIC_STATE_EVICTED,
+  ATTR_TABLE,
 } from './semconv';
 import { AgentStats, type ProbeId } from './stats';
 import { TcpConnectMetricProducer } from './tcp/metrics';
@@ -126,7 +128,19 @@ export class Agent {
       });
       spanProcessors.push(processor);
     }
-    this.tracerProvider = new TracerProvider({ resource, spanProcessors });
+    // One sampling budget for every span: TCP spans are decided before they
+    // are made, process and command spans when they end (GatedSpanProcessor).
+    const gate = new SpanGate({
+      successRatio: config.sampleSuccessRatio,
+      slowThresholdNs: config.slowThresholdNs,
+      maxPerSecond: config.maxSpansPerSecond,
+    });
+    this.tracerProvider = new TracerProvider({
+      resource,
+      spanProcessors: [new GatedSpanProcessor(gate, spanProcessors, (reason) => this.stats.spansSampledOut.add(reason))],
+      // Bounds on what one span can hold, whatever a local user puts in argv or a line.
+      spanLimits: { attributeCountLimit: 64, attributeValueLengthLimit: 16_384, eventCountLimit: 16, linkCountLimit: 4 },
+    });
     const tracer = this.tracerProvider.getTracer('ebpf-otel', AGENT_VERSION);
 
     // Probes: load and attach everything first, start reading last. A probe
@@ -134,11 +148,6 @@ export class Agent {
     const users = new UserNames();
     const producers: MetricProducer[] = [];
     const failures: string[] = [];
-    const gate = new SpanGate({
-      successRatio: config.sampleSuccessRatio,
-      slowThresholdNs: config.slowThresholdNs,
-      maxPerSecond: config.maxSpansPerSecond,
-    });
     const starters: Array<() => void> = [];
 
     const loaders: Record<ProbeName, () => () => void> = {
@@ -184,6 +193,7 @@ export class Agent {
       onCommand: (name) => commandMetrics.command(name),
       onCommandEnd: (name, seconds) => commandMetrics.commandDuration(name, seconds),
       onExec: (name) => commandMetrics.exec(name),
+      onEvicted: (table) => this.stats.stateEvicted.add(table),
     });
     this.reorder = new ReorderBuffer(REORDER_WINDOW_NS, (err) => this.countDecodeError(err));
     this.sweepTimer = setInterval(() => this.commands?.sweep(process.hrtime.bigint()), 30_000).unref();
@@ -360,6 +370,8 @@ export class Agent {
           r.observe(n, { 'ebpf_otel.exporter': exporter, [ATTR_REASON]: reason });
         }
       });
+    meter.createObservableCounter(METRIC_STATE_EVICTED, { description: 'Entries evicted from full state tables (process, shell, finished-process), oldest first', unit: '{entry}' })
+      .addCallback((r) => { for (const [table, n] of stats.stateEvicted.entries()) r.observe(n, { [ATTR_TABLE]: table }); });
     meter.createObservableCounter(METRIC_SPANS_EXPORTED, { description: 'Spans delivered to an exporter', unit: '{span}' })
       .addCallback((r) => { for (const [exporter, n] of stats.spansExported.entries()) r.observe(n, { 'ebpf_otel.exporter': exporter }); });
   }
@@ -375,6 +387,7 @@ export class Agent {
       `spans sampled out: ${fmt(s.spansSampledOut.entries())}`,
       `spans exported: ${fmt(s.spansExported.entries())}`,
       `spans dropped: ${fmt(s.spansDropped.entries())}`,
+      `state evicted: ${fmt(s.stateEvicted.entries())}`,
     ].join('; ');
   }
 

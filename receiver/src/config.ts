@@ -4,6 +4,7 @@
  * validated here, once; the rest of the agent receives typed values.
  */
 import { parseArgs } from 'node:util';
+import { compileUserPattern, type UserPattern } from './commands/patterns';
 
 export type ExporterName = 'otlp' | 'console' | 'jsonl';
 export type ProbeName = 'tcp' | 'exec' | 'bash';
@@ -31,7 +32,8 @@ export interface AgentConfig {
   traceExecs: TraceExecsMode;
   bashPaths: string[];
   redact: boolean;
-  redactPatterns: RegExp[];
+  /** Compiled for linear-time matching (RE2 syntax). */
+  redactPatterns: UserPattern[];
   durationSeconds: number;
   bpfDir: string | undefined;
   btfPath: string | undefined;
@@ -215,9 +217,9 @@ export function parseCommandLine(argv: readonly string[], env: Env = process.env
 
   const redactPatterns = list('redact-pattern').map((p) => {
     try {
-      return new RegExp(p, 'g');
+      return compileUserPattern(p);
     } catch (err) {
-      throw new ConfigError(`--redact-pattern ${JSON.stringify(p)} is not a valid regular expression: ${(err as Error).message}`);
+      throw new ConfigError(`--redact-pattern ${JSON.stringify(p)} refused: ${(err as Error).message}`);
     }
   });
 

@@ -38,4 +38,6 @@ export class AgentStats {
   readonly spansDropped = new Counter<string>();
   /** Spans delivered, by exporter. */
   readonly spansExported = new Counter<string>();
+  /** Entries evicted from the agent's full state tables (procs, shells, tombstones). */
+  readonly stateEvicted = new Counter<string>();
 }
