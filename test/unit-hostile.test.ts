@@ -92,7 +92,7 @@ describe('pid reuse', () => {
     assert.equal(ls(), undefined, 'the new ls is still running');
     tracer.onExit(exit(500, 100, 14n * MS, 11n * MS, 0));
     tracer.onPrompt(prompt(100, 15n * MS));
-    const sleep = spans().find((s) => s.name === 'sleep');
+    const sleep = spans().find((s) => s.name === 'sleep' && s.parentSpanContext !== undefined);
     assert.equal(sleep?.attributes['ebpf_otel.process.exit_seen'], false);
     const lsRoot = spans().find((s) => s.name === 'ls' && s.parentSpanContext === undefined);
     assert.equal(ls()?.parentSpanContext?.spanId, lsRoot?.spanContext().spanId);
