@@ -26,6 +26,7 @@ import { ResilientMetricExporter } from './export/metrics';
 import { BufferedSpanProcessor } from './export/span-pipeline';
 import type { Logger } from './log';
 import { preflight } from './preflight';
+import { dropAfterAttach } from './privileges';
 import { ensureTracefs } from './probes/tracefs';
 import { BashProbe } from './probes/bash';
 import { ProcProbe } from './probes/proc';
@@ -198,6 +199,8 @@ export class Agent {
     this.reorder = new ReorderBuffer(REORDER_WINDOW_NS, (err) => this.countDecodeError(err));
     this.sweepTimer = setInterval(() => this.commands?.sweep(process.hrtime.bigint()), 30_000).unref();
     for (const start of starters) start();
+    // Everything privileged is done: the probes are attached and reading.
+    dropAfterAttach(this.log);
 
     if (config.statsIntervalSeconds > 0) {
       this.statsTimer = setInterval(() => this.log.info(this.summary()), config.statsIntervalSeconds * 1000).unref();
