@@ -56,6 +56,10 @@ describe('secret redaction: what stays readable', () => {
   it('argument lists', () => {
     assert.deepEqual(r.args(['mysql', '-p', 'hunter2', '--password=x', 'TOKEN=y', 'https://a:b@h']), ['mysql', '-p', REDACTED, '--password=****', 'TOKEN=****', 'https://a:****@h']);
     assert.deepEqual(r.args(['/bin/sh', '-c', 'curl -u a:b http://h']), ['/bin/sh', '-c', 'curl -u a:**** http://h']);
+    assert.deepEqual(r.args(['tmux', '-L', 's', 'send-keys', '-t', 't', '-l', 'mysql -phunter2']), ['tmux', '-L', 's', 'send-keys', '-t', 't', '-l', 'mysql -p****']);
+    // A script as the kernel sees it after #! (the interpreter first).
+    assert.deepEqual(r.args(['/bin/sh', '/usr/local/bin/mysql', '-phunter2']), ['/bin/sh', '/usr/local/bin/mysql', '-p****']);
+    assert.deepEqual(r.args(['python3', './sshpass', '-p', 'x']), ['python3', './sshpass', '-p', '****']);
   });
 
   it('can be switched off', () => {

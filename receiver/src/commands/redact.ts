@@ -119,6 +119,7 @@ const WRAPPERS: Record<string, { withValue: readonly string[]; positionals: numb
   'kubectl-exec': { withValue: [], positionals: 0 },
 };
 const SSH_WITH_VALUE = new Set(['-b', '-c', '-D', '-E', '-e', '-F', '-I', '-i', '-J', '-L', '-l', '-m', '-O', '-o', '-p', '-Q', '-R', '-S', '-W', '-w', '-B']);
+const INTERPRETER = /^(?:python|perl|ruby|node|php|lua|tclsh|awk)[\d.]*$/;
 const KEYWORDS = new Set(['if', 'then', 'else', 'elif', 'do', 'while', 'until', '!', '{', '}', 'time', 'coproc']);
 const CONFIG_TOOLS = new Set(['aws', 'git', 'npm', 'yarn', 'pnpm', 'gcloud', 'az', 'pip', 'pip3', 'poetry', 'composer', 'cargo', 'heroku', 'dotnet']);
 
@@ -416,6 +417,23 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       if (i < words.length) {
         if (tool === 'watch') for (let j = i; j < words.length; j++) out[j] = line(words[j] as string, depth + 1);
         command(words, i, out, depth);
+      }
+      return;
+    }
+    // A script run by its interpreter (`#!/bin/sh` stubs and shims reach the kernel as
+    // `/bin/sh /usr/local/bin/mysql -px`): the rules of the script's own name apply.
+    const script = words[k + 1];
+    if ((SHELLS.has(tool) || INTERPRETER.test(tool)) && script !== undefined && !script.startsWith('-') && script.includes('/')) {
+      command(words, k + 1, out, depth);
+      return;
+    }
+    // Keystrokes sent to a terminal are a command line being typed.
+    if ((tool === 'tmux' && (has('send-keys') || has('send'))) || (tool === 'screen' && has('stuff'))) {
+      const from = Math.max(words.indexOf('send-keys', k), words.indexOf('send', k), words.indexOf('stuff', k));
+      for (let j = from + 1; j < words.length; j++) {
+        const w = words[j] as string;
+        if (w === '-t' || w === '-N' || w === '-p') j++;
+        else if (!w.startsWith('-')) out[j] = line(w, depth + 1);
       }
       return;
     }
