@@ -72,7 +72,7 @@ export class SpanGate {
  * TCP spans, decided when they end: failures (status ERROR) take the
  * important budget, the rest the routine one, so a fork storm in a traced
  * shell is capped like a connect storm and cannot crowd connect failures out
- * of the export buffers. TCP spans (kind CLIENT) were decided before they
+ * of the export buffers; typed command roots count as important too. TCP spans (kind CLIENT) were decided before they
  * were made and pass through. The SDK has no sampler that runs at span end,
  * hence this processor.
  */
@@ -89,7 +89,10 @@ export class GatedSpanProcessor implements SpanProcessor {
 
   onEnd(span: ReadableSpan): void {
     if (span.kind !== SpanKind.CLIENT) {
-      const decision = this.gate.decide(span.status.code === SpanStatusCode.ERROR, 0n, true);
+      // Failures first; a typed command's root span counts as important too (people type at
+      // human rates, and it is what the rest of the trace hangs from).
+      const typed = span.parentSpanContext === undefined && span.attributes['process.command_line'] !== undefined;
+      const decision = this.gate.decide(span.status.code === SpanStatusCode.ERROR || typed, 0n, true);
       if (decision !== 'keep') {
         this.onSampledOut(decision);
         return;
