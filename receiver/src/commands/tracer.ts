@@ -12,7 +12,7 @@
  * its command.
  */
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
-import { existsSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { KernelClock } from '../clock';
 import type { TraceExecsMode } from '../config';
@@ -467,11 +467,26 @@ export function commandName(line: string): string {
   return 'bash';
 }
 
-function ttyOf(pid: number): string | undefined {
+/**
+ * The controlling terminal of a process, from tty_nr in /proc/PID/stat:
+ * readable without privileges (the agent holds none once attached), unlike
+ * /proc/PID/fd, which needs ptrace access to the shell.
+ */
+export function ttyOf(pid: number): string | undefined {
   try {
-    const target = readlinkSync(`/proc/${pid}/fd/0`);
-    return target.startsWith('/dev/') ? target.slice(5) : undefined;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return ttyFromDevice(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[4]));
   } catch {
     return undefined;
   }
+}
+
+/** tty_nr (the kernel's encoded dev_t) as ps(1) names it: pts/N, ttyN, ttySN. */
+export function ttyFromDevice(dev: number): string | undefined {
+  if (!Number.isInteger(dev) || dev <= 0) return undefined;
+  const major = (dev >> 8) & 0xfff;
+  const minor = (dev & 0xff) | ((dev >> 12) & 0xfff00);
+  if (major >= 136 && major <= 143) return `pts/${(major - 136) * 256 + minor}`;
+  if (major === 4) return minor < 64 ? `tty${minor}` : `ttyS${minor - 64}`;
+  return undefined;
 }
