@@ -47,7 +47,6 @@ export interface Redactor {
 /** Nested scripts (sh -c "sh -c '…'", $( $( … ) )) deeper than this are hidden whole. */
 const MAX_DEPTH = 4;
 
-const SECRET_SUFFIXES = ['password', 'passwd', 'passphrase', 'pass', 'passin', 'passout', 'pw', 'pwd', 'token', 'secret', 'key', 'apikey', 'cookie', 'auth', 'credential', 'credentials', 'bearer'];
 /** Substrings that make a NAME=value or header name secret. */
 const SECRET_WORDS = ['pass', 'pwd', 'secret', 'token', 'key', 'auth', 'credential', 'cookie', 'session', 'signature', 'private'];
 const SECRET_NAMES = new Set(['pw', 'sig', 'jwt', 'bearer', 'sid']);
@@ -128,21 +127,20 @@ function lower(s: string): string {
 }
 
 /** Does this flag name (`--db-password`, `-storepass`) say its value is a secret? */
+const SECRET_FLAG_SUFFIX = /^(?:pw|pwd|key)$|(?:password|passwd|passphrase|pass|passin|passout|token|secret|apikey|cookie|auth|credentials?|bearer)$/i;
 function isSecretFlag(word: string): boolean {
-  if (!word.startsWith('-') || word.includes('=') || word.length < 3) return false;
-  if (!word.startsWith('--') && word.length < 4) return false; // -ab is a cluster of short flags
-  const name = lower(word.replace(/^-+/, ''));
-  const parts = name.split(/[-_.]/);
-  const last = parts[parts.length - 1] ?? '';
-  return SECRET_SUFFIXES.some((s) => last === s || (last.endsWith(s) && s.length >= 4));
+  if (word.charCodeAt(0) !== 45 || word.length < 3 || word.includes('=')) return false;
+  const long = word.charCodeAt(1) === 45;
+  if (!long && word.length < 4) return false; // -ab is a cluster of short flags
+  const last = Math.max(word.lastIndexOf('-'), word.lastIndexOf('_'), word.lastIndexOf('.'));
+  return SECRET_FLAG_SUFFIX.test(word.slice(last + 1));
 }
 
 /** Does a NAME in NAME=value or a header name say secret? */
+const SECRET_WORD = new RegExp(SECRET_WORDS.join('|'), 'i');
 function isSecretName(name: string): boolean {
-  const n = lower(name.replace(/^-+/, ''));
-  if (SECRET_NAMES.has(n)) return true;
-  for (const w of SECRET_WORDS) if (n.includes(w)) return true;
-  return false;
+  if (SECRET_WORD.test(name)) return true;
+  return name.length <= 6 && SECRET_NAMES.has(lower(name.replace(/^-+/, '')));
 }
 
 function isAlnum(c: number): boolean {
@@ -173,7 +171,8 @@ export function redactText(text: string): string {
   if (out.includes(':')) out = redactHeaders(out);
   if (out.includes('=')) out = redactAssignments(out);
   if (out.startsWith('pass:')) out = `pass:${REDACTED}`;
-  out = redactKnownTokens(out);
+  // A token is its prefix and at least 12 more characters.
+  if (out.length >= 14) out = redactKnownTokens(out);
   return out;
 }
 
@@ -385,9 +384,8 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     const has = (w: string): boolean => words.indexOf(w, k + 1) >= 0;
     const shortSecret = [...(SHORT_SECRET_FLAGS[tool] ?? [])];
     if (LOGIN_TOOLS.has(tool) && has('login')) shortSecret.push('-p');
-    const userFlags = new Set(USER_FLAGS);
-    if (tool === 'http' || tool === 'https' || tool === 'xh') userFlags.add('-a');
-    if (tool === 'curl') userFlags.add('-E').add('--cert');
+    const httpie = tool === 'http' || tool === 'https' || tool === 'xh';
+    const userFlags = { has: (f: string): boolean => USER_FLAGS.has(f) || (httpie && f === '-a') || (tool === 'curl' && (f === '-E' || f === '--cert')) };
     const redactNext = (i: number): void => {
       if (i + 1 < words.length) out[i + 1] = REDACTED;
     };
