@@ -78,7 +78,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'trace-execs', type: 'string', arg: 'MODE', default: 'interactive', help: 'process spans for: interactive (started from a traced bash), all, none; execs are always counted in metrics' },
   { flag: 'bash', type: 'string', multiple: true, arg: 'PATH', default: '', help: 'bash binary to trace (repeatable; default /bin/bash and /usr/bin/bash)' },
   { flag: 'no-redact', type: 'boolean', default: 'false', help: 'do not redact secrets in command lines (default: redacted)' },
-  { flag: 'redact-pattern', type: 'string', multiple: true, arg: 'REGEX', default: '', help: 'extra secret pattern to redact in command lines (repeatable)' },
+  { flag: 'redact-pattern', type: 'string', multiple: true, arg: 'REGEX', default: '', help: 'extra secret pattern to redact in command lines and argv (repeatable; RE2 syntax, matched in linear time)' },
   { flag: 'duration', type: 'string', arg: 'SECONDS', default: '0', help: 'stop after this many seconds (0: run until SIGINT/SIGTERM)' },
   { flag: 'stats-interval', type: 'string', arg: 'SECONDS', default: '0', help: 'log event/drop counters every N seconds (0: only at exit)' },
   { flag: 'btf', type: 'string', arg: 'PATH', default: '', help: 'kernel BTF used for CO-RE relocations (default /sys/kernel/btf/vmlinux; for kernels without BTF: a matching BTF file)' },
