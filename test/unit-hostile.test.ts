@@ -10,7 +10,8 @@ import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { KernelClock } from '../receiver/src/clock';
 import { createRedactor } from '../receiver/src/commands/redact';
-import { CommandTracer, MAX_COMMAND_BYTES, NOT_RUN, type TableName } from '../receiver/src/commands/tracer';
+import { CommandTracer, MAX_COMMAND_BYTES, NOT_RUN, ttyFromDevice, type TableName } from '../receiver/src/commands/tracer';
+import { CAP_BPF, capabilitiesToKeep } from '../receiver/src/privileges';
 import type { BashPromptEvent, BashReadlineEvent } from '../receiver/src/decode/bash';
 import type { ProcExecEvent, ProcExitEvent, ProcForkEvent } from '../receiver/src/decode/proc';
 import { formatSpanLine, JsonLinesExporter } from '../receiver/src/export/console';
@@ -201,5 +202,23 @@ describe('terminal escapes', () => {
     assert.ok(!/[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]/.test(json));
     for (const l of json.trim().split('\n')) JSON.parse(l);
     assert.ok(json.includes('\u009b'.replace(/./, '\\u009b')));
+  });
+});
+
+describe('least privilege and attribution helpers', () => {
+  it('keeps CAP_BPF only on kernels before 6.5 that gate bpf() on existing descriptors', () => {
+    assert.deepEqual(capabilitiesToKeep('6.18.44-fc', '2').keep, []);
+    assert.deepEqual(capabilitiesToKeep('6.5.0', '1').keep, []);
+    assert.deepEqual(capabilitiesToKeep('6.1.0-13-amd64', '2').keep, [CAP_BPF]);
+    assert.deepEqual(capabilitiesToKeep('5.15.0', '0\n').keep, []);
+  });
+
+  it('names terminals from tty_nr as ps does', () => {
+    assert.equal(ttyFromDevice((136 << 8) | 3), 'pts/3');
+    assert.equal(ttyFromDevice((137 << 8) | 1), 'pts/257');
+    assert.equal(ttyFromDevice((136 << 8) | (300 & 0xff) | ((300 & 0xfff00) << 12)), 'pts/300');
+    assert.equal(ttyFromDevice((4 << 8) | 1), 'tty1');
+    assert.equal(ttyFromDevice((4 << 8) | 65), 'ttyS1');
+    assert.equal(ttyFromDevice(0), undefined);
   });
 });

@@ -62,6 +62,13 @@ describe('secret redaction: what stays readable', () => {
     assert.deepEqual(r.args(['python3', './sshpass', '-p', 'x']), ['python3', './sshpass', '-p', '****']);
   });
 
+  it('programs named like Object properties', () => {
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      assert.deepEqual(r.args([name, '-p', 'x', '--password=y']), [name, '-p', 'x', '--password=****']);
+      assert.equal(r.line(`${name} --token z`), `${name} --token ****`);
+    }
+  });
+
   it('can be switched off', () => {
     const off = createRedactor(false);
     assert.equal(off.line('mysql -phunter2'), 'mysql -phunter2');

@@ -382,7 +382,8 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
   const command = (words: readonly string[], k: number, out: string[], depth: number): void => {
     const tool = lower(path.basename(words[k] as string));
     const has = (w: string): boolean => words.indexOf(w, k + 1) >= 0;
-    const shortSecret = [...(SHORT_SECRET_FLAGS[tool] ?? [])];
+    // Own properties only: a program may be called `constructor` or `__proto__`.
+    const shortSecret = Object.hasOwn(SHORT_SECRET_FLAGS, tool) ? [...(SHORT_SECRET_FLAGS[tool] as readonly string[])] : [];
     if (LOGIN_TOOLS.has(tool) && has('login')) shortSecret.push('-p');
     const httpie = tool === 'http' || tool === 'https' || tool === 'xh';
     const userFlags = { has: (f: string): boolean => USER_FLAGS.has(f) || (httpie && f === '-a') || (tool === 'curl' && (f === '-E' || f === '--cert')) };
@@ -390,7 +391,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       if (i + 1 < words.length) out[i + 1] = REDACTED;
     };
 
-    const wrapper = WRAPPERS[tool];
+    const wrapper = Object.hasOwn(WRAPPERS, tool) ? WRAPPERS[tool] : undefined;
     if (wrapper) {
       let i = k + 1;
       let positionals = wrapper.positionals;
