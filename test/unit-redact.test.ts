@@ -110,11 +110,18 @@ describe('linear-time matching', () => {
       '`'.repeat(4096),
       'token=&'.repeat(585),
       'ghp_'.repeat(1024),
+      'watch '.repeat(680),
+      'sudo '.repeat(800),
+      'sh /x '.repeat(680),
+      'eval '.repeat(800),
+      'ssh h '.repeat(680),
       `-p${'\\'.repeat(4094)}`,
     ];
     for (const h of hostile) {
       r.line(h);
       r.args(['mysql', h, h]);
+      r.args(h.split(' '));
     }
+    assert.equal(r.line(`${'sudo '.repeat(20)}mysql -px`), `${'sudo '.repeat(9)}${'**** '.repeat(11)}**** ****`);
   });
 });

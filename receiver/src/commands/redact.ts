@@ -46,6 +46,8 @@ export interface Redactor {
 
 /** Nested scripts (sh -c "sh -c '…'", $( $( … ) )) deeper than this are hidden whole. */
 const MAX_DEPTH = 4;
+/** Wrappers in a row (`sudo env nice timeout 5 …`) followed before the rest is hidden whole. */
+const MAX_CHAIN = 8;
 
 /** Substrings that make a NAME=value or header name secret. */
 const SECRET_WORDS = ['pass', 'pwd', 'secret', 'token', 'key', 'auth', 'credential', 'cookie', 'session', 'signature', 'private'];
@@ -378,8 +380,17 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     return out;
   };
 
-  /** Applies the tool-specific rules to words[k..] (words[k] is the program). */
-  const command = (words: readonly string[], k: number, out: string[], depth: number): void => {
+  /**
+   * Applies the tool-specific rules to words[k..] (words[k] is the program).
+   * `chain` counts wrappers and interpreters before it (`sudo env nice …`):
+   * beyond MAX_CHAIN the rest is hidden, so a line of 2,000 `watch` costs no
+   * more than a short one.
+   */
+  const command = (words: readonly string[], k: number, out: string[], depth: number, chain = 0): void => {
+    if (chain > MAX_CHAIN || depth > MAX_DEPTH) {
+      for (let j = k; j < words.length; j++) out[j] = REDACTED;
+      return;
+    }
     const tool = lower(path.basename(words[k] as string));
     const has = (w: string): boolean => words.indexOf(w, k + 1) >= 0;
     // Own properties only: a program may be called `constructor` or `__proto__`.
@@ -414,8 +425,8 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         } else break;
       }
       if (i < words.length) {
-        if (tool === 'watch') for (let j = i; j < words.length; j++) out[j] = line(words[j] as string, depth + 1);
-        command(words, i, out, depth);
+        if (tool === 'watch' && i === words.length - 1) out[i] = line(words[i] as string, depth + 1); // watch 'a script'
+        else command(words, i, out, depth, chain + 1);
       }
       return;
     }
@@ -423,7 +434,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     // `/bin/sh /usr/local/bin/mysql -px`): the rules of the script's own name apply.
     const script = words[k + 1];
     if ((SHELLS.has(tool) || INTERPRETER.test(tool)) && script !== undefined && !script.startsWith('-') && script.includes('/')) {
-      command(words, k + 1, out, depth);
+      command(words, k + 1, out, depth, chain + 1);
       return;
     }
     // Keystrokes sent to a terminal are a command line being typed.

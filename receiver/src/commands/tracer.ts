@@ -271,7 +271,7 @@ export class CommandTracer {
       [ATTR_PROCESS_PID]: e.pid,
       [ATTR_PROCESS_PARENT_PID]: e.ppid,
       [ATTR_PROCESS_EXECUTABLE_NAME]: executable,
-      [ATTR_PROCESS_EXECUTABLE_PATH]: e.filename,
+      [ATTR_PROCESS_EXECUTABLE_PATH]: this.opts.redactor.enabled ? (this.opts.redactor.args([e.filename])[0] ?? e.filename) : e.filename,
       [ATTR_PROCESS_COMMAND_ARGS]: args,
       [ATTR_PROCESS_USER_ID]: e.uid,
     };
