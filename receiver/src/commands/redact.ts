@@ -142,7 +142,8 @@ function isSecretFlag(word: string): boolean {
 const SECRET_WORD = new RegExp(SECRET_WORDS.join('|'), 'i');
 function isSecretName(name: string): boolean {
   if (SECRET_WORD.test(name)) return true;
-  return name.length <= 6 && SECRET_NAMES.has(lower(name.replace(/^-+/, '')));
+  if (name.length > 6 || name.length < 2) return false;
+  return SECRET_NAMES.has(lower(name.charCodeAt(0) === 45 ? name.replace(/^-+/, '') : name));
 }
 
 function isAlnum(c: number): boolean {
@@ -210,6 +211,10 @@ function redactHeaders(text: string): string {
     if (text[nameEnd - 1] === '"' || text[nameEnd - 1] === "'") nameEnd--;
     let nameStart = nameEnd;
     while (nameStart > 0 && nameEnd - nameStart < 64 && isHeaderChar(text.charCodeAt(nameStart - 1))) nameStart--;
+    if (nameStart === nameEnd) {
+      colon = text.indexOf(':', colon + 1);
+      continue;
+    }
     const quoted = nameEnd < colon;
     if (quoted) nameStart--; // the opening quote
     const before = nameStart === 0 ? '' : (text[nameStart - 1] as string);
@@ -255,8 +260,7 @@ function redactAssignments(text: string): string {
   while (eq >= 0) {
     let nameStart = eq;
     while (nameStart > from && eq - nameStart < 128 && isNameChar(text.charCodeAt(nameStart - 1))) nameStart--;
-    const name = text.slice(nameStart, eq);
-    if (name === '' || !isSecretName(name)) {
+    if (nameStart === eq || !isSecretName(text.slice(nameStart, eq))) {
       eq = text.indexOf('=', eq + 1);
       continue;
     }
@@ -371,7 +375,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
   /** One simple command's words, unquoted. */
   const argv = (words: readonly string[], depth: number, tainted: ReadonlySet<string> = new Set()): string[] => {
     const out = words.map((w) => {
-      const assignment = /^(?:-[a-z]+=)?([A-Za-z_][A-Za-z0-9_]*)(\[[^\]]*\])?\+?=/.exec(w);
+      const assignment = tainted.size > 0 ? /^(?:-[a-z]+=)?([A-Za-z_][A-Za-z0-9_]*)(\[[^\]]*\])?\+?=/.exec(w) : null;
       return assignment && tainted.has(assignment[1] as string) ? `${assignment[0]}${REDACTED}` : redactText(w);
     });
     let k = 0;
