@@ -18,9 +18,12 @@ const FAILURES = 20;
 describe('fork storm in a traced shell', { timeout: 180_000 }, () => {
   let agent: AgentRun;
   let shell: TmuxShell;
+  let port: number;
 
   before(async () => {
-    agent = startAgent(['--exporter', 'jsonl', '--probes', 'tcp,exec,bash', '--max-spans-per-second', '100', '--stats-interval', '1']);
+    // Only connects to our port (other work on the machine stays out); every exec is seen.
+    port = await freePort();
+    agent = startAgent(['--exporter', 'jsonl', '--probes', 'tcp,exec,bash', '--max-spans-per-second', '100', '--stats-interval', '1', '--port', String(port)]);
     await agent.waitForStderr(/running/);
     shell = TmuxShell.start('eo-storm');
     await shell.waitForPrompt();
@@ -32,7 +35,6 @@ describe('fork storm in a traced shell', { timeout: 180_000 }, () => {
   });
 
   it('spans capped and counted, connect failures all exported, memory bounded', async () => {
-    const port = await freePort();
     shell.type(`for i in $(seq ${STORM}); do /bin/true & done; wait; echo STORM-DONE`);
     // The connects run while the storm does: wait until the agent has seen part of it.
     await agent.waitForStderr(/events received: .*exec=([2-9]\d{3}|\d{5,})/, 60_000);

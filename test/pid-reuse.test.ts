@@ -20,9 +20,12 @@ import { TmuxShell } from './helpers/tmux';
 describe('pid reuse', { timeout: 120_000 }, () => {
   let agent: AgentRun;
   let shell: TmuxShell;
+  let port: number;
 
   before(async () => {
-    agent = startAgent(['--exporter', 'jsonl', '--probes', 'tcp,exec,bash', '--max-spans-per-second', '0']);
+    // Only connects to our port: other work on the machine stays out of the output.
+    port = await freePort();
+    agent = startAgent(['--exporter', 'jsonl', '--probes', 'tcp,exec,bash', '--max-spans-per-second', '0', '--port', String(port)]);
     await agent.waitForStderr(/running/);
     shell = TmuxShell.start('eo-pidreuse');
     await shell.waitForPrompt();
@@ -34,7 +37,6 @@ describe('pid reuse', { timeout: 120_000 }, () => {
   });
 
   it('a connect by a new process with a reused pid is not attributed to the old one', async () => {
-    const port = await freePort();
     const out = path.join(tmpdir(), `eo-pidreuse-${process.pid}.json`);
     shell.type(`python3 ${TCPCTL} connect 127.0.0.1 ${port} > ${out}; echo FIRST-DONE`);
     await shell.waitFor(/^FIRST-DONE$/m);

@@ -28,9 +28,8 @@ async function checkDropped(agent: AgentRun): Promise<void> {
   }
 }
 
-/** A refused connect from this process: its span must arrive (ring buffer read after the drop). */
-async function refusedConnectSeen(agent: AgentRun): Promise<void> {
-  const port = await freePort();
+/** A refused connect to `port`: its span must arrive (ring buffer read after the drop). */
+async function refusedConnectSeen(agent: AgentRun, port: number): Promise<void> {
   const run = await connect('127.0.0.1', port);
   assert.equal(run.results[0]?.ok, false);
   await agent.waitForJson((s) => s.name === 'tcp connect' && attrs(s)['server.port'] === port && attrs(s)['ebpf_otel.tcp.outcome'] === 'refused');
@@ -43,23 +42,26 @@ describe('least privilege', { timeout: 120_000 }, () => {
   });
 
   it('as root: every capability dropped in every thread once attached; still reads and stops cleanly', async () => {
-    const agent = startAgent(['--exporter', 'jsonl', '--probes', 'tcp,exec']);
+    // --port: only our connects, whatever else runs on the machine.
+    const port = await freePort();
+    const agent = startAgent(['--exporter', 'jsonl', '--probes', 'tcp,exec', '--port', String(port)]);
     running.push(agent);
     await checkDropped(agent);
-    await refusedConnectSeen(agent);
+    await refusedConnectSeen(agent, port);
     assert.equal(await agent.stop(), 0);
-    assert.match(agent.stderr(), /events received: tcp=\d+/);
+    assert.match(agent.stderr(), /events received: .*tcp=\d+/);
   });
 
   it('as nobody with only the documented capabilities: all probes work, then nothing is held', async () => {
     const caps = DOCUMENTED.map((c) => `+${c}`).join(',');
     const run = startAgentIn('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', '--inh-caps', caps, '--ambient-caps', caps, '--']);
-    const agent = run(['--exporter', 'jsonl', '--probes', 'tcp,exec,bash', '--max-spans-per-second', '0']);
+    const port = await freePort();
+    const agent = run(['--exporter', 'jsonl', '--probes', 'tcp,exec,bash', '--max-spans-per-second', '0', '--port', String(port)]);
     running.push(agent);
     await agent.waitForStderr(/bash: watching commands typed in/);
     assert.doesNotMatch(agent.stderr(), /continuing without it|warn/);
     await checkDropped(agent);
-    await refusedConnectSeen(agent);
+    await refusedConnectSeen(agent, port);
     const shell = TmuxShell.start('eo-nonroot');
     try {
       await shell.waitForPrompt();
@@ -76,11 +78,12 @@ describe('least privilege', { timeout: 120_000 }, () => {
   it('as nobody without CAP_SYS_ADMIN: the bash probe is refused with the reason, the others run', async () => {
     const caps = DOCUMENTED.filter((c) => c !== 'sys_admin').map((c) => `+${c}`).join(',');
     const run = startAgentIn('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', '--inh-caps', caps, '--ambient-caps', caps, '--']);
-    const agent = run(['--exporter', 'jsonl', '--probes', 'tcp,exec,bash']);
+    const port = await freePort();
+    const agent = run(['--exporter', 'jsonl', '--probes', 'tcp,exec,bash', '--port', String(port)]);
     running.push(agent);
     await agent.waitForStderr(/running/);
     assert.match(agent.stderr(), /bash: .*Permission denied.*continuing without it/s);
-    await refusedConnectSeen(agent);
+    await refusedConnectSeen(agent, port);
     assert.equal(await agent.stop(), 0);
   });
 });
