@@ -374,12 +374,14 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
 
   /** One simple command's words, unquoted. */
   const argv = (words: readonly string[], depth: number, tainted: ReadonlySet<string> = new Set()): string[] => {
-    const out = words.map((w) => {
+    const out = new Array<string>(words.length);
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i] as string;
       const assignment = tainted.size > 0 ? /^(?:-[a-z]+=)?([A-Za-z_][A-Za-z0-9_]*)(\[[^\]]*\])?\+?=/.exec(w) : null;
-      return assignment && tainted.has(assignment[1] as string) ? `${assignment[0]}${REDACTED}` : redactText(w);
-    });
+      out[i] = assignment && tainted.has(assignment[1] as string) ? `${assignment[0]}${REDACTED}` : redactText(w);
+    }
     let k = 0;
-    while (k < words.length && (KEYWORDS.has(words[k] as string) || /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/.test(words[k] as string))) k++;
+    while (k < words.length && (KEYWORDS.has(words[k] as string) || (words[k] as string).includes('=') && /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/.test(words[k] as string))) k++;
     if (k < words.length) command(words, k, out, depth);
     return out;
   };
@@ -469,22 +471,41 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       return;
     }
 
+    // What applies to this tool, decided once; the loop below runs per word.
+    const isShell = SHELLS.has(tool);
+    const isSu = tool === 'su';
+    const isOpenssl = tool === 'openssl' || tool === 'ssh-keygen';
+    const ghSecret = tool === 'gh' && has('secret');
+    const isVault = tool === 'vault';
+    const isConfig = CONFIG_TOOLS.has(tool);
+    const special = isShell || isSu || isOpenssl || ghSecret || isVault;
     let lastPositional = -1;
     // A line that starts with a flag continues an earlier one (a multi-line command).
     for (let i = tool.startsWith('-') ? k : k + 1; i < words.length; i++) {
       const w = words[i] as string;
       const next = words[i + 1];
-      if (SHELLS.has(tool) && /^-[a-zA-Z]*c[a-zA-Z]*$/.test(w) && next !== undefined) {
+      const flag = w.charCodeAt(0) === 45;
+      if (!flag && !special) {
+        // Positional words: only settings named like secrets (aws, git, npm config …).
+        if (isConfig && next !== undefined && !w.includes('=') && isSecretName(w.split(/[.:/]/).pop() ?? '')) {
+          redactNext(i);
+          i++;
+          continue;
+        }
+        lastPositional = i;
+        continue;
+      }
+      if (isShell && next !== undefined && /^-[a-zA-Z]*c[a-zA-Z]*$/.test(w)) {
         out[i + 1] = line(next, depth + 1);
         i++;
         continue;
       }
-      if (tool === 'su' && (w === '-c' || w === '--command' || w === '-C' || w === '--session-command') && next !== undefined) {
+      if (isSu && (w === '-c' || w === '--command' || w === '-C' || w === '--session-command') && next !== undefined) {
         out[i + 1] = line(next, depth + 1);
         i++;
         continue;
       }
-      if (tool === 'su' && w.startsWith('--command=')) {
+      if (isSu && w.startsWith('--command=')) {
         out[i] = `--command=${line(w.slice(10), depth + 1)}`;
         continue;
       }
@@ -496,13 +517,13 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         } else out[i] = `${short}${REDACTED}`;
         continue;
       }
-      if (w.charCodeAt(0) === 45 && isSecretFlag(w)) {
+      if (flag && isSecretFlag(w)) {
         redactNext(i);
         i++;
         continue;
       }
-      const glued = w.length > 2 && w.charCodeAt(0) === 45 && w.charCodeAt(1) !== 45 ? w.slice(0, 2) : undefined;
-      const userFlag = userFlags.has(w) ? w : glued !== undefined && userFlags.has(glued) ? glued : undefined;
+      const glued = flag && w.length > 2 && w.charCodeAt(1) !== 45 ? w.slice(0, 2) : undefined;
+      const userFlag = !flag ? undefined : userFlags.has(w) ? w : glued !== undefined && userFlags.has(glued) ? glued : undefined;
       if (userFlag !== undefined) {
         const value = w === userFlag ? next : w.slice(userFlag.length);
         const at = w === userFlag ? i + 1 : i;
@@ -520,26 +541,26 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         if (w === userFlag) i++;
         continue;
       }
-      if ((tool === 'openssl' || tool === 'ssh-keygen') && (w.startsWith('env:') || w.startsWith('pass:'))) {
+      if (isOpenssl && (w.startsWith('env:') || w.startsWith('pass:'))) {
         out[i] = `${w.slice(0, w.indexOf(':') + 1)}${REDACTED}`;
         continue;
       }
-      if (tool === 'gh' && has('secret') && (w === '-b' || w === '--body')) {
+      if (ghSecret && (w === '-b' || w === '--body')) {
         redactNext(i);
         i++;
         continue;
       }
-      if (tool === 'vault' && (w === 'login' || w === 'unwrap') && next !== undefined && !next.startsWith('-') && !next.includes('=')) {
+      if (isVault && (w === 'login' || w === 'unwrap') && next !== undefined && !next.startsWith('-') && !next.includes('=')) {
         redactNext(i);
         i++;
         continue;
       }
-      if (CONFIG_TOOLS.has(tool) && !w.startsWith('-') && !w.includes('=') && next !== undefined && isSecretName(w.split(/[.:/]/).pop() ?? '')) {
+      if (isConfig && !flag && !w.includes('=') && next !== undefined && isSecretName(w.split(/[.:/]/).pop() ?? '')) {
         redactNext(i);
         i++;
         continue;
       }
-      if (!w.startsWith('-')) lastPositional = i;
+      if (!flag) lastPositional = i;
     }
     // htpasswd -b file user PASSWORD: the password is the last positional.
     if (tool === 'htpasswd' && words.slice(k + 1).some((w) => /^-[a-zA-Z]*b/.test(w)) && lastPositional > k) out[lastPositional] = REDACTED;
@@ -549,7 +570,8 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     enabled,
     args(args) {
       if (!enabled) return [...args];
-      return argv(args, 0).map(user);
+      const out = argv(args, 0);
+      return userPatterns.length === 0 ? out : out.map(user);
     },
     line(text) {
       if (!enabled) return text;
