@@ -89,11 +89,13 @@ function median(v: number[]): number {
 function microbench(): string[] {
   const r = createRedactor(true);
   const long = hostileArgs();
+  const ordinary = ['cc', ...ordinaryArgs()];
   const realisticLine = `curl -u alice:secret -H "Authorization: Bearer abc" "https://api.example/x?access_token=zz&q=1" ${'--flag value '.repeat(300)}`.slice(0, 4096);
+  const realisticArgs = realisticLine.split(' ');
   const cases: Array<[string, () => unknown]> = [
     ['argv, 4 KiB hostile (63 args)', () => r.args(long)],
-    ['argv, 4 KiB realistic (curl + 300 flags)', () => r.args(realisticLine.split(' '))],
-    ['argv, 4 KiB ordinary (compiler, 63 args)', () => r.args(['cc', ...ordinaryArgs()])],
+    ['argv, 4 KiB realistic (curl + 300 flags)', () => r.args(realisticArgs)],
+    ['argv, 4 KiB ordinary (compiler, 63 args)', () => r.args(ordinary)],
     ['line, 4 KiB realistic', () => r.line(realisticLine)],
     ['line, 4 KiB of `$(`', () => r.line('$('.repeat(2048))],
     ['line, 4 KiB of `a=`', () => r.line('a='.repeat(2048))],
