@@ -29,23 +29,36 @@ function option(name: string, fallback: string): string {
   return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
 }
 
+/** Pads `text` to `n` characters by repeating its own tail pattern (`unit`). */
+function pad(text: string, unit: string, n = 67): string {
+  let out = text;
+  while (out.length + unit.length <= n) out += unit;
+  return out;
+}
+
 /** 63 arguments, 4 KiB in all: every rule's trigger, and the shapes that make backtracking matchers quadratic. */
 export function hostileArgs(): string[] {
   const pieces = [
-    '--password=hunter2', '-H', 'Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.abc.def', 'https://alice:s3cret@example.com/a?access_token=x&b=c',
-    '--env=DB_PASSWORD=x', '-Djavax.net.ssl.keyStorePassword=x', 'host=db password=x dbname=y', 'pass:x', 'ghp_aaaaaaaaaaaaaaaaaaaaaaaa',
-    '='.repeat(60), 'a='.repeat(30), ':'.repeat(60), 'password:'.repeat(7), '://@'.repeat(15), '$('.repeat(30), 'token=&'.repeat(9), '-p' + '\\'.repeat(58),
+    pad('--password=hunter2', 'x'), '-H', pad('Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.abc.def', 'g'), pad('https://alice:s3cret@example.com/a?access_token=x&b=c', '&d=e'),
+    pad('--env=DB_PASSWORD=x', 'y'), pad('-Djavax.net.ssl.keyStorePassword=x', 'z'), pad('host=db password=x dbname=y', ' k=v'), pad('pass:x', 'q'), pad('ghp_', 'a'),
+    pad('', '='), pad('', 'a='), pad('', ':'), pad('', 'password:'), pad('', '://@'), pad('', '$('), pad('', 'token=&'), pad('-p', '\\'),
   ];
   const out: string[] = [];
-  for (let i = 0; out.join('\0').length < 4000 && out.length < 63; i++) out.push(pieces[i % pieces.length] as string);
+  for (let i = 0; out.length < 63; i++) out.push(pieces[i % pieces.length] as string);
   return out;
 }
 
 /** A long ordinary command line (a compiler's): 4 KiB, nothing secret, few rule triggers. */
 export function ordinaryArgs(): string[] {
   const out: string[] = [];
-  for (let i = 0; out.join('\0').length < 4000 && out.length < 63; i++) {
-    out.push([`-I/usr/include/project/module${i}`, `-DFEATURE_${i}=1`, `src/module${i}/file_${i}.c`, '-O2', `-Wl,-rpath,/opt/lib${i}`][i % 5] as string);
+  for (let i = 0; out.length < 63; i++) {
+    out.push([
+      `-I/usr/include/project/subsystem/module${i}/include/generated/headers`,
+      `-DFEATURE_FLAG_NUMBER_${i}_ENABLED_FOR_THIS_BUILD_CONFIGURATION=1`,
+      `src/subsystem/module${i}/implementation/file_${i}_with_a_long_name.c`,
+      `-fmacro-prefix-map=/home/builder/src/project/module${i}/sources=.`,
+      `-Wl,-rpath,/opt/vendor/lib${i}/x86_64-linux-gnu/runtime/libraries`,
+    ][i % 5] as string);
   }
   return out;
 }
