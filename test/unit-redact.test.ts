@@ -50,6 +50,9 @@ describe('secret redaction: what stays readable', () => {
     ['sh -c "mysql -phunter2 db"', 'sh -c "mysql -p**** db"'],
     ['echo sk_live_zzz9', 'echo ****'],
     ['multi\n--api-key k1', 'multi\n--api-key ****'],
+    ['cat <<EOF > app.yml\nuser: app\npassword: hunter2\nEOF', 'cat <<EOF > app.yml\nuser: app\npassword: ****\nEOF'],
+    ['cat > app.ini <<EOF\ndb_password = hunter2\nEOF', 'cat > app.ini <<EOF\ndb_password = ****\nEOF'],
+    ['curl -H Authorization: Bearer abc123 http://h/', 'curl -H Authorization: Bearer **** http://h/'],
   ];
   for (const [input, output] of exact) it(`exact: ${JSON.stringify(input)}`, () => assert.equal(r.line(input), output));
 

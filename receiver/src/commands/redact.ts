@@ -380,6 +380,22 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       const assignment = tainted.size > 0 ? /^(?:-[a-z]+=)?([A-Za-z_][A-Za-z0-9_]*)(\[[^\]]*\])?\+?=/.exec(w) : null;
       out[i] = assignment && tainted.has(assignment[1] as string) ? `${assignment[0]}${REDACTED}` : redactText(w);
     }
+    // `password: x` and `password = x` as separate words (YAML or INI lines in a heredoc, an
+    // unquoted header): the word after the secret name, and after an auth scheme word.
+    for (let i = 0; i + 1 < words.length; i++) {
+      const w = words[i] as string;
+      let name: string | undefined;
+      if (w.length > 1 && w.endsWith(':')) name = w.slice(0, -1).replace(/^["']|["']$/g, '');
+      else if (words[i + 1] === '=' && i + 2 < words.length) {
+        name = w;
+        i++;
+      }
+      if (name === undefined || name === '' || !isSecretName(name)) continue;
+      let v = i + 1;
+      if (AUTH_SCHEMES.has(lower(words[v] as string)) && v + 1 < words.length) v++;
+      out[v] = REDACTED;
+      i = v;
+    }
     let k = 0;
     while (k < words.length && (KEYWORDS.has(words[k] as string) || (words[k] as string).includes('=') && /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/.test(words[k] as string))) k++;
     if (k < words.length) command(words, k, out, depth);
