@@ -96,7 +96,7 @@ export function helpText(version: string): string {
   const lines = [
     `ebpf-otel ${version}: TCP connects, bash commands and processes seen with eBPF, exported as OpenTelemetry spans and metrics.`,
     '',
-    'Usage: ebpf-otel [options]      (as root, or with CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE)',
+    'Usage: ebpf-otel [options]      (as root, or with CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN and, not as root, CAP_DAC_READ_SEARCH; dropped once attached)',
     '',
     'Options (each also read from the environment variable shown):',
   ];
