@@ -40,6 +40,7 @@ export const ATTR_CGROUP_ID = 'ebpf_otel.cgroup.id';
 export const ATTR_NETNS_INODE = 'ebpf_otel.netns.inode';
 export const ATTR_PROBE = 'ebpf_otel.probe';
 export const ATTR_REASON = 'ebpf_otel.reason';
+export const ATTR_EXPORTER = 'ebpf_otel.exporter';
 
 // Metric names. There is no stable semantic convention for TCP handshake
 // duration yet (a `system.network.tcp.handshake.duration` proposal is open
