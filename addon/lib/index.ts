@@ -230,6 +230,7 @@ interface NativeBinding {
   setLibbpfDebug(enabled: boolean): void;
   possibleCpus(): number;
   clockPair(): ClockPair;
+  dropPrivileges(keepMask: bigint): PrivilegeDropResult;
 }
 
 let loadedBinding: NativeBinding | undefined;
@@ -716,6 +717,32 @@ class NativeRingBufferReader implements RingBufferReader {
 /** CLOCK_REALTIME paired with the CLOCK_MONOTONIC midpoint around it (tightest of 5 tries). */
 export function clockPair(): ClockPair {
   return native().clockPair();
+}
+
+export interface PrivilegeDropResult {
+  /** Threads in the process when the drop ran. */
+  threads: number;
+  /** Threads that applied it (the caller's included). */
+  answered: number;
+  /** Threads where a prctl/capset call failed. */
+  failed: number;
+  /** The calling thread's errno (0: done). */
+  errno: number;
+}
+
+/**
+ * Sets no_new_privs and reduces the capabilities of every thread of the
+ * process to `keep` (capability numbers): effective and permitted, with
+ * inheritable and ambient cleared and the bounding set reduced when
+ * CAP_SETPCAP allows. Irreversible.
+ */
+export function dropPrivileges(keep: readonly number[] = []): PrivilegeDropResult {
+  let mask = 0n;
+  for (const cap of keep) {
+    if (!Number.isInteger(cap) || cap < 0 || cap > 63) throw new RangeError(`capability ${cap}: expected 0..63`);
+    mask |= 1n << BigInt(cap);
+  }
+  return native().dropPrivileges(mask);
 }
 
 /** libbpf's version string, e.g. 'v1.1'. */

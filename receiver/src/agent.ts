@@ -8,7 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createNoopMeter, trace, type Meter, type Tracer } from '@opentelemetry/api';
 import { MeterProvider, type MetricProducer } from '@opentelemetry/sdk-metrics';
-import { TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { Resource } from '@opentelemetry/resources';
+import { TracerProvider } from '@opentelemetry/sdk-trace';
 import { clockPair, libbpfVersion } from '../../addon/lib/index';
 import { KernelClock } from './clock';
 import { CommandMetrics } from './commands/metrics';
@@ -22,12 +23,13 @@ import { batchProcessor, type RetryingSpanExporter } from './export/span-pipelin
 import { peekTcpConnect } from './decode/tcp-connect';
 import type { Logger } from './log';
 import { preflight } from './preflight';
+import { dropAfterAttach } from './privileges';
 import { BashProbe } from './probes/bash';
 import { ProcProbe } from './probes/proc';
 import { TcpProbe } from './probes/tcp';
 import { ReorderBuffer } from './reorder';
 import { buildResource } from './resource';
-import { SpanGate } from './sampling';
+import { GatedSpanProcessor, SpanGate } from './sampling';
 import {
   ATTR_EXPORTER,
   ATTR_PROBE,
@@ -40,6 +42,8 @@ import {
   METRIC_SPANS_DROPPED,
   METRIC_SPANS_EXPORTED,
   METRIC_SPANS_SAMPLED_OUT,
+  METRIC_STATE_EVICTED,
+  ATTR_TABLE,
 } from './semconv';
 import { AgentStats, type ProbeId } from './stats';
 import { TcpConnectMetricProducer } from './tcp/metrics';
@@ -101,6 +105,7 @@ export class Agent {
   private tracerProvider: TracerProvider | undefined;
   /** Span exporters, shared by every TracerProvider; closed after them. */
   private spanExporters: RetryingSpanExporter[] = [];
+  private spanGate: SpanGate | undefined;
   private meterProvider: MeterProvider | undefined;
   private clock: KernelClock | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
@@ -146,7 +151,15 @@ export class Agent {
       onDropped: (exporter, n, reason) => this.stats.spansDropped.add({ exporter, reason }, n),
       onExported: (exporter, n) => this.stats.spansExported.add({ exporter }, n),
     }));
-    this.tracerProvider = new TracerProvider({ resource, spanProcessors: this.newSpanProcessors() });
+    // One sampling budget for every span: TCP spans are decided before they
+    // are made, process and command spans when they end (GatedSpanProcessor).
+    this.spanGate = new SpanGate({
+      successRatio: config.sampleSuccessRatio,
+      slowThresholdNs: config.slowThresholdNs,
+      maxPerSecond: config.maxSpansPerSecond,
+    });
+    const gate = this.spanGate;
+    this.tracerProvider = this.newTracerProvider(resource);
     const tracer = this.tracerProvider.getTracer('ebpf-otel', AGENT_VERSION);
 
     // Probes: load and attach everything first, start reading last. A probe
@@ -154,11 +167,6 @@ export class Agent {
     const users = new UserNames();
     const producers: MetricProducer[] = [];
     const failures: string[] = [];
-    const gate = new SpanGate({
-      successRatio: config.sampleSuccessRatio,
-      slowThresholdNs: config.slowThresholdNs,
-      maxPerSecond: config.maxSpansPerSecond,
-    });
     const starters: Array<() => void> = [];
 
     const loaders: Record<ProbeName, () => () => void> = {
@@ -198,10 +206,13 @@ export class Agent {
       users,
       onCommand: (name) => commandMetrics.command(name),
       onCommandEnd: (name, seconds) => commandMetrics.commandDuration(name, seconds),
+      onEvicted: (table) => this.stats.stateEvicted.add({ table }),
     });
     this.reorder = new ReorderBuffer(REORDER_WINDOW_NS, (err) => this.countDecodeError(err));
     this.sweepTimer = setInterval(() => this.commands?.sweep(process.hrtime.bigint()), 30_000).unref();
     for (const start of starters) start();
+    // Everything privileged is done: the probes are attached and reading.
+    dropAfterAttach(this.log);
 
     if (config.statsIntervalSeconds > 0) {
       this.statsTimer = setInterval(() => this.log.info(this.summary()), config.statsIntervalSeconds * 1000).unref();
@@ -215,14 +226,22 @@ export class Agent {
   }
 
   /**
-   * Batch processors feeding the shared span exporters: one set per TracerProvider (several providers,
-   * e.g. one per workload resource, share the exporters, their buffers and their drop counters).
+   * A TracerProvider for `resource`: its own batch processors feeding the shared span exporters (several
+   * providers, e.g. one per workload resource, share the exporters, their buffers and their drop
+   * counters), behind the one sampling budget, with bounds on what one span can hold.
    */
-  newSpanProcessors(): SpanProcessor[] {
-    return this.spanExporters.map((exporter, i) => batchProcessor(exporter, {
+  newTracerProvider(resource: Resource): TracerProvider {
+    if (!this.spanGate) throw new Error('internal: the span gate is made before any TracerProvider');
+    const batches = this.spanExporters.map((exporter, i) => batchProcessor(exporter, {
       maxBatchSize: this.config.exporters[i] === 'otlp' ? 512 : 256,
       scheduledDelayMs: this.config.exporters[i] === 'otlp' ? 1000 : 100,
     }));
+    return new TracerProvider({
+      resource,
+      spanProcessors: [new GatedSpanProcessor(this.spanGate, batches, (reason) => this.stats.spansSampledOut.add({ reason }))],
+      // Bounds on what one span can hold, whatever a local user puts in argv or a line.
+      spanLimits: { attributeCountLimit: 64, attributeValueLengthLimit: 16_384, eventCountLimit: 16, linkCountLimit: 4 },
+    });
   }
 
   private readonly onFramingError = (): void => this.stats.decodeErrors.add({ reason: 'framing' });
@@ -425,6 +444,8 @@ export class Agent {
       .addCallback((r) => {
         for (const [{ exporter, reason }, n] of stats.metricExportsFailed.entries()) r.observe(n, { [ATTR_EXPORTER]: exporter, [ATTR_REASON]: reason });
       });
+    meter.createObservableCounter(METRIC_STATE_EVICTED, { description: 'Entries evicted from full state tables (process, shell, finished-process), oldest first', unit: '{entry}' })
+      .addCallback((r) => { for (const [{ table }, n] of stats.stateEvicted.entries()) r.observe(n, { [ATTR_TABLE]: table }); });
     meter.createObservableCounter(METRIC_SPANS_EXPORTED, { description: 'Spans delivered to an exporter', unit: '{span}' })
       .addCallback((r) => { for (const [{ exporter }, n] of stats.spansExported.entries()) r.observe(n, { [ATTR_EXPORTER]: exporter }); });
   }
@@ -443,6 +464,7 @@ export class Agent {
       `spans exported: ${fmt(s.spansExported.entries())}`,
       `spans dropped: ${fmt(s.spansDropped.entries().filter(([, n]) => n > 0))}`,
       `metric exports failed: ${fmt(s.metricExportsFailed.entries().filter(([, n]) => n > 0))}`,
+      `state evicted: ${fmt(s.stateEvicted.entries())}`,
     ].join('; ');
   }
 

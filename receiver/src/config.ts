@@ -5,6 +5,7 @@
  */
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { compileUserPattern, type UserPattern } from './commands/patterns';
 
 export type ExporterName = 'otlp' | 'console' | 'jsonl';
 export type MetricsExporterName = 'otlp' | 'prometheus' | 'console';
@@ -46,7 +47,8 @@ export interface AgentConfig {
   traceExecs: TraceExecsMode;
   bashPaths: string[];
   redact: boolean;
-  redactPatterns: RegExp[];
+  /** Compiled for linear-time matching (RE2 syntax). */
+  redactPatterns: UserPattern[];
   durationSeconds: number;
   bpfDir: string | undefined;
   btfPath: string | undefined;
@@ -95,7 +97,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'trace-execs', type: 'string', arg: 'MODE', default: 'interactive', help: 'process spans for: interactive (started from a traced bash), all, none; execs are always counted in metrics' },
   { flag: 'bash', type: 'string', multiple: true, arg: 'PATH', default: '', help: 'bash binary to trace (repeatable; default /bin/bash and /usr/bin/bash)' },
   { flag: 'no-redact', type: 'boolean', default: 'false', help: 'do not redact secrets in command lines (default: redacted)' },
-  { flag: 'redact-pattern', type: 'string', multiple: true, arg: 'REGEX', default: '', help: 'extra secret pattern to redact in command lines (repeatable)' },
+  { flag: 'redact-pattern', type: 'string', multiple: true, arg: 'REGEX', default: '', help: 'extra secret pattern to redact in command lines and argv (repeatable; RE2 syntax, matched in linear time)' },
   { flag: 'duration', type: 'string', arg: 'SECONDS', default: '0', help: 'stop after this many seconds (0: run until SIGINT/SIGTERM)' },
   { flag: 'stats-interval', type: 'string', arg: 'SECONDS', default: '0', help: 'log event/drop counters every N seconds (0: only at exit)' },
   { flag: 'btf', type: 'string', arg: 'PATH', default: '', help: 'kernel BTF used for CO-RE relocations (default /sys/kernel/btf/vmlinux; for kernels without BTF: a matching BTF file)' },
@@ -113,7 +115,7 @@ export function helpText(version: string): string {
   const lines = [
     `ebpf-otel ${version}: TCP connects, bash commands and processes seen with eBPF, exported as OpenTelemetry spans and metrics.`,
     '',
-    'Usage: ebpf-otel [options]      (as root, or with CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE)',
+    'Usage: ebpf-otel [options]      (as root, or with CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN and, not as root, CAP_DAC_READ_SEARCH; dropped once attached)',
     '',
     'Options (each also read from the environment variable shown):',
   ];
@@ -231,9 +233,9 @@ export function parseCommandLine(argv: readonly string[], env: Env = process.env
 
   const redactPatterns = list('redact-pattern').map((p) => {
     try {
-      return new RegExp(p, 'g');
+      return compileUserPattern(p);
     } catch (err) {
-      throw new ConfigError(`--redact-pattern ${JSON.stringify(p)} is not a valid regular expression: ${(err as Error).message}`);
+      throw new ConfigError(`--redact-pattern ${JSON.stringify(p)} refused: ${(err as Error).message}`);
     }
   });
 

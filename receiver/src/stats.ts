@@ -53,4 +53,6 @@ export class AgentStats {
   readonly metricExportsFailed = new Counter<'exporter' | 'reason'>();
   /** Spans delivered, by exporter. */
   readonly spansExported = new Counter<'exporter'>();
+  /** Entries evicted from the agent's full state tables, by table (procs, shells, tombstones). */
+  readonly stateEvicted = new Counter<'table'>();
 }
