@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Builds the two trace backends the tests run, from source, with Go and the Go module proxy only
+# Builds the backends the tests run, from source, with Go and the Go module proxy only
 # (no prebuilt binaries are downloaded):
 #   - an OpenTelemetry Collector, made by the official builder (ocb) from otel-config/builder-config.yaml
 #   - Jaeger v2 (cmd/jaeger from the Go module github.com/jaegertracing/jaeger)
+#   - Prometheus (cmd/prometheus from the Go module github.com/prometheus/prometheus; ~5-7 min cold)
 # Binaries are cached outside the repo, keyed by version (and, for the collector, by the manifest's
 # content), so a second run only checks that they exist:
 #   $EBPF_OTEL_CACHE/otelcol-<version>-<manifest hash>/otelcol-ebpf-otel
 #   $EBPF_OTEL_CACHE/jaeger-<module version>/jaeger
+#   $EBPF_OTEL_CACHE/prometheus-<module version>/prometheus
 # and, only on request (--only kube-apiserver / --only etcd: the Kubernetes tests need them, nothing
 # else should pay for them):
 #   $EBPF_OTEL_CACHE/kube-apiserver-<version>/kube-apiserver   (k8s.io/kubernetes, staging -> published modules)
@@ -14,9 +16,9 @@
 # EBPF_OTEL_CACHE defaults to /var/cache/ebpf-otel. The Go module and build caches live there too,
 # so a rebuild after a version bump is incremental.
 #
-# Usage: scripts/build-backends.sh [--print-paths] [--only otelcol|jaeger|kube-apiserver|etcd]
-#   (no option)    build what is missing, then print  otelcol=<path>  and  jaeger=<path>  on stdout
-#   --print-paths  build nothing; print the paths; exit 0 when both binaries exist, 3 when one is missing
+# Usage: scripts/build-backends.sh [--print-paths] [--only otelcol|jaeger|prometheus|kube-apiserver|etcd]
+#   (no option)    build what is missing, then print  otelcol=<path>, jaeger=<path>, prometheus=<path>
+#   --print-paths  build nothing; print the paths; exit 0 when all binaries exist, 3 when one is missing
 #   --only X       build (or, with --print-paths, check) only X; kube-apiserver and etcd print  X=<path>
 # Progress goes to stderr; each build's full output goes to $EBPF_OTEL_CACHE/logs/<name>.log.
 set -euo pipefail
@@ -29,6 +31,8 @@ OTELCOL_VERSION=v0.148.0
 # so `go install ...@v2.x` cannot work): v1.76.0 is Jaeger v2.13.0.
 JAEGER_MODULE_VERSION=v1.76.0
 JAEGER_V2_VERSION=v2.13.0
+# Prometheus v3.x is published on the module proxy as v0.3xx.y (v0.316.0 is Prometheus 3.16.0).
+PROMETHEUS_MODULE_VERSION=v0.316.0
 # Kubernetes API server and its etcd, for the manifest and k8sattributes tests only.
 KUBERNETES_VERSION=v1.34.2
 KUBERNETES_STAGING_VERSION=v0.34.2   # the published k8s.io/* modules of that release
@@ -48,10 +52,10 @@ while [ $# -gt 0 ]; do
   case $1 in
     --print-paths) print_only=1 ;;
     --only) shift; only=${1:-}
-      case $only in otelcol|jaeger|kube-apiserver|etcd) ;;
-        *) echo "build-backends: --only takes otelcol, jaeger, kube-apiserver or etcd, got '$only'" >&2; exit 2 ;;
+      case $only in otelcol|jaeger|prometheus|kube-apiserver|etcd) ;;
+        *) echo "build-backends: --only takes otelcol, jaeger, prometheus, kube-apiserver or etcd, got '$only'" >&2; exit 2 ;;
       esac ;;
-    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-backends: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -64,6 +68,8 @@ otelcol_dir=$cache/otelcol-$OTELCOL_VERSION-$manifest_hash
 otelcol_bin=$otelcol_dir/otelcol-ebpf-otel
 jaeger_dir=$cache/jaeger-$JAEGER_MODULE_VERSION
 jaeger_bin=$jaeger_dir/jaeger
+prometheus_dir=$cache/prometheus-$PROMETHEUS_MODULE_VERSION
+prometheus_bin=$prometheus_dir/prometheus
 kube_apiserver_dir=$cache/kube-apiserver-$KUBERNETES_VERSION
 kube_apiserver_bin=$kube_apiserver_dir/kube-apiserver
 etcd_dir=$cache/etcd-$ETCD_VERSION
@@ -76,6 +82,7 @@ print_paths() {
   esac
   echo "otelcol=$otelcol_bin"
   echo "jaeger=$jaeger_bin"
+  echo "prometheus=$prometheus_bin"
 }
 
 if [ "$print_only" = 1 ]; then
@@ -83,19 +90,18 @@ if [ "$print_only" = 1 ]; then
   case $only in
     kube-apiserver) [ -x "$kube_apiserver_bin" ] || exit 3 ;;
     etcd) [ -x "$etcd_bin" ] || exit 3 ;;
-    otelcol) [ -x "$otelcol_bin" ] || exit 3 ;;
-    jaeger) [ -x "$jaeger_bin" ] || exit 3 ;;
-    *) [ -x "$otelcol_bin" ] && [ -x "$jaeger_bin" ] || exit 3 ;;
+    *) [ -x "$otelcol_bin" ] && [ -x "$jaeger_bin" ] && [ -x "$prometheus_bin" ] || exit 3 ;;
   esac
   exit 0
 fi
 
-want_otelcol=0; want_jaeger=0; want_kube_apiserver=0; want_etcd=0
+want_otelcol=0; want_jaeger=0; want_prometheus=0; want_kube_apiserver=0; want_etcd=0
 { [ "$only" = all ] || [ "$only" = otelcol ]; } && [ ! -x "$otelcol_bin" ] && want_otelcol=1
 { [ "$only" = all ] || [ "$only" = jaeger ]; } && [ ! -x "$jaeger_bin" ] && want_jaeger=1
+{ [ "$only" = all ] || [ "$only" = prometheus ]; } && [ ! -x "$prometheus_bin" ] && want_prometheus=1
 [ "$only" = kube-apiserver ] && [ ! -x "$kube_apiserver_bin" ] && want_kube_apiserver=1
 [ "$only" = etcd ] && [ ! -x "$etcd_bin" ] && want_etcd=1
-if [ $want_otelcol = 0 ] && [ $want_jaeger = 0 ] && [ $want_kube_apiserver = 0 ] && [ $want_etcd = 0 ]; then
+if [ $want_otelcol = 0 ] && [ $want_jaeger = 0 ] && [ $want_prometheus = 0 ] && [ $want_kube_apiserver = 0 ] && [ $want_etcd = 0 ]; then
   print_paths
   exit 0
 fi
@@ -134,6 +140,7 @@ fi
 # Another process may have finished the build while we waited.
 [ -x "$otelcol_bin" ] && want_otelcol=0
 [ -x "$jaeger_bin" ] && want_jaeger=0
+[ -x "$prometheus_bin" ] && want_prometheus=0
 [ -x "$kube_apiserver_bin" ] && want_kube_apiserver=0
 [ -x "$etcd_bin" ] && want_etcd=0
 
@@ -209,6 +216,20 @@ build_jaeger() {
   echo "build-backends: jaeger built in $((SECONDS - started))s" >&2
 }
 
+build_prometheus() {
+  local started=$SECONDS
+  : >"$cache/logs/prometheus.log"
+  echo "build-backends: building Prometheus (module $PROMETHEUS_MODULE_VERSION; log: $cache/logs/prometheus.log)..." >&2
+  mkdir -p "$prometheus_dir"
+  # go install module@version builds it as the main module; no web UI assets (the API is enough).
+  GOBIN=$prometheus_dir/tmp run_logged prometheus \
+    "$go_bin" install -trimpath -ldflags='-s -w' "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_MODULE_VERSION" || return 1
+  "$prometheus_dir/tmp/prometheus" --version >/dev/null 2>&1 || { echo "build-backends: built prometheus does not run" >&2; return 1; }
+  mv "$prometheus_dir/tmp/prometheus" "$prometheus_bin"
+  rmdir "$prometheus_dir/tmp" 2>/dev/null || true
+  echo "build-backends: prometheus built in $((SECONDS - started))s" >&2
+}
+
 # download_module NAME MODULE@VERSION : prints the module's directory in the module cache.
 download_module() {
   local name=$1 spec=$2 scratch out
@@ -266,6 +287,7 @@ build_etcd() {
 failed=0
 if [ $want_otelcol = 1 ]; then build_otelcol || failed=1; fi
 if [ $want_jaeger = 1 ]; then build_jaeger || failed=1; fi
+if [ $want_prometheus = 1 ]; then build_prometheus || failed=1; fi
 if [ $want_kube_apiserver = 1 ]; then build_kube_apiserver || failed=1; fi
 if [ $want_etcd = 1 ]; then build_etcd || failed=1; fi
 if [ $failed = 1 ]; then

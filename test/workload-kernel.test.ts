@@ -78,7 +78,7 @@ describe('the kernel records cgroup names at exec: containers stay named after t
   let groups: TestCgroups;
 
   before(() => {
-    probe = ProcProbe.load(BPF_DIR, { filterTgid: 0, excludeTgid: 0 });
+    probe = ProcProbe.load(BPF_DIR, { filterTgid: 0, excludeTgid: 0, followAll: true });
     groups = new TestCgroups();
   });
   after(() => {

@@ -52,12 +52,16 @@ export const METRIC_TCP_CONNECT_DURATION = 'ebpf_otel.tcp.connect.duration';
 export const METRIC_TCP_CONNECT_ATTEMPTS = 'ebpf_otel.tcp.connect.attempts';
 export const METRIC_EVENTS_RECEIVED = 'ebpf_otel.events.received';
 export const METRIC_EVENTS_LOST = 'ebpf_otel.events.lost';
+export const METRIC_EVENTS_LATE = 'ebpf_otel.events.late';
 export const METRIC_DECODE_ERRORS = 'ebpf_otel.decode.errors';
 export const METRIC_SPANS_DROPPED = 'ebpf_otel.spans.dropped';
 export const METRIC_SPANS_SAMPLED_OUT = 'ebpf_otel.spans.sampled_out';
 export const METRIC_SPANS_EXPORTED = 'ebpf_otel.spans.exported';
 export const METRIC_WORKLOAD_LOOKUP_FAILURES = 'ebpf_otel.workload.lookup_failures';
 export const METRIC_WORKLOAD_CACHE_EVICTIONS = 'ebpf_otel.workload.cache.evictions';
+export const METRIC_METRIC_EXPORTS_FAILED = 'ebpf_otel.metric_exports.failed';
+export const METRIC_STATE_EVICTED = 'ebpf_otel.state.evicted';
+export const ATTR_TABLE = 'ebpf_otel.table';
 
 /** error.type for each failed outcome; the first four are the values semconv uses for socket connects. */
 export const ERROR_TYPE_BY_OUTCOME: Readonly<Record<string, string>> = {

@@ -5,7 +5,7 @@
  */
 import type { Tracer } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
-import type { SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { statSync } from 'node:fs';
 import type { Logger } from '../log';
 import type { AgentStats } from '../stats';
@@ -33,6 +33,8 @@ export function setUpWorkloads(opts: {
   agentResource: Resource;
   agentTracer: Tracer;
   processors: readonly SpanProcessor[];
+  /** Makes a workload's provider over the shared processors (the agent's span limits). */
+  makeProvider?: (resource: Resource, processors: SpanProcessor[]) => TracerProvider;
   kernelNames: (cgroupId: bigint) => string[] | undefined;
   stats: AgentStats;
   log: Logger;
@@ -63,6 +65,7 @@ export function setUpWorkloads(opts: {
     agentResource: opts.agentResource,
     agentTracer: opts.agentTracer,
     processors: opts.processors,
+    ...(opts.makeProvider ? { makeProvider: opts.makeProvider } : {}),
     resolver,
     namer,
     maxWorkloads: MAX_WORKLOADS,

@@ -62,6 +62,8 @@ export interface WorkloadTracersOptions {
   maxWorkloads: number;
   instrumentationVersion: string;
   onEvict?: () => void;
+  /** Makes a workload's provider over the shared processors (default: a plain TracerProvider). */
+  makeProvider?: (resource: Resource, processors: SpanProcessor[]) => TracerProvider;
 }
 
 export class WorkloadTracers implements TracerSource {
@@ -101,7 +103,8 @@ export class WorkloadTracers implements TracerSource {
     const attributes: Record<string, string | number | boolean> = { ...this.hostAttributes, [ATTR_SERVICE_NAME]: serviceName };
     if (workload.containerId !== undefined) attributes[ATTR_CONTAINER_ID] = workload.containerId;
     if (workload.podUid !== undefined) attributes[ATTR_K8S_POD_UID] = workload.podUid;
-    const provider = new TracerProvider({ resource: resourceFromAttributes(attributes), spanProcessors: this.shared });
+    const resource = resourceFromAttributes(attributes);
+    const provider = this.opts.makeProvider?.(resource, this.shared) ?? new TracerProvider({ resource, spanProcessors: this.shared });
     tracer = provider.getTracer('ebpf-otel', this.opts.instrumentationVersion);
     this.providers.set(key, tracer);
     if (this.providers.size > this.opts.maxWorkloads) {
