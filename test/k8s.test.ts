@@ -217,7 +217,7 @@ describe('k8sattributes end to end: agent -> shipped gateway config -> Jaeger', 
     since = Date.now() - 1000;
     agent = startAgent(
       ['--exporter', 'otlp', '--otlp-endpoint', collector.endpoints.otlpGrpc, '--probes', 'tcp,exec', '--trace-execs', 'none',
-        '--port', String(port), '--per-container-metrics', '--metric-interval-ms', '1000'],
+        '--port', String(port), '--per-container-metrics', '--metric-interval-ms', '1000', '--service-name-from', 'environ,container,agent'],
       { OTEL_SERVICE_NAME: agentService },
     );
     await agent.waitForStderr(/running/);

@@ -241,9 +241,9 @@ describe('workload flags', () => {
     assert.equal(parsed.kind, 'run');
     return (parsed as Extract<typeof parsed, { kind: 'run' }>).config;
   };
-  it('defaults: environ, container, agent; per-container metrics off; no health port', () => {
+  it('defaults: container, agent (environ is opt-in: it keeps CAP_SYS_PTRACE); per-container metrics off; no health port', () => {
     const c = config([]);
-    assert.deepEqual(c.serviceNameFrom, ['environ', 'container', 'agent']);
+    assert.deepEqual(c.serviceNameFrom, ['container', 'agent']);
     assert.equal(c.perContainerMetrics, false);
     assert.equal(c.healthPort, 0);
     assert.equal(c.cgroupRoot, undefined);

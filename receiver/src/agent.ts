@@ -24,7 +24,7 @@ import { batchProcessor, type RetryingSpanExporter } from './export/span-pipelin
 import { peekTcpConnect } from './decode/tcp-connect';
 import type { Logger } from './log';
 import { preflight } from './preflight';
-import { dropAfterAttach } from './privileges';
+import { CAP_SYS_PTRACE, dropAfterAttach } from './privileges';
 import { BashProbe } from './probes/bash';
 import { ProcProbe } from './probes/proc';
 import { TcpProbe } from './probes/tcp';
@@ -248,7 +248,9 @@ export class Agent {
     this.sweepTimer = setInterval(() => this.commands?.sweep(process.hrtime.bigint()), 30_000).unref();
     for (const start of starters) start();
     // Everything privileged is done: the probes are attached and reading.
-    dropAfterAttach(this.log);
+    dropAfterAttach(this.log, config.serviceNameFrom.includes('environ')
+      ? [{ cap: CAP_SYS_PTRACE, why: 'service names from other processes\' environment (--service-name-from environ)' }]
+      : []);
 
     if (config.healthPort > 0) await this.startHealthServer(config.healthPort);
     if (config.statsIntervalSeconds > 0) {

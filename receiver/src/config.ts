@@ -104,7 +104,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'export-buffer-spans', type: 'string', arg: 'N', default: '20000', help: 'spans held per exporter while it cannot deliver (oldest dropped and counted beyond)' },
   { flag: 'metric-interval-ms', type: 'string', arg: 'MS', default: '', help: 'metric export interval (default: OTEL_METRIC_EXPORT_INTERVAL, else 60000)' },
   { flag: 'per-container-metrics', type: 'boolean', default: 'false', help: 'add container.id to connect metrics (one series per container; bounded in the kernel, overflow folded and counted)' },
-  { flag: 'service-name-from', type: 'string', arg: 'LIST', default: 'environ,container,agent', help: 'service.name of a process\'s spans, first that applies: environ (its OTEL_SERVICE_NAME), container (executable name, in a container), exe (executable name), agent (the agent\'s own)' },
+  { flag: 'service-name-from', type: 'string', arg: 'LIST', default: 'container,agent', help: 'service.name of a process\'s spans, first that applies: environ (its OTEL_SERVICE_NAME; keeps CAP_SYS_PTRACE after start-up), container (executable name, in a container), exe (executable name), agent (the agent\'s own)' },
   { flag: 'cgroup-root', type: 'string', arg: 'DIR', default: '', help: 'the cgroup v2 mount of the host (default: found in /proc/self/mountinfo)' },
   { flag: 'health-port', type: 'string', arg: 'PORT', default: '0', help: 'serve GET /healthz on this port (all interfaces) for liveness probes (0: off)' },
   { flag: 'trace-execs', type: 'string', arg: 'MODE', default: 'interactive', help: 'process spans for: interactive (started from a traced bash), all, none; execs are always counted in metrics' },

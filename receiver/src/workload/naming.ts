@@ -1,7 +1,7 @@
 /**
  * The service-naming policy: which service.name a process's spans get. Sources
  * are tried in the configured order (--service-name-from, default
- * "environ,container,agent"):
+ * "container,agent"; add environ first to read OTEL_SERVICE_NAME):
  *   environ    OTEL_SERVICE_NAME from the process's own environment
  *              (/proc/<pid>/environ; unreadable for another user's process without
  *              CAP_SYS_PTRACE, or gone: counted, next source)
@@ -14,7 +14,7 @@ import path from 'node:path';
 
 export const SERVICE_NAME_SOURCES = ['environ', 'container', 'exe', 'agent'] as const;
 export type ServiceNameSource = (typeof SERVICE_NAME_SOURCES)[number];
-export const DEFAULT_SERVICE_NAME_FROM: readonly ServiceNameSource[] = ['environ', 'container', 'agent'];
+export const DEFAULT_SERVICE_NAME_FROM: readonly ServiceNameSource[] = ['container', 'agent'];
 
 /** Bytes of a process's environment read at most (a hostile process can make it large). */
 export const ENVIRON_MAX_BYTES = 128 * 1024;
