@@ -363,7 +363,7 @@ export class Agent {
     const tcp = this.tcp;
     if (!tcp) throw new DecodeError('unknown_type', 'tcp_connect event without the tcp probe');
     // Sampled already (onRecord), before decoding.
-    this.reorder?.push(eventTimeNs(event), () => tcp.spans.emit(event, this.commands?.contextFor(event.pid)));
+    this.reorder?.push(eventTimeNs(event), () => tcp.spans.emit(event, this.commands?.contextFor(event.pid, event.startNs)));
   }
 
   /** Settings every probe gets: the kernel BTF, and never the agent's own activity. */
