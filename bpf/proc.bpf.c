@@ -42,6 +42,62 @@ struct {
 	__type(value, struct proc_exec_event);
 } exec_scratch SEC(".maps");
 
+/* Cgroup id -> kernfs names of the group and its ancestors (see proc.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct proc_cgroup_names);
+} cgroup_names SEC(".maps");
+
+/* Built here: 384 bytes do not fit next to the exec handler's locals on the stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct proc_cgroup_names);
+} cgroup_names_scratch SEC(".maps");
+
+/* Before 6.15 the parent pointer was called `parent` (then `__parent`, RCU-protected). */
+struct kernfs_node___pre615 {
+	struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct kernfs_node *kernfs_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(kn->__parent))
+		return BPF_CORE_READ(kn, __parent);
+	return BPF_CORE_READ((struct kernfs_node___pre615 *)kn, parent);
+}
+
+/* Records the names of the task's cgroup v2 group once per cgroup id. */
+static __always_inline void record_cgroup_names(struct task_struct *task)
+{
+	struct kernfs_node *kn = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn);
+	struct proc_cgroup_names *names;
+	__u32 zero = 0;
+	__u64 id;
+
+	if (!kn)
+		return;
+	id = BPF_CORE_READ(kn, id);
+	if (bpf_map_lookup_elem(&cgroup_names, &id))
+		return;
+	names = bpf_map_lookup_elem(&cgroup_names_scratch, &zero);
+	if (!names)
+		return;
+#pragma unroll
+	for (int i = 0; i < PROC_CGROUP_NAME_LEVELS; i++) {
+		names->names[i][0] = 0;
+		if (kn) {
+			if (bpf_probe_read_kernel_str(names->names[i], PROC_CGROUP_NAME_LEN, BPF_CORE_READ(kn, name)) < 0)
+				names->names[i][0] = 0;
+			kn = kernfs_parent(kn);
+		}
+	}
+	bpf_map_update_elem(&cgroup_names, &id, names, BPF_NOEXIST);
+}
+
 /* Exec counts by executable name (proc.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -128,6 +184,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	char last;
 	long n;
 
+	record_cgroup_names(task);
 	if (skip_tgid(tgid))
 		return 0;
 	e = bpf_map_lookup_elem(&exec_scratch, &zero);
@@ -216,6 +273,8 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	/* A new thread shares its creator's tgid; only new processes count. */
 	if (BPF_CORE_READ(child, tgid) != child_pid)
 		return 0;
+	/* The child's group, which clone3(CLONE_INTO_CGROUP) can make differ from the parent's. */
+	record_cgroup_names(child);
 	if (skip_tgid(pid_tgid >> 32))
 		return 0;
 	if (!follow_all) {

@@ -120,6 +120,23 @@ struct proc_exit_event {
 _Static_assert(sizeof(struct proc_exit_event) == 72, "proc_exit_event layout");
 
 /*
+ * Container identity that outlives the container: the kernfs names of a task's
+ * cgroup v2 group and of its two ancestors, recorded in the `cgroup_names` map
+ * (key: cgroup id) at exec and fork. A short-lived container's cgroup can be
+ * removed before user space looks its id up; these names stay (LRU-bounded).
+ * Runtimes put the container id in the leaf's name and the pod uid in the
+ * parent's (or grandparent's, cgroupfs driver). Longer names are cut (and then
+ * no runtime pattern matches them: no attributes rather than wrong ones).
+ */
+#define PROC_CGROUP_NAME_LEN 128
+#define PROC_CGROUP_NAME_LEVELS 3
+
+struct proc_cgroup_names {
+	char names[PROC_CGROUP_NAME_LEVELS][PROC_CGROUP_NAME_LEN]; /* leaf first; "" above the root */
+};
+_Static_assert(sizeof(struct proc_cgroup_names) == 384, "proc_cgroup_names layout");
+
+/*
  * Execs counted in the kernel, by executable name: the basename of the path
  * given to execve (bprm->filename), cut to PROC_EXEC_NAME_LEN - 1 bytes.
  * Every exec on the host is counted here, whether or not anybody follows

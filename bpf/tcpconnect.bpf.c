@@ -38,6 +38,7 @@
 const volatile __u16 filter_dport = 0;       /* only this server port (0: all) */
 const volatile __u8 include_loopback = 1;    /* 0: ignore connects to 127/8, ::1 */
 const volatile __u8 per_peer_histogram = 0;  /* 1: histogram keyed by peer address too */
+const volatile __u8 per_cgroup_histogram = 0; /* 1: histogram keyed by the connecting task's cgroup too */
 const volatile __u64 min_latency_ns = 0;     /* successful connects faster than this send no event */
 /*
  * Routine events (successes faster than slow_threshold_ns) beyond
@@ -216,6 +217,7 @@ static __always_inline void hist_record(struct tcp_hist_key *key, __u64 latency_
 			count(TCP_STAT_HIST_FULL);
 			key->dport = 0;
 			__builtin_memset(key->daddr, 0, sizeof(key->daddr));
+			key->cgroup_id = 0;
 			/* Fails when full, harmless: the overflow keys are pre-inserted. */
 			bpf_map_update_elem(&tcp_hist, key, zeroed, BPF_NOEXIST);
 		}
@@ -303,6 +305,8 @@ static __always_inline void on_done(struct sock *sk, __u32 outcome, int sk_err)
 	key.outcome = outcome;
 	if (per_peer_histogram)
 		__builtin_memcpy(key.daddr, daddr, 16);
+	if (per_cgroup_histogram)
+		key.cgroup_id = start->cgroup_id;
 	hist_record(&key, latency_ns);
 
 	if (outcome == TCP_OUTCOME_ESTABLISHED && latency_ns < min_latency_ns)

@@ -64,8 +64,10 @@ struct tcp_hist_key {
 	__u16 dport;            /* 0 when the port table overflowed */
 	__u32 outcome;
 	__u8 daddr[16];         /* all zero unless per-peer histograms are enabled */
+	__u64 cgroup_id;        /* connecting task's cgroup v2 id with per-cgroup histograms, else 0;
+				   0 also when the table overflowed (folded with dport 0) */
 };
-_Static_assert(sizeof(struct tcp_hist_key) == 24, "tcp_hist_key layout");
+_Static_assert(sizeof(struct tcp_hist_key) == 32, "tcp_hist_key layout");
 
 struct tcp_hist_value {
 	__u64 count;

@@ -9,12 +9,17 @@
 #   $EBPF_OTEL_CACHE/otelcol-<version>-<manifest hash>/otelcol-ebpf-otel
 #   $EBPF_OTEL_CACHE/jaeger-<module version>/jaeger
 #   $EBPF_OTEL_CACHE/prometheus-<module version>/prometheus
+# and, only on request (--only kube-apiserver / --only etcd: the Kubernetes tests need them, nothing
+# else should pay for them):
+#   $EBPF_OTEL_CACHE/kube-apiserver-<version>/kube-apiserver   (k8s.io/kubernetes, staging -> published modules)
+#   $EBPF_OTEL_CACHE/etcd-<version>/etcd                       (go.etcd.io/etcd/server/v3, ../ -> published modules)
 # EBPF_OTEL_CACHE defaults to /var/cache/ebpf-otel. The Go module and build caches live there too,
 # so a rebuild after a version bump is incremental.
 #
-# Usage: scripts/build-backends.sh [--print-paths] [--only otelcol|jaeger|prometheus]
+# Usage: scripts/build-backends.sh [--print-paths] [--only otelcol|jaeger|prometheus|kube-apiserver|etcd]
 #   (no option)    build what is missing, then print  otelcol=<path>, jaeger=<path>, prometheus=<path>
 #   --print-paths  build nothing; print the paths; exit 0 when all binaries exist, 3 when one is missing
+#   --only X       build (or, with --print-paths, check) only X; kube-apiserver and etcd print  X=<path>
 # Progress goes to stderr; each build's full output goes to $EBPF_OTEL_CACHE/logs/<name>.log.
 set -euo pipefail
 
@@ -28,6 +33,10 @@ JAEGER_MODULE_VERSION=v1.76.0
 JAEGER_V2_VERSION=v2.13.0
 # Prometheus v3.x is published on the module proxy as v0.3xx.y (v0.316.0 is Prometheus 3.16.0).
 PROMETHEUS_MODULE_VERSION=v0.316.0
+# Kubernetes API server and its etcd, for the manifest and k8sattributes tests only.
+KUBERNETES_VERSION=v1.34.2
+KUBERNETES_STAGING_VERSION=v0.34.2   # the published k8s.io/* modules of that release
+ETCD_VERSION=v3.6.16
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 manifest=$repo_root/otel-config/builder-config.yaml
@@ -42,9 +51,11 @@ only=all
 while [ $# -gt 0 ]; do
   case $1 in
     --print-paths) print_only=1 ;;
-    --only) shift; only=${1:-}; [ "$only" = otelcol ] || [ "$only" = jaeger ] || [ "$only" = prometheus ] ||
-      { echo "build-backends: --only takes otelcol, jaeger or prometheus, got '$only'" >&2; exit 2; } ;;
-    -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --only) shift; only=${1:-}
+      case $only in otelcol|jaeger|prometheus|kube-apiserver|etcd) ;;
+        *) echo "build-backends: --only takes otelcol, jaeger, prometheus, kube-apiserver or etcd, got '$only'" >&2; exit 2 ;;
+      esac ;;
+    -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-backends: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -59,8 +70,16 @@ jaeger_dir=$cache/jaeger-$JAEGER_MODULE_VERSION
 jaeger_bin=$jaeger_dir/jaeger
 prometheus_dir=$cache/prometheus-$PROMETHEUS_MODULE_VERSION
 prometheus_bin=$prometheus_dir/prometheus
+kube_apiserver_dir=$cache/kube-apiserver-$KUBERNETES_VERSION
+kube_apiserver_bin=$kube_apiserver_dir/kube-apiserver
+etcd_dir=$cache/etcd-$ETCD_VERSION
+etcd_bin=$etcd_dir/etcd
 
 print_paths() {
+  case $only in
+    kube-apiserver) echo "kube-apiserver=$kube_apiserver_bin"; return ;;
+    etcd) echo "etcd=$etcd_bin"; return ;;
+  esac
   echo "otelcol=$otelcol_bin"
   echo "jaeger=$jaeger_bin"
   echo "prometheus=$prometheus_bin"
@@ -68,15 +87,21 @@ print_paths() {
 
 if [ "$print_only" = 1 ]; then
   print_paths
-  [ -x "$otelcol_bin" ] && [ -x "$jaeger_bin" ] && [ -x "$prometheus_bin" ] || exit 3
+  case $only in
+    kube-apiserver) [ -x "$kube_apiserver_bin" ] || exit 3 ;;
+    etcd) [ -x "$etcd_bin" ] || exit 3 ;;
+    *) [ -x "$otelcol_bin" ] && [ -x "$jaeger_bin" ] && [ -x "$prometheus_bin" ] || exit 3 ;;
+  esac
   exit 0
 fi
 
-want_otelcol=0; want_jaeger=0; want_prometheus=0
+want_otelcol=0; want_jaeger=0; want_prometheus=0; want_kube_apiserver=0; want_etcd=0
 { [ "$only" = all ] || [ "$only" = otelcol ]; } && [ ! -x "$otelcol_bin" ] && want_otelcol=1
 { [ "$only" = all ] || [ "$only" = jaeger ]; } && [ ! -x "$jaeger_bin" ] && want_jaeger=1
 { [ "$only" = all ] || [ "$only" = prometheus ]; } && [ ! -x "$prometheus_bin" ] && want_prometheus=1
-if [ $want_otelcol = 0 ] && [ $want_jaeger = 0 ] && [ $want_prometheus = 0 ]; then
+[ "$only" = kube-apiserver ] && [ ! -x "$kube_apiserver_bin" ] && want_kube_apiserver=1
+[ "$only" = etcd ] && [ ! -x "$etcd_bin" ] && want_etcd=1
+if [ $want_otelcol = 0 ] && [ $want_jaeger = 0 ] && [ $want_prometheus = 0 ] && [ $want_kube_apiserver = 0 ] && [ $want_etcd = 0 ]; then
   print_paths
   exit 0
 fi
@@ -116,6 +141,8 @@ fi
 [ -x "$otelcol_bin" ] && want_otelcol=0
 [ -x "$jaeger_bin" ] && want_jaeger=0
 [ -x "$prometheus_bin" ] && want_prometheus=0
+[ -x "$kube_apiserver_bin" ] && want_kube_apiserver=0
+[ -x "$etcd_bin" ] && want_etcd=0
 
 # run_logged NAME CMD... : runs CMD with output appended to logs/NAME.log; on failure shows its tail.
 run_logged() {
@@ -203,10 +230,66 @@ build_prometheus() {
   echo "build-backends: prometheus built in $((SECONDS - started))s" >&2
 }
 
+# download_module NAME MODULE@VERSION : prints the module's directory in the module cache.
+download_module() {
+  local name=$1 spec=$2 scratch out
+  scratch=$(mktemp -d)
+  printf 'module scratch\n\ngo 1.25\n' >"$scratch/go.mod"
+  out=$(cd "$scratch" && "$go_bin" mod download -json "$spec" 2>>"$cache/logs/$name.log") || true
+  rm -rf "$scratch"
+  echo "$out" >>"$cache/logs/$name.log"
+  echo "$out" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p' | tail -n 1
+}
+
+# k8s.io/kubernetes replaces its staging modules with ./staging/src/k8s.io/X, which the module
+# download does not contain: point each at the published k8s.io/X of the same release.
+build_kube_apiserver() {
+  local started=$SECONDS src=$kube_apiserver_dir/src module_dir
+  : >"$cache/logs/kube-apiserver.log"
+  echo "build-backends: building kube-apiserver $KUBERNETES_VERSION (log: $cache/logs/kube-apiserver.log)..." >&2
+  mkdir -p "$kube_apiserver_dir"
+  module_dir=$(download_module kube-apiserver "k8s.io/kubernetes@$KUBERNETES_VERSION")
+  if [ -z "$module_dir" ] || [ ! -d "$module_dir" ]; then
+    echo "build-backends: could not download k8s.io/kubernetes@$KUBERNETES_VERSION from the module proxy:" >&2
+    tail -n 25 "$cache/logs/kube-apiserver.log" >&2
+    return 1
+  fi
+  rm -rf "$src"; cp -r "$module_dir" "$src"; chmod -R u+w "$src"
+  sed -i -E "s#^([[:space:]]*)(k8s\.io/[A-Za-z0-9._/-]+) => \./staging/src/k8s\.io/[A-Za-z0-9._/-]+\$#\1\2 => \2 $KUBERNETES_STAGING_VERSION#" "$src/go.mod"
+  (cd "$src" && GOWORK=off GOFLAGS="-buildvcs=false -mod=mod" run_logged kube-apiserver \
+    "$go_bin" build -trimpath -ldflags='-s -w' -o "$kube_apiserver_bin.tmp" ./cmd/kube-apiserver) || return 1
+  mv "$kube_apiserver_bin.tmp" "$kube_apiserver_bin"
+  rm -rf "$src"
+  echo "build-backends: kube-apiserver built in $((SECONDS - started))s" >&2
+}
+
+# go.etcd.io/etcd/server/v3 replaces its sibling modules with ../X: use the published ones.
+build_etcd() {
+  local started=$SECONDS src=$etcd_dir/src module_dir
+  : >"$cache/logs/etcd.log"
+  echo "build-backends: building etcd $ETCD_VERSION (log: $cache/logs/etcd.log)..." >&2
+  mkdir -p "$etcd_dir"
+  module_dir=$(download_module etcd "go.etcd.io/etcd/server/v3@$ETCD_VERSION")
+  if [ -z "$module_dir" ] || [ ! -d "$module_dir" ]; then
+    echo "build-backends: could not download go.etcd.io/etcd/server/v3@$ETCD_VERSION from the module proxy:" >&2
+    tail -n 25 "$cache/logs/etcd.log" >&2
+    return 1
+  fi
+  rm -rf "$src"; cp -r "$module_dir" "$src"; chmod -R u+w "$src"
+  sed -i -E "s#^([[:space:]]*)(go\.etcd\.io/etcd/[A-Za-z0-9._/-]+) => \.\./[A-Za-z0-9._/-]*\$#\1\2 => \2 $ETCD_VERSION#" "$src/go.mod"
+  (cd "$src" && GOWORK=off GOFLAGS="-buildvcs=false -mod=mod" run_logged etcd \
+    "$go_bin" build -trimpath -ldflags='-s -w' -o "$etcd_bin.tmp" .) || return 1
+  mv "$etcd_bin.tmp" "$etcd_bin"
+  rm -rf "$src"
+  echo "build-backends: etcd built in $((SECONDS - started))s" >&2
+}
+
 failed=0
 if [ $want_otelcol = 1 ]; then build_otelcol || failed=1; fi
 if [ $want_jaeger = 1 ]; then build_jaeger || failed=1; fi
 if [ $want_prometheus = 1 ]; then build_prometheus || failed=1; fi
+if [ $want_kube_apiserver = 1 ]; then build_kube_apiserver || failed=1; fi
+if [ $want_etcd = 1 ]; then build_etcd || failed=1; fi
 if [ $failed = 1 ]; then
   echo "build-backends: FAILED. Needs Go >= 1.25 and the Go module proxy ($($go_bin env GOPROXY 2>/dev/null)); see the logs above." >&2
   exit 1

@@ -5,11 +5,12 @@
  * Shutdown runs in reverse: stop reading, drain, detach, flush, export.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import path from 'node:path';
-import { createNoopMeter, trace, type Meter, type Tracer } from '@opentelemetry/api';
+import { createNoopMeter, trace, type Meter } from '@opentelemetry/api';
 import { MeterProvider, type MetricProducer } from '@opentelemetry/sdk-metrics';
 import type { Resource } from '@opentelemetry/resources';
-import { TracerProvider } from '@opentelemetry/sdk-trace';
+import { TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { clockPair, libbpfVersion } from '../../addon/lib/index';
 import { KernelClock } from './clock';
 import { CommandMetrics } from './commands/metrics';
@@ -23,7 +24,7 @@ import { batchProcessor, type RetryingSpanExporter } from './export/span-pipelin
 import { peekTcpConnect } from './decode/tcp-connect';
 import type { Logger } from './log';
 import { preflight } from './preflight';
-import { dropAfterAttach } from './privileges';
+import { CAP_SYS_PTRACE, dropAfterAttach } from './privileges';
 import { BashProbe } from './probes/bash';
 import { ProcProbe } from './probes/proc';
 import { TcpProbe } from './probes/tcp';
@@ -44,11 +45,18 @@ import {
   METRIC_SPANS_SAMPLED_OUT,
   METRIC_STATE_EVICTED,
   ATTR_TABLE,
+  METRIC_WORKLOAD_CACHE_EVICTIONS,
+  METRIC_WORKLOAD_LOOKUP_FAILURES,
+  ATTR_CACHE,
 } from './semconv';
 import { AgentStats, type ProbeId } from './stats';
 import { TcpConnectMetricProducer } from './tcp/metrics';
 import { TcpConnectSpanBuilder } from './tcp/spans';
 import { UserNames } from './users';
+import { setUpWorkloads, type Workloads } from './workload';
+import type { CgroupResolver } from './workload/cgroups';
+import type { ServiceNamer } from './workload/naming';
+import type { TracerSource } from './workload/tracers';
 
 export const AGENT_VERSION: string = (() => {
   try {
@@ -117,6 +125,10 @@ export class Agent {
   /** What tcp_connect events go through: set when the tcp probe loads. */
   private tcp: { gate: SpanGate; spans: TcpConnectSpanBuilder } | undefined;
   private procProbe: ProcProbe | undefined;
+  private namer: ServiceNamer | undefined;
+  private healthServer: Server | undefined;
+  /** Cgroup ids -> container.id / k8s.pod.uid. */
+  private cgroups: CgroupResolver | undefined;
   /** Routine TCP events the kernel counted instead of sending (its share of the span cap). */
   private kernelSampledOut: () => number = () => 0;
 
@@ -159,8 +171,32 @@ export class Agent {
       maxPerSecond: config.maxSpansPerSecond,
     });
     const gate = this.spanGate;
-    this.tracerProvider = this.newTracerProvider(resource);
-    const tracer = this.tracerProvider.getTracer('ebpf-otel', AGENT_VERSION);
+    const spanProcessor = this.newSpanProcessor();
+    this.tracerProvider = this.newTracerProvider(resource, spanProcessor);
+    const agentTracer = this.tracerProvider.getTracer('ebpf-otel', AGENT_VERSION);
+
+    // One resource per workload: container.id / k8s.pod.uid from the event's cgroup, service.name by
+    // policy; every workload's TracerProvider shares the agent's span processor (one pipeline).
+    let workloads: Workloads;
+    try {
+      workloads = setUpWorkloads({
+        cgroupRoot: config.cgroupRoot,
+        serviceNameFrom: config.serviceNameFrom,
+        agentResource: resource,
+        agentTracer,
+        processors: [spanProcessor],
+        makeProvider: (res, shared) => this.newTracerProvider(res, shared[0]),
+        kernelNames: (id) => this.procProbe?.cgroupNames(id),
+        stats: this.stats,
+        log: this.log,
+        version: AGENT_VERSION,
+      });
+    } catch (err) {
+      throw new AgentStartError((err as Error).message);
+    }
+    this.cgroups = workloads.resolver;
+    this.namer = workloads.namer;
+    const tracer = workloads.tracers;
 
     // Probes: load and attach everything first, start reading last. A probe
     // that cannot load is fatal only when no probe at all can run.
@@ -212,8 +248,11 @@ export class Agent {
     this.sweepTimer = setInterval(() => this.commands?.sweep(process.hrtime.bigint()), 30_000).unref();
     for (const start of starters) start();
     // Everything privileged is done: the probes are attached and reading.
-    dropAfterAttach(this.log);
+    dropAfterAttach(this.log, config.serviceNameFrom.includes('environ')
+      ? [{ cap: CAP_SYS_PTRACE, why: 'service names from other processes\' environment (--service-name-from environ)' }]
+      : []);
 
+    if (config.healthPort > 0) await this.startHealthServer(config.healthPort);
     if (config.statsIntervalSeconds > 0) {
       this.statsTimer = setInterval(() => this.log.info(this.summary()), config.statsIntervalSeconds * 1000).unref();
     }
@@ -230,17 +269,42 @@ export class Agent {
    * providers, e.g. one per workload resource, share the exporters, their buffers and their drop
    * counters), behind the one sampling budget, with bounds on what one span can hold.
    */
-  newTracerProvider(resource: Resource): TracerProvider {
+  newTracerProvider(resource: Resource, processor: SpanProcessor = this.newSpanProcessor()): TracerProvider {
+    return new TracerProvider({
+      resource,
+      spanProcessors: [processor],
+      // Bounds on what one span can hold, whatever a local user puts in argv or a line.
+      spanLimits: { attributeCountLimit: 64, attributeValueLengthLimit: 16_384, eventCountLimit: 16, linkCountLimit: 4 },
+    });
+  }
+
+  /** Batch processors feeding the shared span exporters, behind the one sampling budget. */
+  private newSpanProcessor(): SpanProcessor {
     if (!this.spanGate) throw new Error('internal: the span gate is made before any TracerProvider');
     const batches = this.spanExporters.map((exporter, i) => batchProcessor(exporter, {
       maxBatchSize: this.config.exporters[i] === 'otlp' ? 512 : 256,
       scheduledDelayMs: this.config.exporters[i] === 'otlp' ? 1000 : 100,
     }));
-    return new TracerProvider({
-      resource,
-      spanProcessors: [new GatedSpanProcessor(this.spanGate, batches, (reason) => this.stats.spansSampledOut.add({ reason }))],
-      // Bounds on what one span can hold, whatever a local user puts in argv or a line.
-      spanLimits: { attributeCountLimit: 64, attributeValueLengthLimit: 16_384, eventCountLimit: 16, linkCountLimit: 4 },
+    return new GatedSpanProcessor(this.spanGate, batches, (reason) => this.stats.spansSampledOut.add({ reason }));
+  }
+
+  /** GET /healthz: 200 while the agent runs (its probes attached), 503 once it is stopping. */
+  private startHealthServer(port: number): Promise<void> {
+    const server = createServer((req, res) => {
+      const healthy = this.stopping === undefined && this.probes.length > 0;
+      if (req.url !== '/healthz') {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(healthy ? 200 : 503, { 'content-type': 'text/plain' }).end(healthy ? 'ok\n' : 'stopping\n');
+    });
+    this.healthServer = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (err) => reject(new AgentStartError(`--health-port ${port}: ${err.message} (choose a free port, or 0 for none)`)));
+      server.listen(port, () => {
+        server.unref();
+        resolve();
+      });
     });
   }
 
@@ -278,7 +342,10 @@ export class Agent {
         this.reorder?.push(event.timestampNs, () => this.commands?.onFork(event));
         return;
       case 'proc_exit':
-        this.reorder?.push(event.timestampNs, () => this.commands?.onExit(event));
+        this.reorder?.push(event.timestampNs, () => {
+          this.commands?.onExit(event);
+          this.namer?.forget(event.pid);
+        });
         return;
       case 'bash_readline':
         this.reorder?.push(event.timestampNs, () => this.commands?.onReadline(event));
@@ -305,7 +372,7 @@ export class Agent {
   }
 
   /** Loads and attaches; returns what starts reading. Each loader throws when its probe cannot run. */
-  private loadTcpProbe(tracer: Tracer, users: UserNames, gate: SpanGate, producers: MetricProducer[]): () => void {
+  private loadTcpProbe(tracer: TracerSource, users: UserNames, gate: SpanGate, producers: MetricProducer[]): () => void {
     const config = this.config;
     const probe = TcpProbe.load(this.bpfDir(), {
       ...this.probeBase(),
@@ -313,6 +380,7 @@ export class Agent {
       dport: config.port,
       includeLoopback: config.includeLoopback,
       perPeerHistogram: config.perPeerMetrics,
+      perCgroupHistogram: config.perContainerMetrics,
       minLatencyNs: config.minLatencyNs,
       ...kernelRoutineBudget(config.maxSpansPerSecond, config.sampleSuccessRatio),
       slowThresholdNs: config.slowThresholdNs,
@@ -328,7 +396,8 @@ export class Agent {
         { probe: 'tcp', reason: 'histogram_keys_full', count: Number(s.histFull) },
       ];
     });
-    producers.push(new TcpConnectMetricProducer(probe.histogramSource(), config.histogramBucketsPerOctave));
+    producers.push(new TcpConnectMetricProducer(probe.histogramSource(), config.histogramBucketsPerOctave, undefined,
+      config.perContainerMetrics ? (cgroupId) => this.cgroups?.resolve(cgroupId, 0) ?? {} : undefined));
     this.tcp = { gate, spans: new TcpConnectSpanBuilder(tracer, this.requireClock(), users) };
     this.log.info('tcp: watching TCP connects (tp_btf inet_sock_set_state)');
     return () => probe.start(this.onRecord('tcp'), this.onFramingError);
@@ -446,6 +515,10 @@ export class Agent {
       });
     meter.createObservableCounter(METRIC_STATE_EVICTED, { description: 'Entries evicted from full state tables (process, shell, finished-process), oldest first', unit: '{entry}' })
       .addCallback((r) => { for (const [{ table }, n] of stats.stateEvicted.entries()) r.observe(n, { [ATTR_TABLE]: table }); });
+    meter.createObservableCounter(METRIC_WORKLOAD_LOOKUP_FAILURES, { description: 'Workload lookups that found nothing (the span keeps the host or agent resource)', unit: '{lookup}' })
+      .addCallback((r) => { for (const [{ reason }, n] of stats.workloadLookupFailures.entries()) r.observe(n, { [ATTR_REASON]: reason }); });
+    meter.createObservableCounter(METRIC_WORKLOAD_CACHE_EVICTIONS, { description: 'Entries evicted from the bounded cgroup and workload caches', unit: '{entry}' })
+      .addCallback((r) => { for (const [{ cache }, n] of stats.workloadCacheEvictions.entries()) r.observe(n, { [ATTR_CACHE]: cache }); });
     meter.createObservableCounter(METRIC_SPANS_EXPORTED, { description: 'Spans delivered to an exporter', unit: '{span}' })
       .addCallback((r) => { for (const [{ exporter }, n] of stats.spansExported.entries()) r.observe(n, { [ATTR_EXPORTER]: exporter }); });
   }
@@ -465,6 +538,8 @@ export class Agent {
       `spans dropped: ${fmt(s.spansDropped.entries().filter(([, n]) => n > 0))}`,
       `metric exports failed: ${fmt(s.metricExportsFailed.entries().filter(([, n]) => n > 0))}`,
       `state evicted: ${fmt(s.stateEvicted.entries())}`,
+      `workload lookup failures: ${fmt(s.workloadLookupFailures.entries())}`,
+      `workload cache evictions: ${fmt(s.workloadCacheEvictions.entries())}`,
     ].join('; ');
   }
 
@@ -477,6 +552,7 @@ export class Agent {
     if (this.statsTimer) clearInterval(this.statsTimer);
     if (this.clockTimer) clearInterval(this.clockTimer);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.healthServer?.close();
     for (const probe of this.probes) {
       try {
         probe.drain();

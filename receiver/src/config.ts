@@ -5,6 +5,7 @@
  */
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { parseServiceNameSources, type ServiceNameSource } from './workload/naming';
 import { compileUserPattern, type UserPattern } from './commands/patterns';
 
 export type ExporterName = 'otlp' | 'console' | 'jsonl';
@@ -54,6 +55,14 @@ export interface AgentConfig {
   btfPath: string | undefined;
   logLevel: LogLevelName;
   statsIntervalSeconds: number;
+  /** Service-naming policy: sources of service.name, in order (workload/naming.ts). */
+  serviceNameFrom: ServiceNameSource[];
+  /** The cgroup v2 hierarchy (undefined: found in /proc/self/mountinfo). */
+  cgroupRoot: string | undefined;
+  /** Connect metrics broken down by container (cgroup key in the kernel histogram). */
+  perContainerMetrics: boolean;
+  /** Port of the liveness endpoint GET /healthz (0: none). */
+  healthPort: number;
 }
 
 export class ConfigError extends Error {
@@ -94,6 +103,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'max-spans-per-second', type: 'string', arg: 'N', default: '1000', help: 'cap on spans per second, for important (failures, slow connects) and routine spans each (0: no cap); what is cut is counted in ebpf_otel.spans.sampled_out' },
   { flag: 'export-buffer-spans', type: 'string', arg: 'N', default: '20000', help: 'spans held per exporter while it cannot deliver (oldest dropped and counted beyond)' },
   { flag: 'metric-interval-ms', type: 'string', arg: 'MS', default: '', help: 'metric export interval (default: OTEL_METRIC_EXPORT_INTERVAL, else 60000)' },
+  { flag: 'per-container-metrics', type: 'boolean', default: 'false', help: 'add container.id to connect metrics (one series per container; bounded in the kernel, overflow folded and counted)' },
+  { flag: 'service-name-from', type: 'string', arg: 'LIST', default: 'container,agent', help: 'service.name of a process\'s spans, first that applies: environ (its OTEL_SERVICE_NAME; keeps CAP_SYS_PTRACE after start-up), container (executable name, in a container), exe (executable name), agent (the agent\'s own)' },
+  { flag: 'cgroup-root', type: 'string', arg: 'DIR', default: '', help: 'the cgroup v2 mount of the host (default: found in /proc/self/mountinfo)' },
+  { flag: 'health-port', type: 'string', arg: 'PORT', default: '0', help: 'serve GET /healthz on this port (all interfaces) for liveness probes (0: off)' },
   { flag: 'trace-execs', type: 'string', arg: 'MODE', default: 'interactive', help: 'process spans for: interactive (started from a traced bash), all, none; execs are always counted in metrics' },
   { flag: 'bash', type: 'string', multiple: true, arg: 'PATH', default: '', help: 'bash binary to trace (repeatable; default /bin/bash and /usr/bin/bash)' },
   { flag: 'no-redact', type: 'boolean', default: 'false', help: 'do not redact secrets in command lines (default: redacted)' },
@@ -271,6 +284,16 @@ export function parseCommandLine(argv: readonly string[], env: Env = process.env
       btfPath: raw('btf') || undefined,
       logLevel,
       statsIntervalSeconds: num('stats-interval', 0, 86_400),
+      serviceNameFrom: (() => {
+        try {
+          return parseServiceNameSources(raw('service-name-from'));
+        } catch (err) {
+          throw new ConfigError(`${where('service-name-from')} ${JSON.stringify(raw('service-name-from'))}: ${(err as Error).message}`);
+        }
+      })(),
+      cgroupRoot: raw('cgroup-root') || undefined,
+      perContainerMetrics: bool('per-container-metrics'),
+      healthPort: int('health-port', 0, 65535),
     },
   };
 }

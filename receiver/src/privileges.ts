@@ -13,6 +13,7 @@ import { dropPrivileges } from '../../addon/lib/index';
 import type { Logger } from './log';
 
 export const CAP_BPF = 39;
+export const CAP_SYS_PTRACE = 19;
 
 /** Capabilities kept after start-up on this kernel, with the reason. */
 export function capabilitiesToKeep(kernelRelease: string = release(), unprivilegedBpfDisabled: string = readSysctl()): { keep: number[]; why: string } {
@@ -48,9 +49,14 @@ export function threadPrivileges(pid: number | 'self' = 'self'): Array<{ tid: nu
   return out;
 }
 
-/** Drops what is not needed any more, in every thread, and says what is left. */
-export function dropAfterAttach(log: Logger): void {
-  const { keep, why } = capabilitiesToKeep();
+/**
+ * Drops what is not needed any more, in every thread, and says what is left. `also`: capabilities a
+ * chosen feature still needs (service names from other processes' environment need CAP_SYS_PTRACE).
+ */
+export function dropAfterAttach(log: Logger, also: Array<{ cap: number; why: string }> = []): void {
+  const base = capabilitiesToKeep();
+  const keep = [...base.keep, ...also.map((a) => a.cap)];
+  const why = [base.keep.length > 0 || also.length === 0 ? base.why : '', ...also.map((a) => a.why)].filter(Boolean).join('; ');
   const result = dropPrivileges(keep);
   const mask = keep.reduce((m, c) => m | (1n << BigInt(c)), 0n);
   const privileged = threadPrivileges().filter((t) => (t.permitted & ~mask) !== 0n || !t.noNewPrivs);
@@ -62,5 +68,5 @@ export function dropAfterAttach(log: Logger): void {
     );
     return;
   }
-  log.info(`privileges: capabilities dropped in all ${result.threads} threads, no_new_privs set; kept: ${keep.length ? keep.map((c) => (c === CAP_BPF ? 'CAP_BPF' : `cap ${c}`)).join(', ') : 'none'} (${why})`);
+  log.info(`privileges: capabilities dropped in all ${result.threads} threads, no_new_privs set; kept: ${keep.length ? keep.map((c) => (c === CAP_BPF ? 'CAP_BPF' : c === CAP_SYS_PTRACE ? 'CAP_SYS_PTRACE' : `cap ${c}`)).join(', ') : 'none'} (${why})`);
 }

@@ -32,6 +32,8 @@ export const ATTR_THREAD_ID = 'thread.id';
 export const ATTR_HOST_NAME = 'host.name';
 export const ATTR_HOST_ID = 'host.id';
 export const ATTR_OS_TYPE = 'os.type';
+export const ATTR_CONTAINER_ID = 'container.id';
+export const ATTR_K8S_POD_UID = 'k8s.pod.uid';
 
 // ebpf-otel's own attributes.
 export const ATTR_TCP_OUTCOME = 'ebpf_otel.tcp.outcome';
@@ -41,6 +43,7 @@ export const ATTR_NETNS_INODE = 'ebpf_otel.netns.inode';
 export const ATTR_PROBE = 'ebpf_otel.probe';
 export const ATTR_REASON = 'ebpf_otel.reason';
 export const ATTR_EXPORTER = 'ebpf_otel.exporter';
+export const ATTR_CACHE = 'ebpf_otel.cache';
 
 // Metric names. There is no stable semantic convention for TCP handshake
 // duration yet (a `system.network.tcp.handshake.duration` proposal is open
@@ -54,6 +57,8 @@ export const METRIC_DECODE_ERRORS = 'ebpf_otel.decode.errors';
 export const METRIC_SPANS_DROPPED = 'ebpf_otel.spans.dropped';
 export const METRIC_SPANS_SAMPLED_OUT = 'ebpf_otel.spans.sampled_out';
 export const METRIC_SPANS_EXPORTED = 'ebpf_otel.spans.exported';
+export const METRIC_WORKLOAD_LOOKUP_FAILURES = 'ebpf_otel.workload.lookup_failures';
+export const METRIC_WORKLOAD_CACHE_EVICTIONS = 'ebpf_otel.workload.cache.evictions';
 export const METRIC_METRIC_EXPORTS_FAILED = 'ebpf_otel.metric_exports.failed';
 export const METRIC_STATE_EVICTED = 'ebpf_otel.state.evicted';
 export const ATTR_TABLE = 'ebpf_otel.table';

@@ -53,6 +53,10 @@ export class AgentStats {
   readonly metricExportsFailed = new Counter<'exporter' | 'reason'>();
   /** Spans delivered, by exporter. */
   readonly spansExported = new Counter<'exporter'>();
+  /** Workload lookups that found nothing (cgroup unknown, process gone, environ unreadable), by reason. */
+  readonly workloadLookupFailures = new Counter<'reason'>();
+  /** Entries evicted from the bounded workload caches, by cache (cgroups, providers). */
+  readonly workloadCacheEvictions = new Counter<'cache'>();
   /** Entries evicted from the agent's full state tables, by table (procs, shells, tombstones). */
   readonly stateEvicted = new Counter<'table'>();
 }

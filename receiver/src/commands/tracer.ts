@@ -31,6 +31,7 @@ import {
 } from '../semconv';
 import { LruMap } from '../lru';
 import type { UserNames } from '../users';
+import { asTracerSource, type TracerSource } from '../workload/tracers';
 import { REDACTED, type Redactor } from './redact';
 
 export const ATTR_COMMAND_TRUNCATED = 'ebpf_otel.command.truncated';
@@ -115,11 +116,15 @@ export class CommandTracer {
   /** Time of the newest event, for what an eviction ends. */
   private nowNs = 0n;
 
+  private readonly tracers: TracerSource;
+
+  /** `tracer`: one tracer for everything, or the workload's tracer for each event's process. */
   constructor(
-    private readonly tracer: Tracer,
+    tracer: Tracer | TracerSource,
     private readonly clock: KernelClock,
     private readonly opts: CommandTracerOptions,
   ) {
+    this.tracers = asTracerSource(tracer);
     const limit = (t: TableName): number => opts.limits?.[t] ?? TABLE_LIMITS[t];
     this.shells = new LruMap(limit('shells'), (_pid, shell) => {
       this.endCommand(shell, this.nowNs);
@@ -154,7 +159,7 @@ export class CommandTracer {
     }
     this.endCommand(shell, e.timestampNs);
     if (e.line.trim() === '') return; // an empty line runs nothing
-    const span = this.tracer.startSpan(
+    const span = this.tracers.tracerFor(e.pid, e.cgroupId, 'bash').startSpan(
       'bash',
       { kind: SpanKind.INTERNAL, startTime: this.clock.toHrTime(e.timestampNs), attributes: this.shellAttributes(e.pid, e.uid) },
       ROOT_CONTEXT,
@@ -277,7 +282,7 @@ export class CommandTracer {
     if (owner !== undefined) attributes[ATTR_PROCESS_OWNER] = owner;
     if (e.argsTruncated || e.filenameTruncated) attributes[ATTR_PROCESS_ARGS_TRUNCATED] = true;
     if (e.tty) attributes[ATTR_PROCESS_TTY] = e.tty;
-    const span = this.tracer.startSpan(
+    const span = this.tracers.tracerFor(e.pid, e.cgroupId, e.comm).startSpan(
       executable,
       { kind: SpanKind.INTERNAL, startTime: this.clock.toHrTime(e.timestampNs), attributes },
       proc.parentContext ?? ROOT_CONTEXT,
@@ -316,7 +321,7 @@ export class CommandTracer {
       if (!startSeen) attributes[ATTR_PROCESS_START_SEEN] = false;
       const owner = this.opts.users?.nameOf(e.uid);
       if (owner !== undefined) attributes[ATTR_PROCESS_OWNER] = owner;
-      proc.span = this.tracer.startSpan(
+      proc.span = this.tracers.tracerFor(e.pid, e.cgroupId, e.comm).startSpan(
         e.comm,
         { kind: SpanKind.INTERNAL, startTime: this.clock.toHrTime(proc.forkNs ?? e.startNs), attributes },
         proc.parentContext ?? ROOT_CONTEXT,

@@ -125,6 +125,8 @@ export function spanToJson(span: ReadableSpan): Record<string, unknown> {
     durationMs: hrTimeToMilliseconds(span.duration),
     status: { code: span.status.code === SpanStatusCode.ERROR ? 'ERROR' : span.status.code === SpanStatusCode.OK ? 'OK' : 'UNSET', message: span.status.message },
     attributes: span.attributes,
+    // Who the span is about (service.name, container.id, k8s.pod.uid, host): one resource per workload.
+    resource: span.resource.attributes,
   };
 }
 

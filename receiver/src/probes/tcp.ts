@@ -15,6 +15,8 @@ export interface TcpProbeSettings {
   dport: number;
   includeLoopback: boolean;
   perPeerHistogram: boolean;
+  /** Histogram keyed by the connecting task's cgroup v2 id too (per-container metrics). */
+  perCgroupHistogram?: boolean;
   minLatencyNs: bigint;
   /**
    * Kernel-side budget for routine events (successes faster than
@@ -72,6 +74,7 @@ export class TcpProbe {
       object.setGlobal('filter_dport', u16(settings.dport));
       object.setGlobal('include_loopback', u8(settings.includeLoopback));
       object.setGlobal('per_peer_histogram', u8(settings.perPeerHistogram));
+      object.setGlobal('per_cgroup_histogram', u8(settings.perCgroupHistogram ?? false));
       object.setGlobal('min_latency_ns', u64(settings.minLatencyNs));
       if (settings.routinePerSecond !== undefined) {
         object.setGlobal('routine_limit', u8(true));

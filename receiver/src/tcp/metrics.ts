@@ -25,7 +25,9 @@ import { emptyResource } from '@opentelemetry/resources';
 import type { EventLayout } from '../decode/layout';
 import { AF_INET, formatAddress, TCP_OUTCOME_COUNT, TCP_OUTCOME_NAMES } from '../decode/tcp-connect';
 import {
+  ATTR_CONTAINER_ID,
   ATTR_ERROR_TYPE,
+  ATTR_K8S_POD_UID,
   ATTR_NETWORK_PEER_ADDRESS,
   ATTR_NETWORK_TRANSPORT,
   ATTR_NETWORK_TYPE,
@@ -40,15 +42,16 @@ export const TCP_HIST_SUB_BITS = 2;
 export const TCP_HIST_SUB_BUCKETS = 1 << TCP_HIST_SUB_BITS;
 export const TCP_HIST_SLOTS = 40 * TCP_HIST_SUB_BUCKETS;
 
-export const TCP_HIST_KEY_LAYOUT: EventLayout<'family' | 'dport' | 'outcome' | 'daddr'> = {
+export const TCP_HIST_KEY_LAYOUT: EventLayout<'family' | 'dport' | 'outcome' | 'daddr' | 'cgroup_id'> = {
   struct: 'tcp_hist_key',
   object: 'tcpconnect',
-  size: 24,
+  size: 32,
   fields: {
     family: { offset: 0, size: 2 },
     dport: { offset: 2, size: 2 },
     outcome: { offset: 4, size: 4 },
     daddr: { offset: 8, size: 16 },
+    cgroup_id: { offset: 24, size: 8 },
   },
 };
 
@@ -121,6 +124,8 @@ export interface TcpHistEntry {
   outcome: number;
   /** Peer address text when per-peer histograms are on, else undefined. */
   peer: string | undefined;
+  /** Cgroup v2 id when per-cgroup histograms are on, else (and for the overflow key) 0n. */
+  cgroupId: bigint;
   count: bigint;
   sumNs: bigint;
   slots: BigUint64Array;
@@ -141,6 +146,7 @@ export function decodeHistEntry(key: Buffer, value: Buffer): TcpHistEntry {
     dport: key.readUInt16LE(K.dport.offset),
     outcome: key.readUInt32LE(K.outcome.offset),
     peer: daddr.some((b) => b !== 0) ? formatAddress(family, daddr) : undefined,
+    cgroupId: key.readBigUInt64LE(K.cgroup_id.offset),
     count: value.readBigUInt64LE(V.count.offset),
     sumNs: value.readBigUInt64LE(V.sum_ns.offset),
     slots,
@@ -161,6 +167,9 @@ export function histAttributes(entry: TcpHistEntry): Attributes {
   return attributes;
 }
 
+/** container.id / k8s.pod.uid of a cgroup id (the workload resolver), for per-container metrics. */
+export type WorkloadOfCgroup = (cgroupId: bigint) => { containerId?: string; podUid?: string };
+
 export interface HistogramMapSource {
   entries(): Array<[Buffer, Buffer]>;
 }
@@ -169,10 +178,16 @@ export class TcpConnectMetricProducer implements MetricProducer {
   private readonly layout: BucketLayout;
   private readonly startTime: HrTime;
 
+  /**
+   * `workloadOf`: with per-cgroup keys, puts container.id and k8s.pod.uid on each data point (the
+   * Collector's groupbyattrs moves them to the resource, for k8sattributes). Several cgroups of
+   * one container (or none: host processes) add up into one point.
+   */
   constructor(
     private readonly source: HistogramMapSource,
     perOctave: 1 | 2 | 4 = 2,
     startTime: HrTime = hrTime(),
+    private readonly workloadOf?: WorkloadOfCgroup,
   ) {
     this.layout = bucketLayout(perOctave);
     this.startTime = startTime;
@@ -189,6 +204,8 @@ export class TcpConnectMetricProducer implements MetricProducer {
     } catch (err) {
       errors.push(err);
     }
+    // Keys that end up with the same attributes (cgroups of one container, host cgroups) add up.
+    const merged = new Map<string, { attributes: Attributes; counts: number[]; count: number; sum: number }>();
     for (const [key, value] of entries) {
       let entry: TcpHistEntry;
       try {
@@ -199,26 +216,40 @@ export class TcpConnectMetricProducer implements MetricProducer {
       }
       if (entry.outcome >= TCP_OUTCOME_COUNT || entry.count === 0n) continue;
       const attributes = histAttributes(entry);
-      const counts = new Array<number>(this.layout.boundaries.length + 1).fill(0);
+      if (this.workloadOf && entry.cgroupId !== 0n) {
+        const workload = this.workloadOf(entry.cgroupId);
+        if (workload.containerId !== undefined) attributes[ATTR_CONTAINER_ID] = workload.containerId;
+        if (workload.podUid !== undefined) attributes[ATTR_K8S_POD_UID] = workload.podUid;
+      }
+      const id = JSON.stringify(Object.entries(attributes).sort(([a], [b]) => (a < b ? -1 : 1)));
+      let point = merged.get(id);
+      if (point === undefined) {
+        point = { attributes, counts: new Array<number>(this.layout.boundaries.length + 1).fill(0), count: 0, sum: 0 };
+        merged.set(id, point);
+      }
       for (let slot = 0; slot < TCP_HIST_SLOTS; slot++) {
         const n = entry.slots[slot] as bigint;
         if (n === 0n) continue;
         const bucket = this.layout.slotToBucket[slot] as number;
         if (bucket < 0) continue;
-        counts[bucket] = (counts[bucket] as number) + Number(n);
+        point.counts[bucket] = (point.counts[bucket] as number) + Number(n);
       }
+      point.count += Number(entry.count);
+      point.sum += Number(entry.sumNs) / 1e9;
+    }
+    for (const p of merged.values()) {
       histogramPoints.push({
         startTime: this.startTime,
         endTime,
-        attributes,
+        attributes: p.attributes,
         value: {
-          buckets: { boundaries: this.layout.boundaries, counts },
-          count: Number(entry.count),
-          sum: Number(entry.sumNs) / 1e9,
+          buckets: { boundaries: this.layout.boundaries, counts: p.counts },
+          count: p.count,
+          sum: p.sum,
           // No min/max: OTLP's are observed extremes, and the kernel keeps only slot counts.
         },
       });
-      attemptPoints.push({ startTime: this.startTime, endTime, attributes, value: Number(entry.count) });
+      attemptPoints.push({ startTime: this.startTime, endTime, attributes: p.attributes, value: p.count });
     }
     const metrics: MetricData[] = [
       {

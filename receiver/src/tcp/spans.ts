@@ -29,6 +29,7 @@ import {
   ERROR_TYPE_BY_OUTCOME,
 } from '../semconv';
 import type { UserNames } from '../users';
+import { asTracerSource, type TracerSource } from '../workload/tracers';
 
 export const TCP_CONNECT_SPAN_NAME = 'tcp connect';
 
@@ -85,15 +86,20 @@ export function tcpConnectStatusMessage(event: TcpConnectEvent): string {
 }
 
 export class TcpConnectSpanBuilder {
+  private readonly tracers: TracerSource;
+
+  /** `tracer`: one tracer for everything, or the workload's tracer for each event's process. */
   constructor(
-    private readonly tracer: Tracer,
+    tracer: Tracer | TracerSource,
     private readonly clock: KernelClock,
     private readonly users?: UserNames,
-  ) {}
+  ) {
+    this.tracers = asTracerSource(tracer);
+  }
 
   /** Emits the span; `parent` places it under a process span when one is known. */
   emit(event: TcpConnectEvent, parent?: Context): void {
-    const span = this.tracer.startSpan(
+    const span = this.tracers.tracerFor(event.pid, event.cgroupId, event.comm).startSpan(
       TCP_CONNECT_SPAN_NAME,
       {
         kind: SpanKind.CLIENT,
