@@ -18,6 +18,7 @@ enum event_type {
 	EVENT_PROC_FORK = 4,
 	EVENT_BASH_READLINE = 5,
 	EVENT_BASH_PROMPT = 6,
+	EVENT_DNS_LOOKUP = 7,
 };
 
 #endif

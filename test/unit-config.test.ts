@@ -12,7 +12,7 @@ describe('command line and environment', () => {
   it('has working defaults', () => {
     const c = run([]);
     assert.deepEqual(c.exporters, ['otlp', 'console']);
-    assert.deepEqual(c.probes, ['tcp', 'exec', 'bash']);
+    assert.deepEqual(c.probes, ['tcp', 'exec', 'bash', 'dns']);
     assert.equal(c.includeLoopback, true);
     assert.equal(c.metricIntervalMs, 60000);
     assert.equal(c.redact, true);

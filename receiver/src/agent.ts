@@ -14,9 +14,13 @@ import { TracerProvider, type SpanExporter, type SpanProcessor } from '@opentele
 import { clockPair, libbpfVersion } from '../../addon/lib/index';
 import { KernelClock } from './clock';
 import { CommandMetrics } from './commands/metrics';
-import { createRedactor } from './commands/redact';
+import { createNameRedactor, createRedactor } from './commands/redact';
 import { CommandTracer } from './commands/tracer';
 import { decodeBashPrompt, decodeBashReadline } from './decode/bash';
+import { decodeDnsLookup, dnsOutcome, isNumericHost } from './decode/dns';
+import { DnsMetrics } from './dns/metrics';
+import { PeerNames } from './dns/names';
+import { DnsLookupSpanBuilder } from './dns/spans';
 import { decodeProcExec, decodeProcExit, decodeProcFork } from './decode/proc';
 import type { AgentConfig, ExporterName, ProbeName } from './config';
 import { DecodeError, EventType } from './decode/layout';
@@ -28,6 +32,7 @@ import type { Logger } from './log';
 import { preflight } from './preflight';
 import { ensureTracefs } from './probes/tracefs';
 import { BashProbe } from './probes/bash';
+import { DnsProbe } from './probes/dns';
 import { ProcProbe } from './probes/proc';
 import { TcpProbe } from './probes/tcp';
 import { ReorderBuffer } from './reorder';
@@ -87,6 +92,9 @@ export class Agent {
   private stopping: Promise<void> | undefined;
   private commands: CommandTracer | undefined;
   private reorder: ReorderBuffer | undefined;
+  /** Names connects by what their process resolved (dns probe). */
+  private readonly peerNames = new PeerNames();
+  private dnsMetrics: DnsMetrics | undefined;
 
   constructor(
     private readonly config: AgentConfig,
@@ -145,6 +153,7 @@ export class Agent {
       tcp: () => this.loadTcpProbe(tracer, users, gate, producers),
       exec: () => this.loadExecProbe(),
       bash: () => this.loadBashProbe(),
+      dns: () => this.loadDnsProbe(tracer, users),
     };
     for (const name of config.probes) {
       try {
@@ -176,6 +185,7 @@ export class Agent {
     const meter = this.meterProvider?.getMeter('ebpf-otel', AGENT_VERSION) ?? createNoopMeter();
     this.registerSelfMetrics(meter);
 
+    this.dnsMetrics = new DnsMetrics(meter, config.dnsMetricNames);
     const commandMetrics = new CommandMetrics(meter);
     this.commands = new CommandTracer(tracer, this.clock, {
       traceExecs: config.traceExecs,
@@ -234,7 +244,9 @@ export class Agent {
             this.stats.spansSampledOut.add(decision);
             return;
           }
-          this.reorder?.push(event.endNs, () => spans.emit(event, this.commands?.contextFor(event.pid)));
+          this.reorder?.push(event.endNs, () =>
+            spans.emit(event, this.commands?.contextFor(event.pid), this.peerNames.nameFor(event.pid, event.peerAddress, event.startNs)),
+          );
         });
       }, this.onFramingError);
   }
@@ -256,7 +268,10 @@ export class Agent {
             this.reorder?.push(e.timestampNs, () => this.commands?.onFork(e));
           } else if (type === EventType.ProcExit) {
             const e = decodeProcExit(record);
-            this.reorder?.push(e.timestampNs, () => this.commands?.onExit(e));
+            this.reorder?.push(e.timestampNs, () => {
+              this.commands?.onExit(e);
+              this.peerNames.forget(e.pid);
+            });
           } else {
             throw new DecodeError('unknown_type', `type ${type} on the exec ring buffer`);
           }
@@ -291,6 +306,48 @@ export class Agent {
           } else {
             throw new DecodeError('unknown_type', `type ${type} on the bash ring buffer`);
           }
+        });
+      }, this.onFramingError);
+  }
+
+  private loadDnsProbe(tracer: Tracer, users: UserNames): () => void {
+    const config = this.config;
+    const probe = DnsProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: config.pid, libcPaths: config.libcPaths });
+    this.addProbe('dns', probe, () => {
+      const s = probe.stats();
+      return [['dns/ringbuf_full', Number(s.ringbufDrops)], ['dns/inflight_table_full', Number(s.inflightFull)]];
+    });
+    for (const s of probe.skipped) this.log.warn(`dns: ${s.path} skipped: ${s.reason}`);
+    for (const t of probe.targets) {
+      this.log.info(`dns: watching ${[...t.functions.keys()].join(', ')} in ${t.path} (${t.via})` +
+        (t.missing.length > 0 ? `; not exported there: ${t.missing.join(', ')}` : ''));
+    }
+    const filterName = createNameRedactor(config.redact, config.redactPatterns);
+    const spans = new DnsLookupSpanBuilder(tracer, this.requireClock(), filterName, users);
+    // Its own budget: a lookup storm cannot use up the connects' spans.
+    const gate = new SpanGate({
+      successRatio: config.sampleSuccessRatio,
+      slowThresholdNs: config.slowThresholdNs,
+      maxPerSecond: config.maxSpansPerSecond,
+    });
+    return () =>
+      probe.start((record) => {
+        this.stats.eventsReceived.add('dns');
+        this.decode(() => {
+          const event = decodeDnsLookup(record);
+          // An IP literal is parsed, not looked up: neither a lookup nor a name.
+          if (isNumericHost(event.name)) return;
+          const name = filterName(event.name);
+          this.reorder?.push(event.endNs, () => {
+            if (dnsOutcome(event).ok) this.peerNames.remember(event.pid, name, event.addresses, event.endNs);
+            this.dnsMetrics?.record(event, name);
+            const decision = gate.decide(!dnsOutcome(event).ok, event.endNs - event.startNs);
+            if (decision !== 'keep') {
+              this.stats.spansSampledOut.add(decision);
+              return;
+            }
+            spans.emit(event, this.commands?.contextFor(event.pid));
+          });
         });
       }, this.onFramingError);
   }

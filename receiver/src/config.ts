@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 
 export type ExporterName = 'otlp' | 'console' | 'jsonl';
-export type ProbeName = 'tcp' | 'exec' | 'bash';
+export type ProbeName = 'tcp' | 'exec' | 'bash' | 'dns';
 export type TraceExecsMode = 'all' | 'interactive' | 'none';
 export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
 
@@ -30,6 +30,10 @@ export interface AgentConfig {
   metricIntervalMs: number;
   traceExecs: TraceExecsMode;
   bashPaths: string[];
+  /** C libraries whose resolver the dns probe watches (empty: found automatically). */
+  libcPaths: string[];
+  /** dns.question.name on DNS metrics (high cardinality). */
+  dnsMetricNames: boolean;
   redact: boolean;
   redactPatterns: RegExp[];
   durationSeconds: number;
@@ -61,7 +65,7 @@ interface OptionSpec {
 export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'exporter', type: 'string', arg: 'LIST', default: 'otlp,console', help: 'where spans go, comma-separated: otlp, console (live table on stdout), jsonl (one JSON object per span on stdout)' },
   { flag: 'otlp-endpoint', type: 'string', arg: 'URL', default: '', help: 'OTLP gRPC endpoint (default: OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4317)' },
-  { flag: 'probes', type: 'string', arg: 'LIST', default: 'tcp,exec,bash', help: 'what to watch: tcp (connects), exec (processes), bash (typed commands)' },
+  { flag: 'probes', type: 'string', arg: 'LIST', default: 'tcp,exec,bash,dns', help: 'what to watch: tcp (connects), exec (processes), bash (typed commands), dns (name lookups through the C library, names on connects)' },
   { flag: 'pid', type: 'string', arg: 'PID', default: '0', help: 'only connects from this process (0: all)' },
   { flag: 'port', type: 'string', arg: 'PORT', default: '0', help: 'only connects to this server port (0: all)' },
   { flag: 'min-latency-ms', type: 'string', arg: 'MS', default: '0', help: 'no span for successful connects faster than this (metrics still count them)' },
@@ -75,6 +79,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'metric-interval-ms', type: 'string', arg: 'MS', default: '', help: 'metric export interval (default: OTEL_METRIC_EXPORT_INTERVAL, else 60000)' },
   { flag: 'trace-execs', type: 'string', arg: 'MODE', default: 'interactive', help: 'process spans for: interactive (started from a traced bash), all, none; execs are always counted in metrics' },
   { flag: 'bash', type: 'string', multiple: true, arg: 'PATH', default: '', help: 'bash binary to trace (repeatable; default /bin/bash and /usr/bin/bash)' },
+  { flag: 'libc', type: 'string', multiple: true, arg: 'PATH', default: '', help: 'C library whose resolver the dns probe watches (repeatable; default: libc.so.6 from /etc/ld.so.cache, musl, and the C libraries running processes have mapped)' },
+  { flag: 'dns-metric-names', type: 'boolean', default: 'false', help: 'add dns.question.name to DNS metrics (high cardinality)' },
   { flag: 'no-redact', type: 'boolean', default: 'false', help: 'do not redact secrets in command lines (default: redacted)' },
   { flag: 'redact-pattern', type: 'string', multiple: true, arg: 'REGEX', default: '', help: 'extra secret pattern to redact in command lines (repeatable)' },
   { flag: 'duration', type: 'string', arg: 'SECONDS', default: '0', help: 'stop after this many seconds (0: run until SIGINT/SIGTERM)' },
@@ -190,9 +196,9 @@ export function parseCommandLine(argv: readonly string[], env: Env = process.env
   }
 
   const probes = [...new Set(raw('probes').split(',').map((s) => s.trim()).filter(Boolean))].map((p) =>
-    oneOf('probes', p, ['tcp', 'exec', 'bash'] as const),
+    oneOf('probes', p, ['tcp', 'exec', 'bash', 'dns'] as const),
   );
-  if (probes.length === 0) throw new ConfigError('--probes is empty: name at least one of tcp, exec, bash');
+  if (probes.length === 0) throw new ConfigError('--probes is empty: name at least one of tcp, exec, bash, dns');
 
   // Traces and metrics endpoints: --otlp-endpoint for both, else the standard
   // variables (signal-specific first). Validated here so a typo is reported at start.
@@ -247,6 +253,8 @@ export function parseCommandLine(argv: readonly string[], env: Env = process.env
       metricIntervalMs,
       traceExecs: oneOf('trace-execs', raw('trace-execs'), ['all', 'interactive', 'none'] as const),
       bashPaths: list('bash'),
+      libcPaths: list('libc'),
+      dnsMetricNames: bool('dns-metric-names'),
       redact: !bool('no-redact'),
       redactPatterns,
       durationSeconds: num('duration', 0, 31_536_000),

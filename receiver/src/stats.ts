@@ -25,7 +25,7 @@ export class Counter<K extends string> {
   }
 }
 
-export type ProbeId = 'tcp' | 'exec' | 'bash';
+export type ProbeId = 'tcp' | 'exec' | 'bash' | 'dns';
 
 export class AgentStats {
   /** Records received from the kernel, by probe. */

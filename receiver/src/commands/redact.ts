@@ -28,6 +28,16 @@ export interface Redactor {
   line(line: string): string;
 }
 
+/**
+ * Host names are not secrets by default: only the user's own patterns
+ * (--redact-pattern) rewrite them, and nothing does with --no-redact.
+ */
+export function createNameRedactor(enabled: boolean, userPatterns: readonly RegExp[] = []): (name: string) => string {
+  const patterns = userPatterns.map((p) => new RegExp(p.source, p.flags.includes('g') ? p.flags : `${p.flags}g`));
+  if (!enabled || patterns.length === 0) return (name) => name;
+  return (name) => patterns.reduce((out, p) => out.replace(p, REDACTED), name);
+}
+
 export function createRedactor(enabled: boolean, userPatterns: readonly RegExp[] = []): Redactor {
   const patterns = userPatterns.map((p) => new RegExp(p.source, p.flags.includes('g') ? p.flags : `${p.flags}g`));
   const common = (text: string): string => {

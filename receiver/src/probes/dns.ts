@@ -1,0 +1,95 @@
+/**
+ * Loads and runs bpf/dns.bpf.c: uprobes on the resolver functions of every C
+ * library found (receiver/src/probes/libc.ts). One BPF object for all of
+ * them: the programs need nothing file-specific. Libraries that cannot be
+ * probed are reported as skipped, with the reason, and the rest still run.
+ */
+import type { BpfLink } from '../../../addon/lib/index';
+import { u32 } from './common';
+import { findLibcs, mappedLibcCandidates, systemLibcCandidates, type LibcSkipped, type LibcTarget, type ResolverFunction } from './libc';
+import { LoadedObjects, openAndAttach } from './loaded';
+
+export interface DnsProbeSettings {
+  /** Kernel BTF for CO-RE when not /sys/kernel/btf/vmlinux. */
+  btfPath?: string | undefined;
+  /** Only this process; 0: all. */
+  filterTgid: number;
+  /** Never this process; 0: none. */
+  excludeTgid: number;
+  /** C libraries to probe; empty: the system's and those running processes have mapped. */
+  libcPaths: readonly string[];
+}
+
+export interface DnsKernelStats {
+  ringbufDrops: bigint;
+  inflightFull: bigint;
+  events: bigint;
+  nested: bigint;
+}
+
+const ENTRY_PROGRAMS: Readonly<Record<ResolverFunction, string>> = {
+  getaddrinfo: 'handle_getaddrinfo',
+  gethostbyname: 'handle_gethostbyname',
+  gethostbyname2: 'handle_gethostbyname2',
+  gethostbyname_r: 'handle_gethostbyname_r',
+  gethostbyname2_r: 'handle_gethostbyname2_r',
+};
+
+export class DnsProbe {
+  private constructor(
+    private readonly loaded: LoadedObjects,
+    readonly targets: readonly LibcTarget[],
+    readonly skipped: readonly LibcSkipped[],
+  ) {}
+
+  /** Throws when no C library can be probed (the error lists why); a BpfError from loading is thrown as is. */
+  static load(bpfDir: string, settings: DnsProbeSettings): DnsProbe {
+    const search =
+      settings.libcPaths.length > 0
+        ? findLibcs(settings.libcPaths.map((p) => ({ path: p, via: 'configured' })), true)
+        : findLibcs([...systemLibcCandidates(), ...mappedLibcCandidates()]);
+    if (search.targets.length === 0) {
+      const reasons = search.skipped.map((s) => `  ${s.path}: ${s.reason}`).join('\n');
+      throw new Error(
+        `dns probe: no C library with resolver functions found\n${reasons || '  (no libc.so.6 in /etc/ld.so.cache or the library directories, no musl, none mapped by a running process)'}` +
+          '\n  name it with --libc PATH',
+      );
+    }
+    const part = openAndAttach(bpfDir, 'dns', settings.btfPath, (object) => {
+      object.setGlobal('filter_tgid', u32(settings.filterTgid));
+      object.setGlobal('exclude_tgid', u32(settings.excludeTgid));
+      object.load();
+      const links: BpfLink[] = [];
+      try {
+        for (const target of search.targets) {
+          for (const [fn, offset] of target.functions) {
+            links.push(object.attachUprobe(ENTRY_PROGRAMS[fn], { binaryPath: target.path, offset, retprobe: false }));
+            links.push(object.attachUprobe('handle_return', { binaryPath: target.path, offset, retprobe: true }));
+          }
+        }
+      } catch (err) {
+        for (const link of links.reverse()) link.destroy();
+        throw err;
+      }
+      return links;
+    });
+    return new DnsProbe(new LoadedObjects([part], 4), search.targets, search.skipped);
+  }
+
+  start(onRecord: (record: Buffer) => void, onFramingError: () => void): void {
+    this.loaded.start(onRecord, onFramingError);
+  }
+
+  drain(): void {
+    this.loaded.drain();
+  }
+
+  stats(): DnsKernelStats {
+    const [ringbufDrops = 0n, inflightFull = 0n, events = 0n, nested = 0n] = this.loaded.stats();
+    return { ringbufDrops, inflightFull, events, nested };
+  }
+
+  close(): void {
+    this.loaded.close();
+  }
+}
