@@ -1,0 +1,271 @@
+/**
+ * Name lookups seen through uprobes on the real C library, answered by a
+ * real resolver: Debian's dnsmasq on a loopback address of its own, used by
+ * programs in a private mount namespace whose /etc/resolv.conf and
+ * /etc/hosts point at it (test/helpers/dns-lab.ts). The real agent exports
+ * to jsonl (checked here) and, through the real Collector, to Jaeger (the
+ * bash case: line -> process -> dns lookup -> connect in one trace).
+ *
+ * The independent references: dnsctl.py's own view (its pid and thread ids,
+ * the addresses getaddrinfo() gave it, CLOCK_MONOTONIC around the call, the
+ * local port of each connect), dnsmasq's query log, and nft's drop counter.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { attrs, startAgent, type AgentRun } from './helpers/agent';
+import { ensureBackends, flattenSpans, startCollector, startJaeger, waitFor, type CollectorHandle, type FlatSpan, type JaegerHandle } from './helpers/backends';
+import { DnsLab } from './helpers/dns-lab';
+import { freePort, listen, type Listener } from './helpers/net';
+import { TmuxShell } from './helpers/tmux';
+
+const DNSCTL = path.resolve(__dirname, '../../test/helpers/dnsctl.py');
+const DOMAIN = 'dnstest';
+
+interface LookupResult {
+  name: string;
+  tid: number;
+  t0: number;
+  t1: number;
+  ok: boolean;
+  error: number | null;
+  addrs: string[];
+  sport: number | null;
+}
+interface DnsctlRun {
+  pid: number;
+  results: LookupResult[];
+}
+
+type Json = Record<string, unknown>;
+
+function durationNs(span: Json): bigint {
+  return BigInt(span.endTimeUnixNano as string) - BigInt(span.startTimeUnixNano as string);
+}
+
+before(() => {
+  ensureBackends();
+});
+
+describe('dns: lookups through the C library become spans, and name the connects that follow', { timeout: 240_000 }, () => {
+  const service = `e2e-dns-${process.pid}-${Date.now()}`;
+  let lab: DnsLab;
+  let jaeger: JaegerHandle;
+  let collector: CollectorHandle;
+  let agent: AgentRun;
+  let listener: Listener;
+  let port: number;
+  let since = 0;
+
+  before(async () => {
+    lab = await DnsLab.start({
+      domain: DOMAIN,
+      records: {
+        [`web.${DOMAIN}`]: '127.0.0.1',
+        [`slow.${DOMAIN}`]: '127.3.0.1',
+        [`t1.${DOMAIN}`]: '127.1.0.1',
+        [`t2.${DOMAIN}`]: '127.1.0.2',
+        [`t3.${DOMAIN}`]: '127.1.0.3',
+        [`t4.${DOMAIN}`]: '127.1.0.4',
+        [`first.${DOMAIN}`]: '127.2.0.1',
+        [`second.${DOMAIN}`]: '127.2.0.1',
+        [`curl.${DOMAIN}`]: '127.4.0.1',
+        [`typed.${DOMAIN}`]: '127.5.0.1',
+      },
+      hosts: { 'fromhosts.hoststest': '127.6.0.1' },
+    });
+    jaeger = await startJaeger();
+    collector = await startCollector({ jaeger });
+    port = await freePort();
+    // Any 127.x.y.z: each name has its own address.
+    listener = await listen('0.0.0.0', port);
+    since = Date.now() - 1000;
+    agent = startAgent(
+      [
+        '--exporter', 'otlp,jsonl',
+        '--otlp-endpoint', collector.endpoints.otlpGrpc,
+        '--probes', 'tcp,exec,bash,dns',
+        '--trace-execs', 'interactive',
+        '--port', String(port),
+        '--max-spans-per-second', '0',
+      ],
+      { OTEL_SERVICE_NAME: service },
+    );
+    await agent.waitForStderr(/running/);
+  });
+
+  after(async () => {
+    await agent?.stop();
+    listener?.stop();
+    lab?.stop();
+    await collector?.stop();
+    await jaeger?.stop();
+  });
+
+  function dnsctl(...args: string[]): DnsctlRun {
+    return JSON.parse(lab.run(['python3', DNSCTL, ...args])) as DnsctlRun;
+  }
+
+  const lookupSpan = (pid: number, tid: number, name: string) => (o: Json): boolean =>
+    o.name === 'dns lookup' && attrs(o)['process.pid'] === pid && attrs(o)['thread.id'] === tid && attrs(o)['dns.question.name'] === name;
+  const connectSpan = (pid: number, sport: number) => (o: Json): boolean =>
+    o.name === 'tcp connect' && attrs(o)['process.pid'] === pid && attrs(o)['network.local.port'] === sport;
+
+  it('the agent reports which C library it probes', () => {
+    assert.match(agent.stderr(), /dns: watching getaddrinfo, gethostbyname, gethostbyname2, gethostbyname_r, gethostbyname2_r in \S*libc\.so\.6 \(ld\.so\.cache\)/);
+  });
+
+  it('python3: a lookup span with the answer, and a connect named by it', async () => {
+    const run = dnsctl('lookup', `web.${DOMAIN}`, String(port), '--family', '4');
+    const r = run.results[0] as LookupResult;
+    assert.equal(r.ok, true);
+    assert.deepEqual(r.addrs, ['127.0.0.1']);
+    const lookup = await agent.waitForJson(lookupSpan(run.pid, r.tid, `web.${DOMAIN}`));
+    const a = attrs(lookup);
+    assert.equal(lookup.kind, 2, 'CLIENT');
+    assert.deepEqual(a['dns.answers'], ['127.0.0.1']);
+    assert.equal(a['ebpf_otel.dns.function'], 'getaddrinfo');
+    assert.equal(a['error.type'], undefined);
+    assert.equal((lookup.status as Json).code, 'UNSET');
+    // The uprobes time the call inside python's own measurement of it.
+    assert.ok(durationNs(lookup) > 0n && durationNs(lookup) <= BigInt(r.t1 - r.t0), `lookup ${durationNs(lookup)} ns within python's ${r.t1 - r.t0} ns`);
+    assert.match(lab.dnsmasqLog(), new RegExp(`query\\[A\\] web\\.${DOMAIN} from`), 'dnsmasq answered it');
+
+    const connect = await agent.waitForJson(connectSpan(run.pid, r.sport as number));
+    assert.equal(attrs(connect)['server.address'], `web.${DOMAIN}`);
+    assert.equal(attrs(connect)['network.peer.address'], '127.0.0.1');
+    assert.equal(attrs(connect)['server.port'], port);
+  });
+
+  it('curl: its resolver thread looks up, its main thread connects, the connect has the name', async () => {
+    // curl fails on the listener's empty reply (exit 52); the connect is what counts.
+    const [cmd, ...rest] = lab.wrap(['curl', '-s', '-o', '/dev/null', '-w', '%{local_port}\\n', '--max-time', '10', `http://curl.${DOMAIN}:${port}/`]);
+    const out = spawnSync(cmd as string, rest, { encoding: 'utf8', timeout: 30_000 });
+    const sport = Number(out.stdout.trim());
+    assert.ok(sport > 0, `curl connected (stdout ${out.stdout}, stderr ${out.stderr})`);
+    const connect = await agent.waitForJson((o) => o.name === 'tcp connect' && attrs(o)['network.local.port'] === sport && attrs(o)['process.executable.name'] === 'curl');
+    const pid = attrs(connect)['process.pid'] as number;
+    assert.equal(attrs(connect)['server.address'], `curl.${DOMAIN}`);
+    assert.equal(attrs(connect)['network.peer.address'], '127.4.0.1');
+    const lookup = await agent.waitForJson((o) => o.name === 'dns lookup' && attrs(o)['process.pid'] === pid);
+    assert.equal(attrs(lookup)['dns.question.name'], `curl.${DOMAIN}`);
+    assert.deepEqual(attrs(lookup)['dns.answers'], ['127.4.0.1']);
+    assert.ok(BigInt(lookup.endTimeUnixNano as string) <= BigInt(connect.startTimeUnixNano as string), 'resolved before connecting');
+  });
+
+  it('a name that does not exist: an error span (host_not_found), no connect', async () => {
+    const run = dnsctl('lookup', `nope.${DOMAIN}`, String(port));
+    const r = run.results[0] as LookupResult;
+    assert.equal(r.ok, false);
+    assert.equal(r.error, -2, 'python saw EAI_NONAME');
+    const lookup = await agent.waitForJson(lookupSpan(run.pid, r.tid, `nope.${DOMAIN}`));
+    assert.equal(attrs(lookup)['error.type'], 'host_not_found');
+    assert.equal(attrs(lookup)['ebpf_otel.dns.result_code'], 'EAI_NONAME');
+    assert.equal(attrs(lookup)['dns.answers'], undefined);
+    assert.equal((lookup.status as Json).code, 'ERROR');
+    assert.match(lab.dnsmasqLog(), new RegExp(`nope\\.${DOMAIN} is NXDOMAIN`));
+  });
+
+  it('a slow answer (first query dropped, retried after 1 s): the lookup lasts as long', async () => {
+    lab.dropNextQuery();
+    let run: DnsctlRun;
+    try {
+      run = dnsctl('lookup', `slow.${DOMAIN}`, String(port), '--family', '4');
+      const counter = execFileSync('nft', ['list', 'table', 'inet', lab.nftTable], { encoding: 'utf8' });
+      assert.match(counter, /counter packets 1 /, 'nft dropped exactly one query');
+    } finally {
+      lab.clearDrop();
+    }
+    const r = run.results[0] as LookupResult;
+    assert.equal(r.ok, true);
+    assert.ok(r.t1 - r.t0 >= 1e9, 'python waited for the retry');
+    const lookup = await agent.waitForJson(lookupSpan(run.pid, r.tid, `slow.${DOMAIN}`));
+    const d = durationNs(lookup);
+    assert.ok(d >= 1_000_000_000n && d <= BigInt(r.t1 - r.t0), `lookup ${d} ns: at least the 1 s resolver timeout, within python's ${r.t1 - r.t0} ns`);
+    assert.deepEqual(attrs(lookup)['dns.answers'], ['127.3.0.1']);
+    const connect = await agent.waitForJson(connectSpan(run.pid, r.sport as number));
+    assert.equal(attrs(connect)['server.address'], `slow.${DOMAIN}`);
+  });
+
+  it('a name from /etc/hosts (in the namespace): looked up, no query to dnsmasq', async () => {
+    const run = dnsctl('lookup', 'fromhosts.hoststest', String(port), '--family', '4');
+    const r = run.results[0] as LookupResult;
+    assert.deepEqual(r.addrs, ['127.6.0.1']);
+    const lookup = await agent.waitForJson(lookupSpan(run.pid, r.tid, 'fromhosts.hoststest'));
+    assert.deepEqual(attrs(lookup)['dns.answers'], ['127.6.0.1']);
+    const connect = await agent.waitForJson(connectSpan(run.pid, r.sport as number));
+    assert.equal(attrs(connect)['server.address'], 'fromhosts.hoststest');
+    assert.doesNotMatch(lab.dnsmasqLog(), /fromhosts/);
+  });
+
+  it('threads resolving in parallel: each lookup on its own thread, each connect named by its own answer', async () => {
+    const names = ['t1', 't2', 't3', 't4'].map((t) => `${t}.${DOMAIN}`);
+    const run = dnsctl('threads', String(port), ...names);
+    assert.equal(new Set(run.results.map((r) => r.tid)).size, names.length, 'four threads');
+    for (const r of run.results) {
+      assert.equal(r.ok, true, r.name);
+      const lookup = await agent.waitForJson(lookupSpan(run.pid, r.tid, r.name));
+      assert.deepEqual(attrs(lookup)['dns.answers'], r.addrs.slice(0, 1));
+      assert.ok(durationNs(lookup) <= BigInt(r.t1 - r.t0), `${r.name}: timed on its own thread`);
+      const connect = await agent.waitForJson(connectSpan(run.pid, r.sport as number));
+      assert.equal(attrs(connect)['server.address'], r.name);
+      assert.equal(attrs(connect)['network.peer.address'], r.addrs[0]);
+    }
+  });
+
+  it('one address, two names: the most recent answer for the process names the connect', async () => {
+    const run = dnsctl('sequence', String(port), `first.${DOMAIN}`, `second.${DOMAIN}`, `first.${DOMAIN}`);
+    const expected = [`first.${DOMAIN}`, `second.${DOMAIN}`, `first.${DOMAIN}`];
+    for (const [i, r] of run.results.entries()) {
+      assert.deepEqual(r.addrs, ['127.2.0.1']);
+      const connect = await agent.waitForJson(connectSpan(run.pid, r.sport as number));
+      assert.equal(attrs(connect)['server.address'], expected[i], `connect ${i + 1}`);
+    }
+  });
+
+  it('a command typed in bash: line -> process -> dns lookup -> connect, one trace in Jaeger', async () => {
+    // The shell starts in the namespace after the probes are attached, as a login would.
+    const [cmd, ...rest] = lab.wrap(['bash', '--norc', '--noprofile']);
+    const shell = TmuxShell.start('dns', [cmd, ...rest].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' '));
+    try {
+      await shell.waitForPrompt();
+      const command = `curl -s -o /dev/null --max-time 10 http://typed.${DOMAIN}:${port}/; echo done-$((6*7))`;
+      shell.type(command);
+      await shell.waitFor(/done-42/);
+      const spans = await waitFor(
+        async () => flattenSpans(await jaeger.traces(service, since)),
+        (all) => {
+          const root = all.find((s) => s.attributes['process.command_line'] === command);
+          return root !== undefined && all.some((s) => s.traceId === root.traceId && s.name === 'tcp connect') &&
+            all.some((s) => s.traceId === root.traceId && s.name === 'dns lookup');
+        },
+        { timeoutMs: 30_000, intervalMs: 500, what: 'the typed command\'s trace with its dns lookup and connect' },
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}\nagent stderr:\n${agent.stderr().slice(-3000)}`);
+      });
+      const root = spans.find((s) => s.attributes['process.command_line'] === command) as FlatSpan;
+      const trace = spans.filter((s) => s.traceId === root.traceId);
+      const shape = trace.map((s) => `${s.spanId} <- ${s.parentSpanId || '(root)'} ${s.name}`).join('\n');
+      const curl = trace.find((s) => s.name === 'curl' && s.parentSpanId === root.spanId);
+      assert.ok(curl, `a curl process span under the command; ${shape}`);
+      const lookup = trace.find((s) => s.name === 'dns lookup') as FlatSpan;
+      const connect = trace.find((s) => s.name === 'tcp connect') as FlatSpan;
+      assert.equal(lookup.parentSpanId, curl.spanId, `dns lookup under curl; ${shape}`);
+      assert.equal(connect.parentSpanId, curl.spanId, `tcp connect under curl; ${shape}`);
+      assert.equal(lookup.attributes['dns.question.name'], `typed.${DOMAIN}`);
+      assert.equal(connect.attributes['server.address'], `typed.${DOMAIN}`);
+      assert.equal(connect.attributes['network.peer.address'], '127.5.0.1');
+      assert.ok(lookup.endTimeUnixNano <= connect.startTimeUnixNano, 'lookup, then connect');
+    } finally {
+      shell.kill();
+    }
+  });
+
+  it('the agent exits cleanly, nothing lost or undecodable', async () => {
+    assert.equal(await agent.stop(), 0);
+    assert.match(agent.stderr(), /decode errors: 0/);
+    assert.match(agent.stderr(), /spans dropped: 0/);
+    assert.doesNotMatch(agent.stderr(), /lost in kernel: .*dns/);
+  });
+});
