@@ -8,6 +8,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { BpfObject } from '../addon/lib/index';
 import { BASH_PROMPT_LAYOUT, BASH_READLINE_LAYOUT } from '../receiver/src/decode/bash';
+import { DNS_ADDR_LAYOUT, DNS_LOOKUP_LAYOUT } from '../receiver/src/decode/dns';
 import type { EventLayout } from '../receiver/src/decode/layout';
 import { PROC_EXEC_LAYOUT, PROC_EXIT_LAYOUT, PROC_FORK_LAYOUT } from '../receiver/src/decode/proc';
 import { TCP_CONNECT_LAYOUT } from '../receiver/src/decode/tcp-connect';
@@ -24,6 +25,8 @@ const LAYOUTS: EventLayout[] = [
   PROC_EXIT_LAYOUT,
   BASH_READLINE_LAYOUT,
   BASH_PROMPT_LAYOUT,
+  DNS_LOOKUP_LAYOUT,
+  DNS_ADDR_LAYOUT,
 ];
 
 describe('event layouts match the C structs (BTF)', () => {
