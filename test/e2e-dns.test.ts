@@ -15,7 +15,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { attrs, startAgent, type AgentRun } from './helpers/agent';
-import { ensureBackends, flattenSpans, startCollector, startJaeger, waitFor, type CollectorHandle, type FlatSpan, type JaegerHandle } from './helpers/backends';
+import { ensureBackends, flattenMetrics, flattenSpans, startCollector, startJaeger, waitFor, type CollectorHandle, type FlatSpan, type JaegerHandle } from './helpers/backends';
 import { DnsLab } from './helpers/dns-lab';
 import { freePort, listen, type Listener } from './helpers/net';
 import { TmuxShell } from './helpers/tmux';
@@ -89,6 +89,7 @@ describe('dns: lookups through the C library become spans, and name the connects
         '--trace-execs', 'interactive',
         '--port', String(port),
         '--max-spans-per-second', '0',
+        '--metric-interval-ms', '1000',
       ],
       { OTEL_SERVICE_NAME: service },
     );
@@ -260,6 +261,54 @@ describe('dns: lookups through the C library become spans, and name the connects
     } finally {
       shell.kill();
     }
+  });
+
+  it('gethostbyname2 (getent hosts): one lookup per call, the nested gethostbyname2_r is not a second one', async () => {
+    const [pid, ...lines] = lab.run(['sh', '-c', `echo $$; exec getent hosts web.${DOMAIN}`]).trim().split('\n');
+    assert.match(lines.join('\n'), /127\.0\.0\.1\s+web\.dnstest/);
+    // getent asks for IPv6 first (no such record: NO_DATA, h_errno from the inner call), then IPv4.
+    const spans = await waitFor(
+      () => Promise.resolve(agent.jsonLines().filter((o) => o.name === 'dns lookup' && attrs(o)['process.pid'] === Number(pid))),
+      (found) => found.length >= 2,
+      { timeoutMs: 15_000, what: 'two lookups by getent' },
+    );
+    assert.equal(spans.length, 2, 'two calls, two lookups');
+    assert.deepEqual(spans.map((o) => attrs(o)['ebpf_otel.dns.function']), ['gethostbyname2', 'gethostbyname2']);
+    assert.equal(attrs(spans[0] as Json)['error.type'], 'no_data');
+    assert.equal(attrs(spans[0] as Json)['ebpf_otel.dns.result_code'], 'NO_DATA');
+    assert.deepEqual(attrs(spans[1] as Json)['dns.answers'], ['127.0.0.1']);
+
+    const [cmd, ...rest] = lab.wrap(['sh', '-c', `echo $$; exec getent hosts nope.${DOMAIN}`]);
+    const notFound = spawnSync(cmd as string, rest, { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(notFound.status, 2, 'getent: key not found');
+    const pid2 = notFound.stdout.trim();
+    const failed = await agent.waitForJson((o) => o.name === 'dns lookup' && attrs(o)['process.pid'] === Number(pid2));
+    assert.equal(attrs(failed)['error.type'], 'host_not_found');
+    assert.equal(attrs(failed)['ebpf_otel.dns.result_code'], 'HOST_NOT_FOUND');
+  });
+
+  it('gethostbyname_r (python socket.gethostbyname_ex): answers from struct hostent', async () => {
+    const out = JSON.parse(lab.run(['python3', '-c', `import json, os, socket; print(json.dumps([os.getpid(), socket.gethostbyname_ex('t3.${DOMAIN}')[2]]))`])) as [number, string[]];
+    assert.deepEqual(out[1], ['127.1.0.3']);
+    const lookup = await agent.waitForJson((o) => o.name === 'dns lookup' && attrs(o)['process.pid'] === out[0] && attrs(o)['ebpf_otel.dns.function'] === 'gethostbyname_r');
+    assert.deepEqual(attrs(lookup)['dns.answers'], ['127.1.0.3']);
+  });
+
+  it('metrics: dns.lookup.duration and ebpf_otel.dns.lookups by outcome, without names', async () => {
+    const points = await waitFor(
+      () => Promise.resolve(flattenMetrics(collector.readMetrics()).filter((p) => p.resource['service.name'] === service)),
+      (all) => all.some((p) => p.name === 'ebpf_otel.dns.lookups' && p.attributes['ebpf_otel.dns.outcome'] === 'host_not_found') &&
+        all.some((p) => p.name === 'dns.lookup.duration' && p.attributes['error.type'] === undefined && (p.count ?? 0) >= 10),
+      { timeoutMs: 20_000, intervalMs: 500, what: 'dns metrics in the collector' },
+    );
+    const duration = points.filter((p) => p.name === 'dns.lookup.duration');
+    assert.ok(duration.every((p) => p.kind === 'histogram' && p.unit === 's'));
+    // The 1 s lookup is in a bucket above 1 s.
+    const ok = duration.filter((p) => p.attributes['error.type'] === undefined).at(-1);
+    const bounds = ok?.explicitBounds ?? [];
+    const slowBuckets = (ok?.bucketCounts ?? []).slice(bounds.findIndex((b) => b >= 1) + 1).reduce((a, b) => a + b, 0);
+    assert.ok(slowBuckets >= 1, `the slow lookup counted above 1 s: ${JSON.stringify(ok)}`);
+    for (const p of points.filter((q) => q.name.includes('dns'))) assert.equal(p.attributes['dns.question.name'], undefined, 'no names on metrics by default');
   });
 
   it('the agent exits cleanly, nothing lost or undecodable', async () => {
