@@ -32,12 +32,18 @@
 #define DNS_AF_INET6 10
 /* Nodes of a getaddrinfo() result list walked (glibc returns one per socket type and address). */
 #define DNS_WALK_MAX 32
-/* An entry older than this is from a call whose return was never seen (thread gone): replaced. */
+/*
+ * An entry of another thread that had the same id (killed mid-lookup: its
+ * return never came) is told apart by the thread's start time. One older
+ * than this, of the same thread, is from a call it left without returning
+ * (longjmp): replaced as well.
+ */
 #define DNS_STALE_NS (600ULL * 1000000000ULL)
 
 /* Threads in a resolver call. */
 struct dns_inflight {
 	__u64 start_ns;
+	__u64 thread_start_ns;  /* task->start_time of the calling thread */
 	__u64 out_ptr;          /* getaddrinfo: struct addrinfo **; *_r: struct hostent ** */
 	__u64 h_errnop;         /* *_r: int * */
 	__u64 inner_h_errnop;   /* int * of a nested *_r call */
@@ -50,7 +56,7 @@ struct dns_inflight {
 	__u32 _pad1;
 	char name[DNS_NAME_MAX];
 };
-_Static_assert(sizeof(struct dns_inflight) == 56 + DNS_NAME_MAX, "dns_inflight layout");
+_Static_assert(sizeof(struct dns_inflight) == 64 + DNS_NAME_MAX, "dns_inflight layout");
 /* dns_inflight.flags only: inner_result is set. */
 #define DNS_INNER_RESULT (1u << 31)
 
@@ -108,6 +114,8 @@ static __always_inline void on_entry(__u32 func, const char *name, __u64 out_ptr
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 now = bpf_ktime_get_ns();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 thread_start = BPF_CORE_READ(task, start_time);
 	struct dns_inflight *cur, *fresh;
 	__u32 zero = 0;
 	long n;
@@ -115,7 +123,7 @@ static __always_inline void on_entry(__u32 func, const char *name, __u64 out_ptr
 	if (skip_tgid(pid_tgid >> 32))
 		return;
 	cur = bpf_map_lookup_elem(&inflight, &pid_tgid);
-	if (cur && cur->depth > 0 && now - cur->start_ns < DNS_STALE_NS) {
+	if (cur && cur->depth > 0 && cur->thread_start_ns == thread_start && now - cur->start_ns < DNS_STALE_NS) {
 		/* Called from inside another resolver call of this thread. */
 		cur->depth += 1;
 		cur->inner_h_errnop = h_errnop;
@@ -128,6 +136,7 @@ static __always_inline void on_entry(__u32 func, const char *name, __u64 out_ptr
 	if (!fresh)
 		return;
 	fresh->start_ns = now;
+	fresh->thread_start_ns = thread_start;
 	fresh->out_ptr = out_ptr;
 	fresh->h_errnop = h_errnop;
 	fresh->inner_h_errnop = 0;
