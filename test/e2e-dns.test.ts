@@ -12,6 +12,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { attrs, startAgent, type AgentRun } from './helpers/agent';
@@ -21,6 +23,8 @@ import { freePort, listen, type Listener } from './helpers/net';
 import { TmuxShell } from './helpers/tmux';
 
 const DNSCTL = path.resolve(__dirname, '../../test/helpers/dnsctl.py');
+const DNS_CLIENT_SRC = path.resolve(__dirname, '../../test/fixtures/dns_client.c');
+const GLIBC_CLIENT = path.resolve(__dirname, '../../build/test-bpf/dns_client');
 const DOMAIN = 'dnstest';
 
 interface LookupResult {
@@ -57,8 +61,14 @@ describe('dns: lookups through the C library become spans, and name the connects
   let listener: Listener;
   let port: number;
   let since = 0;
+  let buildDir = '';
 
   before(async () => {
+    // The C client against musl, linked dynamically (probed in musl's libc.so) and statically (not probed at all).
+    buildDir = mkdtempSync(path.join(tmpdir(), 'ebpf-otel-dns-client-'));
+    for (const [out, extra] of [['musl-dynamic', []], ['musl-static', ['-static']]] as const) {
+      execFileSync('musl-gcc', ['-O2', ...extra, '-o', path.join(buildDir, out), DNS_CLIENT_SRC]);
+    }
     lab = await DnsLab.start({
       domain: DOMAIN,
       records: {
@@ -72,6 +82,10 @@ describe('dns: lookups through the C library become spans, and name the connects
         [`second.${DOMAIN}`]: '127.2.0.1',
         [`curl.${DOMAIN}`]: '127.4.0.1',
         [`typed.${DOMAIN}`]: '127.5.0.1',
+        [`musl.${DOMAIN}`]: '127.7.0.1',
+        [`musl-ghbn.${DOMAIN}`]: '127.7.0.2',
+        [`static.${DOMAIN}`]: '127.7.0.3',
+        [`glibc-ghbn.${DOMAIN}`]: '127.7.0.4',
       },
       hosts: { 'fromhosts.hoststest': '127.6.0.1' },
     });
@@ -102,7 +116,13 @@ describe('dns: lookups through the C library become spans, and name the connects
     lab?.stop();
     await collector?.stop();
     await jaeger?.stop();
+    if (buildDir) rmSync(buildDir, { recursive: true, force: true });
   });
+
+  interface ClientRun { pid: number; ok: boolean; addr: string; sport: number; error: number }
+  function client(binary: string, fn: 'getaddrinfo' | 'gethostbyname', name: string): ClientRun {
+    return JSON.parse(lab.run([binary, fn, name, String(port)])) as ClientRun;
+  }
 
   function dnsctl(...args: string[]): DnsctlRun {
     return JSON.parse(lab.run(['python3', DNSCTL, ...args])) as DnsctlRun;
@@ -292,6 +312,52 @@ describe('dns: lookups through the C library become spans, and name the connects
     assert.deepEqual(out[1], ['127.1.0.3']);
     const lookup = await agent.waitForJson((o) => o.name === 'dns lookup' && attrs(o)['process.pid'] === out[0] && attrs(o)['ebpf_otel.dns.function'] === 'gethostbyname_r');
     assert.deepEqual(attrs(lookup)['dns.answers'], ['127.1.0.3']);
+  });
+
+  it('musl (dynamically linked): getaddrinfo and gethostbyname are seen in musl\'s libc.so', async () => {
+    assert.match(agent.stderr(), /dns: watching getaddrinfo, gethostbyname, gethostbyname2, gethostbyname_r, gethostbyname2_r in \/lib\/ld-musl-x86_64\.so\.1 \(musl\)/);
+    const binary = path.join(buildDir, 'musl-dynamic');
+    const gai = client(binary, 'getaddrinfo', `musl.${DOMAIN}`);
+    assert.equal(gai.ok, true);
+    const lookup = await agent.waitForJson((o) => o.name === 'dns lookup' && attrs(o)['process.pid'] === gai.pid);
+    assert.equal(attrs(lookup)['dns.question.name'], `musl.${DOMAIN}`);
+    assert.deepEqual(attrs(lookup)['dns.answers'], ['127.7.0.1']);
+    const connect = await agent.waitForJson(connectSpan(gai.pid, gai.sport));
+    assert.equal(attrs(connect)['server.address'], `musl.${DOMAIN}`);
+
+    // musl: gethostbyname -> gethostbyname2 -> gethostbyname2_r, one lookup.
+    const ghbn = client(binary, 'gethostbyname', `musl-ghbn.${DOMAIN}`);
+    const connect2 = await agent.waitForJson(connectSpan(ghbn.pid, ghbn.sport));
+    assert.equal(attrs(connect2)['server.address'], `musl-ghbn.${DOMAIN}`);
+    const lookups = agent.jsonLines().filter((o) => o.name === 'dns lookup' && attrs(o)['process.pid'] === ghbn.pid);
+    assert.equal(lookups.length, 1, 'nested calls are one lookup');
+    assert.equal(attrs(lookups[0] as Json)['ebpf_otel.dns.function'], 'gethostbyname');
+    assert.deepEqual(attrs(lookups[0] as Json)['dns.answers'], ['127.7.0.2']);
+
+    const missing = client(binary, 'gethostbyname', `nope-musl.${DOMAIN}`);
+    assert.equal(missing.ok, false);
+    const failed = await agent.waitForJson((o) => o.name === 'dns lookup' && attrs(o)['process.pid'] === missing.pid);
+    assert.equal(attrs(failed)['error.type'], 'host_not_found', 'h_errno of the nested gethostbyname2_r');
+  });
+
+  it('glibc gethostbyname() from C: one lookup, its answer names the connect', async () => {
+    const run = client(GLIBC_CLIENT, 'gethostbyname', `glibc-ghbn.${DOMAIN}`);
+    const connect = await agent.waitForJson(connectSpan(run.pid, run.sport));
+    assert.equal(attrs(connect)['server.address'], `glibc-ghbn.${DOMAIN}`);
+    const lookups = agent.jsonLines().filter((o) => o.name === 'dns lookup' && attrs(o)['process.pid'] === run.pid);
+    assert.equal(lookups.length, 1);
+    assert.equal(attrs(lookups[0] as Json)['ebpf_otel.dns.function'], 'gethostbyname');
+  });
+
+  it('a statically linked program: no lookup is seen, and its connect keeps the IP (no name is guessed)', async () => {
+    const run = client(path.join(buildDir, 'musl-static'), 'getaddrinfo', `static.${DOMAIN}`);
+    assert.equal(run.ok, true);
+    assert.equal(run.addr, '127.7.0.3');
+    const connect = await agent.waitForJson(connectSpan(run.pid, run.sport));
+    // (dnsmasq's log is read by this event loop: after an await.)
+    assert.match(lab.dnsmasqLog(), new RegExp(`query\\[A\\] static\\.${DOMAIN} from`), 'it did resolve, through dnsmasq');
+    assert.equal(attrs(connect)['server.address'], '127.7.0.3');
+    assert.equal(agent.jsonLines().filter((o) => o.name === 'dns lookup' && attrs(o)['process.pid'] === run.pid).length, 0);
   });
 
   it('metrics: dns.lookup.duration and ebpf_otel.dns.lookups by outcome, without names', async () => {
