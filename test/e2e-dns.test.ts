@@ -11,7 +11,8 @@
  * local port of each connect), dnsmasq's query log, and nft's drop counter.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -62,6 +63,9 @@ describe('dns: lookups through the C library become spans, and name the connects
   let port: number;
   let since = 0;
   let buildDir = '';
+  let early: ChildProcess | undefined;
+  let earlyLines: AsyncIterator<string>;
+  let earlyPid = 0;
 
   before(async () => {
     // The C client against musl, linked dynamically (probed in musl's libc.so) and statically (not probed at all).
@@ -86,6 +90,7 @@ describe('dns: lookups through the C library become spans, and name the connects
         [`musl-ghbn.${DOMAIN}`]: '127.7.0.2',
         [`static.${DOMAIN}`]: '127.7.0.3',
         [`glibc-ghbn.${DOMAIN}`]: '127.7.0.4',
+        [`early.${DOMAIN}`]: '127.8.0.1',
       },
       hosts: { 'fromhosts.hoststest': '127.6.0.1' },
     });
@@ -94,6 +99,12 @@ describe('dns: lookups through the C library become spans, and name the connects
     port = await freePort();
     // Any 127.x.y.z: each name has its own address.
     listener = await listen('0.0.0.0', port);
+    // A process that is already running when the agent starts (uprobes attach to the file: it is covered).
+    const [cmd, ...rest] = lab.wrap(['python3', DNSCTL, 'serve', String(port)]);
+    early = spawn(cmd as string, rest, { stdio: ['pipe', 'pipe', 'inherit'] });
+    earlyLines = createInterface({ input: early.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
+    const ready = JSON.parse(String((await earlyLines.next()).value)) as { ready: number };
+    earlyPid = ready.ready;
     since = Date.now() - 1000;
     agent = startAgent(
       [
@@ -111,6 +122,7 @@ describe('dns: lookups through the C library become spans, and name the connects
   });
 
   after(async () => {
+    early?.stdin?.end();
     await agent?.stop();
     listener?.stop();
     lab?.stop();
@@ -157,6 +169,17 @@ describe('dns: lookups through the C library become spans, and name the connects
     assert.equal(attrs(connect)['server.address'], `web.${DOMAIN}`);
     assert.equal(attrs(connect)['network.peer.address'], '127.0.0.1');
     assert.equal(attrs(connect)['server.port'], port);
+  });
+
+  it('a process already running when the agent started: its next lookup is seen', async () => {
+    early?.stdin?.write(`early.${DOMAIN}\n`);
+    const run = JSON.parse(String((await earlyLines.next()).value)) as DnsctlRun;
+    const r = run.results[0] as LookupResult;
+    assert.equal(run.pid, earlyPid);
+    const lookup = await agent.waitForJson(lookupSpan(earlyPid, r.tid, `early.${DOMAIN}`));
+    assert.deepEqual(attrs(lookup)['dns.answers'], ['127.8.0.1']);
+    const connect = await agent.waitForJson(connectSpan(earlyPid, r.sport as number));
+    assert.equal(attrs(connect)['server.address'], `early.${DOMAIN}`);
   });
 
   it('curl: its resolver thread looks up, its main thread connects, the connect has the name', async () => {

@@ -4,6 +4,8 @@
   dnsctl.py lookup NAME PORT [--family 4|6|0] [--no-connect]
   dnsctl.py threads PORT NAME...        one thread per name, released together
   dnsctl.py sequence PORT NAME...       resolve and connect each name in turn
+  dnsctl.py serve PORT                  prints {"ready": pid}, then for each name read
+                                        from stdin: resolve, connect, print the result
 
 Prints one JSON object: {"pid", "results": [{"name", "tid", "t0", "t1", "ok",
 "error", "addrs", "sport"}]}; t0/t1 are CLOCK_MONOTONIC ns around getaddrinfo().
@@ -66,6 +68,12 @@ def main(argv):
     elif cmd == "sequence":
         port = int(argv[1])
         out["results"] = [lookup(n, port, socket.AF_INET) for n in argv[2:]]
+    elif cmd == "serve":
+        port = int(argv[1])
+        print(json.dumps({"ready": os.getpid()}), flush=True)
+        for line in sys.stdin:
+            print(json.dumps({"pid": os.getpid(), "results": [lookup(line.strip(), port, socket.AF_INET)]}), flush=True)
+        return
     else:
         sys.exit(f"unknown command {cmd}")
     print(json.dumps(out), flush=True)
