@@ -80,8 +80,12 @@ struct {
 	__uint(max_entries, 512 * 1024);
 } events SEC(".maps");
 
-/* Keep the event layout in the object's BTF for the receiver's layout check. */
+/* Keep the event layout and the enums in the object's BTF for the receiver's layout check. */
 const struct dns_lookup_event *unused_dns_lookup_event __attribute__((unused));
+const enum dns_func *unused_dns_func __attribute__((unused));
+const enum dns_lookup_flag *unused_dns_lookup_flag __attribute__((unused));
+const enum dns_stat *unused_dns_stat __attribute__((unused));
+const enum dns_limit *unused_dns_limit __attribute__((unused));
 
 /* The C library's structs, as far as they are read (x86-64/aarch64 LP64 layout). */
 struct libc_addrinfo {

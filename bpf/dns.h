@@ -26,10 +26,10 @@
 
 #include "common.h"
 
-/* Bytes of a name kept, NUL included. A DNS name is at most 253 characters. */
-#define DNS_NAME_MAX 256
-/* Answers kept per lookup. */
-#define DNS_ADDR_MAX 8 /* a power of two: the verifier bounds the index with it */
+enum dns_limit {
+	DNS_NAME_MAX = 256,     /* bytes of a name kept, NUL included (a DNS name is at most 253 characters) */
+	DNS_ADDR_MAX = 8,       /* answers kept per lookup; a power of two: the verifier bounds the index with it */
+};
 
 /* Which resolver function was called (dns_lookup_event.func). */
 enum dns_func {
@@ -40,12 +40,14 @@ enum dns_func {
 	DNS_FUNC_GETHOSTBYNAME2_R = 5,
 };
 
-/* dns_lookup_event.flags */
-#define DNS_F_NAME_TRUNCATED (1u << 0)  /* the name filled name[]: cut */
-#define DNS_F_NAME_UNREADABLE (1u << 1) /* the name could not be read */
-#define DNS_F_MORE_ADDRS (1u << 2)      /* more answers than addrs[] holds */
-#define DNS_F_RESULT_UNKNOWN (1u << 3)  /* gethostbyname*() failed and h_errno was not readable */
-#define DNS_F_ADDRS_UNREADABLE (1u << 4) /* the answer list could not be read (answers incomplete) */
+/* dns_lookup_event.flags (bits) */
+enum dns_lookup_flag {
+	DNS_F_NAME_TRUNCATED = 1u << 0,   /* the name filled name[]: cut */
+	DNS_F_NAME_UNREADABLE = 1u << 1,  /* the name could not be read */
+	DNS_F_MORE_ADDRS = 1u << 2,       /* more answers than addrs[] holds */
+	DNS_F_RESULT_UNKNOWN = 1u << 3,   /* gethostbyname*() failed and h_errno was not readable */
+	DNS_F_ADDRS_UNREADABLE = 1u << 4, /* the answer list could not be read (answers incomplete) */
+};
 
 struct dns_addr {
 	__u16 family;                   /* AF_INET (2) or AF_INET6 (10) */

@@ -7,11 +7,26 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { createNameRedactor } from '../receiver/src/commands/redact';
-import { decodeDnsLookup, DNS_ADDR_LAYOUT, DNS_LOOKUP_LAYOUT, DnsFlag, dnsOutcome, isNumericHost, type DnsLookupEvent } from '../receiver/src/decode/dns';
+import {
+  decodeDnsLookup,
+  DNS_ADDR_LAYOUT,
+  DNS_FUNC_NAMES,
+  DNS_LOOKUP_LAYOUT,
+  DNS_STAT_COUNT,
+  DnsFlag,
+  DnsFunc,
+  DnsLimit,
+  dnsOutcome,
+  DnsStat,
+  isNumericHost,
+  type DnsLookupEvent,
+} from '../receiver/src/decode/dns';
+import { EventType } from '../receiver/src/decode/layout';
 import { DecodeError } from '../receiver/src/decode/layout';
 import { parseAddress } from '../receiver/src/decode/tcp-connect';
 import { PeerNames } from '../receiver/src/dns/names';
@@ -82,6 +97,37 @@ describe('dns_lookup_event decoder', () => {
       assert.throws(() => decodeDnsLookup(c.record), (err: unknown) => err instanceof DecodeError && err.reason === c.reason);
     });
   }
+});
+
+describe('the C enums of bpf/dns.h and their TypeScript mirrors agree (bpftool reads the BTF)', () => {
+  const btf = execFileSync('bpftool', ['btf', 'dump', 'file', path.resolve(__dirname, '../../build/bpf/dns.bpf.o')], { encoding: 'utf8' });
+  /** enum name -> (constant -> value), from bpftool's text dump. */
+  function enumOf(name: string): Map<string, number> {
+    const block = new RegExp(`ENUM '${name}'[^\\n]*\\n((?:\\t'[A-Z0-9_]+' val=-?\\d+\\n)+)`).exec(btf);
+    assert.ok(block, `enum ${name} is in the object's BTF`);
+    return new Map([...(block[1] as string).matchAll(/'([A-Z0-9_]+)' val=(-?\d+)/g)].map((m) => [m[1] as string, Number(m[2])]));
+  }
+  const upper = (camel: string): string => camel.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+  const cases: Array<[string, string, Record<string, number>, number?]> = [
+    ['dns_func', 'DNS_FUNC_', DnsFunc],
+    ['dns_lookup_flag', 'DNS_F_', DnsFlag],
+    ['dns_stat', 'DNS_STAT_', DnsStat, DNS_STAT_COUNT],
+    ['dns_limit', 'DNS_', DnsLimit],
+  ];
+  for (const [cEnum, prefix, mirror, count] of cases) {
+    it(`enum ${cEnum}`, () => {
+      const c = enumOf(cEnum);
+      const expected = new Map(Object.entries(mirror).map(([k, v]) => [`${prefix}${upper(k)}`, v]));
+      if (count !== undefined) expected.set(`${prefix}_COUNT`, count);
+      assert.deepEqual(c, expected);
+    });
+  }
+  it('enum event_type has EVENT_DNS_LOOKUP', () => {
+    assert.equal(enumOf('event_type').get('EVENT_DNS_LOOKUP'), EventType.DnsLookup);
+  });
+  it('function names follow enum dns_func', () => {
+    for (const [k, v] of Object.entries(DnsFunc)) assert.equal(upper(k), DNS_FUNC_NAMES[v]?.toUpperCase(), k);
+  });
 });
 
 describe('resolver results as error.type', () => {

@@ -5,10 +5,29 @@
 import { AF_INET, AF_INET6, formatAddress } from './tcp-connect';
 import { checkEventHeader, DecodeError, EventType, readCString, type EventLayout } from './layout';
 
-/** enum dns_func of bpf/dns.h, index = value. */
+/** enum dns_func of bpf/dns.h (checked against BTF by test/unit-dns.test.ts, like the enums below). */
+export const DnsFunc = {
+  Getaddrinfo: 1,
+  Gethostbyname: 2,
+  Gethostbyname2: 3,
+  GethostbynameR: 4,
+  Gethostbyname2R: 5,
+} as const;
+
+/** The function's name, index = enum dns_func value. */
 export const DNS_FUNC_NAMES = [undefined, 'getaddrinfo', 'gethostbyname', 'gethostbyname2', 'gethostbyname_r', 'gethostbyname2_r'] as const;
 export type DnsFuncName = Exclude<(typeof DNS_FUNC_NAMES)[number], undefined>;
 
+/** enum dns_stat: indices of the per-CPU `stats` array. */
+export const DnsStat = {
+  RingbufDrops: 0,
+  InflightFull: 1,
+  Events: 2,
+  Nested: 3,
+} as const;
+export const DNS_STAT_COUNT = 4;
+
+/** enum dns_lookup_flag (bits of dns_lookup_event.flags). */
 export const DnsFlag = {
   NameTruncated: 1 << 0,
   NameUnreadable: 1 << 1,
@@ -17,8 +36,10 @@ export const DnsFlag = {
   AddrsUnreadable: 1 << 4,
 } as const;
 
-export const DNS_ADDR_MAX = 8;
-export const DNS_NAME_MAX = 256;
+/** enum dns_limit. */
+export const DnsLimit = { NameMax: 256, AddrMax: 8 } as const;
+export const DNS_ADDR_MAX = DnsLimit.AddrMax;
+export const DNS_NAME_MAX = DnsLimit.NameMax;
 
 export const DNS_LOOKUP_LAYOUT: EventLayout<
   | 'type' | 'func' | 'start_ns' | 'end_ns' | 'cgroup_id' | 'pid' | 'tid' | 'uid' | 'gid' | 'result' | 'flags'

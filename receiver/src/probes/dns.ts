@@ -5,6 +5,7 @@
  * probed are reported as skipped, with the reason, and the rest still run.
  */
 import type { BpfLink } from '../../../addon/lib/index';
+import { DNS_STAT_COUNT, DnsStat } from '../decode/dns';
 import { u32 } from './common';
 import { findLibcs, mappedLibcCandidates, systemLibcCandidates, type LibcSkipped, type LibcTarget, type ResolverFunction } from './libc';
 import { LoadedObjects, openAndAttach } from './loaded';
@@ -73,7 +74,7 @@ export class DnsProbe {
       }
       return links;
     });
-    return new DnsProbe(new LoadedObjects([part], 4), search.targets, search.skipped);
+    return new DnsProbe(new LoadedObjects([part], DNS_STAT_COUNT), search.targets, search.skipped);
   }
 
   start(onRecord: (record: Buffer) => void, onFramingError: () => void): void {
@@ -85,8 +86,9 @@ export class DnsProbe {
   }
 
   stats(): DnsKernelStats {
-    const [ringbufDrops = 0n, inflightFull = 0n, events = 0n, nested = 0n] = this.loaded.stats();
-    return { ringbufDrops, inflightFull, events, nested };
+    const s = this.loaded.stats();
+    const at = (i: number): bigint => s[i] ?? 0n;
+    return { ringbufDrops: at(DnsStat.RingbufDrops), inflightFull: at(DnsStat.InflightFull), events: at(DnsStat.Events), nested: at(DnsStat.Nested) };
   }
 
   close(): void {
