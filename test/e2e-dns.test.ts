@@ -232,6 +232,25 @@ describe('dns: lookups through the C library become spans, and name the connects
     assert.equal(attrs(connect)['server.address'], `slow.${DOMAIN}`);
   });
 
+  it('no answer at all (every query dropped): temporary_failure after timeout x attempts (3 x 1 s)', async () => {
+    lab.dropAllQueries();
+    let run: DnsctlRun;
+    try {
+      run = dnsctl('lookup', `lost.${DOMAIN}`, String(port), '--family', '4');
+      const counter = execFileSync('nft', ['list', 'table', 'inet', lab.nftTable], { encoding: 'utf8' });
+      assert.match(counter, /counter packets 3 /, 'three queries sent, all dropped (resolv.conf: attempts:3)');
+    } finally {
+      lab.clearDrop();
+    }
+    const r = run.results[0] as LookupResult;
+    assert.equal(r.error, -3, 'python saw EAI_AGAIN');
+    const lookup = await agent.waitForJson(lookupSpan(run.pid, r.tid, `lost.${DOMAIN}`));
+    assert.equal(attrs(lookup)['error.type'], 'temporary_failure');
+    assert.equal(attrs(lookup)['ebpf_otel.dns.result_code'], 'EAI_AGAIN');
+    const d = durationNs(lookup);
+    assert.ok(d >= 3_000_000_000n && d <= BigInt(r.t1 - r.t0), `lookup ${d} ns: the three 1 s tries, within python's ${r.t1 - r.t0} ns`);
+  });
+
   it('a name from /etc/hosts (in the namespace): looked up, no query to dnsmasq', async () => {
     const run = dnsctl('lookup', 'fromhosts.hoststest', String(port), '--family', '4');
     const r = run.results[0] as LookupResult;

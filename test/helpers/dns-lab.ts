@@ -94,12 +94,21 @@ export class DnsLab {
    * the way a lost packet is, and the resolver waits for its timeout.
    */
   dropNextQuery(): void {
+    this.dropQueries('limit rate 1/hour burst 1 packets ');
+  }
+
+  /** Drops every UDP query to the server until clearDrop(): the resolver times out. */
+  dropAllQueries(): void {
+    this.dropQueries('');
+  }
+
+  private dropQueries(match: string): void {
     const nft = (script: string): void => { execFileSync('nft', ['-f', '-'], { input: script }); };
     this.clearDrop();
     nft(`table inet ${this.nftTable} {
   chain in {
     type filter hook input priority 0; policy accept;
-    ip daddr ${this.server} udp dport 53 limit rate 1/hour burst 1 packets counter drop
+    ip daddr ${this.server} udp dport 53 ${match}counter drop
   }
 }
 `);

@@ -136,14 +136,15 @@ export function decodeDnsLookup(buf: Buffer): DnsLookupEvent {
 /**
  * error.type values for getaddrinfo()'s EAI_* codes (glibc and musl share
  * them). The C library does not tell an NXDOMAIN from "no such name in
- * /etc/hosts" (both host_not_found), nor a SERVFAIL from a timeout (both
- * EAI_AGAIN: temporary_failure).
+ * /etc/hosts" (both host_not_found), nor a SERVFAIL, a REFUSED or a timeout
+ * from each other (all EAI_AGAIN with glibc: temporary_failure; seen with
+ * dnsmasq in test/e2e-dns.test.ts).
  */
 const EAI_ERRORS: ReadonlyMap<number, string> = new Map([
   [-1, 'bad_flags'], // EAI_BADFLAGS
   [-2, 'host_not_found'], // EAI_NONAME: NXDOMAIN, or unknown to every source
-  [-3, 'temporary_failure'], // EAI_AGAIN: SERVFAIL, or no answer in time
-  [-4, 'no_recovery'], // EAI_FAIL: REFUSED, FORMERR, NOTIMP
+  [-3, 'temporary_failure'], // EAI_AGAIN: SERVFAIL, REFUSED, or no answer in time
+  [-4, 'no_recovery'], // EAI_FAIL: a non-recoverable failure
   [-5, 'no_data'], // EAI_NODATA: the name exists, without an address
   [-6, 'family_not_supported'], // EAI_FAMILY
   [-7, 'socktype_not_supported'], // EAI_SOCKTYPE
