@@ -91,6 +91,7 @@ describe('dns: lookups through the C library become spans, and name the connects
         [`static.${DOMAIN}`]: '127.7.0.3',
         [`glibc-ghbn.${DOMAIN}`]: '127.7.0.4',
         [`early.${DOMAIN}`]: '127.8.0.1',
+        [`dual.${DOMAIN}`]: '127.9.0.1,fd00:53::1',
       },
       hosts: { 'fromhosts.hoststest': '127.6.0.1' },
     });
@@ -249,6 +250,26 @@ describe('dns: lookups through the C library become spans, and name the connects
     assert.equal(attrs(lookup)['ebpf_otel.dns.result_code'], 'EAI_AGAIN');
     const d = durationNs(lookup);
     assert.ok(d >= 3_000_000_000n && d <= BigInt(r.t1 - r.t0), `lookup ${d} ns: the three 1 s tries, within python's ${r.t1 - r.t0} ns`);
+  });
+
+  it('IPv4 and IPv6 answers: in the order getaddrinfo() gave them, IPv6 in RFC 5952 form', async () => {
+    const run = dnsctl('lookup', `dual.${DOMAIN}`, String(port), '--family', '0', '--no-connect');
+    const r = run.results[0] as LookupResult;
+    const distinct = r.addrs.filter((a, i) => r.addrs.indexOf(a) === i);
+    assert.deepEqual([...distinct].sort(), ['127.9.0.1', 'fd00:53::1']);
+    const lookup = await agent.waitForJson(lookupSpan(run.pid, r.tid, `dual.${DOMAIN}`));
+    assert.deepEqual(attrs(lookup)['dns.answers'], distinct);
+  });
+
+  it('a name longer than a DNS name can be: kept cut at 255 bytes and marked', async () => {
+    const long = `${'a'.repeat(60)}.`.repeat(5) + DOMAIN; // 311 bytes
+    const run = dnsctl('lookup', long, String(port), '--no-connect');
+    const r = run.results[0] as LookupResult;
+    assert.equal(r.ok, false);
+    const lookup = await agent.waitForJson((o) => o.name === 'dns lookup' && attrs(o)['process.pid'] === run.pid);
+    assert.equal(attrs(lookup)['dns.question.name'], long.slice(0, 255));
+    assert.equal(attrs(lookup)['ebpf_otel.dns.name_truncated'], true);
+    assert.equal(typeof attrs(lookup)['error.type'], 'string');
   });
 
   it('a name from /etc/hosts (in the namespace): looked up, no query to dnsmasq', async () => {
