@@ -11,7 +11,7 @@
  * local port of each connect), dnsmasq's query log, and nft's drop counter.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -133,12 +133,12 @@ describe('dns: lookups through the C library become spans, and name the connects
   });
 
   interface ClientRun { pid: number; ok: boolean; addr: string; sport: number; error: number }
-  function client(binary: string, fn: 'getaddrinfo' | 'gethostbyname', name: string): ClientRun {
-    return JSON.parse(lab.run([binary, fn, name, String(port)])) as ClientRun;
+  async function client(binary: string, fn: 'getaddrinfo' | 'gethostbyname', name: string): Promise<ClientRun> {
+    return JSON.parse((await lab.run([binary, fn, name, String(port)])).stdout) as ClientRun;
   }
 
-  function dnsctl(...args: string[]): DnsctlRun {
-    return JSON.parse(lab.run(['python3', DNSCTL, ...args])) as DnsctlRun;
+  async function dnsctl(...args: string[]): Promise<DnsctlRun> {
+    return JSON.parse((await lab.run(['python3', DNSCTL, ...args])).stdout) as DnsctlRun;
   }
 
   const lookupSpan = (pid: number, tid: number, name: string) => (o: Json): boolean =>
@@ -151,7 +151,7 @@ describe('dns: lookups through the C library become spans, and name the connects
   });
 
   it('python3: a lookup span with the answer, and a connect named by it', async () => {
-    const run = dnsctl('lookup', `web.${DOMAIN}`, String(port), '--family', '4');
+    const run = await dnsctl('lookup', `web.${DOMAIN}`, String(port), '--family', '4');
     const r = run.results[0] as LookupResult;
     assert.equal(r.ok, true);
     assert.deepEqual(r.addrs, ['127.0.0.1']);
@@ -185,8 +185,7 @@ describe('dns: lookups through the C library become spans, and name the connects
 
   it('curl: its resolver thread looks up, its main thread connects, the connect has the name', async () => {
     // curl fails on the listener's empty reply (exit 52); the connect is what counts.
-    const [cmd, ...rest] = lab.wrap(['curl', '-s', '-o', '/dev/null', '-w', '%{local_port}\\n', '--max-time', '10', `http://curl.${DOMAIN}:${port}/`]);
-    const out = spawnSync(cmd as string, rest, { encoding: 'utf8', timeout: 30_000 });
+    const out = await lab.run(['curl', '-s', '-o', '/dev/null', '-w', '%{local_port}\\n', '--max-time', '10', `http://curl.${DOMAIN}:${port}/`]);
     const sport = Number(out.stdout.trim());
     assert.ok(sport > 0, `curl connected (stdout ${out.stdout}, stderr ${out.stderr})`);
     const connect = await agent.waitForJson((o) => o.name === 'tcp connect' && attrs(o)['network.local.port'] === sport && attrs(o)['process.executable.name'] === 'curl');
@@ -200,7 +199,7 @@ describe('dns: lookups through the C library become spans, and name the connects
   });
 
   it('a name that does not exist: an error span (host_not_found), no connect', async () => {
-    const run = dnsctl('lookup', `nope.${DOMAIN}`, String(port));
+    const run = await dnsctl('lookup', `nope.${DOMAIN}`, String(port));
     const r = run.results[0] as LookupResult;
     assert.equal(r.ok, false);
     assert.equal(r.error, -2, 'python saw EAI_NONAME');
@@ -216,7 +215,7 @@ describe('dns: lookups through the C library become spans, and name the connects
     lab.dropNextQuery();
     let run: DnsctlRun;
     try {
-      run = dnsctl('lookup', `slow.${DOMAIN}`, String(port), '--family', '4');
+      run = await dnsctl('lookup', `slow.${DOMAIN}`, String(port), '--family', '4');
       const counter = execFileSync('nft', ['list', 'table', 'inet', lab.nftTable], { encoding: 'utf8' });
       assert.match(counter, /counter packets 1 /, 'nft dropped exactly one query');
     } finally {
@@ -237,7 +236,7 @@ describe('dns: lookups through the C library become spans, and name the connects
     lab.dropAllQueries();
     let run: DnsctlRun;
     try {
-      run = dnsctl('lookup', `lost.${DOMAIN}`, String(port), '--family', '4');
+      run = await dnsctl('lookup', `lost.${DOMAIN}`, String(port), '--family', '4');
       const counter = execFileSync('nft', ['list', 'table', 'inet', lab.nftTable], { encoding: 'utf8' });
       assert.match(counter, /counter packets 3 /, 'three queries sent, all dropped (resolv.conf: attempts:3)');
     } finally {
@@ -253,7 +252,7 @@ describe('dns: lookups through the C library become spans, and name the connects
   });
 
   it('IPv4 and IPv6 answers: in the order getaddrinfo() gave them, IPv6 in RFC 5952 form', async () => {
-    const run = dnsctl('lookup', `dual.${DOMAIN}`, String(port), '--family', '0', '--no-connect');
+    const run = await dnsctl('lookup', `dual.${DOMAIN}`, String(port), '--family', '0', '--no-connect');
     const r = run.results[0] as LookupResult;
     const distinct = r.addrs.filter((a, i) => r.addrs.indexOf(a) === i);
     assert.deepEqual([...distinct].sort(), ['127.9.0.1', 'fd00:53::1']);
@@ -263,7 +262,7 @@ describe('dns: lookups through the C library become spans, and name the connects
 
   it('a name longer than a DNS name can be: kept cut at 255 bytes and marked', async () => {
     const long = `${'a'.repeat(60)}.`.repeat(5) + DOMAIN; // 311 bytes
-    const run = dnsctl('lookup', long, String(port), '--no-connect');
+    const run = await dnsctl('lookup', long, String(port), '--no-connect');
     const r = run.results[0] as LookupResult;
     assert.equal(r.ok, false);
     const lookup = await agent.waitForJson((o) => o.name === 'dns lookup' && attrs(o)['process.pid'] === run.pid);
@@ -273,7 +272,7 @@ describe('dns: lookups through the C library become spans, and name the connects
   });
 
   it('a name from /etc/hosts (in the namespace): looked up, no query to dnsmasq', async () => {
-    const run = dnsctl('lookup', 'fromhosts.hoststest', String(port), '--family', '4');
+    const run = await dnsctl('lookup', 'fromhosts.hoststest', String(port), '--family', '4');
     const r = run.results[0] as LookupResult;
     assert.deepEqual(r.addrs, ['127.6.0.1']);
     const lookup = await agent.waitForJson(lookupSpan(run.pid, r.tid, 'fromhosts.hoststest'));
@@ -285,7 +284,7 @@ describe('dns: lookups through the C library become spans, and name the connects
 
   it('threads resolving in parallel: each lookup on its own thread, each connect named by its own answer', async () => {
     const names = ['t1', 't2', 't3', 't4'].map((t) => `${t}.${DOMAIN}`);
-    const run = dnsctl('threads', String(port), ...names);
+    const run = await dnsctl('threads', String(port), ...names);
     assert.equal(new Set(run.results.map((r) => r.tid)).size, names.length, 'four threads');
     for (const r of run.results) {
       assert.equal(r.ok, true, r.name);
@@ -299,7 +298,7 @@ describe('dns: lookups through the C library become spans, and name the connects
   });
 
   it('one address, two names: the most recent answer for the process names the connect', async () => {
-    const run = dnsctl('sequence', String(port), `first.${DOMAIN}`, `second.${DOMAIN}`, `first.${DOMAIN}`);
+    const run = await dnsctl('sequence', String(port), `first.${DOMAIN}`, `second.${DOMAIN}`, `first.${DOMAIN}`);
     const expected = [`first.${DOMAIN}`, `second.${DOMAIN}`, `first.${DOMAIN}`];
     for (const [i, r] of run.results.entries()) {
       assert.deepEqual(r.addrs, ['127.2.0.1']);
@@ -347,7 +346,7 @@ describe('dns: lookups through the C library become spans, and name the connects
   });
 
   it('gethostbyname2 (getent hosts): one lookup per call, the nested gethostbyname2_r is not a second one', async () => {
-    const [pid, ...lines] = lab.run(['sh', '-c', `echo $$; exec getent hosts web.${DOMAIN}`]).trim().split('\n');
+    const [pid, ...lines] = (await lab.run(['sh', '-c', `echo $$; exec getent hosts web.${DOMAIN}`])).stdout.trim().split('\n');
     assert.match(lines.join('\n'), /127\.0\.0\.1\s+web\.dnstest/);
     // getent asks for IPv6 first (no such record: NO_DATA, h_errno from the inner call), then IPv4.
     const spans = await waitFor(
@@ -361,8 +360,7 @@ describe('dns: lookups through the C library become spans, and name the connects
     assert.equal(attrs(spans[0] as Json)['ebpf_otel.dns.result_code'], 'NO_DATA');
     assert.deepEqual(attrs(spans[1] as Json)['dns.answers'], ['127.0.0.1']);
 
-    const [cmd, ...rest] = lab.wrap(['sh', '-c', `echo $$; exec getent hosts nope.${DOMAIN}`]);
-    const notFound = spawnSync(cmd as string, rest, { encoding: 'utf8', timeout: 30_000 });
+    const notFound = await lab.run(['sh', '-c', `echo $$; exec getent hosts nope.${DOMAIN}`]);
     assert.equal(notFound.status, 2, 'getent: key not found');
     const pid2 = notFound.stdout.trim();
     const failed = await agent.waitForJson((o) => o.name === 'dns lookup' && attrs(o)['process.pid'] === Number(pid2));
@@ -371,7 +369,7 @@ describe('dns: lookups through the C library become spans, and name the connects
   });
 
   it('gethostbyname_r (python socket.gethostbyname_ex): answers from struct hostent', async () => {
-    const out = JSON.parse(lab.run(['python3', '-c', `import json, os, socket; print(json.dumps([os.getpid(), socket.gethostbyname_ex('t3.${DOMAIN}')[2]]))`])) as [number, string[]];
+    const out = JSON.parse((await lab.run(['python3', '-c', `import json, os, socket; print(json.dumps([os.getpid(), socket.gethostbyname_ex('t3.${DOMAIN}')[2]]))`])).stdout) as [number, string[]];
     assert.deepEqual(out[1], ['127.1.0.3']);
     const lookup = await agent.waitForJson((o) => o.name === 'dns lookup' && attrs(o)['process.pid'] === out[0] && attrs(o)['ebpf_otel.dns.function'] === 'gethostbyname_r');
     assert.deepEqual(attrs(lookup)['dns.answers'], ['127.1.0.3']);
@@ -380,7 +378,7 @@ describe('dns: lookups through the C library become spans, and name the connects
   it('musl (dynamically linked): getaddrinfo and gethostbyname are seen in musl\'s libc.so', async () => {
     assert.match(agent.stderr(), /dns: watching getaddrinfo, gethostbyname, gethostbyname2, gethostbyname_r, gethostbyname2_r in \/lib\/ld-musl-x86_64\.so\.1 \(musl\)/);
     const binary = path.join(buildDir, 'musl-dynamic');
-    const gai = client(binary, 'getaddrinfo', `musl.${DOMAIN}`);
+    const gai = await client(binary, 'getaddrinfo', `musl.${DOMAIN}`);
     assert.equal(gai.ok, true);
     const lookup = await agent.waitForJson((o) => o.name === 'dns lookup' && attrs(o)['process.pid'] === gai.pid);
     assert.equal(attrs(lookup)['dns.question.name'], `musl.${DOMAIN}`);
@@ -389,7 +387,7 @@ describe('dns: lookups through the C library become spans, and name the connects
     assert.equal(attrs(connect)['server.address'], `musl.${DOMAIN}`);
 
     // musl: gethostbyname -> gethostbyname2 -> gethostbyname2_r, one lookup.
-    const ghbn = client(binary, 'gethostbyname', `musl-ghbn.${DOMAIN}`);
+    const ghbn = await client(binary, 'gethostbyname', `musl-ghbn.${DOMAIN}`);
     const connect2 = await agent.waitForJson(connectSpan(ghbn.pid, ghbn.sport));
     assert.equal(attrs(connect2)['server.address'], `musl-ghbn.${DOMAIN}`);
     const lookups = agent.jsonLines().filter((o) => o.name === 'dns lookup' && attrs(o)['process.pid'] === ghbn.pid);
@@ -397,14 +395,14 @@ describe('dns: lookups through the C library become spans, and name the connects
     assert.equal(attrs(lookups[0] as Json)['ebpf_otel.dns.function'], 'gethostbyname');
     assert.deepEqual(attrs(lookups[0] as Json)['dns.answers'], ['127.7.0.2']);
 
-    const missing = client(binary, 'gethostbyname', `nope-musl.${DOMAIN}`);
+    const missing = await client(binary, 'gethostbyname', `nope-musl.${DOMAIN}`);
     assert.equal(missing.ok, false);
     const failed = await agent.waitForJson((o) => o.name === 'dns lookup' && attrs(o)['process.pid'] === missing.pid);
     assert.equal(attrs(failed)['error.type'], 'host_not_found', 'h_errno of the nested gethostbyname2_r');
   });
 
   it('glibc gethostbyname() from C: one lookup, its answer names the connect', async () => {
-    const run = client(GLIBC_CLIENT, 'gethostbyname', `glibc-ghbn.${DOMAIN}`);
+    const run = await client(GLIBC_CLIENT, 'gethostbyname', `glibc-ghbn.${DOMAIN}`);
     const connect = await agent.waitForJson(connectSpan(run.pid, run.sport));
     assert.equal(attrs(connect)['server.address'], `glibc-ghbn.${DOMAIN}`);
     const lookups = agent.jsonLines().filter((o) => o.name === 'dns lookup' && attrs(o)['process.pid'] === run.pid);
@@ -413,7 +411,7 @@ describe('dns: lookups through the C library become spans, and name the connects
   });
 
   it('a statically linked program: no lookup is seen, and its connect keeps the IP (no name is guessed)', async () => {
-    const run = client(path.join(buildDir, 'musl-static'), 'getaddrinfo', `static.${DOMAIN}`);
+    const run = await client(path.join(buildDir, 'musl-static'), 'getaddrinfo', `static.${DOMAIN}`);
     assert.equal(run.ok, true);
     assert.equal(run.addr, '127.7.0.3');
     const connect = await agent.waitForJson(connectSpan(run.pid, run.sport));

@@ -81,10 +81,22 @@ export class DnsLab {
     ];
   }
 
-  /** Runs `argv` in the namespace; stdout. */
-  run(argv: string[]): string {
+  /**
+   * Runs `argv` in the namespace. Asynchronous on purpose: the test's event
+   * loop keeps reading the agent's stdout meanwhile (a blocked pipe would
+   * stall the agent). A non-zero exit is returned, not thrown.
+   */
+  run(argv: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
     const [cmd, ...rest] = this.wrap(argv);
-    return execFileSync(cmd as string, rest, { encoding: 'utf8', timeout: 60_000 });
+    return new Promise((resolve, reject) => {
+      const child = spawn(cmd as string, rest, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+      let stdout = '';
+      let stderr = '';
+      child.stdout?.on('data', (d: Buffer) => { stdout += d.toString(); });
+      child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+      child.once('error', reject);
+      child.once('close', (status) => resolve({ status, stdout, stderr }));
+    });
   }
 
   /**
