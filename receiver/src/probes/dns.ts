@@ -56,25 +56,34 @@ export class DnsProbe {
           '\n  name it with --libc PATH',
       );
     }
+    const targets: LibcTarget[] = [];
+    const skipped: LibcSkipped[] = [...search.skipped];
     const part = openAndAttach(bpfDir, 'dns', settings.btfPath, (object) => {
       object.setGlobal('filter_tgid', u32(settings.filterTgid));
       object.setGlobal('exclude_tgid', u32(settings.excludeTgid));
       object.load();
       const links: BpfLink[] = [];
-      try {
-        for (const target of search.targets) {
+      // One library that cannot be probed (a container's, gone since it was found) does not stop the others.
+      for (const target of search.targets) {
+        const mine: BpfLink[] = [];
+        try {
           for (const [fn, offset] of target.functions) {
-            links.push(object.attachUprobe(ENTRY_PROGRAMS[fn], { binaryPath: target.path, offset, retprobe: false }));
-            links.push(object.attachUprobe('handle_return', { binaryPath: target.path, offset, retprobe: true }));
+            mine.push(object.attachUprobe(ENTRY_PROGRAMS[fn], { binaryPath: target.path, offset, retprobe: false }));
+            mine.push(object.attachUprobe('handle_return', { binaryPath: target.path, offset, retprobe: true }));
           }
+          links.push(...mine);
+          targets.push(target);
+        } catch (err) {
+          for (const link of mine.reverse()) link.destroy();
+          skipped.push({ path: target.path, reason: `attaching the uprobes failed: ${(err as Error).message.split('\n')[0] ?? ''}` });
         }
-      } catch (err) {
-        for (const link of links.reverse()) link.destroy();
-        throw err;
+      }
+      if (targets.length === 0) {
+        throw new Error(`dns probe: no C library could be probed\n${skipped.map((s) => `  ${s.path}: ${s.reason}`).join('\n')}`);
       }
       return links;
     });
-    return new DnsProbe(new LoadedObjects([part], DNS_STAT_COUNT), search.targets, search.skipped);
+    return new DnsProbe(new LoadedObjects([part], DNS_STAT_COUNT), targets, skipped);
   }
 
   start(onRecord: (record: Buffer) => void, onFramingError: () => void): void {
