@@ -4,6 +4,7 @@
  * on without the probe when others run, and exits 1 when it was the only one.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { startAgent } from './helpers/agent';
 
@@ -25,9 +26,12 @@ describe('dns probe: bad --libc', () => {
   });
 
   it('a named library: only that one is probed, and it says so', async () => {
-    const run = startAgent(['--probes', 'dns', '--libc', '/lib/x86_64-linux-gnu/libc.so.6', '--exporter', 'jsonl', '--duration', '1']);
+    // The system's libc.so.6, as glibc's own ldconfig names it.
+    const libc = /^\s+libc\.so\.6 \(.*\) => (\S+)$/m.exec(execFileSync('ldconfig', ['-p'], { encoding: 'utf8' }))?.[1];
+    assert.ok(libc, 'ldconfig -p lists libc.so.6');
+    const run = startAgent(['--probes', 'dns', '--libc', libc, '--exporter', 'jsonl', '--duration', '1']);
     assert.equal(await run.exited, 0, run.stderr());
-    assert.match(run.stderr(), /dns: watching getaddrinfo, gethostbyname, gethostbyname2, gethostbyname_r, gethostbyname2_r in \/lib\/x86_64-linux-gnu\/libc\.so\.6 \(configured\)/);
+    assert.ok(run.stderr().includes(`dns: watching getaddrinfo, gethostbyname, gethostbyname2, gethostbyname_r, gethostbyname2_r in ${libc} (configured)`), run.stderr());
     assert.equal((run.stderr().match(/dns: watching/g) ?? []).length, 1);
   });
 });
