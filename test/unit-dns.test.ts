@@ -170,6 +170,13 @@ describe('per-process address -> name memory', () => {
     assert.equal(names.nameFor(2, '10.0.0.1', 200n), undefined);
   });
 
+  it('an answer names only connects that started after the lookup returned', () => {
+    const names = new PeerNames(opts);
+    names.remember(1, 'a.example', ['10.0.0.1'], 500n);
+    assert.equal(names.nameFor(1, '10.0.0.1', 499n), undefined, 'connected before knowing the name');
+    assert.equal(names.nameFor(1, '10.0.0.1', 500n), 'a.example');
+  });
+
   it('the most recent answer wins when two names share an address', () => {
     const names = new PeerNames(opts);
     names.remember(1, 'first.example', ['10.0.0.1'], 100n);
@@ -177,6 +184,9 @@ describe('per-process address -> name memory', () => {
     assert.equal(names.nameFor(1, '10.0.0.1', 300n), 'second.example');
     names.remember(1, 'first.example', ['10.0.0.1'], 400n);
     assert.equal(names.nameFor(1, '10.0.0.1', 500n), 'first.example');
+    // Answers that arrived before an earlier connect was handled do not rename it.
+    assert.equal(names.nameFor(1, '10.0.0.1', 150n), 'first.example');
+    assert.equal(names.nameFor(1, '10.0.0.1', 250n), 'second.example');
   });
 
   it('forgets after the TTL, at exit, and beyond its bounds (oldest first)', () => {
@@ -184,6 +194,7 @@ describe('per-process address -> name memory', () => {
     names.remember(1, 'a.example', ['10.0.0.1'], 100n);
     assert.equal(names.nameFor(1, '10.0.0.1', 1_100n), 'a.example');
     assert.equal(names.nameFor(1, '10.0.0.1', 1_101n), undefined, 'expired');
+    names.forget(1);
     names.remember(1, 'b.example', ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4'], 2_000n);
     assert.equal(names.nameFor(1, '10.0.0.1', 2_001n), undefined, 'only 3 per process: the oldest went');
     assert.equal(names.nameFor(1, '10.0.0.4', 2_001n), 'b.example');

@@ -338,16 +338,16 @@ export class Agent {
           // An IP literal is parsed, not looked up: neither a lookup nor a name.
           if (isNumericHost(event.name)) return;
           const name = filterName(event.name);
-          this.reorder?.push(event.endNs, () => {
-            if (dnsOutcome(event).ok) this.peerNames.remember(event.pid, name, event.addresses, event.endNs);
-            this.dnsMetrics?.record(event, name);
-            const decision = gate.decide(!dnsOutcome(event).ok, event.endNs - event.startNs);
-            if (decision !== 'keep') {
-              this.stats.spansSampledOut.add(decision);
-              return;
-            }
-            spans.emit(event, this.commands?.contextFor(event.pid));
-          });
+          const outcome = dnsOutcome(event);
+          // Names and metrics need no time order (names carry their time); only kept spans wait to be ordered.
+          if (outcome.ok) this.peerNames.remember(event.pid, name, event.addresses, event.endNs);
+          this.dnsMetrics?.record(event, name);
+          const decision = gate.decide(!outcome.ok, event.endNs - event.startNs);
+          if (decision !== 'keep') {
+            this.stats.spansSampledOut.add(decision);
+            return;
+          }
+          this.reorder?.push(event.endNs, () => spans.emit(event, this.commands?.contextFor(event.pid)));
         });
       }, this.onFramingError);
   }

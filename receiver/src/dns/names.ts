@@ -5,11 +5,15 @@
  * library does not hand the DNS record's TTL to the program). When two
  * names answered with one address, the most recent answer for that process
  * wins. Times are kernel CLOCK_MONOTONIC nanoseconds.
+ *
+ * Answers are remembered as lookups arrive, before connects that happened
+ * earlier are named (events wait a moment to be put in time order): an
+ * answer only names connects that started after the lookup returned.
  */
 export interface PeerNamesOptions {
   /** How long an answer names connects to its addresses. */
   readonly ttlNs: bigint;
-  /** Addresses remembered per process (the oldest answer goes first). */
+  /** Addresses remembered per process (the least recently answered goes first). */
   readonly maxPerProcess: number;
   /** Processes remembered (the least recently resolving goes first). */
   readonly maxProcesses: number;
@@ -17,13 +21,22 @@ export interface PeerNamesOptions {
 
 export const DEFAULT_PEER_NAMES: PeerNamesOptions = { ttlNs: 300_000_000_000n, maxPerProcess: 256, maxProcesses: 4096 };
 
+/**
+ * Answers kept per address: the latest few, so a connect is named by the
+ * answer that was the most recent when it started even when later lookups
+ * of the same address arrived before it was handled.
+ */
+const HISTORY_PER_ADDRESS = 4;
+
 interface Answer {
   readonly name: string;
-  readonly untilNs: bigint;
+  /** When the lookup returned. */
+  readonly atNs: bigint;
 }
 
 export class PeerNames {
-  private readonly byPid = new Map<number, Map<string, Answer>>();
+  /** pid -> address -> answers, oldest first. */
+  private readonly byPid = new Map<number, Map<string, Answer[]>>();
 
   constructor(private readonly opts: PeerNamesOptions = DEFAULT_PEER_NAMES) {}
 
@@ -35,24 +48,26 @@ export class PeerNames {
     else answers = new Map();
     this.byPid.set(pid, answers); // most recent last
     for (const address of addresses) {
+      const history = answers.get(address) ?? [];
       answers.delete(address);
-      answers.set(address, { name, untilNs: atNs + this.opts.ttlNs });
+      history.push({ name, atNs });
+      if (history.length > HISTORY_PER_ADDRESS) history.shift();
+      answers.set(address, history);
     }
     while (answers.size > this.opts.maxPerProcess) answers.delete(answers.keys().next().value as string);
     while (this.byPid.size > this.opts.maxProcesses) this.byPid.delete(this.byPid.keys().next().value as number);
   }
 
-  /** The name `pid` last resolved to `address`, if still fresh at `atNs`. */
+  /** The name of `pid`'s most recent answer for `address` before `atNs`, if still fresh then. */
   nameFor(pid: number, address: string, atNs: bigint): string | undefined {
-    const answers = this.byPid.get(pid);
-    const answer = answers?.get(address);
-    if (!answers || !answer) return undefined;
-    if (answer.untilNs < atNs) {
-      answers.delete(address);
-      if (answers.size === 0) this.byPid.delete(pid);
-      return undefined;
+    const history = this.byPid.get(pid)?.get(address);
+    if (!history) return undefined;
+    for (let i = history.length - 1; i >= 0; i--) {
+      const answer = history[i] as Answer;
+      if (answer.atNs > atNs) continue;
+      return answer.atNs + this.opts.ttlNs >= atNs ? answer.name : undefined;
     }
-    return answer.name;
+    return undefined;
   }
 
   /** The process is gone. */
