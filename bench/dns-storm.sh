@@ -70,7 +70,13 @@ run_variant() {
   storm
   sleep 1
   after=$(cpu_ticks "$watcher")
-  kill -INT "$watcher"; wait "$watcher" || true
+  # bpftrace can miss a SIGINT that comes while it is still attaching: ask until it is gone.
+  for _ in $(seq 1 100); do
+    [[ "$(awk '{ print $3 }' "/proc/$watcher/stat" 2>/dev/null)" =~ ^(Z|)$ ]] && break # exited (a zombie until waited for)
+    kill -INT "$watcher" 2>/dev/null || break
+    sleep 0.2
+  done
+  wait "$watcher" || true
   watcher=""
   if [[ $1 == agent ]]; then
     cpu=$(awk -v t=$((after - before)) -v hz="$TICKS_PER_SECOND" -v n="$n" 'BEGIN { printf "%.2f", t / hz * 1000 / (n / 1000) }')
