@@ -9,8 +9,12 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
+import { KernelClock } from '../receiver/src/clock';
+import { DnsLookups } from '../receiver/src/dns/lookups';
+import { DnsLookupSpanBuilder } from '../receiver/src/dns/spans';
+import { SpanGate } from '../receiver/src/sampling';
 import { createNameRedactor } from '../receiver/src/commands/redact';
 import {
   decodeDnsLookup,
@@ -204,6 +208,70 @@ describe('per-process address -> name memory', () => {
     assert.equal(names.nameFor(1, '10.0.0.4', 2_001n), undefined, 'only 2 processes: the least recent went');
     names.forget(3);
     assert.equal(names.nameFor(3, '10.0.0.9', 2_001n), undefined);
+  });
+});
+
+describe('one lookup through the pipeline (real SDK, in memory)', () => {
+  function setup(maxPerSecond = 0) {
+    const exporter = new InMemorySpanExporter();
+    const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+    const clock = new KernelClock(() => ({ realtimeNs: 1_700_000_000_000_000_000n, monotonicNs: 0n }));
+    const names = new PeerNames();
+    const queue: Array<[bigint, () => void]> = [];
+    const sampledOut: string[] = [];
+    const parent = trace.setSpanContext(ROOT_CONTEXT, { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1 });
+    const filterName = createNameRedactor(true, [/secret/]);
+    const lookups = new DnsLookups({
+      names,
+      spans: new DnsLookupSpanBuilder(provider.getTracer('t'), clock, filterName),
+      gate: new SpanGate({ successRatio: 1, slowThresholdNs: 1_000_000_000n, maxPerSecond }),
+      filterName,
+      metrics: () => undefined,
+      contextFor: (pid): Context | undefined => (pid === 100 ? parent : undefined),
+      schedule: (t, run) => queue.push([t, run]),
+      onSampledOut: (d) => sampledOut.push(d),
+    });
+    const flush = (): void => { for (const [, run] of queue.splice(0)) run(); };
+    return { exporter, names, lookups, queue, sampledOut, flush };
+  }
+
+  it('a lookup: a CLIENT span under its process, scheduled at its end; its answers name later connects', () => {
+    const { exporter, names, lookups, queue, flush } = setup();
+    lookups.onLookup(decodeDnsLookup(record({ addrs: ['93.184.215.14'] })));
+    assert.equal(names.nameFor(100, '93.184.215.14', 3_500n), 'example.com', 'remembered at once, at the lookup\'s end');
+    assert.equal(queue[0]?.[0], 3_500n);
+    flush();
+    const [span] = exporter.getFinishedSpans();
+    assert.equal(span?.name, 'dns lookup');
+    assert.equal(span?.kind, SpanKind.CLIENT);
+    assert.equal(span?.parentSpanContext?.spanId, 'b7ad6b7169203331');
+    assert.deepEqual(span?.attributes['dns.answers'], ['93.184.215.14']);
+  });
+
+  it('IP literals are neither spans nor names; failures are not remembered', () => {
+    const { exporter, names, lookups, flush } = setup();
+    lookups.onLookup(decodeDnsLookup(record({ name: '10.1.2.3', addrs: ['10.1.2.3'] })));
+    lookups.onLookup(decodeDnsLookup(record({ name: 'nope.example', result: -2 })));
+    flush();
+    assert.equal(names.nameFor(100, '10.1.2.3', 9_999n), undefined);
+    assert.deepEqual(exporter.getFinishedSpans().map((s) => s.attributes['error.type']), ['host_not_found']);
+  });
+
+  it('a user pattern redacts the name in the span and on connects', () => {
+    const { exporter, names, lookups, flush } = setup();
+    lookups.onLookup(decodeDnsLookup(record({ name: 'secret.example', addrs: ['10.0.0.5'] })));
+    flush();
+    assert.equal(exporter.getFinishedSpans()[0]?.attributes['dns.question.name'], '****.example');
+    assert.equal(names.nameFor(100, '10.0.0.5', 9_999n), '****.example');
+  });
+
+  it('beyond the span budget: counted as sampled out, the name still remembered', () => {
+    const { exporter, names, lookups, sampledOut, flush } = setup(1);
+    for (let i = 0; i < 3; i++) lookups.onLookup(decodeDnsLookup(record({ addrs: [`10.0.0.${i}`] })));
+    flush();
+    assert.equal(exporter.getFinishedSpans().length, 1);
+    assert.deepEqual(sampledOut, ['rate_limit', 'rate_limit']);
+    assert.equal(names.nameFor(100, '10.0.0.2', 9_999n), 'example.com');
   });
 });
 

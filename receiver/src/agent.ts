@@ -17,7 +17,8 @@ import { CommandMetrics } from './commands/metrics';
 import { createNameRedactor, createRedactor } from './commands/redact';
 import { CommandTracer } from './commands/tracer';
 import { decodeBashPrompt, decodeBashReadline } from './decode/bash';
-import { decodeDnsLookup, dnsOutcome, isNumericHost } from './decode/dns';
+import { decodeDnsLookup } from './decode/dns';
+import { DnsLookups } from './dns/lookups';
 import { DnsMetrics } from './dns/metrics';
 import { PeerNames } from './dns/names';
 import { DnsLookupSpanBuilder } from './dns/spans';
@@ -323,32 +324,21 @@ export class Agent {
         (t.missing.length > 0 ? `; not exported there: ${t.missing.join(', ')}` : ''));
     }
     const filterName = createNameRedactor(config.redact, config.redactPatterns);
-    const spans = new DnsLookupSpanBuilder(tracer, this.requireClock(), filterName, users);
-    // Its own budget: a lookup storm cannot use up the connects' spans.
-    const gate = new SpanGate({
-      successRatio: config.sampleSuccessRatio,
-      slowThresholdNs: config.slowThresholdNs,
-      maxPerSecond: config.maxSpansPerSecond,
+    const lookups = new DnsLookups({
+      names: this.peerNames,
+      spans: new DnsLookupSpanBuilder(tracer, this.requireClock(), filterName, users),
+      // Its own budget: a lookup storm cannot use up the connects' spans.
+      gate: new SpanGate({ successRatio: config.sampleSuccessRatio, slowThresholdNs: config.slowThresholdNs, maxPerSecond: config.maxSpansPerSecond }),
+      filterName,
+      metrics: () => this.dnsMetrics,
+      contextFor: (pid) => this.commands?.contextFor(pid),
+      schedule: (timeNs, run) => this.reorder?.push(timeNs, run),
+      onSampledOut: (decision) => this.stats.spansSampledOut.add(decision),
     });
     return () =>
       probe.start((record) => {
         this.stats.eventsReceived.add('dns');
-        this.decode(() => {
-          const event = decodeDnsLookup(record);
-          // An IP literal is parsed, not looked up: neither a lookup nor a name.
-          if (isNumericHost(event.name)) return;
-          const name = filterName(event.name);
-          const outcome = dnsOutcome(event);
-          // Names and metrics need no time order (names carry their time); only kept spans wait to be ordered.
-          if (outcome.ok) this.peerNames.remember(event.pid, name, event.addresses, event.endNs);
-          this.dnsMetrics?.record(event, name);
-          const decision = gate.decide(!outcome.ok, event.endNs - event.startNs);
-          if (decision !== 'keep') {
-            this.stats.spansSampledOut.add(decision);
-            return;
-          }
-          this.reorder?.push(event.endNs, () => spans.emit(event, this.commands?.contextFor(event.pid)));
-        });
+        this.decode(() => lookups.onLookup(decodeDnsLookup(record)));
       }, this.onFramingError);
   }
 
