@@ -68,8 +68,10 @@ export class DnsProbe {
         const mine: BpfLink[] = [];
         try {
           for (const [fn, offset] of target.functions) {
-            mine.push(object.attachUprobe(ENTRY_PROGRAMS[fn], { binaryPath: target.path, offset, retprobe: false }));
+            // Return probe first: a call already running when the entry probe lands could otherwise
+            // leave an entry whose return is never seen, and fold the thread's next lookups into it.
             mine.push(object.attachUprobe('handle_return', { binaryPath: target.path, offset, retprobe: true }));
+            mine.push(object.attachUprobe(ENTRY_PROGRAMS[fn], { binaryPath: target.path, offset, retprobe: false }));
           }
           links.push(...mine);
           targets.push(target);
