@@ -123,7 +123,10 @@ describe('dns: lookups through the C library become spans, and name the connects
   });
 
   after(async () => {
+    // The early process ends at end of input; its namespace (with our files bind-mounted) goes with it.
+    const earlyExited = early && early.exitCode === null ? new Promise((resolve) => early?.once('exit', resolve)) : Promise.resolve();
     early?.stdin?.end();
+    await earlyExited;
     await agent?.stop();
     listener?.stop();
     lab?.stop();
