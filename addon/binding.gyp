@@ -17,7 +17,7 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-fno-exceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-      "libraries": ["-lbpf", "-lelf", "-lz", "-lpthread"]
+      "libraries": ["-lbpf", "-lpthread"]
     }
   ]
 }

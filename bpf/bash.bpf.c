@@ -14,7 +14,7 @@
  *   line programs, never both.
  *
  * Globals are found without debug info: user space reads their link-time
- * addresses from the ELF symbol table (receiver/src/elf.ts) and passes them
+ * addresses from the ELF symbol table (receiver/src/probes/bash-target.ts) and passes them
  * here with the link-time address of the probed function. At a uprobe, the
  * instruction pointer is the function's runtime address, so
  * runtime = ip - func_vaddr + var_vaddr for anything in the same module,
@@ -48,10 +48,6 @@ const volatile __u64 rl_line_buffer_vaddr = 0;          /* char *rl_line_buffer 
 const volatile __u64 rl_end_vaddr = 0;                  /* int rl_end */
 const volatile __u64 command_line_count_vaddr = 0;      /* int current_command_line_count (bash) */
 /* Readline in a shared library: the shell executable (receiver/src/probes/bash.ts). */
-#define BASH_BUILD_ID_MAX 20
-#define BASH_GLOBAL_RL_LINE_BUFFER (1u << 0)
-#define BASH_GLOBAL_RL_END (1u << 1)
-#define BASH_GLOBAL_COMMAND_LINE_COUNT (1u << 2)
 const volatile __u32 check_exe = 0;             /* 1: only processes running the shell executable */
 const volatile __u32 exe_globals = 0;           /* BASH_GLOBAL_* bits: located in the executable */
 const volatile __u64 exe_text_vaddr = 0;        /* link-time address of its first executable segment */

@@ -35,12 +35,15 @@
  */
 #define BASH_LINE_MAX 4096
 
-/* bash_readline_event.flags */
-#define BASH_F_TRUNCATED (1u << 0)      /* line longer than line[] could hold */
-#define BASH_F_EOF (1u << 1)            /* readline returned NULL (end of input): no line */
-#define BASH_F_LENGTH_UNKNOWN (1u << 2) /* rl_end not readable: line_len is what was captured */
-#define BASH_F_FROM_RETURN (1u << 3)    /* captured by the readline uretprobe fallback */
-#define BASH_F_UNREADABLE (1u << 4)     /* reading the line faulted: no line */
+/* bash_readline_event.flags (bits) */
+enum bash_line_flag {
+	BASH_F_TRUNCATED = 1u << 0,      /* line longer than line[] could hold */
+	BASH_F_EOF = 1u << 1,            /* readline returned NULL (end of input): no line */
+	BASH_F_LENGTH_UNKNOWN = 1u << 2, /* rl_end not readable: line_len is what was captured */
+	BASH_F_FROM_RETURN = 1u << 3,    /* captured by the readline uretprobe fallback */
+	BASH_F_UNREADABLE = 1u << 4,     /* reading the line faulted: no line */
+};
+EBPF_OTEL_BTF_ENUM(bash_line_flag)
 
 /*
  * A line entered at a readline prompt. Variable length: the record is
@@ -90,5 +93,23 @@ enum bash_stat {
 	BASH_STAT_EVENTS = 2,           /* events submitted */
 	BASH_STAT__COUNT = 3,
 };
+EBPF_OTEL_BTF_ENUM(bash_stat)
+
+/*
+ * Settings of bash.bpf.c for a readline in a shared library: exe_globals is a
+ * set of these bits (globals located in the shell executable, not in the
+ * library), exe_build_id holds up to BASH_BUILD_ID_MAX bytes.
+ */
+enum bash_global {
+	BASH_GLOBAL_RL_LINE_BUFFER = 1u << 0,
+	BASH_GLOBAL_RL_END = 1u << 1,
+	BASH_GLOBAL_COMMAND_LINE_COUNT = 1u << 2,
+};
+EBPF_OTEL_BTF_ENUM(bash_global)
+
+enum bash_limit {
+	BASH_BUILD_ID_MAX = 20,         /* a GNU build ID (SHA-1) */
+};
+EBPF_OTEL_BTF_ENUM(bash_limit)
 
 #endif

@@ -11,6 +11,23 @@
 
 #define EBPF_OTEL_COMM_LEN 16
 
+/*
+ * Every number the receiver reads is a C enum, never a #define: event types,
+ * outcomes, flags, stat indices. EBPF_OTEL_BTF_ENUM puts the enum into each
+ * object's BTF (clang only emits types something uses; EBPF_OTEL_BTF_STRUCT
+ * does the same for a struct), and
+ * test/layout.test.ts checks every enum of every header in bpf/ against the
+ * TypeScript mirrors: a value moved on one side only fails the tests.
+ * It costs one unused pointer in .bss, never read.
+ */
+#ifdef __bpf__
+#define EBPF_OTEL_BTF_ENUM(name) const enum name *ebpf_otel_btf_enum_##name __attribute__((unused));
+#define EBPF_OTEL_BTF_STRUCT(name) const struct name *ebpf_otel_btf_struct_##name __attribute__((unused));
+#else
+#define EBPF_OTEL_BTF_ENUM(name)
+#define EBPF_OTEL_BTF_STRUCT(name)
+#endif
+
 enum event_type {
 	EVENT_TCP_CONNECT = 1,
 	EVENT_PROC_EXEC = 2,
@@ -20,5 +37,6 @@ enum event_type {
 	EVENT_BASH_PROMPT = 6,
 	EVENT_DNS_LOOKUP = 7,
 };
+EBPF_OTEL_BTF_ENUM(event_type)
 
 #endif

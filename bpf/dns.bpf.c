@@ -85,13 +85,8 @@ struct {
 	__uint(max_entries, 2 * 1024 * 1024);
 } events SEC(".maps");
 
-/* Keep the event layout and the enums in the object's BTF for the receiver's layout check. */
-const struct dns_lookup_event *unused_dns_lookup_event __attribute__((unused));
-const enum event_type *unused_event_type __attribute__((unused));
-const enum dns_func *unused_dns_func __attribute__((unused));
-const enum dns_lookup_flag *unused_dns_lookup_flag __attribute__((unused));
-const enum dns_stat *unused_dns_stat __attribute__((unused));
-const enum dns_limit *unused_dns_limit __attribute__((unused));
+/* Keep the event layout in the object's BTF for the receiver's layout check (the enums: dns.h). */
+EBPF_OTEL_BTF_STRUCT(dns_lookup_event)
 
 /* The C library's structs, as far as they are read (x86-64/aarch64 LP64 layout). */
 struct libc_addrinfo {

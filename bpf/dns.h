@@ -30,6 +30,7 @@ enum dns_limit {
 	DNS_NAME_MAX = 256,     /* bytes of a name kept, NUL included (a DNS name is at most 253 characters) */
 	DNS_ADDR_MAX = 8,       /* answers kept per lookup; a power of two: the verifier bounds the index with it */
 };
+EBPF_OTEL_BTF_ENUM(dns_limit)
 
 /* Which resolver function was called (dns_lookup_event.func). */
 enum dns_func {
@@ -39,6 +40,7 @@ enum dns_func {
 	DNS_FUNC_GETHOSTBYNAME_R = 4,
 	DNS_FUNC_GETHOSTBYNAME2_R = 5,
 };
+EBPF_OTEL_BTF_ENUM(dns_func)
 
 /* dns_lookup_event.flags (bits) */
 enum dns_lookup_flag {
@@ -48,6 +50,7 @@ enum dns_lookup_flag {
 	DNS_F_RESULT_UNKNOWN = 1u << 3,   /* gethostbyname*() failed and h_errno was not readable */
 	DNS_F_ADDRS_UNREADABLE = 1u << 4, /* the answer list could not be read (answers incomplete) */
 };
+EBPF_OTEL_BTF_ENUM(dns_lookup_flag)
 
 struct dns_addr {
 	__u16 family;                   /* AF_INET (2) or AF_INET6 (10) */
@@ -86,5 +89,6 @@ enum dns_stat {
 	DNS_STAT_NESTED = 3,            /* resolver calls made inside another one (not lookups of their own) */
 	DNS_STAT__COUNT = 4,
 };
+EBPF_OTEL_BTF_ENUM(dns_stat)
 
 #endif

@@ -33,15 +33,21 @@
  * there (argc keeps the real count). Counting in the kernel would need a
  * per-byte loop, so the limit is applied by the decoder.
  */
-#define PROC_ARGS_MAX_COUNT 64
+enum proc_limit {
+	PROC_ARGS_MAX_COUNT = 64,
+};
+EBPF_OTEL_BTF_ENUM(proc_limit)
 
 /* Bytes of the controlling terminal's kernel name (tty->name: "pts3", "tty1"), NUL included. */
 #define PROC_TTY_LEN 16
 
-/* proc_exec_event.flags */
-#define PROC_EXEC_F_ARGS_TRUNCATED (1u << 0)     /* argv longer than PROC_ARGS_MAX_BYTES */
-#define PROC_EXEC_F_FILENAME_TRUNCATED (1u << 1) /* path longer than PROC_FILENAME_LEN - 1 */
-#define PROC_EXEC_F_ARGS_UNREADABLE (1u << 2)    /* the argv read faulted: args empty */
+/* proc_exec_event.flags (bits) */
+enum proc_exec_flag {
+	PROC_EXEC_F_ARGS_TRUNCATED = 1u << 0,     /* argv longer than PROC_ARGS_MAX_BYTES */
+	PROC_EXEC_F_FILENAME_TRUNCATED = 1u << 1, /* path longer than PROC_FILENAME_LEN - 1 */
+	PROC_EXEC_F_ARGS_UNREADABLE = 1u << 2,    /* the argv read faulted: args empty */
+};
+EBPF_OTEL_BTF_ENUM(proc_exec_flag)
 
 /*
  * A successful execve/execveat (sched_process_exec fires after the point of no
@@ -120,5 +126,6 @@ enum proc_stat {
 	PROC_STAT_EVENTS = 2,           /* events submitted */
 	PROC_STAT__COUNT = 3,
 };
+EBPF_OTEL_BTF_ENUM(proc_stat)
 
 #endif

@@ -20,6 +20,7 @@ enum tcp_connect_outcome {
 	TCP_OUTCOME_OTHER_ERROR = 6,    /* any other sk_err, kept in the event */
 	TCP_OUTCOME__COUNT = 7,
 };
+EBPF_OTEL_BTF_ENUM(tcp_connect_outcome)
 
 struct tcp_connect_event {
 	__u32 type;             /* EVENT_TCP_CONNECT */
@@ -51,9 +52,12 @@ _Static_assert(sizeof(struct tcp_connect_event) == 112, "tcp_connect_event layou
  * [lower(s), lower(s+1)) with lower(msb*SUB + j) = 2^msb * (1 + j/SUB).
  * Values at or past the last slot land in the last slot.
  */
-#define TCP_HIST_SUB_BITS 2
-#define TCP_HIST_SUB_BUCKETS (1 << TCP_HIST_SUB_BITS)
-#define TCP_HIST_SLOTS (40 * TCP_HIST_SUB_BUCKETS) /* up to 2^40 ns ~ 18 min */
+enum tcp_hist {
+	TCP_HIST_SUB_BITS = 2,
+	TCP_HIST_SUB_BUCKETS = 1 << TCP_HIST_SUB_BITS,
+	TCP_HIST_SLOTS = 40 * TCP_HIST_SUB_BUCKETS, /* up to 2^40 ns ~ 18 min */
+};
+EBPF_OTEL_BTF_ENUM(tcp_hist)
 
 struct tcp_hist_key {
 	__u16 family;
@@ -77,5 +81,6 @@ enum tcp_stat {
 	TCP_STAT_EVENTS = 3,          /* events submitted */
 	TCP_STAT__COUNT = 4,
 };
+EBPF_OTEL_BTF_ENUM(tcp_stat)
 
 #endif

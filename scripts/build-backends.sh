@@ -16,9 +16,10 @@
 # Progress goes to stderr; each build's full output goes to $EBPF_OTEL_CACHE/logs/<name>.log.
 set -euo pipefail
 
-# Core and contrib modules must share one release. v0.155.0 is the newest release for which the
-# module proxy serves every contrib module we need (prometheusexporter in particular).
-OTELCOL_VERSION=v0.155.0
+# Core and contrib modules must share one release. v0.148.0 is the newest release for which the
+# module proxy serves every contrib module we need (loadbalancingexporter is refused at 0.149 and
+# later; k8sattributesprocessor at 0.161). See the head of otel-config/builder-config.yaml.
+OTELCOL_VERSION=v0.148.0
 # Jaeger publishes each v2 release also as a v1 tag of the same commit (the module path has no /v2,
 # so `go install ...@v2.x` cannot work): v1.76.0 is Jaeger v2.13.0.
 JAEGER_MODULE_VERSION=v1.76.0
@@ -26,6 +27,10 @@ JAEGER_V2_VERSION=v2.13.0
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 manifest=$repo_root/otel-config/builder-config.yaml
+# go.sum lines for modules the proxy serves but its checksum database does not know (lookup: 404).
+# Go trusts a go.sum line instead of asking the checksum database, so these are checked on every
+# download instead of the build failing with "verifying module: ... 404 Not Found".
+pinned_sums=$repo_root/otel-config/builder-go.sum
 cache=${EBPF_OTEL_CACHE:-/var/cache/ebpf-otel}
 
 print_only=0
@@ -42,6 +47,7 @@ while [ $# -gt 0 ]; do
 done
 
 [ -f "$manifest" ] || { echo "build-backends: missing $manifest" >&2; exit 2; }
+[ -f "$pinned_sums" ] || { echo "build-backends: missing $pinned_sums" >&2; exit 2; }
 manifest_hash=$(sha256sum "$manifest" | cut -c1-12)
 otelcol_dir=$cache/otelcol-$OTELCOL_VERSION-$manifest_hash
 otelcol_bin=$otelcol_dir/otelcol-ebpf-otel
@@ -135,6 +141,7 @@ build_otelcol() {
     tail -n 25 "$cache/logs/otelcol.log" >&2
     return 1
   fi
+  cat "$pinned_sums" >>"$work/build/go.sum"
   (cd "$work/build" && run_logged otelcol "$go_bin" mod tidy -e) || return 1
   (cd "$work/build" && run_logged otelcol "$go_bin" build -trimpath -ldflags='-s -w' -o "$otelcol_bin.tmp" .) || return 1
   "$otelcol_bin.tmp" --version >/dev/null 2>&1 || { echo "build-backends: built collector does not run" >&2; return 1; }

@@ -2,7 +2,7 @@
 # Builds GNU bash from Debian's source package, linked against the system's
 # shared libreadline (libreadline.so.8) instead of the readline copy Debian's
 # /usr/bin/bash carries inside itself. The bash probe has to work on both
-# (receiver/src/elf.ts finds readline in the binary or in its DT_NEEDED
+# (receiver/src/probes/bash-target.ts finds readline in the binary or in its DT_NEEDED
 # libraries); test/bash-shared-readline.test.ts uses the result.
 #
 # Usage: scripts/build-readline-bash.sh

@@ -312,7 +312,12 @@ describe('tracepoint and ring buffer', () => {
         reader.close();
       }, { maxBatchBytes: 64 });
       await waitFor('the first batch', () => calls > 0);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Sentinel: a new reader on the same ring gets what was left and what comes next; the closed one got nothing more.
+      let after = 0;
+      const second = object.openRingBuffer('exec_events', (_batch, count) => { after += count; });
+      execTrue(1);
+      await waitFor('records in the new reader', () => after > 0);
+      second.close();
       assert.equal(calls, 1);
     } finally {
       object.close();

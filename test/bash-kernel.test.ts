@@ -10,17 +10,11 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BpfObject } from '../addon/lib/index';
-import {
-  BASH_LINE_MAX,
-  decodeBashPrompt,
-  decodeBashReadline,
-  type BashPromptEvent,
-  type BashReadlineEvent,
-} from '../receiver/src/decode/bash';
-import { EventType } from '../receiver/src/decode/layout';
-import { decodeProcExec, decodeProcExit, type ProcExecEvent, type ProcExitEvent } from '../receiver/src/decode/proc';
-import { resolveReadline, type ReadlineFound } from '../receiver/src/elf';
-import { BashProbe } from '../receiver/src/probes/bash';
+import { BASH_LINE_MAX, type BashPromptEvent, type BashReadlineEvent } from '../receiver/src/decode/bash';
+import { decodeKinds } from '../receiver/src/decode/index';
+import type { ProcExecEvent, ProcExitEvent } from '../receiver/src/decode/proc';
+import { resolveReadline, type ReadlineFound } from '../receiver/src/probes/bash-target';
+import { BashProbe, BashStat } from '../receiver/src/probes/bash';
 import { u32, u64 } from '../receiver/src/probes/common';
 import { ProcProbe } from '../receiver/src/probes/proc';
 import { BPF_DIR, RingCapture, objectSource } from './helpers/ring-capture';
@@ -30,16 +24,7 @@ const BASH = '/usr/bin/bash';
 
 type BashEvent = BashReadlineEvent | BashPromptEvent;
 
-function decodeBash(record: Buffer): BashEvent | undefined {
-  switch (record.readUInt32LE(0)) {
-    case EventType.BashReadline:
-      return decodeBashReadline(record);
-    case EventType.BashPrompt:
-      return decodeBashPrompt(record);
-    default:
-      return undefined;
-  }
-}
+const decodeBash = decodeKinds('bash_readline', 'bash_prompt');
 
 function resolveBash(): ReadlineFound {
   const found = resolveReadline(BASH);
@@ -74,7 +59,7 @@ function loadBashObject(target: ReadlineFound, shellPid: number, lineProbe: 'tea
     } else {
       object.attachUprobe('handle_readline_return', { binaryPath: target.module, offset: target.readline.fileOffset, retprobe: true });
     }
-    return new RingCapture(objectSource(object), decodeBash);
+    return new RingCapture(objectSource(object, BashStat.Events), decodeBash);
   } catch (err) {
     object.close();
     throw err;
@@ -93,7 +78,11 @@ describe('bash probe (readline_internal_teardown) in the kernel', () => {
     // The shell is already in readline, waiting, when the probes attach.
     await shell.waitForPrompt();
     cap = loadBash(shell.pid);
-    assert.deepEqual(cap.source.targets, [{ shell: BASH, module: BASH, lineProbe: 'teardown' }]);
+    const targets = cap.source.targets;
+    assert.deepEqual(targets.map(({ shell, module, lineProbe }) => ({ shell, module, lineProbe })), [{ shell: BASH, module: BASH, lineProbe: 'teardown' }]);
+    // Readline is in the executable: running bashes use it, ours among them (others come and go meanwhile).
+    const [target] = targets;
+    assert.ok(target && target.runningShells >= 1 && target.runningShells <= target.shellProcesses, JSON.stringify(target));
   });
   after(() => {
     cap?.close();
@@ -249,12 +238,7 @@ describe('bash lines and the commands they run, on one clock', () => {
     try {
       await shell.waitForPrompt();
       bash = loadBash(shell.pid);
-      proc = new RingCapture(ProcProbe.load(BPF_DIR, { filterTgid: 0, excludeTgid: 0 }), (record) => {
-        const type = record.readUInt32LE(0);
-        if (type === EventType.ProcExec) return decodeProcExec(record);
-        if (type === EventType.ProcExit) return decodeProcExit(record);
-        return undefined;
-      });
+      proc = new RingCapture(ProcProbe.load(BPF_DIR, { filterTgid: 0, excludeTgid: 0 }), decodeKinds('proc_exec', 'proc_exit'));
 
       shell.type('/bin/sleep 0.2; /bin/echo done-$((40+2))');
       const [line] = await bash.waitFor(isLine);

@@ -7,16 +7,34 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { attrs, startAgent, type AgentRun } from './helpers/agent';
-import { freePort, listen, sleep, TCPCTL, type Listener } from './helpers/net';
+import { freePort, listen, TCPCTL, type Listener } from './helpers/net';
 import { TmuxShell } from './helpers/tmux';
 
 type Span = Record<string, unknown>;
 
-function watch(cmd: string, args: string[]): { child: ChildProcess; out: () => string } {
+/** A libbpf tool printing to a pipe; `waitFor` resolves once its output matches (its header: attached). */
+function watch(cmd: string, args: string[]): { child: ChildProcess; out: () => string; waitFor: (re: RegExp, timeoutMs?: number) => Promise<void> } {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-  return { child, out: () => out };
+  const waiters: Array<() => void> = [];
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+    for (const w of waiters.splice(0)) w();
+  });
+  const waitFor = (re: RegExp, timeoutMs = 30_000): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${cmd} ${args.join(' ')}: ${String(re)} not printed; output:\n${out}`)), timeoutMs);
+      const check = (): void => {
+        if (re.test(out)) {
+          clearTimeout(timer);
+          resolve();
+        } else {
+          waiters.push(check);
+        }
+      };
+      check();
+    });
+  return { child, out: () => out, waitFor };
 }
 
 describe('commands typed in bash become traces', () => {
@@ -29,6 +47,9 @@ describe('commands typed in bash become traces', () => {
 
   const spans = (): Span[] => agent.jsonLines();
   const roots = (): Span[] => spans().filter((s) => s.parentSpanId === undefined && attrs(s)['process.pid'] === shell.pid && attrs(s)['process.command_line'] !== undefined);
+  /** The root span of `line` typed into our shell (the agent sees every shell on the machine, other tests' too). */
+  const ourRoot = (line: string) => (s: Span): boolean =>
+    s.parentSpanId === undefined && attrs(s)['process.pid'] === shell.pid && attrs(s)['process.command_line'] === line;
   const rootFor = (text: string): Span | undefined => roots().find((s) => attrs(s)['process.command_line'] === text);
   const childrenOf = (span: Span): Span[] => spans().filter((s) => s.parentSpanId === span.spanId);
   const inTrace = (span: Span): Span[] => spans().filter((s) => s.traceId === span.traceId);
@@ -39,7 +60,7 @@ describe('commands typed in bash become traces', () => {
     const m = `MARK-${++marker}`;
     shell.type(`echo ${m}`);
     await shell.waitFor(new RegExp(`^${m}$`, 'm'));
-    return agent.waitForJson((s) => s.parentSpanId === undefined && attrs(s)['process.command_line'] === `echo ${m}`, 15_000).then(() => {
+    return agent.waitForJson(ourRoot(`echo ${m}`), 15_000).then(() => {
       const root = rootFor(line);
       assert.ok(root, `root span for ${JSON.stringify(line)}; roots: ${roots().map((r) => attrs(r)['process.command_line']).join(' | ')}`);
       return root;
@@ -51,12 +72,13 @@ describe('commands typed in bash become traces', () => {
     // The shell is already waiting at its prompt when the probes attach.
     shell = TmuxShell.start('eo-cmd', '/bin/bash --norc --noprofile');
     await shell.waitForPrompt();
-    await sleep(300);
     bashreadline = watch('stdbuf', ['-oL', '/usr/sbin/bashreadline']);
     execsnoop = watch('stdbuf', ['-oL', '/usr/sbin/execsnoop']);
     agent = startAgent(['--exporter', 'jsonl', '--probes', 'tcp,exec,bash', '--max-spans-per-second', '0']);
     await agent.waitForStderr(/running/);
-    await sleep(1000); // let the libbpf-tools attach too
+    // The tools print their header once attached.
+    await bashreadline.waitFor(/^TIME\s+PID\s+COMMAND/m);
+    await execsnoop.waitFor(/^PCOMM\s+PID\s+PPID/m);
   });
 
   after(async () => {
@@ -108,7 +130,7 @@ describe('commands typed in bash become traces', () => {
     shell.type('done');
     shell.type('echo MULTI-DONE');
     await shell.waitFor(/^MULTI-DONE$/m);
-    await agent.waitForJson((s) => attrs(s)['process.command_line'] === 'echo MULTI-DONE');
+    await agent.waitForJson(ourRoot('echo MULTI-DONE'));
     const multi = roots().find((s) => attrs(s)['process.command_line'] === 'for i in 1 2; do\necho loop-$i\ndone');
     assert.ok(multi, 'multi-line command as one span');
     assert.equal(attrs(multi)['ebpf_otel.command.line_count'], 3);
@@ -121,7 +143,7 @@ describe('commands typed in bash become traces', () => {
     shell.type(long);
     shell.type('echo LONG-DONE');
     await shell.waitFor(/^LONG-DONE$/m);
-    const root = await agent.waitForJson((s) => s.parentSpanId === undefined && attrs(s)['ebpf_otel.command.truncated'] === true);
+    const root = await agent.waitForJson((s) => s.parentSpanId === undefined && attrs(s)['process.pid'] === shell.pid && attrs(s)['ebpf_otel.command.truncated'] === true);
     assert.ok(String(attrs(root)['process.command_line']).startsWith('echo xxxx'));
   });
 
@@ -144,7 +166,7 @@ describe('commands typed in bash become traces', () => {
     shell.type('echo --password hunter2-ebpf-otel > /dev/null; env DB_TOKEN=tok-ebpf-otel true');
     shell.type('echo SECRET-DONE');
     await shell.waitFor(/^SECRET-DONE$/m);
-    await agent.waitForJson((s) => attrs(s)['process.command_line'] === 'echo SECRET-DONE');
+    await agent.waitForJson(ourRoot('echo SECRET-DONE'));
     await agent.waitForJson((s) => s.name === 'env' && attrs(s)['process.parent_pid'] === shell.pid);
     assert.doesNotMatch(agent.stdout(), /hunter2-ebpf-otel|tok-ebpf-otel/);
     assert.match(agent.stdout(), /--password \*\*\*\*/);
@@ -152,7 +174,11 @@ describe('commands typed in bash become traces', () => {
   });
 
   it('nothing that bashreadline and execsnoop saw is missing', async () => {
-    await sleep(500);
+    // A sentinel command after everything else: once all three have seen it, they have seen the rest.
+    shell.type('/bin/true TOOLS-SENTINEL');
+    await bashreadline.waitFor(new RegExp(`^\\S+\\s+${shell.pid}\\s+/bin/true TOOLS-SENTINEL$`, 'm'));
+    await execsnoop.waitFor(new RegExp(`\\btrue\\s+\\d+\\s+${shell.pid}\\s+0 /bin/true TOOLS-SENTINEL`));
+    await agent.waitForJson(ourRoot('/bin/true TOOLS-SENTINEL'));
     const ours = new Set(roots().flatMap((s) => String(attrs(s)['process.command_line']).split('\n')));
     const theirLines = bashreadline.out().split('\n')
       .map((l) => /^\S+\s+(\d+)\s+(.*)$/.exec(l))
@@ -184,7 +210,9 @@ describe('processes outside a shell', () => {
       const script = spawn('bash', ['-c', 'for i in $(seq 300); do /bin/true; done'], { stdio: 'ignore' });
       const scriptPid = script.pid;
       await new Promise((r) => script.once('exit', r));
-      await sleep(1000);
+      // A sentinel process after the storm: spans leave in kernel time order, so once it is out, all 300 are.
+      const sentinel = spawn('/bin/true', ['STORM-SENTINEL'], { stdio: 'ignore' });
+      await agent.waitForJson((s) => attrs(s)['process.pid'] === sentinel.pid && s.name === 'true', 30_000);
       const trues = agent.jsonLines().filter((s) => s.name === 'true' && attrs(s)['process.parent_pid'] === scriptPid);
       assert.equal(trues.length, 300);
       assert.ok(trues.every((s) => attrs(s)['process.exit.code'] === 0));
@@ -195,14 +223,19 @@ describe('processes outside a shell', () => {
   });
 
   it('--trace-execs interactive: non-interactive processes make no spans', async () => {
-    const agent = startAgent(['--exporter', 'jsonl', '--probes', 'exec']);
+    // A shell as the sentinel: a command typed after the script makes spans, so once those are out, the script's would be.
+    const shell = TmuxShell.start('eo-cmd-int', '/bin/bash --norc --noprofile');
+    const agent = startAgent(['--exporter', 'jsonl', '--probes', 'exec,bash']);
     try {
+      await shell.waitForPrompt();
       await agent.waitForStderr(/running/);
       const script = spawn('bash', ['-c', 'for i in 1 2 3; do /bin/true; done'], { stdio: 'ignore' });
       await new Promise((r) => script.once('exit', r));
-      await sleep(800);
+      shell.type('/bin/true INTERACTIVE-SENTINEL');
+      await agent.waitForJson((s) => s.name === 'true' && attrs(s)['process.parent_pid'] === shell.pid);
       assert.equal(agent.jsonLines().filter((s) => attrs(s)['process.parent_pid'] === script.pid).length, 0);
     } finally {
+      shell.kill();
       assert.equal(await agent.stop(), 0);
     }
     assert.match(agent.stderr(), /events received: exec=\d+/);

@@ -56,6 +56,11 @@ function resolveEnv(text: string, env: Record<string, string> = {}): string {
   });
 }
 
+/** Compose's own interpolation "${NAME:-default}" -> default (or the value `env` gives NAME). */
+function resolveCompose(text: string, env: Record<string, string> = {}): string {
+  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, fallback: string | undefined) => env[name] ?? fallback ?? '');
+}
+
 function serviceEnv(name: string): Record<string, string> {
   const env = service(name)['environment'];
   if (env === undefined) return {};
@@ -86,7 +91,7 @@ function mounts(name: string): { source: string; target: string; readOnly: boole
 
 describe('docker-compose.yml', () => {
   it('has the agent and the backend services', () => {
-    assert.deepEqual(Object.keys(services).sort(), ['agent', 'grafana', 'jaeger', 'otel-collector', 'prometheus', 'tempo']);
+    assert.deepEqual(Object.keys(services).sort(), ['agent', 'gateway-1', 'gateway-2', 'grafana', 'jaeger', 'node-collector', 'otel-collector', 'prometheus', 'tempo']);
   });
 
   it('pins every image to a version (no :latest, no untagged image)', () => {
@@ -139,7 +144,7 @@ describe('docker-compose.yml', () => {
     assert.equal(byTarget.get('/sys/kernel/btf')?.source, '/sys/kernel/btf');
     assert.equal(byTarget.get('/sys/kernel/btf')?.readOnly, true);
     assert.equal(byTarget.get('/sys/kernel/tracing')?.source, '/sys/kernel/tracing');
-    assert.equal(serviceEnv('agent')['OTEL_EXPORTER_OTLP_ENDPOINT'], 'http://otel-collector:4317');
+    assert.equal(resolveCompose(serviceEnv('agent')['OTEL_EXPORTER_OTLP_ENDPOINT'] ?? ''), 'http://otel-collector:4317');
   });
 
   it('builds the agent from the Dockerfile at the repo root, which runs npm start on Debian 12', () => {
@@ -275,4 +280,42 @@ describe('configs wired by docker-compose.yml agree', () => {
       }
     });
   }
+});
+
+describe('docker-compose.yml profile gateway-tier (node-local collector, two gateways)', () => {
+  const tierServices = ['node-collector', 'gateway-1', 'gateway-2'];
+  const otelcolVersion = /^OTELCOL_VERSION=v(\S+)/m.exec(readFileSync(join(repoRoot, 'scripts/build-backends.sh'), 'utf8'))?.[1];
+
+  it('its services only start with the profile, on the collector release the tests build', () => {
+    for (const name of tierServices) {
+      assert.deepEqual(service(name)['profiles'], ['gateway-tier'], name);
+      assert.equal(service(name)['image'], `otel/opentelemetry-collector-contrib:${otelcolVersion}`, name);
+      const command = strings(service(name)['command'], `${name}.command`).join(' ');
+      const mount = mounts(name)[0];
+      assert.ok(mount && command.includes(`--config=${mount.target}`) && existsSync(join(repoRoot, mount.source)), name);
+    }
+    for (const name of Object.keys(services).filter((n) => !tierServices.includes(n))) {
+      assert.equal(service(name)['profiles'], undefined, `${name} starts without a profile`);
+    }
+  });
+
+  it('agent -> node-collector -> gateway-1/2 -> otel-collector, and Prometheus scrapes the node-collector', () => {
+    assert.equal(resolveCompose(serviceEnv('agent')['OTEL_EXPORTER_OTLP_ENDPOINT'] ?? '', { AGENT_OTLP_ENDPOINT: 'http://node-collector:4317' }), 'http://node-collector:4317');
+    const nodeYaml = readFileSync(join(repoRoot, 'otel-config/agent-collector.yaml'), 'utf8');
+    const node = record(parse(resolveEnv(nodeYaml, serviceEnv('node-collector'))), 'agent-collector.yaml');
+    const lb = record(record(node['exporters'], 'exporters')['loadbalancing'], 'loadbalancing');
+    const hostnames = strings(record(record(lb['resolver'], 'resolver')['static'], 'static')['hostnames'], 'hostnames');
+    assert.deepEqual(hostnames, ['gateway-1:4317', 'gateway-2:4317']);
+    assert.match(JSON.stringify(record(node['receivers'], 'receivers')), /0\.0\.0\.0:4317/);
+    for (const name of ['gateway-1', 'gateway-2']) {
+      const gw = record(parse(resolveEnv(readFileSync(join(repoRoot, 'otel-config/gateway.yaml'), 'utf8'), serviceEnv(name))), name);
+      assert.match(JSON.stringify(record(gw['receivers'], 'receivers')), /0\.0\.0\.0:4317/, `${name} listens where the node-collector sends`);
+      const exporter = record(record(gw['exporters'], 'exporters')['otlp_grpc/backend'], 'otlp_grpc/backend');
+      assert.equal(exporter['endpoint'], 'otel-collector:4317');
+    }
+    const promPort = String(record(record(node['exporters'], 'exporters')['prometheus'], 'prometheus')['endpoint']).split(':').pop();
+    const prom = loadYaml('deploy/prometheus.yml');
+    const jobs = prom['scrape_configs'] as { static_configs: { targets: string[] }[] }[];
+    assert.ok(jobs.flatMap((j) => j.static_configs.flatMap((s) => s.targets)).includes(`node-collector:${promPort}`));
+  });
 });

@@ -4,7 +4,12 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ElfError, fileOffsetOf, readElf, resolveReadline } from '../receiver/src/elf.js';
+import { ElfError, fileOffsetOf, readElf } from '../receiver/src/elf.js';
+import { resolveReadline } from '../receiver/src/probes/bash-target.js';
+import type { LibrarySearch } from '../receiver/src/probes/libraries.js';
+
+/** Only the binary's own RUNPATH: no system cache, directories or LD_LIBRARY_PATH. */
+const ONLY_RUNPATH: LibrarySearch = { dirs: [], cache: new Map(), ldLibraryPath: '' };
 
 /** `nm` as the reference reader: name -> value of defined symbols. */
 function nm(file: string, dynamic: boolean): Map<string, number> {
@@ -161,7 +166,7 @@ describe('ELF symbols of small binaries built for the test', () => {
   });
 
   it('finds readline in a linked library through $ORIGIN runpath', () => {
-    const found = resolveReadline(path.join(dir, 'shell-runpath'), []);
+    const found = resolveReadline(path.join(dir, 'shell-runpath'), ONLY_RUNPATH);
     assert.equal(found.kind, 'found', found.kind === 'skipped' ? found.reason : '');
     if (found.kind !== 'found') return;
     const lib = nm(path.join(dir, 'libfakerl.so.1'), true);
@@ -198,7 +203,7 @@ describe('ELF symbols of small binaries built for the test', () => {
 
   it('reads copy-relocated readline globals in the executable, as the dynamic linker binds them', () => {
     const file = path.join(dir, 'shell-copyreloc');
-    const found = resolveReadline(file, []);
+    const found = resolveReadline(file, ONLY_RUNPATH);
     assert.equal(found.kind, 'found', found.kind === 'skipped' ? found.reason : '');
     if (found.kind !== 'found') return;
     const exe = nm(file, true);
@@ -211,7 +216,7 @@ describe('ELF symbols of small binaries built for the test', () => {
   });
 
   it('without a build ID the executable cannot be recognised: no globals from it, the uretprobe fallback', () => {
-    const found = resolveReadline(path.join(dir, 'shell-no-id'), []);
+    const found = resolveReadline(path.join(dir, 'shell-no-id'), ONLY_RUNPATH);
     assert.equal(found.kind, 'found');
     if (found.kind !== 'found') return;
     assert.equal(found.executable, undefined);
@@ -224,14 +229,14 @@ describe('ELF symbols of small binaries built for the test', () => {
 
   it('searches the given library directories in order', () => {
     const plain = path.join(dir, 'shell-plain');
-    const found = resolveReadline(plain, [path.join(dir, 'old'), dir]);
+    const found = resolveReadline(plain, { ...ONLY_RUNPATH, dirs: [path.join(dir, 'old'), dir] });
     assert.equal(found.kind, 'found');
     if (found.kind !== 'found') return;
     assert.equal(found.module, path.join(dir, 'old', 'libfakerl.so.1'));
     // A readline without teardown: the uretprobe fallback is all there is.
     assert.equal(found.teardown, undefined);
     assert.equal(found.rlLineBuffer, undefined);
-    const none = resolveReadline(plain, ['/nonexistent']);
+    const none = resolveReadline(plain, { ...ONLY_RUNPATH, dirs: ['/nonexistent'] });
     assert.equal(none.kind, 'skipped');
     if (none.kind === 'skipped') assert.match(none.reason, /no readline function.*libfakerl\.so\.1/);
   });

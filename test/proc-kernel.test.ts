@@ -7,13 +7,10 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { EventType } from '../receiver/src/decode/layout';
+import { decodeKinds } from '../receiver/src/decode/index';
 import {
   PROC_ARGS_MAX_BYTES,
   PROC_ARGS_MAX_COUNT,
-  decodeProcExec,
-  decodeProcExit,
-  decodeProcFork,
   type ProcExecEvent,
   type ProcExitEvent,
   type ProcForkEvent,
@@ -23,18 +20,7 @@ import { BPF_DIR, RingCapture, sleep } from './helpers/ring-capture';
 
 type ProcEvent = ProcExecEvent | ProcForkEvent | ProcExitEvent;
 
-function decodeProc(record: Buffer): ProcEvent | undefined {
-  switch (record.readUInt32LE(0)) {
-    case EventType.ProcExec:
-      return decodeProcExec(record);
-    case EventType.ProcFork:
-      return decodeProcFork(record);
-    case EventType.ProcExit:
-      return decodeProcExit(record);
-    default:
-      return undefined;
-  }
-}
+const decodeProc = decodeKinds('proc_exec', 'proc_fork', 'proc_exit');
 
 function loadProc(settings: { filterTgid?: number; excludeTgid?: number } = {}): RingCapture<ProcEvent, ProcProbe> {
   const probe = ProcProbe.load(BPF_DIR, { filterTgid: settings.filterTgid ?? 0, excludeTgid: settings.excludeTgid ?? 0 });
@@ -188,7 +174,10 @@ describe('proc probe in the kernel', () => {
       assert.equal(tmux('new-session', '-d', '-s', 't', '-x', '120', '-y', '20', 'bash --norc --noprofile').status, 0, 'tmux starts');
       const shell = Number(tmux('display-message', '-p', '-t', 't', '#{pane_pid}').stdout.trim());
       const tty = tmux('display-message', '-p', '-t', 't', '#{pane_tty}').stdout.trim();
-      await sleep(200);
+      // Type once bash shows its prompt.
+      for (const deadline = Date.now() + 5000; !/bash-[\d.]+[#$] *$/m.test(tmux('capture-pane', '-p', '-t', 't').stdout); await sleep(20)) {
+        if (Date.now() > deadline) throw new Error('bash showed no prompt');
+      }
       tmux('send-keys', '-t', 't', '/bin/echo from-a-terminal', 'Enter');
       const [exec] = await cap.waitFor((e): e is ProcExecEvent => e.kind === 'proc_exec' && e.ppid === shell && e.args[1] === 'from-a-terminal');
       assert.ok(exec, 'exec of the typed command');

@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import path from 'node:path';
 import { DecodeError } from '../receiver/src/decode/layout';
-import { decodeTcpConnect, TCP_OUTCOME_NAMES, TcpOutcome, type TcpConnectEvent } from '../receiver/src/decode/tcp-connect';
+import { decodeKinds } from '../receiver/src/decode/index';
+import { TCP_OUTCOME_NAMES, TcpOutcome, type TcpConnectEvent } from '../receiver/src/decode/tcp-connect';
 import { ensureTracefs } from '../receiver/src/probes/tracefs';
 import { TcpProbe, type TcpProbeSettings } from '../receiver/src/probes/tcp';
 import { decodeHistEntry } from '../receiver/src/tcp/metrics';
@@ -16,14 +17,20 @@ import { connect, freePort, listen, NetNs, sleep, VethPair, type Listener } from
 
 const BPF_DIR = path.resolve(__dirname, '../../build/bpf');
 
+const decodeTcp = decodeKinds('tcp_connect');
+
 class Capture {
   readonly events: TcpConnectEvent[] = [];
   decodeErrors = 0;
+  /** Records delivered, decodable or not. */
+  received = 0;
   constructor(readonly probe: TcpProbe) {
     probe.start(
       (record) => {
+        this.received++;
         try {
-          this.events.push(decodeTcpConnect(record));
+          const event = decodeTcp(record);
+          if (event) this.events.push(event);
         } catch (err) {
           if (err instanceof DecodeError) this.decodeErrors++;
           else throw err;
@@ -37,14 +44,30 @@ class Capture {
     return this.events.filter((e) => e.pid === pid);
   }
 
+  /** Waits for `n` events of `pid`, then settles, so extras (duplicates) would be here too. */
   async waitFor(pid: number, n: number, timeoutMs = 10_000): Promise<TcpConnectEvent[]> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (this.forPid(pid).length >= n) break;
       await sleep(20);
     }
-    await sleep(100); // anything extra (duplicates) would arrive now
+    await this.settle();
     return this.forPid(pid);
+  }
+
+  /**
+   * Waits until every record the kernel has submitted so far (its own
+   * TCP_STAT_EVENTS counter) has arrived: after that, an event that is not
+   * here was never sent.
+   */
+  async settle(timeoutMs = 10_000): Promise<void> {
+    const submitted = this.probe.stats().events;
+    const deadline = Date.now() + timeoutMs;
+    while (BigInt(this.received) < submitted) {
+      if (Date.now() > deadline) throw new Error(`${this.received} of ${submitted} submitted records arrived`);
+      this.probe.drain();
+      await sleep(20);
+    }
   }
 }
 
@@ -154,16 +177,24 @@ describe('tcp probe in the kernel', () => {
     const tcpstates = spawn('stdbuf', ['-oL', '/usr/sbin/tcpstates', '-T'], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     tcpstates.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+    // TIME SKADDR C-PID C-COMM LADDR LPORT RADDR RPORT OLDSTATE -> NEWSTATE MS
+    const lines = (): string[][] => out.split('\n').map((l) => l.trim().split(/\s+/));
+    const until = async (what: string, done: () => boolean): Promise<void> => {
+      for (const deadline = Date.now() + 20_000; !done(); await sleep(20)) {
+        if (Date.now() > deadline || tcpstates.exitCode !== null) throw new Error(`tcpstates: ${what} not printed; output:\n${out}`);
+      }
+    };
     try {
-      await sleep(1500); // let it attach
+      await until('its header (attached)', () => lines().some((f) => f.includes('SKADDR')));
       const closed = await freePort();
       const ok = await connect('127.0.0.1', v4.port, { count: 5 });
       const refused = await connect('127.0.0.1', closed, { count: 3 });
       await cap.waitFor(ok.pid, 5);
       await cap.waitFor(refused.pid, 3);
-      await sleep(500);
-      // TIME SKADDR C-PID C-COMM LADDR LPORT RADDR RPORT OLDSTATE -> NEWSTATE MS
-      const theirs = out.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[8] === 'SYN_SENT' && f[9] === '->');
+      const syns = (): string[][] => lines().filter((f) => f[8] === 'SYN_SENT' && f[9] === '->');
+      const sports = [...ok.results, ...refused.results].map((r) => r.sport);
+      await until('the connects', () => sports.every((sport) => syns().some((f) => Number(f[5]) === sport)));
+      const theirs = syns();
       const check = (run: { results: Array<{ sport: number }> }, port: number, newState: string, outcome: number): void => {
         for (const { sport } of run.results) {
           const t = theirs.find((f) => Number(f[5]) === sport && Number(f[7]) === port);
@@ -214,7 +245,10 @@ describe('tcp probe in the kernel', () => {
       const undrop = ns.dropSyns(7002);
       try {
         const pending = connect('127.0.0.1', 7002, { netns: ns.name });
-        await sleep(300);
+        // Let the first SYN through only once it has been dropped (the retransmit comes ~1 s later).
+        for (const deadline = Date.now() + 5000; ns.synsDropped() < 1; await sleep(20)) {
+          if (Date.now() > deadline) throw new Error('the first SYN was never dropped');
+        }
         undrop();
         const run = await pending;
         assert.ok(run.results[0]?.ok);
@@ -314,7 +348,7 @@ describe('tcp probe filters (set before load)', () => {
       const runA = await connect('127.0.0.1', a.port);
       const runB = await connect('127.0.0.1', b.port);
       await capPort.waitFor(runA.pid, 1);
-      await sleep(200);
+      await capNoLoop.settle();
       assert.equal(capPort.forPid(runA.pid).length, 1);
       assert.equal(capPort.forPid(runB.pid).length, 0, 'other port filtered');
       assert.equal(capNoLoop.forPid(runA.pid).length + capNoLoop.forPid(runB.pid).length, 0, 'loopback filtered');
@@ -333,7 +367,7 @@ describe('tcp probe filters (set before load)', () => {
     try {
       await connect('127.0.0.1', a.port, { count: 2 });
       await connect('127.0.0.2', a.port);
-      await sleep(200);
+      // The maps are updated in the connecting path, before connect() returns: nothing to wait for.
       const peers = perPeer.histogramSource().entries().map(([k, v]) => decodeHistEntry(k, v)).map((h) => [h.peer, Number(h.count)]).sort();
       assert.deepEqual(peers, [['127.0.0.1', 2], ['127.0.0.2', 1]]);
       const merged = plain.histogramSource().entries().map(([k, v]) => decodeHistEntry(k, v)).map((h) => [h.peer, Number(h.count)]);
@@ -351,7 +385,7 @@ describe('tcp probe filters (set before load)', () => {
     const c = new Capture(slowOnly);
     try {
       const run = await connect('127.0.0.1', a.port, { count: 5 });
-      await sleep(300);
+      await c.settle();
       assert.equal(c.forPid(run.pid).length, 0);
       const total = slowOnly.histogramSource().entries().map(([k, v]) => decodeHistEntry(k, v)).reduce((s, h) => s + h.count, 0n);
       assert.equal(total, 5n);

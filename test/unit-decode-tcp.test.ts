@@ -1,41 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DecodeError } from '../receiver/src/decode/layout';
+import { tcpRecord } from './helpers/event-builder';
 import {
-  AF_INET,
   AF_INET6,
   decodeTcpConnect,
   formatAddress,
   parseAddress,
-  TCP_CONNECT_LAYOUT,
   TcpOutcome,
 } from '../receiver/src/decode/tcp-connect';
-
-/** Builds a record the way the kernel lays it out (bpf/tcpconnect.h). */
-export function tcpRecord(fields: {
-  outcome?: number; start?: bigint; end?: bigint; pid?: number; tid?: number; uid?: number; err?: number;
-  family?: number; sport?: number; dport?: number; saddr?: string; daddr?: string; comm?: string; type?: number;
-}): Buffer {
-  const F = TCP_CONNECT_LAYOUT.fields;
-  const b = Buffer.alloc(TCP_CONNECT_LAYOUT.size);
-  b.writeUInt32LE(fields.type ?? 1, F.type.offset);
-  b.writeUInt32LE(fields.outcome ?? 0, F.outcome.offset);
-  b.writeBigUInt64LE(fields.start ?? 1_000n, F.start_ns.offset);
-  b.writeBigUInt64LE(fields.end ?? 2_000n, F.end_ns.offset);
-  b.writeBigUInt64LE(42n, F.cgroup_id.offset);
-  b.writeUInt32LE(fields.pid ?? 100, F.pid.offset);
-  b.writeUInt32LE(fields.tid ?? 101, F.tid.offset);
-  b.writeUInt32LE(fields.uid ?? 0, F.uid.offset);
-  b.writeInt32LE(fields.err ?? 0, F.sk_err.offset);
-  const family = fields.family ?? AF_INET;
-  b.writeUInt16LE(family, F.family.offset);
-  b.writeUInt16LE(fields.sport ?? 40000, F.sport.offset);
-  b.writeUInt16LE(fields.dport ?? 80, F.dport.offset);
-  Buffer.from(parseAddress(fields.saddr ?? '10.0.0.1').bytes).copy(b, F.saddr.offset);
-  Buffer.from(parseAddress(fields.daddr ?? '10.0.0.2').bytes).copy(b, F.daddr.offset);
-  b.write(fields.comm ?? 'curl', F.comm.offset, 'utf8');
-  return b;
-}
 
 describe('tcp_connect_event decoder', () => {
   const cases: Array<{ name: string; record: Buffer; expect: Record<string, unknown> }> = [

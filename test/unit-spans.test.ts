@@ -9,7 +9,7 @@ import { formatSpanLine, spanToJson } from '../receiver/src/export/console';
 import { BufferedSpanProcessor } from '../receiver/src/export/span-pipeline';
 import { createLogger } from '../receiver/src/log';
 import { TcpConnectSpanBuilder } from '../receiver/src/tcp/spans';
-import { tcpRecord } from './unit-decode-tcp.test';
+import { tcpRecord } from './helpers/event-builder';
 
 function setup() {
   const exporter = new InMemorySpanExporter();

@@ -74,6 +74,9 @@ describe('TcpConnectMetricProducer', () => {
     assert.equal(ok.value.count, 4);
     assert.ok(Math.abs((ok.value.sum ?? 0) - 1.00111) < 1e-9);
     assert.equal(ok.value.buckets.counts.reduce((a, b) => a + b, 0), 4);
+    // The kernel keeps slot counts, not the extremes: OTLP min/max (observed values) stay unset.
+    assert.equal(ok.value.min, undefined);
+    assert.equal(ok.value.max, undefined);
     assert.equal(ok.attributes['network.type'], 'ipv4');
     assert.equal(ok.attributes['ebpf_otel.tcp.outcome'], 'established');
     assert.equal(ok.attributes['error.type'], undefined);

@@ -16,16 +16,14 @@ import { KernelClock } from './clock';
 import { CommandMetrics } from './commands/metrics';
 import { createNameRedactor, createRedactor } from './commands/redact';
 import { CommandTracer } from './commands/tracer';
-import { decodeBashPrompt, decodeBashReadline } from './decode/bash';
-import { decodeDnsLookup } from './decode/dns';
+import type { AgentConfig, ExporterName, ProbeName } from './config';
+import { decodeEvent, eventTimeNs, type EventOf, type KernelEvent } from './decode/index';
+import { DecodeError } from './decode/layout';
+import { TcpOutcome } from './decode/tcp-connect';
 import { DnsLookups } from './dns/lookups';
 import { DnsMetrics } from './dns/metrics';
 import { PeerNames } from './dns/names';
 import { DnsLookupSpanBuilder } from './dns/spans';
-import { decodeProcExec, decodeProcExit, decodeProcFork } from './decode/proc';
-import type { AgentConfig, ExporterName, ProbeName } from './config';
-import { DecodeError, EventType } from './decode/layout';
-import { decodeTcpConnect, TcpOutcome } from './decode/tcp-connect';
 import { ConsoleLineExporter, JsonLinesExporter } from './export/console';
 import { ResilientMetricExporter } from './export/metrics';
 import { BufferedSpanProcessor } from './export/span-pipeline';
@@ -40,6 +38,7 @@ import { ReorderBuffer } from './reorder';
 import { buildResource } from './resource';
 import { SpanGate } from './sampling';
 import {
+  ATTR_EXPORTER,
   ATTR_PROBE,
   ATTR_REASON,
   METRIC_DECODE_ERRORS,
@@ -74,8 +73,15 @@ interface ProbeHandle {
   id: ProbeId;
   drain(): void;
   close(): void;
-  /** Kernel-side loss counters as [probe/reason, count] (the probes keep the last values once closed). */
-  lost(): Array<[string, number]>;
+  /** Kernel-side loss counters by reason (the probes keep the last values once closed). */
+  lost(): KernelLoss[];
+}
+
+/** Events a probe lost in the kernel, for one reason (ebpf_otel.events.lost). */
+interface KernelLoss {
+  readonly probe: ProbeId;
+  readonly reason: string;
+  readonly count: number;
 }
 
 /** How long events wait to be put back in kernel time order across ring buffers. */
@@ -93,6 +99,9 @@ export class Agent {
   private stopping: Promise<void> | undefined;
   private commands: CommandTracer | undefined;
   private reorder: ReorderBuffer | undefined;
+  /** What tcp_connect events go through: set when the tcp probe loads. */
+  private tcp: { gate: SpanGate; spans: TcpConnectSpanBuilder } | undefined;
+  private dns: DnsLookups | undefined;
   /** Names connects by what their process resolved (dns probe). */
   private readonly peerNames = new PeerNames();
   private dnsMetrics: DnsMetrics | undefined;
@@ -130,8 +139,8 @@ export class Agent {
         maxBackoffMs: 30_000,
         shutdownTimeoutMs: 5000,
         log: this.log,
-        onDropped: (n, reason) => this.stats.spansDropped.add(`${name}/${reason}`, n),
-        onExported: (n) => this.stats.spansExported.add(name, n),
+        onDropped: (n, reason) => this.stats.spansDropped.add({ exporter: name, reason }, n),
+        onExported: (n) => this.stats.spansExported.add({ exporter: name }, n),
       });
       spanProcessors.push(processor);
     }
@@ -207,7 +216,62 @@ export class Agent {
     this.log.info(`exporting to ${where.join(', ') || 'nowhere (no exporter)'}`);
   }
 
-  private readonly onFramingError = (): void => this.stats.decodeErrors.add('framing');
+  private readonly onFramingError = (): void => this.stats.decodeErrors.add({ reason: 'framing' });
+
+  /** Every ring buffer's records: one decoder table, routed on the event's kind. */
+  private onRecord(probe: ProbeId): (record: Buffer) => void {
+    return (record) => {
+      this.stats.eventsReceived.add({ probe });
+      this.decode(() => this.route(decodeEvent(record)));
+    };
+  }
+
+  private route(event: KernelEvent): void {
+    switch (event.kind) {
+      case 'tcp_connect':
+        this.routeTcp(event);
+        return;
+      case 'proc_exec':
+        this.reorder?.push(event.timestampNs, () => this.commands?.onExec(event));
+        return;
+      case 'proc_fork':
+        this.reorder?.push(event.timestampNs, () => this.commands?.onFork(event));
+        return;
+      case 'proc_exit':
+        this.reorder?.push(event.timestampNs, () => {
+          this.commands?.onExit(event);
+          this.peerNames.forget(event.pid);
+        });
+        return;
+      case 'bash_readline':
+        this.reorder?.push(event.timestampNs, () => this.commands?.onReadline(event));
+        return;
+      case 'bash_prompt':
+        this.reorder?.push(event.timestampNs, () => this.commands?.onPrompt(event));
+        return;
+      case 'dns_lookup':
+        if (!this.dns) throw new DecodeError('unknown_type', 'dns_lookup event without the dns probe');
+        this.dns.onLookup(event);
+        return;
+    }
+    // A kind added to the decoder table without a route here does not compile.
+    const unrouted: never = event;
+    throw new DecodeError('unknown_type', `no route for ${(unrouted as KernelEvent).kind}`);
+  }
+
+  private routeTcp(event: EventOf<'tcp_connect'>): void {
+    const tcp = this.tcp;
+    if (!tcp) throw new DecodeError('unknown_type', 'tcp_connect event without the tcp probe');
+    // Decided before queueing: what is left out costs nothing more.
+    const decision = tcp.gate.decide(event.outcome !== TcpOutcome.Established, event.endNs - event.startNs);
+    if (decision !== 'keep') {
+      this.stats.spansSampledOut.add({ reason: decision });
+      return;
+    }
+    this.reorder?.push(eventTimeNs(event), () =>
+      tcp.spans.emit(event, this.commands?.contextFor(event.pid), this.peerNames.nameFor(event.pid, event.peerAddress, event.startNs)),
+    );
+  }
 
   /** Settings every probe gets: the kernel BTF, and never the agent's own activity. */
   private probeBase(): { btfPath: string | undefined; excludeTgid: number } {
@@ -229,55 +293,22 @@ export class Agent {
     });
     this.addProbe('tcp', probe, () => {
       const s = probe.stats();
-      return [['tcp/ringbuf_full', Number(s.ringbufDrops)], ['tcp/inflight_table_full', Number(s.inflightFull)]];
+      return [
+        { probe: 'tcp', reason: 'ringbuf_full', count: Number(s.ringbufDrops) },
+        { probe: 'tcp', reason: 'inflight_table_full', count: Number(s.inflightFull) },
+      ];
     });
     producers.push(new TcpConnectMetricProducer(probe.histogramSource(), config.histogramBucketsPerOctave));
-    const spans = new TcpConnectSpanBuilder(tracer, this.requireClock(), users);
+    this.tcp = { gate, spans: new TcpConnectSpanBuilder(tracer, this.requireClock(), users) };
     this.log.info('tcp: watching TCP connects (tracepoint sock:inet_sock_set_state)');
-    return () =>
-      probe.start((record) => {
-        this.stats.eventsReceived.add('tcp');
-        this.decode(() => {
-          const event = decodeTcpConnect(record);
-          // Decided before queueing: what is left out costs nothing more.
-          const decision = gate.decide(event.outcome !== TcpOutcome.Established, event.endNs - event.startNs);
-          if (decision !== 'keep') {
-            this.stats.spansSampledOut.add(decision);
-            return;
-          }
-          this.reorder?.push(event.endNs, () =>
-            spans.emit(event, this.commands?.contextFor(event.pid), this.peerNames.nameFor(event.pid, event.peerAddress, event.startNs)),
-          );
-        });
-      }, this.onFramingError);
+    return () => probe.start(this.onRecord('tcp'), this.onFramingError);
   }
 
   private loadExecProbe(): () => void {
     const probe = ProcProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: 0 });
-    this.addProbe('exec', probe, () => [['exec/ringbuf_full', Number(probe.stats().ringbufDrops)]]);
+    this.addProbe('exec', probe, () => [{ probe: 'exec', reason: 'ringbuf_full', count: Number(probe.stats().ringbufDrops) }]);
     this.log.info('exec: watching process exec, fork and exit (tp_btf sched_process_*)');
-    return () =>
-      probe.start((record) => {
-        this.stats.eventsReceived.add('exec');
-        this.decode(() => {
-          const type = record.length >= 4 ? record.readUInt32LE(0) : -1;
-          if (type === EventType.ProcExec) {
-            const e = decodeProcExec(record);
-            this.reorder?.push(e.timestampNs, () => this.commands?.onExec(e));
-          } else if (type === EventType.ProcFork) {
-            const e = decodeProcFork(record);
-            this.reorder?.push(e.timestampNs, () => this.commands?.onFork(e));
-          } else if (type === EventType.ProcExit) {
-            const e = decodeProcExit(record);
-            this.reorder?.push(e.timestampNs, () => {
-              this.commands?.onExit(e);
-              this.peerNames.forget(e.pid);
-            });
-          } else {
-            throw new DecodeError('unknown_type', `type ${type} on the exec ring buffer`);
-          }
-        });
-      }, this.onFramingError);
+    return () => probe.start(this.onRecord('exec'), this.onFramingError);
   }
 
   private loadBashProbe(): () => void {
@@ -286,29 +317,21 @@ export class Agent {
     const probe = BashProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: 0, shells });
     this.addProbe('bash', probe, () => {
       const s = probe.stats();
-      return [['bash/ringbuf_full', Number(s.ringbufDrops)], ['bash/line_unreadable', Number(s.lineUnreadable)]];
+      return [
+        { probe: 'bash', reason: 'ringbuf_full', count: Number(s.ringbufDrops) },
+        { probe: 'bash', reason: 'line_unreadable', count: Number(s.lineUnreadable) },
+      ];
     });
     for (const s of probe.skipped) this.log.warn(`bash: ${s.shell} skipped: ${s.reason}`);
     for (const t of probe.targets) {
       this.log.info(`bash: watching commands typed in ${t.shell}${t.module !== t.shell ? ` (readline in ${t.module})` : ''}` +
-        (t.lineProbe === 'return' ? ' (fallback probe: the first line typed into an already waiting shell is missed)' : ''));
+        (t.lineProbe === 'return' ? ' (fallback probe: the first line typed into an already waiting shell is missed)' : '') +
+        `; used by ${t.runningShells} of the ${t.shellProcesses} shell processes alive now`);
+      if (t.runningShells === 0 && t.shellProcesses > 0) {
+        this.log.warn(`bash: none of the ${t.shellProcesses} live ${t.shell} processes uses ${t.module}: only shells started from now on will be seen there`);
+      }
     }
-    return () =>
-      probe.start((record) => {
-        this.stats.eventsReceived.add('bash');
-        this.decode(() => {
-          const type = record.length >= 4 ? record.readUInt32LE(0) : -1;
-          if (type === EventType.BashReadline) {
-            const e = decodeBashReadline(record);
-            this.reorder?.push(e.timestampNs, () => this.commands?.onReadline(e));
-          } else if (type === EventType.BashPrompt) {
-            const e = decodeBashPrompt(record);
-            this.reorder?.push(e.timestampNs, () => this.commands?.onPrompt(e));
-          } else {
-            throw new DecodeError('unknown_type', `type ${type} on the bash ring buffer`);
-          }
-        });
-      }, this.onFramingError);
+    return () => probe.start(this.onRecord('bash'), this.onFramingError);
   }
 
   private loadDnsProbe(tracer: Tracer, users: UserNames): () => void {
@@ -316,7 +339,10 @@ export class Agent {
     const probe = DnsProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: config.pid, libcPaths: config.libcPaths });
     this.addProbe('dns', probe, () => {
       const s = probe.stats();
-      return [['dns/ringbuf_full', Number(s.ringbufDrops)], ['dns/inflight_table_full', Number(s.inflightFull)]];
+      return [
+        { probe: 'dns', reason: 'ringbuf_full', count: Number(s.ringbufDrops) },
+        { probe: 'dns', reason: 'inflight_table_full', count: Number(s.inflightFull) },
+      ];
     });
     for (const s of probe.skipped) this.log.warn(`dns: ${s.path} skipped: ${s.reason}`);
     for (const t of probe.targets) {
@@ -324,7 +350,7 @@ export class Agent {
         (t.missing.length > 0 ? `; not exported there: ${t.missing.join(', ')}` : ''));
     }
     const filterName = createNameRedactor(config.redact, config.redactPatterns);
-    const lookups = new DnsLookups({
+    this.dns = new DnsLookups({
       names: this.peerNames,
       spans: new DnsLookupSpanBuilder(tracer, this.requireClock(), filterName, users),
       // Its own budget: a lookup storm cannot use up the connects' spans.
@@ -333,13 +359,9 @@ export class Agent {
       metrics: () => this.dnsMetrics,
       contextFor: (pid) => this.commands?.contextFor(pid),
       schedule: (timeNs, run) => this.reorder?.push(timeNs, run),
-      onSampledOut: (decision) => this.stats.spansSampledOut.add(decision),
+      onSampledOut: (reason) => this.stats.spansSampledOut.add({ reason }),
     });
-    return () =>
-      probe.start((record) => {
-        this.stats.eventsReceived.add('dns');
-        this.decode(() => lookups.onLookup(decodeDnsLookup(record)));
-      }, this.onFramingError);
+    return () => probe.start(this.onRecord('dns'), this.onFramingError);
   }
 
   private requireClock(): KernelClock {
@@ -358,11 +380,11 @@ export class Agent {
     }
   }
 
-  private addProbe(id: ProbeId, probe: { drain(): void; close(): void }, lost: () => Array<[string, number]>): void {
+  private addProbe(id: ProbeId, probe: { drain(): void; close(): void }, lost: () => KernelLoss[]): void {
     this.probes.push({ id, drain: () => probe.drain(), close: () => probe.close(), lost });
   }
 
-  private kernelLost(): Array<[string, number]> {
+  private kernelLost(): KernelLoss[] {
     return this.probes.flatMap((p) => p.lost());
   }
 
@@ -377,10 +399,10 @@ export class Agent {
 
   private countDecodeError(err: unknown): void {
     if (err instanceof DecodeError) {
-      this.stats.decodeErrors.add(err.reason);
+      this.stats.decodeErrors.add({ reason: err.reason });
       this.log.debug(`decode error: ${err.message}`);
     } else {
-      this.stats.decodeErrors.add('exception');
+      this.stats.decodeErrors.add({ reason: 'exception' });
       this.log.warn(`event handling failed: ${(err as Error).stack ?? String(err)}`);
     }
   }
@@ -388,35 +410,31 @@ export class Agent {
   private registerSelfMetrics(meter: Meter): void {
     const stats = this.stats;
     meter.createObservableCounter(METRIC_EVENTS_RECEIVED, { description: 'Events received from the kernel', unit: '{event}' })
-      .addCallback((r) => { for (const [probe, n] of stats.eventsReceived.entries()) r.observe(n, { [ATTR_PROBE]: probe }); });
+      .addCallback((r) => { for (const [{ probe }, n] of stats.eventsReceived.entries()) r.observe(n, { [ATTR_PROBE]: probe }); });
     meter.createObservableCounter(METRIC_EVENTS_LOST, { description: 'Events lost in the kernel (ring buffer or tracking table full)', unit: '{event}' })
       .addCallback((r) => {
-        for (const [key, n] of this.kernelLost()) {
-          const [probe, reason] = key.split('/');
-          r.observe(n, { [ATTR_PROBE]: probe, [ATTR_REASON]: reason });
-        }
+        for (const { probe, reason, count } of this.kernelLost()) r.observe(count, { [ATTR_PROBE]: probe, [ATTR_REASON]: reason });
       });
     meter.createObservableCounter(METRIC_DECODE_ERRORS, { description: 'Kernel records that could not be decoded', unit: '{event}' })
-      .addCallback((r) => { for (const [reason, n] of stats.decodeErrors.entries()) r.observe(n, { [ATTR_REASON]: reason }); });
+      .addCallback((r) => { for (const [{ reason }, n] of stats.decodeErrors.entries()) r.observe(n, { [ATTR_REASON]: reason }); });
     meter.createObservableCounter(METRIC_SPANS_SAMPLED_OUT, { description: 'Spans not created by the sampling policy', unit: '{span}' })
-      .addCallback((r) => { for (const [reason, n] of stats.spansSampledOut.entries()) r.observe(n, { [ATTR_REASON]: reason }); });
+      .addCallback((r) => { for (const [{ reason }, n] of stats.spansSampledOut.entries()) r.observe(n, { [ATTR_REASON]: reason }); });
     meter.createObservableCounter(METRIC_SPANS_DROPPED, { description: 'Spans created but not delivered (export buffer full, shutdown)', unit: '{span}' })
       .addCallback((r) => {
-        for (const [key, n] of stats.spansDropped.entries()) {
-          const [exporter, reason] = key.split('/');
-          r.observe(n, { 'ebpf_otel.exporter': exporter, [ATTR_REASON]: reason });
-        }
+        for (const [{ exporter, reason }, n] of stats.spansDropped.entries()) r.observe(n, { [ATTR_EXPORTER]: exporter, [ATTR_REASON]: reason });
       });
     meter.createObservableCounter(METRIC_SPANS_EXPORTED, { description: 'Spans delivered to an exporter', unit: '{span}' })
-      .addCallback((r) => { for (const [exporter, n] of stats.spansExported.entries()) r.observe(n, { 'ebpf_otel.exporter': exporter }); });
+      .addCallback((r) => { for (const [{ exporter }, n] of stats.spansExported.entries()) r.observe(n, { [ATTR_EXPORTER]: exporter }); });
   }
 
   summary(): string {
     const s = this.stats;
-    const fmt = (entries: Array<[string, number]>): string => (entries.length ? entries.map(([k, v]) => `${k}=${v}`).join(' ') : '0');
+    const fmt = (entries: Array<[Readonly<Record<string, string>>, number]>): string =>
+      entries.length ? entries.map(([attrs, v]) => `${Object.values(attrs).join('/')}=${v}`).join(' ') : '0';
+    const lost = this.kernelLost().filter((l) => l.count > 0).map((l): [Record<string, string>, number] => [{ probe: l.probe, reason: l.reason }, l.count]);
     return [
       `events received: ${fmt(s.eventsReceived.entries())}`,
-      `lost in kernel: ${fmt(this.kernelLost().filter(([, n]) => n > 0))}`,
+      `lost in kernel: ${fmt(lost)}`,
       `late events: ${this.reorder?.late ?? 0}`,
       `decode errors: ${fmt(s.decodeErrors.entries())}`,
       `spans sampled out: ${fmt(s.spansSampledOut.entries())}`,

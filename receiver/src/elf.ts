@@ -1,13 +1,10 @@
 /**
  * Just enough ELF64 to place uprobes: symbol tables (.dynsym and .symtab),
- * program headers (link-time address -> file offset) and DT_NEEDED/RUNPATH
- * (which shared libraries a binary loads). Pure TypeScript over positional
- * reads, so a 100 MB binary is not read whole.
- *
- * Why not let libbpf resolve everything: it finds functions by name for
- * uprobes, but the bash probe also needs the link-time addresses of global
- * *variables* (rl_line_buffer, rl_end, current_command_line_count), and has to
- * know which file (bash itself or libreadline.so) holds them.
+ * program headers (link-time address -> file offset), the GNU build ID and
+ * DT_NEEDED/RUNPATH/RPATH (which shared libraries a binary loads). Pure
+ * TypeScript over positional reads, so a 100 MB binary is not read whole.
+ * The format only: which library file a program loads is
+ * probes/libraries.ts, where the bash probes go is probes/bash-target.ts.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -54,8 +51,10 @@ export interface ElfFile {
   readonly machine: number;
   /** DT_NEEDED entries, in order ("libtinfo.so.6"). */
   readonly needed: readonly string[];
-  /** DT_RUNPATH or DT_RPATH directories, $ORIGIN expanded. */
+  /** DT_RUNPATH directories, $ORIGIN expanded. */
   readonly runpath: readonly string[];
+  /** DT_RPATH directories (the older tag, used only without DT_RUNPATH), $ORIGIN expanded. */
+  readonly rpath: readonly string[];
   readonly segments: readonly ElfSegment[];
   /** Symbols defined in this file (undefined imports are left out), by name. */
   readonly symbols: ReadonlyMap<string, ElfSymbol>;
@@ -250,6 +249,7 @@ function parse(reader: FileReader): ElfFile {
 
   const needed: string[] = [];
   const runpath: string[] = [];
+  const rpath: string[] = [];
   for (const section of sections.filter((s) => s.type === SHT_DYNAMIC)) {
     const names = stringTable(section, 'dynamic section');
     const data = reader.read(section.offset, section.size, 'dynamic section');
@@ -262,7 +262,7 @@ function parse(reader: FileReader): ElfFile {
       } else if (tag === DT_RUNPATH || tag === DT_RPATH) {
         const origin = path.dirname(path.resolve(file));
         for (const dir of cString(names, toNumber(value, 'DT_RUNPATH', file)).split(':')) {
-          if (dir !== '') runpath.push(dir.replace(/\$(ORIGIN|\{ORIGIN\})/g, origin));
+          if (dir !== '') (tag === DT_RUNPATH ? runpath : rpath).push(dir.replace(/\$(ORIGIN|\{ORIGIN\})/g, origin));
         }
       }
     }
@@ -274,6 +274,7 @@ function parse(reader: FileReader): ElfFile {
     machine,
     needed,
     runpath,
+    rpath,
     segments,
     symbols,
     ...(buildId ? { buildId } : {}),
@@ -313,31 +314,6 @@ export function fileOffsetOf(elf: ElfFile, vaddr: number): number | undefined {
   return undefined;
 }
 
-/** Where the dynamic loader looks without ld.so.cache, most specific first. */
-export function defaultLibraryDirs(arch: string = process.arch): string[] {
-  const triplet =
-    arch === 'x64' ? 'x86_64-linux-gnu' : arch === 'arm64' ? 'aarch64-linux-gnu' : arch === 'riscv64' ? 'riscv64-linux-gnu' : undefined;
-  const dirs = triplet ? [`/lib/${triplet}`, `/usr/lib/${triplet}`] : [];
-  return [...dirs, '/lib64', '/usr/lib64', '/lib', '/usr/lib'];
-}
-
-/**
- * Finds a DT_NEEDED library: the binary's RUNPATH first, then `dirs`. Only a
- * readable ELF for the same machine counts (skips 32-bit copies in /lib).
- */
-export function findLibrary(name: string, from: ElfFile, dirs: readonly string[] = defaultLibraryDirs()): string | undefined {
-  if (name.includes('/')) return fs.existsSync(name) ? name : undefined;
-  for (const dir of [...from.runpath, ...dirs]) {
-    const candidate = path.join(dir, name);
-    try {
-      if (readElf(candidate).machine === from.machine) return candidate;
-    } catch {
-      // missing, unreadable or another architecture: keep looking
-    }
-  }
-  return undefined;
-}
-
 /** A function to probe: its link-time address and where it is in the file. */
 export interface ProbedFunction {
   readonly name: string;
@@ -346,153 +322,11 @@ export interface ProbedFunction {
   readonly fileOffset: number;
 }
 
-/** The globals the bash probe reads. */
-export type ReadlineGlobal = 'rlLineBuffer' | 'rlEnd' | 'commandLineCount';
-
-/**
- * The shell executable, when readline is in a shared library: the probes
- * there fire in every program that loads the library (python3, gdb, ...);
- * the kernel side keeps only processes whose executable carries this build
- * ID, and finds the executable's load bias from where the kernel mapped its
- * first executable segment (mm->start_code).
- */
-export interface ShellExecutable {
-  /** Link-time address of the lowest executable PT_LOAD segment. */
-  readonly textVaddr: number;
-  readonly buildId: ElfBuildId;
-}
-
-export interface ReadlineFound {
-  readonly kind: 'found';
-  readonly shell: string;
-  /** The file the probes attach to: the shell itself or its libreadline.so. */
-  readonly module: string;
-  readonly inExecutable: boolean;
-  readonly readline: ProbedFunction;
-  /** Absent: use the readline uretprobe fallback (misses a line already being typed). */
-  readonly teardown?: ProbedFunction;
-  /** Link-time addresses of globals in `module`; absent when not found there. */
-  readonly rlLineBuffer?: number;
-  readonly rlEnd?: number;
-  /** bash's current_command_line_count (in the shell executable). */
-  readonly commandLineCount?: number;
-  /** Present when readline is in a shared library (see ShellExecutable). */
-  readonly executable?: ShellExecutable;
-  /**
-   * Globals above whose address is in the shell executable rather than in
-   * `module`: bash's own, and readline variables the executable defines
-   * itself (copy relocations: the dynamic linker binds the library to the
-   * executable's copy and the library's own stays unused). Empty when
-   * readline is in the executable.
-   */
-  readonly globalsInExecutable: readonly ReadlineGlobal[];
-}
-
-export interface ReadlineSkipped {
-  readonly kind: 'skipped';
-  readonly shell: string;
-  readonly reason: string;
-}
-
-export type ReadlineResolution = ReadlineFound | ReadlineSkipped;
-
-function probedFunction(elf: ElfFile, name: string): ProbedFunction | undefined {
+/** A defined function with its code in the file (what a uprobe can attach to by offset); undefined otherwise. */
+export function probedFunction(elf: ElfFile, name: string): ProbedFunction | undefined {
   const symbol = elf.symbols.get(name);
   if (!symbol || symbol.kind !== 'function' || symbol.value === 0) return undefined;
   const fileOffset = fileOffsetOf(elf, symbol.value);
   if (fileOffset === undefined) return undefined;
   return { name, vaddr: symbol.value, fileOffset };
-}
-
-function objectAddress(elf: ElfFile, name: string): number | undefined {
-  const symbol = elf.symbols.get(name);
-  return symbol && symbol.kind === 'object' && symbol.value !== 0 ? symbol.value : undefined;
-}
-
-/**
- * Where the readline probes of a shell go: in the shell binary (Debian's bash
- * links readline statically) or in the libreadline it loads. A shell without
- * readline, or a path that is not an ELF binary, is `skipped` with the
- * reason; nothing here throws for an unusable shell.
- */
-export function resolveReadline(shell: string, libraryDirs: readonly string[] = defaultLibraryDirs()): ReadlineResolution {
-  let executable: ElfFile;
-  try {
-    executable = readElf(shell);
-  } catch (err) {
-    const reason = err instanceof ElfError ? err.message : `cannot read ${shell}: ${(err as Error).message}`;
-    return { kind: 'skipped', shell, reason };
-  }
-
-  let module = executable;
-  let readline = probedFunction(executable, 'readline');
-  if (!readline) {
-    for (const name of executable.needed) {
-      const libPath = findLibrary(name, executable, libraryDirs);
-      if (!libPath) continue;
-      let lib: ElfFile;
-      try {
-        lib = readElf(libPath);
-      } catch {
-        continue;
-      }
-      const found = probedFunction(lib, 'readline');
-      if (found) {
-        module = lib;
-        readline = found;
-        break;
-      }
-    }
-  }
-  if (!readline) {
-    const libs = executable.needed.length > 0 ? executable.needed.join(', ') : 'none';
-    return {
-      kind: 'skipped',
-      shell,
-      reason: `${shell} has no readline function, neither in itself nor in its libraries (${libs}): built without readline or stripped, its commands are only visible as execs`,
-    };
-  }
-
-  const inExecutable = module === executable;
-  const teardown = probedFunction(module, 'readline_internal_teardown');
-  const shellExecutable = inExecutable ? undefined : shellExecutableOf(executable);
-  const globalsInExecutable: ReadlineGlobal[] = [];
-  /**
-   * A global as the dynamic linker binds it: the executable's exported
-   * definition first (for bash's own variable, any definition in it), then
-   * the module's. One in the executable is only usable with `shellExecutable`.
-   */
-  const locate = (global: ReadlineGlobal, name: string, ownVariable: boolean): number | undefined => {
-    const inExe = objectAddress(executable, name);
-    const exported = executable.symbols.get(name)?.table === 'dynsym';
-    if (inExecutable || inExe === undefined || (!exported && !ownVariable)) {
-      return ownVariable && !inExecutable ? undefined : objectAddress(module, name);
-    }
-    if (!shellExecutable) return undefined;
-    globalsInExecutable.push(global);
-    return inExe;
-  };
-  const rlLineBuffer = locate('rlLineBuffer', 'rl_line_buffer', false);
-  const rlEnd = locate('rlEnd', 'rl_end', false);
-  const commandLineCount = locate('commandLineCount', 'current_command_line_count', true);
-  return {
-    kind: 'found',
-    shell,
-    module: module.path,
-    inExecutable,
-    readline,
-    // The teardown probe reads the line from rl_line_buffer: useless without it.
-    ...(teardown && rlLineBuffer !== undefined ? { teardown, rlLineBuffer } : {}),
-    ...(rlEnd !== undefined ? { rlEnd } : {}),
-    ...(commandLineCount !== undefined ? { commandLineCount } : {}),
-    ...(shellExecutable ? { executable: shellExecutable } : {}),
-    globalsInExecutable: globalsInExecutable.filter((g) => g !== 'rlLineBuffer' || teardown !== undefined),
-  };
-}
-
-/** Undefined without a build ID: the shell's processes could not be told apart. */
-function shellExecutableOf(executable: ElfFile): ShellExecutable | undefined {
-  const text = executable.segments.filter((s) => s.executable).sort((a, b) => a.vaddr - b.vaddr)[0];
-  if (!text || !executable.buildId) return undefined;
-  return { textVaddr: text.vaddr, buildId: executable.buildId };
 }

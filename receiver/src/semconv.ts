@@ -42,6 +42,7 @@ export const ATTR_CGROUP_ID = 'ebpf_otel.cgroup.id';
 export const ATTR_NETNS_INODE = 'ebpf_otel.netns.inode';
 export const ATTR_PROBE = 'ebpf_otel.probe';
 export const ATTR_REASON = 'ebpf_otel.reason';
+export const ATTR_EXPORTER = 'ebpf_otel.exporter';
 export const ATTR_DNS_FUNCTION = 'ebpf_otel.dns.function';
 export const ATTR_DNS_OUTCOME = 'ebpf_otel.dns.outcome';
 export const ATTR_DNS_RESULT_CODE = 'ebpf_otel.dns.result_code';

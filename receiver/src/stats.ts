@@ -2,26 +2,39 @@
  * The agent's own health counters, exported as ebpf_otel.* metrics and
  * logged at exit: what came in, what could not be decoded, what was left
  * out on purpose (sampling) and what was lost (kernel drops, export buffer).
+ *
+ * Keyed by the attributes they are exported with (an object, never a joined
+ * string), so nothing is split back apart. Hand-written rather than SDK
+ * counters because the summary at exit reads them back, which the SDK's
+ * instruments do not allow.
  */
-export class Counter<K extends string> {
-  private readonly values = new Map<K, number>();
+export type Attributes<N extends string> = { readonly [K in N]: string };
 
-  add(key: K, n = 1): void {
-    this.values.set(key, (this.values.get(key) ?? 0) + n);
+export class Counter<N extends string> {
+  private readonly values = new Map<string, [Attributes<N>, number]>();
+
+  add(attributes: Attributes<N>, n = 1): void {
+    const key = JSON.stringify(Object.entries(attributes).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    const entry = this.values.get(key);
+    if (entry) entry[1] += n;
+    else this.values.set(key, [{ ...attributes }, n]);
   }
 
-  get(key: K): number {
-    return this.values.get(key) ?? 0;
+  /** The count for attributes matching all of `where` (summed). */
+  get(where: Partial<Attributes<N>> = {}): number {
+    let sum = 0;
+    for (const [attributes, n] of this.values.values()) {
+      if (Object.entries(where).every(([k, v]) => attributes[k as N] === v)) sum += n;
+    }
+    return sum;
   }
 
-  entries(): Array<[K, number]> {
-    return [...this.values.entries()];
+  entries(): Array<[Attributes<N>, number]> {
+    return [...this.values.values()].map(([a, n]) => [a, n]);
   }
 
   total(): number {
-    let sum = 0;
-    for (const v of this.values.values()) sum += v;
-    return sum;
+    return this.get();
   }
 }
 
@@ -29,13 +42,13 @@ export type ProbeId = 'tcp' | 'exec' | 'bash' | 'dns';
 
 export class AgentStats {
   /** Records received from the kernel, by probe. */
-  readonly eventsReceived = new Counter<ProbeId>();
+  readonly eventsReceived = new Counter<'probe'>();
   /** Records that could not be decoded, by reason. */
-  readonly decodeErrors = new Counter<string>();
+  readonly decodeErrors = new Counter<'reason'>();
   /** Spans not created by policy, by reason (ratio, rate_limit, min_latency...). */
-  readonly spansSampledOut = new Counter<string>();
-  /** Spans lost after creation, by "exporter/reason". */
-  readonly spansDropped = new Counter<string>();
+  readonly spansSampledOut = new Counter<'reason'>();
+  /** Spans lost after creation, by exporter and reason. */
+  readonly spansDropped = new Counter<'exporter' | 'reason'>();
   /** Spans delivered, by exporter. */
-  readonly spansExported = new Counter<string>();
+  readonly spansExported = new Counter<'exporter'>();
 }

@@ -126,7 +126,7 @@ process.on('exit', () => {
   for (const child of liveChildren) child.kill('SIGKILL');
 });
 
-interface ManagedProcess {
+export interface ManagedProcess {
   child: ChildProcess;
   exited: Promise<number | null>;
   /** Resolves once the child's stdout and stderr are closed too ('exit' can come before them). */
@@ -134,7 +134,7 @@ interface ManagedProcess {
   log: WriteStream;
 }
 
-function launch(binary: string, args: string[], env: Record<string, string>, logFile: string): ManagedProcess {
+export function launch(binary: string, args: string[], env: Record<string, string>, logFile: string): ManagedProcess {
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(binary, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.pipe(log, { end: false });
@@ -158,7 +158,7 @@ function launch(binary: string, args: string[], env: Record<string, string>, log
   return { child, exited, closed, log };
 }
 
-async function terminate(proc: ManagedProcess): Promise<void> {
+export async function terminate(proc: ManagedProcess): Promise<void> {
   if (proc.child.exitCode === null && proc.child.signalCode === null) {
     proc.child.kill('SIGTERM');
     const timer = setTimeout(() => proc.child.kill('SIGKILL'), 10_000);
@@ -182,7 +182,7 @@ function tail(file: string, lines = 30): string {
 }
 
 /** Starts `proc` and waits until `ready()` resolves true; fails early if the process exits. */
-async function untilReady(
+export async function untilReady(
   name: string,
   proc: ManagedProcess,
   logFile: string,
@@ -207,7 +207,7 @@ async function untilReady(
   throw new Error(`${name} was not ready after ${timeoutMs} ms; log ${logFile}:\n${tail(logFile)}`);
 }
 
-async function httpOk(url: string): Promise<boolean> {
+export async function httpOk(url: string): Promise<boolean> {
   const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
   await response.arrayBuffer();
   return response.ok;

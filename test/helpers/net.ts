@@ -142,7 +142,7 @@ export class NetNs {
       'table inet eotest {',
       '  chain out {',
       '    type filter hook output priority 0; policy accept;',
-      `    tcp dport ${port} tcp flags & (syn|ack) == syn drop`,
+      `    tcp dport ${port} tcp flags & (syn|ack) == syn counter drop`,
       '  }',
       '}',
     ].join('\n');
@@ -154,6 +154,12 @@ export class NetNs {
         // already gone
       }
     };
+  }
+
+  /** SYNs dropped so far by the dropSyns() rule (its nft counter). */
+  synsDropped(): number {
+    const out = execFileSync('ip', ['netns', 'exec', this.name, 'nft', 'list', 'table', 'inet', 'eotest'], { encoding: 'utf8' });
+    return Number(/counter packets (\d+)/.exec(out)?.[1] ?? 0);
   }
 
   /** Answers outgoing SYNs to `port` with an ICMP error (host-unreachable, net-unreachable...); returns the undo. */

@@ -4,6 +4,7 @@
  * anyone else's tmux.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { sleep } from './ring-capture';
 
 export class TmuxShell {
@@ -49,17 +50,29 @@ export class TmuxShell {
     return this.tmux('capture-pane', '-p', '-t', 't');
   }
 
-  /** Waits until bash shows its prompt (PS1 of bash --norc: "bash-5.2# ") and sits in read(2). */
+  /**
+   * Waits until bash shows its prompt (PS1 of bash --norc: "bash-5.2# ") and
+   * is blocked waiting for the terminal (readline's read/select/poll), as the
+   * kernel reports it in /proc/<pid>/stat and wchan.
+   */
   async waitForPrompt(timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (/bash-[\d.]+[#$] *$/m.test(this.screen())) {
-        await sleep(100);
-        return;
-      }
+      if (/bash-[\d.]+[#$] *$/m.test(this.screen()) && this.waitingForInput()) return;
       await sleep(20);
     }
     throw new Error(`bash did not show a prompt in ${timeoutMs} ms; screen:\n${this.screen()}`);
+  }
+
+  /** The shell sleeps in a terminal read or a select/poll on it. */
+  waitingForInput(): boolean {
+    try {
+      const state = /\) (\S) /.exec(readFileSync(`/proc/${this.pid}/stat`, 'utf8'))?.[1];
+      const wchan = readFileSync(`/proc/${this.pid}/wchan`, 'utf8');
+      return state === 'S' && /poll|select|tty_read|wait_woken/.test(wchan);
+    } catch {
+      return false;
+    }
   }
 
   /** Waits until the screen shows `text` (e.g. a marker echoed after a command). */

@@ -9,7 +9,7 @@ import { checkEventHeader, DecodeError, EventType, readCString, type EventLayout
 /** Mirror of BASH_LINE_MAX in bpf/bash.h (NUL included). */
 export const BASH_LINE_MAX = 4096;
 
-/** bash_readline_event.flags */
+/** bash_readline_event.flags: enum bash_line_flag (bpf/bash.h; checked against BTF by test/layout.test.ts). */
 export const BashLineFlag = {
   Truncated: 1 << 0,
   Eof: 1 << 1,

@@ -18,15 +18,6 @@ export const DnsFunc = {
 export const DNS_FUNC_NAMES = [undefined, 'getaddrinfo', 'gethostbyname', 'gethostbyname2', 'gethostbyname_r', 'gethostbyname2_r'] as const;
 export type DnsFuncName = Exclude<(typeof DNS_FUNC_NAMES)[number], undefined>;
 
-/** enum dns_stat: indices of the per-CPU `stats` array. */
-export const DnsStat = {
-  RingbufDrops: 0,
-  InflightFull: 1,
-  Events: 2,
-  Nested: 3,
-} as const;
-export const DNS_STAT_COUNT = 4;
-
 /** enum dns_lookup_flag (bits of dns_lookup_event.flags). */
 export const DnsFlag = {
   NameTruncated: 1 << 0,

@@ -48,7 +48,7 @@ export function readCString(buf: Buffer, offset: number, size: number): string {
   return buf.toString('utf8', offset, stop);
 }
 
-/** Every event struct starts with `__u32 type` (enum event_type in bpf/common.h). */
+/** Every event struct starts with `__u32 type` (enum event_type in bpf/common.h; checked against BTF by test/layout.test.ts). */
 export const EventType = {
   TcpConnect: 1,
   ProcExec: 2,

@@ -10,7 +10,7 @@ export const PROC_FILENAME_LEN = 256;
 export const PROC_ARGS_MAX_BYTES = 4096;
 export const PROC_ARGS_MAX_COUNT = 64;
 
-/** proc_exec_event.flags */
+/** proc_exec_event.flags: enum proc_exec_flag (bpf/proc.h; checked against BTF by test/layout.test.ts). */
 export const ProcExecFlag = {
   ArgsTruncated: 1 << 0,
   FilenameTruncated: 1 << 1,

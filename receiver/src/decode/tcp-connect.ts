@@ -3,6 +3,7 @@
  */
 import { checkEventHeader, DecodeError, EventType, readCString, type EventLayout } from './layout';
 
+/** enum tcp_connect_outcome (bpf/tcpconnect.h; checked against BTF by test/layout.test.ts). */
 export const TcpOutcome = {
   Established: 0,
   Refused: 1,

@@ -1,13 +1,14 @@
 /**
  * Loads and runs bpf/bash.bpf.c on each distinct readline a set of shells
- * uses. One BPF object per probed file (and, for a shared libreadline, per
- * shell binary using it): the link-time addresses it is given
- * (receiver/src/elf.ts) belong to that file. Shells that cannot be probed are
- * reported as skipped, with the reason, and the rest still run.
+ * uses: the one the dynamic linker would load for a new shell, and any other
+ * one running shells have mapped. One BPF object per probed file (and, for a
+ * shared libreadline, per shell binary using it): the link-time addresses it
+ * is given (probes/bash-target.ts) belong to that file. Shells that cannot be
+ * probed are reported as skipped, with the reason, and the rest still run.
  */
-import * as fs from 'node:fs';
 import type { BpfLink } from '../../../addon/lib/index';
-import { BUILD_ID_MAX, resolveReadline, type ReadlineFound, type ReadlineGlobal } from '../elf';
+import { readlineIn, resolveReadline, runningShells, type ReadlineFound, type ReadlineGlobal } from './bash-target';
+import { fileIdentity, type LibrarySearch } from './libraries';
 import { u32, u64 } from './common';
 import { LoadedObjects, openAndAttach, type AttachedObject } from './loaded';
 
@@ -20,8 +21,8 @@ export interface BashProbeSettings {
   filterTgid: number;
   /** Never this process; 0: none. */
   excludeTgid: number;
-  /** Library directories for a readline in a shared library (default: elf.ts's list). */
-  libraryDirs?: readonly string[];
+  /** How a shared libreadline is searched for (default: as the system's dynamic linker does). */
+  librarySearch?: LibrarySearch;
 }
 
 export interface BashProbeTarget {
@@ -29,6 +30,10 @@ export interface BashProbeTarget {
   readonly module: string;
   /** 'teardown': every line; 'return': the fallback, which misses a line being typed at attach. */
   readonly lineProbe: 'teardown' | 'return';
+  /** Running processes of `shell` that use this readline when the probe attached. */
+  readonly runningShells: number;
+  /** Running processes of `shell` in all (some may use another readline, probed separately). */
+  readonly shellProcesses: number;
 }
 
 export interface BashSkipped {
@@ -42,14 +47,20 @@ export interface BashKernelStats {
   events: bigint;
 }
 
-/** exe_globals bits of bpf/bash.bpf.c (BASH_GLOBAL_*). */
-const GLOBAL_BITS: Record<ReadlineGlobal, number> = { rlLineBuffer: 1 << 0, rlEnd: 1 << 1, commandLineCount: 1 << 2 };
+/** Indices of the `stats` counters (enum bash_stat in bpf/bash.h; checked against BTF by test/layout.test.ts). */
+export const BashStat = { RingbufDrops: 0, LineUnreadable: 1, Events: 2 } as const;
+export const BASH_STAT_COUNT = 3;
 
-/** Identity of the file a uprobe lands on (uprobes are per inode). */
-function fileIdentity(file: string): string {
-  const stat = fs.statSync(file);
-  return `${stat.dev}:${stat.ino}`;
-}
+/** exe_globals bits (enum bash_global in bpf/bash.h). */
+export const BashGlobal = { RlLineBuffer: 1 << 0, RlEnd: 1 << 1, CommandLineCount: 1 << 2 } as const;
+/** Sizes (enum bash_limit in bpf/bash.h): exe_build_id holds BuildIdMax bytes. */
+export const BashLimit = { BuildIdMax: 20 } as const;
+
+const GLOBAL_BITS: Record<ReadlineGlobal, number> = {
+  rlLineBuffer: BashGlobal.RlLineBuffer,
+  rlEnd: BashGlobal.RlEnd,
+  commandLineCount: BashGlobal.CommandLineCount,
+};
 
 export class BashProbe {
   private readonly loaded: LoadedObjects;
@@ -59,7 +70,7 @@ export class BashProbe {
     readonly targets: readonly BashProbeTarget[],
     readonly skipped: readonly BashSkipped[],
   ) {
-    this.loaded = new LoadedObjects(attached, 3);
+    this.loaded = new LoadedObjects(attached, BASH_STAT_COUNT);
   }
 
   /**
@@ -68,17 +79,31 @@ export class BashProbe {
    */
   static load(bpfDir: string, settings: BashProbeSettings): BashProbe {
     const skipped: BashSkipped[] = [];
-    const found = new Map<string, ReadlineFound>();
+    const found = new Map<string, { target: ReadlineFound; running: number; processes: number }>();
+    const add = (target: ReadlineFound, running: number, processes: number): void => {
+      // A shared libreadline is probed once per shell binary using it (by build ID: copies are one binary).
+      const executable = target.executable ? `/${target.executable.buildId.bytes.toString('hex')}` : '';
+      const id = `${fileIdentity(target.module)}${executable}`;
+      const seen = found.get(id);
+      if (seen) seen.running = Math.max(seen.running, running); // the same file and binary under another path
+      else found.set(id, { target, running, processes });
+    };
     for (const shell of settings.shells) {
-      const resolution = settings.libraryDirs ? resolveReadline(shell, settings.libraryDirs) : resolveReadline(shell);
+      const resolution = resolveReadline(shell, settings.librarySearch);
       if (resolution.kind === 'skipped') {
         skipped.push({ shell, reason: resolution.reason });
         continue;
       }
-      // A shared libreadline is probed once per shell binary using it (by build ID: copies are one binary).
-      const executable = resolution.executable ? `/${resolution.executable.buildId.bytes.toString('hex')}` : '';
-      const id = `${fileIdentity(resolution.module)}${executable}`;
-      if (!found.has(id)) found.set(id, resolution);
+      // What running shells really loaded (another LD_LIBRARY_PATH, an old library still mapped).
+      const running = runningShells(shell);
+      const resolvedId = fileIdentity(resolution.module);
+      add(resolution, running.modules.get(resolvedId)?.pids.length ?? 0, running.pids.length);
+      for (const [id, module] of running.modules) {
+        if (id === resolvedId) continue;
+        const other = readlineIn(shell, module.path);
+        if (other.kind === 'found') add(other, module.pids.length, running.pids.length);
+        else skipped.push({ shell, reason: `running shells (pid ${module.pids.join(', ')}) use ${module.path}: ${other.reason}` });
+      }
     }
     if (found.size === 0) {
       const reasons = skipped.map((s) => `  ${s.shell}: ${s.reason}`).join('\n');
@@ -88,12 +113,18 @@ export class BashProbe {
     const attached: AttachedObject[] = [];
     const targets: BashProbeTarget[] = [];
     try {
-      for (const target of found.values()) {
+      for (const { target, running, processes } of found.values()) {
         attached.push(BashProbe.attachOne(bpfDir, settings, target));
-        targets.push({ shell: target.shell, module: target.module, lineProbe: target.teardown ? 'teardown' : 'return' });
+        targets.push({
+          shell: target.shell,
+          module: target.module,
+          lineProbe: target.teardown ? 'teardown' : 'return',
+          runningShells: running,
+          shellProcesses: processes,
+        });
       }
     } catch (err) {
-      new LoadedObjects(attached, 3).close();
+      new LoadedObjects(attached, BASH_STAT_COUNT).close();
       throw err;
     }
     return new BashProbe(attached, targets, skipped);
@@ -110,7 +141,7 @@ export class BashProbe {
       object.setGlobal('command_line_count_vaddr', u64(target.commandLineCount ?? 0));
       if (target.executable) {
         // Readline in a shared library: keep only the shell's own processes (see bash.bpf.c).
-        const buildId = Buffer.alloc(BUILD_ID_MAX);
+        const buildId = Buffer.alloc(BashLimit.BuildIdMax);
         target.executable.buildId.bytes.copy(buildId);
         object.setGlobal('check_exe', u32(1));
         object.setGlobal('exe_globals', u32(target.globalsInExecutable.reduce((bits, g) => bits | GLOBAL_BITS[g], 0)));
@@ -144,8 +175,12 @@ export class BashProbe {
 
   /** Summed over every probed file (the last values read once closed). */
   stats(): BashKernelStats {
-    const [ringbufDrops = 0n, lineUnreadable = 0n, events = 0n] = this.loaded.stats();
-    return { ringbufDrops, lineUnreadable, events };
+    const s = this.loaded.stats();
+    return {
+      ringbufDrops: s[BashStat.RingbufDrops] ?? 0n,
+      lineUnreadable: s[BashStat.LineUnreadable] ?? 0n,
+      events: s[BashStat.Events] ?? 0n,
+    };
   }
 
   close(): void {

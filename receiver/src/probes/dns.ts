@@ -5,7 +5,6 @@
  * probed are reported as skipped, with the reason, and the rest still run.
  */
 import type { BpfLink } from '../../../addon/lib/index';
-import { DNS_STAT_COUNT, DnsStat } from '../decode/dns';
 import { u32 } from './common';
 import { findLibcs, mappedLibcCandidates, systemLibcCandidates, type LibcSkipped, type LibcTarget, type ResolverFunction } from './libc';
 import { LoadedObjects, openAndAttach } from './loaded';
@@ -27,6 +26,10 @@ export interface DnsKernelStats {
   events: bigint;
   nested: bigint;
 }
+
+/** enum dns_stat of bpf/dns.h: indices of the per-CPU `stats` array (checked against BTF by test/layout.test.ts). */
+export const DnsStat = { RingbufDrops: 0, InflightFull: 1, Events: 2, Nested: 3 } as const;
+export const DNS_STAT_COUNT = 4;
 
 const ENTRY_PROGRAMS: Readonly<Record<ResolverFunction, string>> = {
   getaddrinfo: 'handle_getaddrinfo',

@@ -19,6 +19,10 @@ export interface ProcKernelStats {
   events: bigint;
 }
 
+/** Indices of the `stats` counters (enum proc_stat in bpf/proc.h; checked against BTF by test/layout.test.ts). */
+export const ProcStat = { RingbufDrops: 0, ArgsUnreadable: 1, Events: 2 } as const;
+export const PROC_STAT_COUNT = 3;
+
 const PROGRAMS = ['handle_exec', 'handle_fork', 'handle_exit'] as const;
 
 export class ProcProbe {
@@ -32,7 +36,7 @@ export class ProcProbe {
       // tp_btf programs: attached by their SEC() name, no tracefs needed.
       return PROGRAMS.map((program) => object.attach(program));
     });
-    return new ProcProbe(new LoadedObjects([part], 3));
+    return new ProcProbe(new LoadedObjects([part], PROC_STAT_COUNT));
   }
 
   /** Starts delivering raw event records; `onFramingError` is called when a batch cannot be split. */
@@ -46,8 +50,12 @@ export class ProcProbe {
   }
 
   stats(): ProcKernelStats {
-    const [ringbufDrops = 0n, argsUnreadable = 0n, events = 0n] = this.loaded.stats();
-    return { ringbufDrops, argsUnreadable, events };
+    const s = this.loaded.stats();
+    return {
+      ringbufDrops: s[ProcStat.RingbufDrops] ?? 0n,
+      argsUnreadable: s[ProcStat.ArgsUnreadable] ?? 0n,
+      events: s[ProcStat.Events] ?? 0n,
+    };
   }
 
   close(): void {

@@ -23,6 +23,10 @@ export interface TcpKernelStats {
   events: bigint;
 }
 
+/** Indices of the `stats` counters (enum tcp_stat in bpf/tcpconnect.h; checked against BTF by test/layout.test.ts). */
+export const TcpStat = { RingbufDrops: 0, InflightFull: 1, HistFull: 2, Events: 3 } as const;
+export const TCP_STAT_COUNT = 4;
+
 export class TcpProbe {
   private lastHistogram: Array<[Buffer, Buffer]> = [];
 
@@ -39,7 +43,7 @@ export class TcpProbe {
       object.load();
       return [object.attachTracepoint('inet_sock_set_state', 'sock', 'inet_sock_set_state')];
     });
-    return new TcpProbe(new LoadedObjects([part], 4));
+    return new TcpProbe(new LoadedObjects([part], TCP_STAT_COUNT));
   }
 
   /** Starts delivering raw event records; `onFramingError` is called when a batch cannot be split. */
@@ -68,8 +72,13 @@ export class TcpProbe {
 
   /** The kernel's own counters (the last values read once closed). */
   stats(): TcpKernelStats {
-    const [ringbufDrops = 0n, inflightFull = 0n, histFull = 0n, events = 0n] = this.loaded.stats();
-    return { ringbufDrops, inflightFull, histFull, events };
+    const s = this.loaded.stats();
+    return {
+      ringbufDrops: s[TcpStat.RingbufDrops] ?? 0n,
+      inflightFull: s[TcpStat.InflightFull] ?? 0n,
+      histFull: s[TcpStat.HistFull] ?? 0n,
+      events: s[TcpStat.Events] ?? 0n,
+    };
   }
 
   close(): void {

@@ -200,18 +200,12 @@ export class TcpConnectMetricProducer implements MetricProducer {
       if (entry.outcome >= TCP_OUTCOME_COUNT || entry.count === 0n) continue;
       const attributes = histAttributes(entry);
       const counts = new Array<number>(this.layout.boundaries.length + 1).fill(0);
-      let min = Infinity;
-      let max = -Infinity;
       for (let slot = 0; slot < TCP_HIST_SLOTS; slot++) {
         const n = entry.slots[slot] as bigint;
         if (n === 0n) continue;
         const bucket = this.layout.slotToBucket[slot] as number;
         if (bucket < 0) continue;
         counts[bucket] = (counts[bucket] as number) + Number(n);
-        const lower = (slotLowerBoundNs(slot) as number) / 1e9;
-        const upper = (slotLowerBoundNs(slot + 1 === 4 ? 8 : slot + 1) ?? lower * 1e9) / 1e9;
-        if (lower < min) min = lower;
-        if (upper > max) max = upper;
       }
       histogramPoints.push({
         startTime: this.startTime,
@@ -221,8 +215,7 @@ export class TcpConnectMetricProducer implements MetricProducer {
           buckets: { boundaries: this.layout.boundaries, counts },
           count: Number(entry.count),
           sum: Number(entry.sumNs) / 1e9,
-          // Slot bounds, not exact extremes: the kernel does not keep those.
-          ...(min !== Infinity ? { min, max } : {}),
+          // No min/max: OTLP's are observed extremes, and the kernel keeps only slot counts.
         },
       });
       attemptPoints.push({ startTime: this.startTime, endTime, attributes, value: Number(entry.count) });
