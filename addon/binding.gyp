@@ -10,6 +10,7 @@
         "src/bpf_object.cc",
         "src/errors.cc",
         "src/libbpf_log.cc",
+        "src/privileges.cc",
         "src/ring_reader.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -3,13 +3,17 @@
  * /bin/true, wait), the pattern of a shell script or a build that runs many
  * small tools. Each iteration is one fork, one exec and one exit for the agent.
  *
- * Usage: exec_storm COUNT [PROGRAM]
+ * Usage: exec_storm COUNT [PROGRAM [ARGV_BYTES]]
+ * ARGV_BYTES > 0 gives every process about that many bytes of arguments,
+ * shaped like the command lines redaction works on (flags with secrets,
+ * headers, KEY=value words), split into 64 arguments.
  * Prints one JSON line on stdout:
  *   {"execs":10000,"seconds":4.210,"per_second":2375.3,"failures":0}
  */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,12 +28,33 @@ static double now_seconds(void)
 int main(int argc, char **argv)
 {
 	long count = argc >= 2 ? atol(argv[1]) : 0;
-	if (argc < 2 || argc > 3 || count <= 0) {
-		fprintf(stderr, "usage: %s COUNT [PROGRAM] (COUNT > 0; PROGRAM defaults to /bin/true)\n", argv[0]);
+	long argv_bytes = argc >= 4 ? atol(argv[3]) : 0;
+	if (argc < 2 || argc > 4 || count <= 0 || argv_bytes < 0) {
+		fprintf(stderr, "usage: %s COUNT [PROGRAM [ARGV_BYTES]] (COUNT > 0; PROGRAM defaults to /bin/true)\n", argv[0]);
 		return 2;
 	}
-	const char *program = argc == 3 ? argv[2] : "/bin/true";
-	char *const child_argv[] = { (char *)program, NULL };
+	const char *program = argc >= 3 ? argv[2] : "/bin/true";
+	enum { NARGS = 64 };
+	static const char *shapes[] = { "--password=", "-H", "Authorization: Bearer ", "DB_PASSWORD=", "--token=", "user:", "--from-literal=api_key=", "-Djavax.net.ssl.keyStorePassword=" };
+	char *child_argv[NARGS + 2] = { (char *)program, NULL };
+	if (argv_bytes > 0) {
+		size_t each = (size_t)argv_bytes / NARGS;
+		for (int i = 0; i < NARGS; i++) {
+			const char *shape = shapes[i % (sizeof(shapes) / sizeof(shapes[0]))];
+			size_t len = strlen(shape);
+			char *arg = malloc(len + each + 1);
+			if (!arg) {
+				perror("exec_storm: malloc");
+				return 1;
+			}
+			memcpy(arg, shape, len);
+			for (size_t j = 0; j < each; j++)
+				arg[len + j] = "s3cr3tQz"[j % 8];
+			arg[len + each] = '\0';
+			child_argv[i + 1] = arg;
+		}
+		child_argv[NARGS + 1] = NULL;
+	}
 	char *const child_env[] = { NULL };
 
 	unsigned long failures = 0;

@@ -26,8 +26,18 @@ if [[ ! -d /sys/kernel/tracing/events ]]; then
   mount -t tracefs tracefs /sys/kernel/tracing
 fi
 
+# The fidelity reference (bpftrace on the same tracepoint): Debian's package.
+if ! command -v bpftrace >/dev/null; then
+  echo "bench: installing bpftrace (the fidelity reference)" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bpftrace >/dev/null ||
+    echo "bench: could not install bpftrace: the fidelity check will say so in RESULTS.md" >&2
+fi
+
 mkdir -p build/bench
 gcc -O2 -Wall -Wextra -o build/bench/connect_storm bench/connect_storm.c
 gcc -O2 -Wall -Wextra -o build/bench/exec_storm bench/exec_storm.c
+# The floor: count-only programs on the classic tracepoint and on tp_btf (bench/floor.bpf.c).
+arch="$(uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')"
+clang -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_${arch} -Ibuild/bpf -c bench/floor.bpf.c -o build/bench/floor.bpf.o
 
 exec scripts/node.sh dist/bench/run.js "$@"

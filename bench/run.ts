@@ -16,9 +16,12 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { startCollector, type CollectorHandle } from '../test/helpers/backends';
+import { enableBpfStats, programIdsOf, programStats, statsDelta, type ProgramStats } from './bpfstats';
+import { measureFidelity, quantileUs, type FidelityResult } from './fidelity';
 import { foreignActivity, peakRssKb, sampleProc, sleep, waitUntilIdle } from './proc';
 import {
-  agentSpec, ROOT, startWatcher, toolSpec, WatcherStartError,
+  agentSpec, floorSpec, ROOT, startWatcher, toolSpec, WatcherStartError,
   type AgentSummary, type WatcherSpec,
 } from './watchers';
 
@@ -107,6 +110,10 @@ interface RoundResult {
   drainSeconds?: number;
   peakRssKb?: number;
   exitCode?: number | null;
+  /** Agent and floor: spawn to "probes attached" (the "running;" line), ms. */
+  startupMs?: number;
+  /** The Collector's own CPU during the run (export-at-rate variant only). */
+  collectorCpuSeconds?: number;
   agentSummary?: AgentSummary;
   toolLostEvents?: number;
   /** Other tracing/test processes seen at the start or end of the storm. */
@@ -114,12 +121,15 @@ interface RoundResult {
 }
 
 interface BenchmarkResult {
-  name: 'connect' | 'exec';
+  name: 'connect' | 'exec' | 'exec-long-argv';
   unit: string;
   specs: WatcherSpec[];
   failed: Array<{ spec: WatcherSpec; message: string }>;
   rounds: RoundResult[];
   note?: string;
+  kernelCosts?: KernelCost[];
+  fidelity?: FidelityResult;
+  diagnosticsError?: string;
 }
 
 const log = (message: string): void => { process.stderr.write(`bench: ${message}\n`); };
@@ -135,19 +145,28 @@ async function runOnce(round: number, spec: WatcherSpec | undefined, stormArgv: 
   const ours = new Set([watcher.pid]);
   const foreignBefore = foreignActivity(ours);
   const before = sampleProc(watcher.pid).cpuSeconds;
+  const collectorPid = spec.id === OTLP_VARIANT ? collector?.pid() : undefined;
+  const collectorBefore = collectorPid ? sampleProc(collectorPid).cpuSeconds : 0;
   const storm = await runStorm(stormArgv);
   const disturbedBy = [...new Set([...foreignBefore, ...foreignActivity(ours)])];
   const drainSeconds = await waitUntilIdle(watcher.pid, 20_000);
   const after = sampleProc(watcher.pid).cpuSeconds;
+  const collectorCpuSeconds = collectorPid ? sampleProc(collectorPid).cpuSeconds - collectorBefore : undefined;
   const peak = peakRssKb(watcher.pid);
   const exit = await watcher.stop();
   return {
     round, variant: spec.id, storm, disturbedBy,
     watcherCpuSeconds: after - before, drainSeconds, peakRssKb: peak,
+    ...(watcher.startupMs !== undefined ? { startupMs: watcher.startupMs } : {}),
+    ...(collectorCpuSeconds !== undefined ? { collectorCpuSeconds } : {}),
     exitCode: exit.code, toolLostEvents: exit.toolLostEvents,
     ...(exit.summary ? { agentSummary: exit.summary } : {}),
   };
 }
+
+/** The export-at-rate variant: the agent exporting OTLP to the real Collector. */
+const OTLP_VARIANT = 'agent-otlp';
+let collector: CollectorHandle | undefined;
 
 /** Shared budget for waiting on other engineers' tests and agents, in ms. */
 let quietBudgetMs = 0;
@@ -188,6 +207,72 @@ async function runBenchmark(name: BenchmarkResult['name'], unit: string, specs: 
   return result;
 }
 
+// ---- diagnostics: kernel-side cost per program, fidelity against bpftrace ----
+
+interface KernelCost {
+  variant: string;
+  label: string;
+  units: number;
+  programs: ProgramStats[];
+}
+
+/**
+ * One extra run per variant (the Debian tools too) with kernel.bpf_stats_enabled=1:
+ * how often each program ran and how long it took, per unit of work. Not
+ * part of the timed rounds (the stats themselves cost two clock reads per run).
+ */
+async function kernelCosts(specs: WatcherSpec[], stormArgv: string[]): Promise<KernelCost[]> {
+  const out: KernelCost[] = [];
+  const restore = enableBpfStats();
+  try {
+    for (const spec of specs) {
+      const watcher = await startWatcher(spec);
+      try {
+        const ids = programIdsOf(watcher.pid);
+        const before = programStats(ids);
+        const storm = await runStorm(stormArgv);
+        await waitUntilIdle(watcher.pid, 20_000);
+        out.push({ variant: spec.id, label: spec.label, units: storm.units, programs: statsDelta(before, programStats(ids)).filter((p) => p.runCount > 0) });
+      } finally {
+        await watcher.stop();
+      }
+    }
+  } finally {
+    restore();
+  }
+  return out;
+}
+
+function kernelCostTable(costs: KernelCost[], unit: string): string {
+  const one = unit.replace(/s$/, '');
+  const rows = [
+    `| Watcher | program | runs per ${one} | ns per run | kernel µs per ${one} |`,
+    '|---|---|---|---|---|',
+  ];
+  for (const c of costs) {
+    for (const p of c.programs) {
+      rows.push(`| ${c.label} | ${p.name} | ${(p.runCount / c.units).toFixed(2)} | ${(p.runTimeNs / Math.max(1, p.runCount)).toFixed(0)} | ${(p.runTimeNs / 1000 / c.units).toFixed(3)} |`);
+    }
+  }
+  return rows.join('\n');
+}
+
+function fidelityText(f: FidelityResult): string {
+  const q = (d: FidelityResult['agent']): string =>
+    `p50 ${quantileUs(d, 0.5).toFixed(1)} µs, p90 ${quantileUs(d, 0.9).toFixed(1)} µs, p99 ${quantileUs(d, 0.99).toFixed(1)} µs, max ${quantileUs(d, 1).toFixed(1)} µs`;
+  return [
+    `One storm (${f.stormConnects} connects, ${f.stormPerSecond.toFixed(0)}/s with both watching) under the agent (\`--probes tcp --max-spans-per-second 0\`, jsonl) and a bpftrace probe on the same tracepoint (CLOSE→SYN_SENT to the next transition, comm \`connect_storm\`, 0.1 µs buckets).`,
+    '',
+    '| | connects seen | latency |',
+    '|---|---|---|',
+    `| storm (its own count) | ${f.stormConnects} | – |`,
+    `| bpftrace (reference) | ${f.reference.count} | ${q(f.reference)} |`,
+    `| ebpf-otel spans | ${f.agent.count} | ${q(f.agent)} |`,
+    '',
+    `Largest difference between the two at p50/p90/p99: ${f.maxQuantileDiffUs.toFixed(1)} µs. Agent: lost in kernel ${f.agentSummary?.lostInKernel ?? 'n/a'}, spans dropped ${f.agentSummary?.spansDropped ?? 'n/a'}.`,
+  ].join('\n');
+}
+
 // ---- statistics and report ----
 
 function median(values: number[]): number {
@@ -217,10 +302,15 @@ function usableRounds(bench: BenchmarkResult): { rounds: RoundResult[]; note: st
   const all = [...new Set(bench.rounds.map((r) => r.round))];
   const clean = all.filter((n) => bench.rounds.every((r) => r.round !== n || r.disturbedBy.length === 0));
   if (clean.length === all.length) return { rounds: bench.rounds, note: `All ${all.length} rounds ran with no other tracing or test process on the machine.` };
+  const disturbed = all.filter((n) => !clean.includes(n));
+  const why = disturbed.map((n) => {
+    const first = bench.rounds.find((r) => r.round === n && r.disturbedBy.length > 0)?.disturbedBy[0] ?? '';
+    return `round ${n + 1} (e.g. ${first.replace(/\|/g, '/').slice(0, 80)})`;
+  }).join('; ');
   if (clean.length >= 3) {
     return {
       rounds: bench.rounds.filter((r) => clean.includes(r.round)),
-      note: `${clean.length} of ${all.length} rounds ran with no other tracing or test process on the machine; the table uses those ${clean.length}.`,
+      note: `${clean.length} of ${all.length} rounds ran with no other tracing or test process on the machine; the table uses those ${clean.length}. Disturbed and excluded: ${why}.`,
     };
   }
   return { rounds: bench.rounds, note: `Only ${clean.length} of ${all.length} rounds ran with the machine free of other tracing/test processes (other engineers' agents and test runs); the table uses all rounds, so the spread is wider than the machine's own noise.` };
@@ -231,7 +321,7 @@ function tableFor(all: BenchmarkResult): string {
   const bench = { ...all, rounds: usable.rounds };
   const unitLabel = bench.unit;
   const rows: string[] = [
-    `| Watcher | ${unitLabel}/s, median (min – max) | slowdown vs. unwatched, median of rounds (min – max) | watcher CPU ms per 1,000 ${unitLabel} | busy after storm, s | peak RSS, MB | agent events per ${unitLabel.replace(/s$/, '')} | lost in kernel |`,
+    `| Watcher | ${unitLabel}/s, median (min – max) | slowdown vs. unwatched, median of rounds (min – max) | watcher CPU ms per 1,000 ${unitLabel} | busy after storm, s | peak RSS, MB | events per ${unitLabel.replace(/s$/, '')} | lost in kernel |`,
     '|---|---|---|---|---|---|---|---|',
   ];
   const base = bench.rounds.filter((r) => r.variant === 'none');
@@ -241,12 +331,14 @@ function tableFor(all: BenchmarkResult): string {
     if (runs.length === 0) continue;
     const cpuPerThousand = runs.map((r) => ((r.watcherCpuSeconds ?? 0) * 1000) / (r.storm.units / 1000));
     const peakMb = Math.max(...runs.map((r) => r.peakRssKb ?? 0)) / 1024;
-    const received = spec.kind === 'agent'
-      ? range(runs.map((r) => (r.agentSummary?.eventsReceived ?? 0) / r.storm.units), 2)
-      : 'n/a';
+    const received = spec.kind === 'tool'
+      ? 'n/a'
+      : `${range(runs.map((r) => (r.agentSummary?.eventsReceived ?? 0) / r.storm.units), 2)}${spec.kind === 'floor' ? ' program runs' : ''}`;
     const lost = spec.kind === 'agent'
       ? `${runs.reduce((a, r) => a + (r.agentSummary?.lostInKernel ?? 0), 0)} in ${runs.length} rounds`
-      : `${runs.reduce((a, r) => a + (r.toolLostEvents ?? 0), 0)} in ${runs.length} rounds ("lost N events" lines)`;
+      : spec.kind === 'floor'
+        ? '–'
+        : `${runs.reduce((a, r) => a + (r.toolLostEvents ?? 0), 0)} in ${runs.length} rounds ("lost N events" lines)`;
     rows.push(`| ${spec.label} | ${range(runs.map((r) => r.storm.perSecond), 0)} | ${range(slowdowns(bench, spec.id), 1, 100)} % | ${range(cpuPerThousand, 1)} | ${range(runs.map((r) => r.drainSeconds ?? 0), 1)} | ${peakMb.toFixed(0)} | ${received} | ${lost} |`);
   }
   const agentRuns = bench.rounds.filter((r) => r.agentSummary);
@@ -257,15 +349,53 @@ function tableFor(all: BenchmarkResult): string {
     const sampled = median(runs.map((r) => r.agentSummary!.spansSampledOut));
     const dropped = runs.reduce((a, r) => a + r.agentSummary!.spansDropped, 0);
     const decode = runs.reduce((a, r) => a + r.agentSummary!.decodeErrors, 0);
-    return `- ${spec.label}: spans exported per round (median) ${exported}, sampled out ${sampled}; spans dropped ${dropped} and decode errors ${decode} over all rounds.`;
+    const startups = runs.map((r) => r.startupMs).filter((v): v is number => v !== undefined);
+    const startup = startups.length ? ` Start-up to "probes attached": ${range(startups, 0)} ms.` : '';
+    let line = `- ${spec.label}: spans exported per round (median) ${exported}, sampled out ${sampled}; spans dropped ${dropped} and decode errors ${decode} over all rounds.${startup}`;
+    if (spec.id === OTLP_VARIANT) {
+      // Sustained: from the storm's start until the agent is idle again, so a backlog does not flatter it.
+      const rate = runs.map((r) => r.agentSummary!.spansExported / (r.storm.seconds + (r.drainSeconds ?? 0)));
+      const cpu = runs.map((r) => ((r.watcherCpuSeconds ?? 0) * 1000) / Math.max(1, r.agentSummary!.spansExported / 1000));
+      const col = runs.map((r) => ((r.collectorCpuSeconds ?? 0) * 1000) / Math.max(1, r.agentSummary!.spansExported / 1000));
+      line += `\n- **Export at rate to the real Collector** (OTLP/gRPC, uncapped): sustained ${range(rate, 0)} spans/s exported; agent CPU ${range(cpu, 1)} ms per 1,000 spans exported (the Collector itself: ${range(col, 1)} ms); spans dropped ${dropped}.`;
+    }
+    return line;
   }).filter(Boolean);
   const failed = bench.failed.map((f) => `- **${f.spec.label} did not start**: \`${f.message.split('\n').slice(-1)[0] ?? ''}\``);
   return [...rows, '', usable.note, '', ...spanLines, ...failed, ...(bench.note ? ['', bench.note] : [])].join('\n');
 }
 
+function diagnosticsSections(bench: BenchmarkResult): string[] {
+  const out: string[] = [];
+  if (bench.kernelCosts?.length) {
+    out.push(
+      `### Where the kernel-side cost goes (${bench.name} storm, one extra run per variant with \`kernel.bpf_stats_enabled=1\`)`,
+      '',
+      kernelCostTable(bench.kernelCosts, bench.unit),
+      '',
+    );
+  }
+  if (bench.fidelity) out.push('### Fidelity under load, against bpftrace on the same tracepoint', '', fidelityText(bench.fidelity), '');
+  if (bench.diagnosticsError) out.push(`Diagnostics failed: \`${bench.diagnosticsError}\``, '');
+  return out;
+}
+
+/** Agent CPU per 1,000 execs with long argv against the same variant with short argv (target: within 20 %). */
+function longArgvComparison(benches: BenchmarkResult[]): string {
+  const cpuPerThousand = (name: BenchmarkResult['name']): number | undefined => {
+    const bench = benches.find((b) => b.name === name);
+    const runs = bench ? usableRounds(bench).rounds.filter((r) => r.variant === 'agent-exec-all') : [];
+    return runs.length ? median(runs.map((r) => ((r.watcherCpuSeconds ?? 0) * 1000) / (r.storm.units / 1000))) : undefined;
+  };
+  const short = cpuPerThousand('exec');
+  const long = cpuPerThousand('exec-long-argv');
+  if (short === undefined || long === undefined) return '';
+  return `Agent CPU per 1,000 execs with \`--trace-execs all\`: ${long.toFixed(1)} ms with long argv against ${short.toFixed(1)} ms with short argv (${((long / short - 1) * 100).toFixed(0)} %; target: within 20 %).`;
+}
+
 function commandLines(bench: BenchmarkResult): string {
   return bench.specs.map((s) => {
-    const argv = s.kind === 'agent' ? ['ebpf-otel', ...s.argv.slice(2)] : s.argv;
+    const argv = s.kind === 'agent' ? ['ebpf-otel', ...s.argv.slice(2)] : s.kind === 'floor' ? ['node dist/bench/floor.js', ...s.argv.slice(2)] : s.argv;
     return `- ${s.label}: \`${argv.join(' ')} > /dev/null\``;
   }).join('\n');
 }
@@ -286,6 +416,7 @@ function report(options: Options, benches: BenchmarkResult[], startedAt: Date, s
     'Generated by `bench/run.sh` (`npm run bench`); the tables are measured, nothing is estimated.',
     '',
     `- Machine: ${os.availableParallelism()} CPUs (\`nproc\`), ${cpu}, Linux ${os.release()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM`,
+    `- Load average when the run started (1, 5, 15 min): ${startLoad.map((l) => l.toFixed(2)).join(', ')}; rounds that overlapped other tracing or test processes are flagged below and left out when at least 3 clean rounds remain.`,
     `- Date: ${startedAt.toISOString().replace(/\.\d+Z$/, 'Z')}; commit ${gitCommit()}; Node ${process.versions.node}; whole run ${Math.round(seconds)} s`,
     `- Rounds: ${options.rounds} per benchmark; in each round every variant runs once, order rotated per round. "Slowdown" is the median over rounds of 1 − rate(watched) / rate(unwatched, same round); min – max show the spread.`,
     '- Watcher CPU: utime + stime of the watcher process (all threads) from the storm start until it is idle again, divided by the work done. Peak RSS: VmHWM at the end of the round (max over rounds).',
@@ -303,6 +434,20 @@ function report(options: Options, benches: BenchmarkResult[], startedAt: Date, s
         '',
         tableFor(bench),
         '',
+        ...diagnosticsSections(bench),
+      );
+    } else if (bench.name === 'exec-long-argv') {
+      sections.push(
+        `## Exec storm with ${LONG_ARGV_BYTES.toLocaleString('en-US')} bytes of argv (${options.execs.toLocaleString('en-US')} processes per run)`,
+        '',
+        `The same storm, each process given 64 arguments shaped like what redaction works on (\`--password=…\`, \`-H "Authorization: Bearer …"\`, \`DB_PASSWORD=…\`, …), about ${LONG_ARGV_BYTES.toLocaleString('en-US')} bytes in all. Every process is a span here (\`--trace-execs all\`), so the argv is read, sent, redacted and exported each time.`,
+        '',
+        commandLines(bench),
+        '',
+        tableFor(bench),
+        '',
+        longArgvComparison(benches),
+        '',
       );
     } else {
       sections.push(
@@ -314,6 +459,7 @@ function report(options: Options, benches: BenchmarkResult[], startedAt: Date, s
         '',
         tableFor(bench),
         '',
+        ...diagnosticsSections(bench),
       );
     }
   }
@@ -333,6 +479,10 @@ function keepNotes(file: string): string {
   return at >= 0 ? old.slice(at) : `${NOTES_MARKER}\n`;
 }
 
+const startLoad = os.loadavg();
+/** argv bytes per process in the long-argv exec storm (the kernel reads up to 4 KiB). */
+const LONG_ARGV_BYTES = 4000;
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   quietBudgetMs = options.quietWait * 1000;
@@ -345,16 +495,46 @@ async function main(): Promise<void> {
   const benches: BenchmarkResult[] = [];
 
   if (options.only !== 'exec') {
-    benches.push(await runBenchmark('connect', 'connects', [
+    const stormArgv = [connectStorm, String(options.connectSeconds)];
+    const specs = [
+      floorSpec('floor-tp', 'floor: count-only program, classic tracepoint', 'tp'),
+      floorSpec('floor-btf', 'floor: count-only program, tp_btf', 'tp_btf'),
       agentSpec('agent', 'ebpf-otel, defaults (cap 1,000 spans/s)', ['--probes', 'tcp']),
       agentSpec('agent-uncapped', 'ebpf-otel, --max-spans-per-second 0', ['--probes', 'tcp', '--max-spans-per-second', '0']),
-      toolSpec('tcpstates', 'Debian libbpf-tools tcpstates', ['tcpstates']),
-    ], [connectStorm, String(options.connectSeconds)], options.rounds));
+    ];
+    let collectorNote: string | undefined;
+    try {
+      collector = await startCollector({ config: path.join(ROOT, 'bench/collector-bench.yaml') });
+      specs.push(agentSpec(OTLP_VARIANT, 'ebpf-otel --exporter otlp to the real Collector, --max-spans-per-second 0',
+        ['--probes', 'tcp', '--max-spans-per-second', '0', '--otlp-endpoint', collector.endpoints.otlpGrpc], 'otlp'));
+    } catch (err) {
+      collectorNote = `**Export at rate: not measured**, the Collector did not start: ${(err as Error).message.split('\n')[0] ?? ''}`;
+      log(collectorNote);
+    }
+    specs.push(toolSpec('tcpstates', 'Debian libbpf-tools tcpstates', ['tcpstates']));
+    const bench = await runBenchmark('connect', 'connects', specs, stormArgv, options.rounds);
+    if (collectorNote) bench.note = collectorNote;
+    await collector?.stop();
+    collector = undefined;
+    try {
+      log('connect: kernel-side cost per program (bpf stats), one run per variant');
+      bench.kernelCosts = await kernelCosts(bench.specs.filter((s) => s.id !== OTLP_VARIANT), stormArgv);
+      log('connect: fidelity against bpftrace');
+      bench.fidelity = await measureFidelity(
+        agentSpec('fidelity', 'fidelity', ['--probes', 'tcp', '--max-spans-per-second', '0']),
+        () => runStorm([connectStorm, String(Math.min(3, options.connectSeconds))]),
+      );
+    } catch (err) {
+      bench.diagnosticsError = (err as Error).message.split('\n')[0] ?? String(err);
+      log(`connect diagnostics failed: ${bench.diagnosticsError}`);
+    }
+    benches.push(bench);
   }
 
   if (options.only !== 'connect') {
     const execSpecs = [
-      agentSpec('agent-exec', 'ebpf-otel --probes exec, defaults (spans for interactive commands only)', ['--probes', 'exec']),
+      // The real defaults (every probe): fork and exit programs attached, shells followed, this storm not.
+      agentSpec('agent-exec', 'ebpf-otel, defaults (every probe; spans for interactive commands only)', []),
       agentSpec('agent-exec-all', 'ebpf-otel --probes exec --trace-execs all --max-spans-per-second 0', ['--probes', 'exec', '--trace-execs', 'all', '--max-spans-per-second', '0']),
       toolSpec('execsnoop', 'Debian libbpf-tools execsnoop', ['execsnoop']),
     ];
@@ -369,7 +549,21 @@ async function main(): Promise<void> {
       fallback.note = '**Exec probe: pending.** `--probes exec` did not start when this ran, so the agent row is the TCP probe under the exec storm.';
       bench = fallback;
     }
+    try {
+      log('exec: kernel-side cost per program (bpf stats), one run per variant');
+      bench.kernelCosts = await kernelCosts(bench.specs, stormArgv);
+    } catch (err) {
+      bench.diagnosticsError = (err as Error).message.split('\n')[0] ?? String(err);
+      log(`exec diagnostics failed: ${bench.diagnosticsError}`);
+    }
     benches.push(bench);
+  }
+
+  if (options.only !== 'connect') {
+    // Issue 9's benchmark: redaction and the argv path under long, secret-shaped command lines.
+    benches.push(await runBenchmark('exec-long-argv', 'execs', [
+      agentSpec('agent-exec-all', 'ebpf-otel --probes exec --trace-execs all --max-spans-per-second 0', ['--probes', 'exec', '--trace-execs', 'all', '--max-spans-per-second', '0']),
+    ], [execStorm, String(options.execs), '/bin/true', String(LONG_ARGV_BYTES)], options.rounds));
   }
 
   const seconds = (Date.now() - startedAt.getTime()) / 1000;
@@ -380,7 +574,8 @@ async function main(): Promise<void> {
   log(`wrote ${path.relative(ROOT, options.out)} and build/bench/results.json in ${Math.round(seconds)} s`);
 }
 
-main().catch((err: Error) => {
+main().catch(async (err: Error) => {
   process.stderr.write(`bench: ${err.message}\n`);
   process.exitCode = 1;
+  await collector?.stop().catch(() => undefined);
 });

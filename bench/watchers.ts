@@ -12,19 +12,27 @@ import { sleep, waitUntilIdle } from './proc';
 
 export const ROOT = path.resolve(__dirname, '../..');
 const CLI = path.join(ROOT, 'dist/receiver/src/cli.js');
+const FLOOR = path.join(ROOT, 'dist/bench/floor.js');
+export const FLOOR_OBJECT = path.join(ROOT, 'build/bench/floor.bpf.o');
 
 export interface WatcherSpec {
   /** Short key used in the raw results, e.g. "agent-uncapped". */
   id: string;
   /** Row label in RESULTS.md. */
   label: string;
-  kind: 'agent' | 'tool';
+  /** floor: bench/floor.ts, a count-only program (prints an agent-style summary). */
+  kind: 'agent' | 'tool' | 'floor';
   argv: string[];
 }
 
-export function agentSpec(id: string, label: string, args: string[]): WatcherSpec {
+export function agentSpec(id: string, label: string, args: string[], exporter: 'jsonl' | 'otlp' = 'jsonl'): WatcherSpec {
   // process.execPath is the Node 22 that scripts/node.sh picked to run the bench itself.
-  return { id, label, kind: 'agent', argv: [process.execPath, CLI, '--exporter', 'jsonl', ...args] };
+  return { id, label, kind: 'agent', argv: [process.execPath, CLI, '--exporter', exporter, ...args] };
+}
+
+/** A count-only program on inet_sock_set_state, loaded by the bench itself (bench/floor.bpf.c). */
+export function floorSpec(id: string, label: string, hook: 'tp' | 'tp_btf'): WatcherSpec {
+  return { id, label, kind: 'floor', argv: [process.execPath, FLOOR, hook, FLOOR_OBJECT] };
 }
 
 export function toolSpec(id: string, label: string, argv: string[]): WatcherSpec {
@@ -52,6 +60,8 @@ export interface WatcherExit {
 
 export interface RunningWatcher {
   pid: number;
+  /** Agent and floor: ms from spawn until it said its probes are attached ("running;"). */
+  startupMs: number | undefined;
   stop(): Promise<WatcherExit>;
 }
 
@@ -89,8 +99,8 @@ function exitOf(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
 
-export async function startWatcher(spec: WatcherSpec): Promise<RunningWatcher> {
-  const devNull = openSync('/dev/null', 'w');
+export async function startWatcher(spec: WatcherSpec, stdoutFile = '/dev/null'): Promise<RunningWatcher> {
+  const devNull = openSync(stdoutFile, 'w');
   const [program, ...args] = spec.argv;
   if (!program) throw new WatcherStartError(`${spec.id}: empty command`);
   const child = spawn(program, args, {
@@ -101,7 +111,14 @@ export async function startWatcher(spec: WatcherSpec): Promise<RunningWatcher> {
   });
   closeSync(devNull);
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const spawnedAt = process.hrtime.bigint();
+  let startupMs: number | undefined;
+  const readyPattern = spec.kind === 'tool' ? undefined : /running;/;
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    // Timed when the line arrives, not when the loop below looks.
+    if (startupMs === undefined && readyPattern?.test(stderr)) startupMs = Number(process.hrtime.bigint() - spawnedAt) / 1e6;
+  });
   const spawnFailed = new Promise<Error>((resolve) => child.once('error', resolve));
   const exited = exitOf(child);
   const pid = child.pid;
@@ -111,7 +128,6 @@ export async function startWatcher(spec: WatcherSpec): Promise<RunningWatcher> {
   // on a silenced stdout, so at least their load time has passed) and idle,
   // so that neither start-up work nor JIT warm-up competes with the storm.
   const deadline = Date.now() + 30_000;
-  const readyPattern = spec.kind === 'agent' ? /running;/ : undefined;
   await sleep(500);
   while (readyPattern && !readyPattern.test(stderr)) {
     if (child.exitCode !== null || Date.now() > deadline) break;
@@ -126,6 +142,7 @@ export async function startWatcher(spec: WatcherSpec): Promise<RunningWatcher> {
 
   return {
     pid,
+    startupMs,
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGINT');
       const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
@@ -134,7 +151,7 @@ export async function startWatcher(spec: WatcherSpec): Promise<RunningWatcher> {
       // Let the last stderr chunks arrive.
       await sleep(50);
       const lost = [...stderr.matchAll(/lost (\d+) events/g)].reduce((a, m) => a + Number(m[1]), 0);
-      const summary = spec.kind === 'agent' ? parseAgentSummary(stderr) : undefined;
+      const summary = spec.kind === 'tool' ? undefined : parseAgentSummary(stderr);
       return { code, stderr, toolLostEvents: lost, ...(summary ? { summary } : {}) };
     },
   };

@@ -39,6 +39,7 @@
 
 #define AGENT_STATS_COUNT BASH_STAT__COUNT
 #include "agent.bpf.h"
+#include "follow.bpf.h"
 
 /* Settings, written by user space between open and load. */
 /* Link-time addresses (ELF st_value) in the probed module; 0: not found. */
@@ -48,6 +49,7 @@ const volatile __u64 rl_line_buffer_vaddr = 0;          /* char *rl_line_buffer 
 const volatile __u64 rl_end_vaddr = 0;                  /* int rl_end */
 const volatile __u64 command_line_count_vaddr = 0;      /* int current_command_line_count (bash) */
 /* Readline in a shared library: the shell executable (receiver/src/probes/bash.ts). */
+const volatile __u8 follow_shells = 0;        /* 1: add shells to `followed` (shared with the exec probe) */
 const volatile __u32 check_exe = 0;             /* 1: only processes running the shell executable */
 const volatile __u32 exe_globals = 0;           /* BASH_GLOBAL_* bits: located in the executable */
 const volatile __u64 exe_text_vaddr = 0;        /* link-time address of its first executable segment */
@@ -135,6 +137,9 @@ int BPF_KPROBE(handle_readline_entry)
 
 	if (skip_tgid(pid_tgid >> 32) || !shell_exe_bias(&exe_bias))
 		return 0;
+	/* A shell at its prompt: what it starts from now on is followed (follow.bpf.h). */
+	if (follow_shells && !is_followed(pid_tgid >> 32) && follow(pid_tgid >> 32) != 0)
+		count(BASH_STAT_FOLLOW_FULL);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count(BASH_STAT_RINGBUF_DROPS);
@@ -220,6 +225,9 @@ static __always_inline __u32 capture_line(struct bash_readline_event *e, const c
 
 static __always_inline void send_line(struct bash_readline_event *e, __u32 line_bytes)
 {
+	/* Also here: a shell already waiting at its prompt when we attached was never seen entering readline. */
+	if (follow_shells && !is_followed(e->pid) && follow(e->pid) != 0)
+		count(BASH_STAT_FOLLOW_FULL);
 	line_bytes &= (BASH_LINE_MAX << 1) - 1; /* a bound the verifier tracks */
 	if (line_bytes > BASH_LINE_MAX)
 		line_bytes = BASH_LINE_MAX;

@@ -91,7 +91,8 @@ enum bash_stat {
 	BASH_STAT_RINGBUF_DROPS = 0,    /* ring buffer full: event lost */
 	BASH_STAT_LINE_UNREADABLE = 1,  /* the line could not be read (event sent without it) */
 	BASH_STAT_EVENTS = 2,           /* events submitted */
-	BASH_STAT__COUNT = 3,
+	BASH_STAT_FOLLOW_FULL = 3,      /* followed-process table full: this shell's commands are not followed */
+	BASH_STAT__COUNT = 4,
 };
 EBPF_OTEL_BTF_ENUM(bash_stat)
 

@@ -13,9 +13,17 @@
 #include "proc.h"
 
 #define AGENT_STATS_COUNT PROC_STAT__COUNT
+#define E2BIG 7
+#define EEXIST 17
 #include "agent.bpf.h"
+#include "follow.bpf.h"
 
 /* Settings, written by user space between open and load. */
+/*
+ * 1: report fork, exec and exit of every process (--trace-execs all).
+ * 0: only of followed processes (follow.bpf.h); execs are counted either way.
+ */
+const volatile __u8 follow_all = 1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -34,10 +42,73 @@ struct {
 	__type(value, struct proc_exec_event);
 } exec_scratch SEC(".maps");
 
+/* Exec counts by executable name (proc.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PROC_EXEC_COUNTS_MAX_ENTRIES);
+	__type(key, struct proc_exec_count_key);
+	__type(value, __u64);
+} exec_counts SEC(".maps");
+
 /* Keep every event layout in the object's BTF for the receiver's layout check. */
 const struct proc_exec_event *unused_proc_exec_event __attribute__((unused));
 const struct proc_fork_event *unused_proc_fork_event __attribute__((unused));
 const struct proc_exit_event *unused_proc_exit_event __attribute__((unused));
+
+/* Counts one exec of `name` (a NUL-terminated basename in `key`). */
+static __always_inline void count_exec(struct proc_exec_count_key *key)
+{
+	__u64 one = 1, *n;
+	long err;
+
+	n = bpf_map_lookup_elem(&exec_counts, key);
+	if (n) {
+		__sync_fetch_and_add(n, 1);
+		return;
+	}
+	err = bpf_map_update_elem(&exec_counts, key, &one, BPF_NOEXIST);
+	if (err == 0)
+		return;
+	if (err == -E2BIG) {
+		count(PROC_STAT_EXEC_NAMES_FULL);
+		__builtin_memset(key, 0, sizeof(*key));
+	}
+	/* -EEXIST: another CPU inserted it first. Full: the pre-inserted overflow key. */
+	n = bpf_map_lookup_elem(&exec_counts, key);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else
+		count(PROC_STAT_EXEC_NOT_COUNTED);
+}
+
+/*
+ * Counts the exec of e->filename (`len` bytes before its NUL) by its
+ * basename. Written for the verifier: a global function is checked once, on
+ * its own, and the scan goes backwards to the first '/' so no value is
+ * carried from one iteration to the next (a forward scan remembering the last
+ * '/' made the program take 6 s to load, then exceed the verifier's limit).
+ */
+__noinline int count_exec_of(struct proc_exec_event *e, __u32 len)
+{
+	struct proc_exec_count_key key = {};
+	__u32 base = 0;
+
+	if (!e)
+		return 0;
+	if (len > PROC_FILENAME_LEN - 1)
+		len = PROC_FILENAME_LEN - 1;
+	for (__u32 i = 1; i <= PROC_FILENAME_LEN - 1; i++) {
+		if (i > len)
+			break;
+		if (e->filename[(len - i) & (PROC_FILENAME_LEN - 1)] == '/') {
+			base = len - i + 1;
+			break;
+		}
+	}
+	bpf_probe_read_kernel_str(key.name, sizeof(key.name), &e->filename[base & (PROC_FILENAME_LEN - 1)]);
+	count_exec(&key);
+	return 0;
+}
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
@@ -63,8 +134,26 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	if (!e)
 		return 0;
 
-	e->type = EVENT_PROC_EXEC;
+	/*
+	 * The path as given to execve, then its basename: the exec count's key.
+	 * A path of exactly PROC_FILENAME_LEN - 1 bytes fills the buffer as a cut
+	 * one does: look at the byte after the kept part to tell them apart.
+	 */
 	e->flags = 0;
+	filename = BPF_CORE_READ(bprm, filename);
+	n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename);
+	if (n < 0)
+		e->filename[0] = '\0';
+	else if (n == sizeof(e->filename) &&
+		 bpf_probe_read_kernel(&last, 1, filename + sizeof(e->filename) - 1) == 0 && last)
+		e->flags |= PROC_EXEC_F_FILENAME_TRUNCATED;
+	count_exec_of(e, n > 0 ? (__u32)n - 1 : 0);
+
+	/* Nobody follows this process: counted, not shipped. */
+	if (!follow_all && !is_followed(tgid))
+		return 0;
+
+	e->type = EVENT_PROC_EXEC;
 	e->timestamp_ns = bpf_ktime_get_ns();
 	e->start_ns = BPF_CORE_READ(task, start_time);
 	e->cgroup_id = bpf_get_current_cgroup_id();
@@ -83,18 +172,6 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	tty = BPF_CORE_READ(task, signal, tty);
 	if (tty)
 		BPF_CORE_READ_STR_INTO(&e->tty, tty, name);
-
-	/*
-	 * A path of exactly PROC_FILENAME_LEN - 1 bytes fills the buffer as a cut
-	 * one does: look at the byte after the kept part to tell them apart.
-	 */
-	filename = BPF_CORE_READ(bprm, filename);
-	n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename);
-	if (n < 0)
-		e->filename[0] = '\0';
-	else if (n == sizeof(e->filename) &&
-		 bpf_probe_read_kernel(&last, 1, filename + sizeof(e->filename) - 1) == 0 && last)
-		e->flags |= PROC_EXEC_F_FILENAME_TRUNCATED;
 
 	/*
 	 * argv: bounded by arg_end, never a fixed-size read from arg_start (the
@@ -141,6 +218,13 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 	if (skip_tgid(pid_tgid >> 32))
 		return 0;
+	if (!follow_all) {
+		/* One lookup for the forks nobody follows; a followed parent's child is followed too. */
+		if (!is_followed(pid_tgid >> 32))
+			return 0;
+		if (follow(child_pid) != 0)
+			count(PROC_STAT_FOLLOW_FULL); /* still reported: user space sees it start */
+	}
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -198,15 +282,28 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	struct proc_exit_event *e;
 	struct exit_key key = {};
 	__u8 seen = 1;
+	long err;
 
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
 	if (skip_tgid(tgid))
 		return 0;
 	key.tgid = tgid;
-	key.start_ns = BPF_CORE_READ(task, group_leader, start_time);
-	if (bpf_map_update_elem(&exited, &key, &seen, BPF_NOEXIST) != 0)
-		return 0; /* another thread of this process reported it */
+	if (!follow_all) {
+		/* Not followed: nothing to report. The delete succeeds for one thread only. */
+		if (bpf_map_delete_elem(&followed, &tgid) != 0)
+			return 0;
+		key.start_ns = BPF_CORE_READ(task, group_leader, start_time);
+	} else {
+		key.start_ns = BPF_CORE_READ(task, group_leader, start_time);
+		err = bpf_map_update_elem(&exited, &key, &seen, BPF_NOEXIST);
+		if (err == -EEXIST)
+			return 0; /* another thread of this process reported it */
+		if (err != 0) {
+			count(PROC_STAT_EXIT_NOT_RECORDED);
+			return 0;
+		}
+	}
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {

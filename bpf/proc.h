@@ -119,12 +119,31 @@ struct proc_exit_event {
 };
 _Static_assert(sizeof(struct proc_exit_event) == 72, "proc_exit_event layout");
 
+/*
+ * Execs counted in the kernel, by executable name: the basename of the path
+ * given to execve (bprm->filename), cut to PROC_EXEC_NAME_LEN - 1 bytes.
+ * Every exec on the host is counted here, whether or not anybody follows
+ * the process. When the table is full the exec is counted under the
+ * overflow key (an empty name), which user space inserts before attaching.
+ */
+#define PROC_EXEC_NAME_LEN 64
+#define PROC_EXEC_COUNTS_MAX_ENTRIES 1024
+
+struct proc_exec_count_key {
+	char name[PROC_EXEC_NAME_LEN];
+};
+_Static_assert(sizeof(struct proc_exec_count_key) == 64, "proc_exec_count_key layout");
+
 /* Indices of the per-CPU `stats` array: the kernel side's own health. */
 enum proc_stat {
 	PROC_STAT_RINGBUF_DROPS = 0,    /* ring buffer full: event lost */
 	PROC_STAT_ARGS_UNREADABLE = 1,  /* argv read faulted (event sent without args) */
 	PROC_STAT_EVENTS = 2,           /* events submitted */
-	PROC_STAT__COUNT = 3,
+	PROC_STAT_FOLLOW_FULL = 3,      /* followed-process table full: a followed process's child is not followed */
+	PROC_STAT_EXEC_NAMES_FULL = 4,  /* exec-count table full: counted under the overflow key */
+	PROC_STAT_EXEC_NOT_COUNTED = 5, /* no overflow key either: exec not counted (never, once pre-inserted) */
+	PROC_STAT_EXIT_NOT_RECORDED = 6,/* follow_all: exit dedup table refused the insert: exit not reported */
+	PROC_STAT__COUNT = 7,
 };
 EBPF_OTEL_BTF_ENUM(proc_stat)
 

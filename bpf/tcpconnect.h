@@ -76,10 +76,13 @@ struct tcp_hist_value {
 /* Indices of the per-CPU `stats` array (agent.bpf.h): the kernel side's own health. */
 enum tcp_stat {
 	TCP_STAT_RINGBUF_DROPS = 0,   /* bpf_ringbuf_reserve failed: event lost */
-	TCP_STAT_INFLIGHT_FULL = 1,   /* in-flight table full: connect not tracked */
-	TCP_STAT_HIST_FULL = 2,       /* histogram key table full: folded into dport 0 */
+	TCP_STAT_INFLIGHT_FULL = 1,   /* hash full and no socket storage (out of memory): connect not tracked */
+	TCP_STAT_HIST_FULL = 2,       /* histogram key table full: folded into the overflow key (still counted) */
 	TCP_STAT_EVENTS = 3,          /* events submitted */
-	TCP_STAT__COUNT = 4,
+	TCP_STAT_HIST_LOST = 4,       /* no overflow key either: connect not counted (never, once pre-inserted) */
+	TCP_STAT_ROUTINE_SKIPPED = 5, /* fast success over the per-second span budget: counted, not sent */
+	TCP_STAT_INFLIGHT_SPILLED = 6,/* in-flight hash full: kept on the socket instead (slower, still tracked) */
+	TCP_STAT__COUNT = 7,
 };
 EBPF_OTEL_BTF_ENUM(tcp_stat)
 

@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Builds the two trace backends the tests run, from source, with Go and the Go module proxy only
+# Builds the backends the tests run, from source, with Go and the Go module proxy only
 # (no prebuilt binaries are downloaded):
 #   - an OpenTelemetry Collector, made by the official builder (ocb) from otel-config/builder-config.yaml
 #   - Jaeger v2 (cmd/jaeger from the Go module github.com/jaegertracing/jaeger)
+#   - Prometheus (cmd/prometheus from the Go module github.com/prometheus/prometheus; ~5-7 min cold)
 # Binaries are cached outside the repo, keyed by version (and, for the collector, by the manifest's
 # content), so a second run only checks that they exist:
 #   $EBPF_OTEL_CACHE/otelcol-<version>-<manifest hash>/otelcol-ebpf-otel
 #   $EBPF_OTEL_CACHE/jaeger-<module version>/jaeger
+#   $EBPF_OTEL_CACHE/prometheus-<module version>/prometheus
 # EBPF_OTEL_CACHE defaults to /var/cache/ebpf-otel. The Go module and build caches live there too,
 # so a rebuild after a version bump is incremental.
 #
-# Usage: scripts/build-backends.sh [--print-paths] [--only otelcol|jaeger]
-#   (no option)    build what is missing, then print  otelcol=<path>  and  jaeger=<path>  on stdout
-#   --print-paths  build nothing; print the paths; exit 0 when both binaries exist, 3 when one is missing
+# Usage: scripts/build-backends.sh [--print-paths] [--only otelcol|jaeger|prometheus]
+#   (no option)    build what is missing, then print  otelcol=<path>, jaeger=<path>, prometheus=<path>
+#   --print-paths  build nothing; print the paths; exit 0 when all binaries exist, 3 when one is missing
 # Progress goes to stderr; each build's full output goes to $EBPF_OTEL_CACHE/logs/<name>.log.
 set -euo pipefail
 
@@ -24,6 +26,8 @@ OTELCOL_VERSION=v0.148.0
 # so `go install ...@v2.x` cannot work): v1.76.0 is Jaeger v2.13.0.
 JAEGER_MODULE_VERSION=v1.76.0
 JAEGER_V2_VERSION=v2.13.0
+# Prometheus v3.x is published on the module proxy as v0.3xx.y (v0.316.0 is Prometheus 3.16.0).
+PROMETHEUS_MODULE_VERSION=v0.316.0
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 manifest=$repo_root/otel-config/builder-config.yaml
@@ -38,9 +42,9 @@ only=all
 while [ $# -gt 0 ]; do
   case $1 in
     --print-paths) print_only=1 ;;
-    --only) shift; only=${1:-}; [ "$only" = otelcol ] || [ "$only" = jaeger ] ||
-      { echo "build-backends: --only takes otelcol or jaeger, got '$only'" >&2; exit 2; } ;;
-    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --only) shift; only=${1:-}; [ "$only" = otelcol ] || [ "$only" = jaeger ] || [ "$only" = prometheus ] ||
+      { echo "build-backends: --only takes otelcol, jaeger or prometheus, got '$only'" >&2; exit 2; } ;;
+    -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-backends: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -53,22 +57,26 @@ otelcol_dir=$cache/otelcol-$OTELCOL_VERSION-$manifest_hash
 otelcol_bin=$otelcol_dir/otelcol-ebpf-otel
 jaeger_dir=$cache/jaeger-$JAEGER_MODULE_VERSION
 jaeger_bin=$jaeger_dir/jaeger
+prometheus_dir=$cache/prometheus-$PROMETHEUS_MODULE_VERSION
+prometheus_bin=$prometheus_dir/prometheus
 
 print_paths() {
   echo "otelcol=$otelcol_bin"
   echo "jaeger=$jaeger_bin"
+  echo "prometheus=$prometheus_bin"
 }
 
 if [ "$print_only" = 1 ]; then
   print_paths
-  [ -x "$otelcol_bin" ] && [ -x "$jaeger_bin" ] || exit 3
+  [ -x "$otelcol_bin" ] && [ -x "$jaeger_bin" ] && [ -x "$prometheus_bin" ] || exit 3
   exit 0
 fi
 
-want_otelcol=0; want_jaeger=0
+want_otelcol=0; want_jaeger=0; want_prometheus=0
 { [ "$only" = all ] || [ "$only" = otelcol ]; } && [ ! -x "$otelcol_bin" ] && want_otelcol=1
 { [ "$only" = all ] || [ "$only" = jaeger ]; } && [ ! -x "$jaeger_bin" ] && want_jaeger=1
-if [ $want_otelcol = 0 ] && [ $want_jaeger = 0 ]; then
+{ [ "$only" = all ] || [ "$only" = prometheus ]; } && [ ! -x "$prometheus_bin" ] && want_prometheus=1
+if [ $want_otelcol = 0 ] && [ $want_jaeger = 0 ] && [ $want_prometheus = 0 ]; then
   print_paths
   exit 0
 fi
@@ -107,6 +115,7 @@ fi
 # Another process may have finished the build while we waited.
 [ -x "$otelcol_bin" ] && want_otelcol=0
 [ -x "$jaeger_bin" ] && want_jaeger=0
+[ -x "$prometheus_bin" ] && want_prometheus=0
 
 # run_logged NAME CMD... : runs CMD with output appended to logs/NAME.log; on failure shows its tail.
 run_logged() {
@@ -180,9 +189,24 @@ build_jaeger() {
   echo "build-backends: jaeger built in $((SECONDS - started))s" >&2
 }
 
+build_prometheus() {
+  local started=$SECONDS
+  : >"$cache/logs/prometheus.log"
+  echo "build-backends: building Prometheus (module $PROMETHEUS_MODULE_VERSION; log: $cache/logs/prometheus.log)..." >&2
+  mkdir -p "$prometheus_dir"
+  # go install module@version builds it as the main module; no web UI assets (the API is enough).
+  GOBIN=$prometheus_dir/tmp run_logged prometheus \
+    "$go_bin" install -trimpath -ldflags='-s -w' "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_MODULE_VERSION" || return 1
+  "$prometheus_dir/tmp/prometheus" --version >/dev/null 2>&1 || { echo "build-backends: built prometheus does not run" >&2; return 1; }
+  mv "$prometheus_dir/tmp/prometheus" "$prometheus_bin"
+  rmdir "$prometheus_dir/tmp" 2>/dev/null || true
+  echo "build-backends: prometheus built in $((SECONDS - started))s" >&2
+}
+
 failed=0
 if [ $want_otelcol = 1 ]; then build_otelcol || failed=1; fi
 if [ $want_jaeger = 1 ]; then build_jaeger || failed=1; fi
+if [ $want_prometheus = 1 ]; then build_prometheus || failed=1; fi
 if [ $failed = 1 ]; then
   echo "build-backends: FAILED. Needs Go >= 1.25 and the Go module proxy ($($go_bin env GOPROXY 2>/dev/null)); see the logs above." >&2
   exit 1

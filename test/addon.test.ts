@@ -238,7 +238,7 @@ describe('tracepoint and ring buffer', () => {
         assert.equal(event.comm, 'true');
       }
       assert.ok(batchCounts.length < seen.length, `expected batching, got batches of ${batchCounts.join(', ')}`);
-      assert.deepEqual(reader.stats(), { batches: batchCounts.length, records: 10, bytes: 10 * EXEC_EVENT_SIZE });
+      assert.deepEqual(reader.stats(), { batches: batchCounts.length, records: 10, bytes: 10 * EXEC_EVENT_SIZE, readErrors: 0 });
 
       const byTgid = object.map('exec_count_by_tgid');
       const counted = byTgid.entries().map(([key, value]) => [key.readUInt32LE(0), Number(value.readBigUInt64LE(0))]);
@@ -492,7 +492,7 @@ describe('lifecycle', () => {
     assert.throws(() => map.keys(), (error) => assertBpfError(error, { code: 'EBADF' }));
     assert.throws(() => map.lookup(u32(1)), (error) => assertBpfError(error, { code: 'EBADF' }));
     assert.throws(() => reader.consume(), (error) => assertBpfError(error, { code: 'EBADF' }));
-    assert.deepEqual(reader.stats(), { batches: 0, records: 0, bytes: 0 });
+    assert.deepEqual(reader.stats(), { batches: 0, records: 0, bytes: 0, readErrors: 0 });
     link.destroy();
     reader.close();
     reader.unref();

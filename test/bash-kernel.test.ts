@@ -238,7 +238,7 @@ describe('bash lines and the commands they run, on one clock', () => {
     try {
       await shell.waitForPrompt();
       bash = loadBash(shell.pid);
-      proc = new RingCapture(ProcProbe.load(BPF_DIR, { filterTgid: 0, excludeTgid: 0 }), decodeKinds('proc_exec', 'proc_exit'));
+      proc = new RingCapture(ProcProbe.load(BPF_DIR, { filterTgid: 0, excludeTgid: 0, followAll: true }), decodeKinds('proc_exec', 'proc_exit'));
 
       shell.type('/bin/sleep 0.2; /bin/echo done-$((40+2))');
       const [line] = await bash.waitFor(isLine);

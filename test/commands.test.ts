@@ -144,7 +144,7 @@ describe('commands typed in bash become traces', () => {
     shell.type('echo LONG-DONE');
     await shell.waitFor(/^LONG-DONE$/m);
     const root = await agent.waitForJson((s) => s.parentSpanId === undefined && attrs(s)['process.pid'] === shell.pid && attrs(s)['ebpf_otel.command.truncated'] === true);
-    assert.ok(String(attrs(root)['process.command_line']).startsWith('echo xxxx'));
+    assert.ok(String(attrs(root)['process.command_line']).startsWith('echo xxxx'), `root: ${JSON.stringify(root).slice(0, 400)}`);
   });
 
   it('a command that connects: bash line -> process -> tcp connect in one trace', async () => {
@@ -238,6 +238,7 @@ describe('processes outside a shell', () => {
       shell.kill();
       assert.equal(await agent.stop(), 0);
     }
-    assert.match(agent.stderr(), /events received: exec=\d+/);
+    // Only the traced shell's processes are shipped (the script's are filtered in the kernel).
+    assert.match(agent.stderr(), /events received: [^;]*exec=\d+/);
   });
 });

@@ -113,6 +113,26 @@ describe('docker-compose.yml', () => {
     assert.equal(service('otel-collector')['image'], `otel/opentelemetry-collector-contrib:${built}`);
     const jaegerBuilt = /^JAEGER_V2_VERSION=v(\S+)/m.exec(script)?.[1];
     assert.equal(service('jaeger')['image'], `jaegertracing/jaeger:${jaegerBuilt}`);
+    // Prometheus 3.x is published as Go module v0.3MM.P: v0.316.0 is Prometheus 3.16.0.
+    const promModule = /^PROMETHEUS_MODULE_VERSION=v0\.3(\d\d)\.(\d+)/m.exec(script);
+    assert.ok(promModule, 'PROMETHEUS_MODULE_VERSION in scripts/build-backends.sh');
+    assert.equal(service('prometheus')['image'], `prom/prometheus:v3.${Number(promModule[1])}.${promModule[2]}`);
+  });
+
+  it('publishes every port on 127.0.0.1 only', () => {
+    for (const name of Object.keys(services)) {
+      const ports = service(name)['ports'];
+      if (ports === undefined) continue;
+      for (const p of strings(ports, `${name}.ports`)) assert.match(p, /^127\.0\.0\.1:/, `${name}: ${p} is published on every interface`);
+    }
+  });
+
+  it('has no anonymous Grafana admin and no Prometheus lifecycle API', () => {
+    const grafana = serviceEnv('grafana');
+    assert.notEqual(grafana['GF_AUTH_ANONYMOUS_ENABLED'], 'true');
+    assert.notEqual(grafana['GF_AUTH_DISABLE_LOGIN_FORM'], 'true');
+    assert.match(grafana['GF_SECURITY_ADMIN_PASSWORD'] ?? '', /^\$\{GRAFANA_ADMIN_PASSWORD:\?/, 'the admin password must be required, not defaulted');
+    assert.ok(!strings(service('prometheus')['command'], 'prometheus.command').some((a) => a.includes('enable-lifecycle')));
   });
 
   it('publishes the documented ports, each host port once', () => {
@@ -138,8 +158,11 @@ describe('docker-compose.yml', () => {
   it('gives the agent what eBPF needs: host PID namespace, capabilities, BTF and tracefs', () => {
     const agent = service('agent');
     assert.equal(agent['pid'], 'host');
-    const caps = agent['privileged'] === true ? ['BPF', 'PERFMON', 'SYS_ADMIN', 'SYS_RESOURCE'] : strings(agent['cap_add'], 'agent.cap_add');
-    for (const cap of ['BPF', 'PERFMON', 'SYS_ADMIN', 'SYS_RESOURCE']) assert.ok(caps.includes(cap), `agent lacks ${cap}`);
+    // Exactly the documented start-up capabilities, nothing else, and no way to gain more.
+    assert.notEqual(agent['privileged'], true, 'the agent must not be privileged');
+    assert.deepEqual(strings(agent['cap_drop'], 'agent.cap_drop'), ['ALL']);
+    assert.deepEqual(strings(agent['cap_add'], 'agent.cap_add').sort(), ['BPF', 'PERFMON', 'SYS_ADMIN', 'SYS_PTRACE', 'SYS_RESOURCE']);
+    assert.ok(strings(agent['security_opt'], 'agent.security_opt').includes('no-new-privileges:true'));
     const byTarget = new Map(mounts('agent').map((m) => [m.target, m]));
     assert.equal(byTarget.get('/sys/kernel/btf')?.source, '/sys/kernel/btf');
     assert.equal(byTarget.get('/sys/kernel/btf')?.readOnly, true);

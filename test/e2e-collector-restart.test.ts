@@ -1,10 +1,10 @@
 /**
  * End to end with a collector that is not always there: the real agent -> the real OpenTelemetry
- * Collector -> Jaeger v2, where the collector is down when the agent starts, goes away while the
+ * Collector (OTLP/gRPC, and OTLP/HTTP for the restart case) -> Jaeger v2, where the collector is down when the agent starts, goes away while the
  * agent runs, or stays down long enough for the agent's export buffer to overflow.
  *
- * The agent keeps spans in a bounded buffer per exporter (receiver/src/export/span-pipeline.ts) and
- * retries with backoff; metrics are cumulative, so the first export after recovery carries every
+ * The agent keeps spans in a bounded buffer per exporter (RetryingSpanExporter behind the SDK's
+ * BatchSpanProcessor, receiver/src/export/span-pipeline.ts) and retries with backoff; metrics are cumulative, so the first export after recovery carries every
  * count. Recovery waits for two backoffs (ours, up to 30 s, and grpc-js's reconnect), so the waits
  * here are generous; the outages are kept short so the backoff stays small and the test fast.
  */
@@ -32,8 +32,9 @@ const RECOVERY_TIMEOUT_MS = 60_000;
  * `--port` keeps other activity on this machine (another test's or a benchmark's connect storm) out
  * of the agent, so buffers and counts hold only what the test made.
  */
-function agentArgs(collector: CollectorHandle, port: number, extra: string[] = []): string[] {
-  return ['--otlp-endpoint', collector.endpoints.otlpGrpc, '--probes', 'tcp', '--port', String(port), '--metric-interval-ms', '1000', ...extra];
+function agentArgs(collector: CollectorHandle, port: number, extra: string[] = [], protocol: 'grpc' | 'http/protobuf' = 'grpc'): string[] {
+  const endpoint = protocol === 'grpc' ? collector.endpoints.otlpGrpc : collector.endpoints.otlpHttp;
+  return ['--otlp-endpoint', endpoint, '--otlp-protocol', protocol, '--probes', 'tcp', '--port', String(port), '--metric-interval-ms', '1000', ...extra];
 }
 
 /** tcp connect spans in Jaeger made by the process `run` (one tcpctl invocation). */
@@ -156,12 +157,13 @@ describe('e2e: the collector goes away and comes back', { timeout: 300_000 }, ()
     assert.match(agent.stderr(), /spans dropped: 0/);
   });
 
-  it('collector restarted while the agent runs: spans made during the outage arrive', async (t) => {
-    const service = `e2e-restarted-collector-${process.pid}-${Date.now()}`;
+  for (const protocol of ['grpc', 'http/protobuf'] as const) {
+  it(`${protocol}: collector restarted while the agent runs: spans made during the outage arrive`, async (t) => {
+    const service = `e2e-restarted-collector-${protocol.replace('/', '-')}-${process.pid}-${Date.now()}`;
     const since = Date.now() - 1000;
     const collector = await startCollector({ jaeger });
     collectors.push(collector);
-    const agent = startAgent(['--exporter', 'otlp,jsonl', ...agentArgs(collector, listener.port)], { OTEL_SERVICE_NAME: service });
+    const agent = startAgent(['--exporter', 'otlp,jsonl', ...agentArgs(collector, listener.port, [], protocol)], { OTEL_SERVICE_NAME: service });
     agents.push(agent);
     await agent.waitForStderr(/running/);
 
@@ -195,9 +197,11 @@ describe('e2e: the collector goes away and comes back', { timeout: 300_000 }, ()
     assert.equal(await agent.stop(), 0);
     assert.match(agent.stderr(), /spans dropped: 0/);
   });
+  }
 
-  it('buffer overflow while the collector is down: at most the buffer arrives, the drops are counted', async (t) => {
-    const service = `e2e-overflow-${process.pid}-${Date.now()}`;
+  for (const protocol of ['grpc', 'http/protobuf'] as const) {
+  it(`${protocol}: buffer overflow while the collector is down: at most the buffer arrives, the drops are counted`, async (t) => {
+    const service = `e2e-overflow-${protocol.replace('/', '-')}-${process.pid}-${Date.now()}`;
     const since = Date.now() - 1000;
     const collector = await startCollector({ jaeger });
     collectors.push(collector);
@@ -205,7 +209,7 @@ describe('e2e: the collector goes away and comes back', { timeout: 300_000 }, ()
 
     // Only otlp: a jsonl exporter would have a 5-span buffer too.
     const agent = startAgent(
-      ['--exporter', 'otlp', ...agentArgs(collector, listener.port, ['--export-buffer-spans', '5', '--stats-interval', '1'])],
+      ['--exporter', 'otlp', ...agentArgs(collector, listener.port, ['--export-buffer-spans', '5', '--stats-interval', '1'], protocol)],
       { OTEL_SERVICE_NAME: service },
     );
     agents.push(agent);
@@ -253,4 +257,5 @@ describe('e2e: the collector goes away and comes back', { timeout: 300_000 }, ()
 
     assert.equal(await agent.stop(), 0);
   });
+  }
 });

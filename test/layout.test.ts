@@ -22,7 +22,7 @@ import { EventType, type EventLayout } from '../receiver/src/decode/layout';
 import { TCP_OUTCOME_COUNT, TCP_OUTCOME_NAMES, TcpOutcome } from '../receiver/src/decode/tcp-connect';
 import { BASH_STAT_COUNT, BashGlobal, BashLimit, BashStat } from '../receiver/src/probes/bash';
 import { DNS_STAT_COUNT, DnsStat } from '../receiver/src/probes/dns';
-import { PROC_STAT_COUNT, ProcStat } from '../receiver/src/probes/proc';
+import { PROC_EXEC_COUNT_KEY_LAYOUT, PROC_STAT_COUNT, ProcStat } from '../receiver/src/probes/proc';
 import { TCP_STAT_COUNT, TcpStat } from '../receiver/src/probes/tcp';
 import { TCP_HIST_KEY_LAYOUT, TCP_HIST_SLOTS, TCP_HIST_SUB_BITS, TCP_HIST_SUB_BUCKETS, TCP_HIST_VALUE_LAYOUT } from '../receiver/src/tcp/metrics';
 import { checkAbi, readAllBtf, readHeaderDecls, readObjectBtf, type AbiExpectations, type EnumMirror } from './helpers/abi';
@@ -32,7 +32,7 @@ const BPF_DIR = path.join(ROOT, 'build/bpf');
 const HEADER_DIR = path.join(ROOT, 'bpf');
 
 /** Every struct the receiver reads: the decoder table's, and the TCP histogram map's. */
-const LAYOUTS: EventLayout[] = [...Object.values(DECODERS).map((d) => d.layout), TCP_HIST_KEY_LAYOUT, TCP_HIST_VALUE_LAYOUT, DNS_ADDR_LAYOUT];
+const LAYOUTS: EventLayout[] = [...Object.values(DECODERS).map((d) => d.layout), TCP_HIST_KEY_LAYOUT, TCP_HIST_VALUE_LAYOUT, PROC_EXEC_COUNT_KEY_LAYOUT, DNS_ADDR_LAYOUT];
 
 /** Every C enum the receiver mirrors: a new enum in bpf/*.h gets its line here. */
 const ENUMS: EnumMirror[] = [

@@ -6,6 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { BPF_ANY } from '../addon/lib/index';
 import { after, before, describe, it } from 'node:test';
 import { decodeKinds } from '../receiver/src/decode/index';
 import {
@@ -22,8 +26,12 @@ type ProcEvent = ProcExecEvent | ProcForkEvent | ProcExitEvent;
 
 const decodeProc = decodeKinds('proc_exec', 'proc_fork', 'proc_exit');
 
-function loadProc(settings: { filterTgid?: number; excludeTgid?: number } = {}): RingCapture<ProcEvent, ProcProbe> {
-  const probe = ProcProbe.load(BPF_DIR, { filterTgid: settings.filterTgid ?? 0, excludeTgid: settings.excludeTgid ?? 0 });
+function loadProc(settings: { filterTgid?: number; excludeTgid?: number; followAll?: boolean } = {}): RingCapture<ProcEvent, ProcProbe> {
+  const probe = ProcProbe.load(BPF_DIR, {
+    filterTgid: settings.filterTgid ?? 0,
+    excludeTgid: settings.excludeTgid ?? 0,
+    followAll: settings.followAll ?? true,
+  });
   return new RingCapture(probe, decodeProc);
 }
 
@@ -234,6 +242,55 @@ describe('proc probe filters', () => {
       assert.equal(cap.events.filter(isForkOf(child.pid)).length, 1, 'forks by its child');
     } finally {
       cap.close();
+    }
+  });
+});
+
+describe('proc probe: only followed processes are shipped, every exec is counted', () => {
+  const pidKey = (pid: number): Buffer => {
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(pid);
+    return key;
+  };
+
+  it('an exec storm nobody follows sends nothing and is counted exactly; children of a followed process are followed to their exit', async () => {
+    const cap = loadProc({ followAll: false });
+    const dir = mkdtempSync(path.join(tmpdir(), 'eo-follow-'));
+    try {
+      // A name nobody else on the machine runs, so the kernel's count is ours alone.
+      const name = `eo-cnt-${process.pid}`;
+      const binary = path.join(dir, name);
+      copyFileSync('/bin/true', binary);
+      const storm = await run('/bin/sh', ['-c', `i=0; while [ $i -lt 300 ]; do ${binary}; i=$((i+1)); done`]);
+      assert.equal(storm.code, 0);
+
+      // Now follow ourselves: what we start from here on is shipped, with its children.
+      const followed = cap.source.object.map('followed');
+      followed.update(pidKey(process.pid), Buffer.from([1]), BPF_ANY);
+      const tree = await run('/bin/sh', ['-c', `/bin/sh -c '${binary}; exit 3'; exit 5`]);
+      assert.equal(tree.code, 5);
+      const [treeExit] = await cap.waitFor(isExit(tree.pid));
+      assert.equal(treeExit?.termination.kind === 'exited' && treeExit.termination.code, 5);
+      const [fork] = await cap.waitFor(isForkOf(tree.pid));
+      assert.ok(fork, 'the grandchild, followed at fork in the kernel');
+      const [grandExit] = await cap.waitFor(isExit(fork.pid));
+      assert.equal(grandExit?.termination.kind === 'exited' && grandExit.termination.code, 3);
+      const [leaf] = await cap.waitFor(isForkOf(fork.pid));
+      assert.ok(leaf && (await cap.waitFor(isExec(leaf.pid)))[0]?.filename === binary);
+
+      // The storm came first in the same ring buffer: none of it was shipped.
+      assert.equal(cap.events.filter((e) => e.pid === storm.pid || ('ppid' in e && e.ppid === storm.pid)).length, 0);
+      // Counted all the same, in the kernel: 300 + the followed one.
+      assert.equal(cap.source.execCounts().find(([n]) => n === name)?.[1], 301n);
+      // Exits took the followed processes out of the table again.
+      for (const pid of [tree.pid, fork.pid, leaf.pid]) assert.equal(followed.lookup(pidKey(pid)), null, `pid ${pid} still followed`);
+      followed.delete(pidKey(process.pid));
+      const stats = cap.source.stats();
+      assert.equal(stats.followFull, 0n);
+      assert.equal(stats.execNotCounted, 0n);
+    } finally {
+      cap.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

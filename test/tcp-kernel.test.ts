@@ -10,7 +10,6 @@ import path from 'node:path';
 import { DecodeError } from '../receiver/src/decode/layout';
 import { decodeKinds } from '../receiver/src/decode/index';
 import { TCP_OUTCOME_NAMES, TcpOutcome, type TcpConnectEvent } from '../receiver/src/decode/tcp-connect';
-import { ensureTracefs } from '../receiver/src/probes/tracefs';
 import { TcpProbe, type TcpProbeSettings } from '../receiver/src/probes/tcp';
 import { decodeHistEntry } from '../receiver/src/tcp/metrics';
 import { connect, freePort, listen, NetNs, sleep, VethPair, type Listener } from './helpers/net';
@@ -90,7 +89,6 @@ describe('tcp probe in the kernel', () => {
   let v6: Listener;
 
   before(async () => {
-    ensureTracefs();
     probe = load();
     cap = new Capture(probe);
     v4 = await listen('127.0.0.1', await freePort());
@@ -201,7 +199,7 @@ describe('tcp probe in the kernel', () => {
           assert.ok(t, `tcpstates saw the connect from port ${sport}`);
           assert.equal(t[10], newState);
           const e = cap.events.find((x) => x.localPort === sport && x.peerPort === port);
-          assert.ok(e, `we saw the connect from port ${sport}`);
+          assert.ok(e, `we saw the connect from port ${sport}: ${JSON.stringify(cap.events.filter((x) => x.peerPort === port).map((x) => [x.localPort, x.peerPort, x.outcome]))}`);
           assert.equal(e.outcome, outcome);
           const ours = Number(e.endNs - e.startNs) / 1e6;
           const their = Number(t[11]);
@@ -368,9 +366,12 @@ describe('tcp probe filters (set before load)', () => {
       await connect('127.0.0.1', a.port, { count: 2 });
       await connect('127.0.0.2', a.port);
       // The maps are updated in the connecting path, before connect() returns: nothing to wait for.
-      const peers = perPeer.histogramSource().entries().map(([k, v]) => decodeHistEntry(k, v)).map((h) => [h.peer, Number(h.count)]).sort();
+      // Zero counts are the pre-inserted overflow keys (no connect folded into them).
+      const counted = (p: TcpProbe): ReturnType<typeof decodeHistEntry>[] =>
+        p.histogramSource().entries().map(([k, v]) => decodeHistEntry(k, v)).filter((h) => h.count > 0n);
+      const peers = counted(perPeer).map((h) => [h.peer, Number(h.count)]).sort();
       assert.deepEqual(peers, [['127.0.0.1', 2], ['127.0.0.2', 1]]);
-      const merged = plain.histogramSource().entries().map(([k, v]) => decodeHistEntry(k, v)).map((h) => [h.peer, Number(h.count)]);
+      const merged = counted(plain).map((h) => [h.peer, Number(h.count)]);
       assert.deepEqual(merged, [[undefined, 3]]);
     } finally {
       perPeer.close();
@@ -391,6 +392,31 @@ describe('tcp probe filters (set before load)', () => {
       assert.equal(total, 5n);
     } finally {
       slowOnly.close();
+      a.stop();
+    }
+  });
+
+  it('routine budget: fast successes over the per-CPU budget are counted, not sent; failures always are', async () => {
+    const a = await listen('127.0.0.1', await freePort());
+    // Only our port: other activity on the machine must not spend the budget.
+    const budgeted = load({ dport: a.port, routinePerSecond: 5, slowThresholdNs: 10_000_000_000n });
+    const c = new Capture(budgeted);
+    try {
+      const run = await connect('127.0.0.1', a.port, { count: 60 });
+      a.stop();
+      // Refused now that the listener is gone; after the budget is spent, every one still arrives.
+      const refused = await connect('127.0.0.1', a.port, { count: 10 });
+      assert.equal(refused.results.filter((r) => r.errno === 111).length, 10);
+      assert.equal((await c.waitFor(refused.pid, 10)).length, 10);
+      const sent = c.forPid(run.pid).length;
+      const cpus = (await import('node:os')).availableParallelism();
+      // At most 5 per CPU per second: the run may straddle a second boundary.
+      assert.ok(sent >= 5 && sent <= 5 * cpus * 2, `${sent} routine events sent`);
+      assert.equal(budgeted.stats().routineSkipped, BigInt(60 - sent));
+      const total = budgeted.histogramSource().entries().map(([k, v]) => decodeHistEntry(k, v)).reduce((n, h) => n + h.count, 0n);
+      assert.equal(total, 70n, 'the histogram counts every connect');
+    } finally {
+      budgeted.close();
       a.stop();
     }
   });

@@ -20,17 +20,23 @@ const line = (pid: number, ts: bigint, text: string, commandLine = 0): BashReadl
   truncated: false, lengthKnown: true, eof: false, unreadable: false, fromReturn: false, commandLine,
 });
 const prompt = (pid: number, ts: bigint, commandLine = 0): BashPromptEvent => ({ kind: 'bash_prompt', ...base, pid, tid: pid, timestampNs: ts, comm: 'bash', commandLine });
-const fork = (pid: number, ppid: number, ts: bigint): ProcForkEvent => ({ kind: 'proc_fork', ...base, pid, ppid, parentTid: ppid, timestampNs: ts, comm: 'bash' });
+/** Start time by pid, as the kernel reports it: the fork's timestamp is the exec's and exit's startNs. */
+const started = new Map<number, bigint>();
+const fork = (pid: number, ppid: number, ts: bigint): ProcForkEvent => {
+  started.set(pid, ts);
+  return { kind: 'proc_fork', ...base, pid, ppid, parentTid: ppid, timestampNs: ts, comm: 'bash' };
+};
 const exec = (pid: number, ppid: number, ts: bigint, file: string, args: string[]): ProcExecEvent => ({
-  kind: 'proc_exec', ...base, pid, tid: pid, ppid, oldTid: pid, timestampNs: ts, startNs: ts, sessionId: 0, tty: 'pts/0', comm: file.split('/').pop() ?? '',
+  kind: 'proc_exec', ...base, pid, tid: pid, ppid, oldTid: pid, timestampNs: ts, startNs: started.get(pid) ?? started.set(pid, ts).get(pid) ?? ts, sessionId: 0, tty: 'pts/0', comm: file.split('/').pop() ?? '',
   filename: file, filenameTruncated: false, argc: args.length, args, argsTruncated: false, argsUnreadable: false, argsSizeTotal: 0,
 });
 const exit = (pid: number, ppid: number, ts: bigint, code: number, signal?: number): ProcExitEvent => ({
-  kind: 'proc_exit', ...base, pid, tid: pid, ppid, timestampNs: ts, startNs: 0n, durationNs: ts, comm: 'x', waitStatus: signal ?? code << 8,
+  kind: 'proc_exit', ...base, pid, tid: pid, ppid, timestampNs: ts, startNs: started.get(pid) ?? 0n, durationNs: ts, comm: 'x', waitStatus: signal ?? code << 8,
   termination: signal ? { kind: 'signaled', signal, coreDumped: false } : { kind: 'exited', code },
 });
 
 function setup(traceExecs: TraceExecsMode = 'interactive') {
+  started.clear();
   const exporter = new InMemorySpanExporter();
   const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
   const clock = new KernelClock(() => ({ realtimeNs: 1_000_000_000_000n, monotonicNs: 0n }));

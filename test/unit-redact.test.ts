@@ -1,35 +1,130 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createRedactor } from '../receiver/src/commands/redact';
+import { compileUserPattern } from '../receiver/src/commands/patterns';
+import { createRedactor, REDACTED } from '../receiver/src/commands/redact';
+import { quoteWord, splitCommands } from '../receiver/src/commands/shell-words';
+import { SECRET_CORPUS } from './helpers/secret-corpus';
 
-describe('secret redaction', () => {
-  const r = createRedactor(true, [/sk_live_[A-Za-z0-9]+/]);
-  const lines: Array<[string, string]> = [
+const r = createRedactor(true, [compileUserPattern('sk_live_[A-Za-z0-9]+')]);
+
+describe('secret redaction: the corpus, typed and as argv', () => {
+  it('covers every rule with at least 60 lines', () => {
+    assert.ok(SECRET_CORPUS.length >= 60);
+    assert.ok(new Set(SECRET_CORPUS.map((c) => c.category)).size >= 12);
+  });
+  for (const c of SECRET_CORPUS) {
+    it(`${c.category}: ${c.line}`, () => {
+      const line = r.line(c.line);
+      for (const s of c.secrets) assert.ok(!line.includes(s), `line leaks ${s}: ${line}`);
+      for (const k of c.keep) assert.ok(line.includes(k), `line lost ${k}: ${line}`);
+      if (c.typedOnly) return;
+      for (const words of splitCommands(c.line)) {
+        const argv = r.args(words.map((w) => w.value)).join(' ');
+        for (const s of c.secrets) assert.ok(!argv.includes(s), `argv leaks ${s}: ${argv}`);
+      }
+    });
+  }
+});
+
+describe('secret redaction: what stays readable', () => {
+  const same = [
+    'ls -la /tmp',
+    'ssh -p 2222 admin@web1 uptime',
+    'FOO=bar make -j4',
+    'grep -rn pattern src/',
+    'docker run -p 8080:80 -u 1000:1000 nginx',
+    'psql -U postgres -h db1 -p 5432 shop',
+    'git log --oneline -n 5',
+    'curl -s https://example.com/a?page=2&sort=asc',
+    'tar -C /srv -xzf a.tgz',
+  ];
+  for (const line of same) it(line, () => assert.equal(r.line(line), line));
+
+  const exact: Array<[string, string]> = [
     ['mysql -u root -p hunter2 db', 'mysql -u root -p **** db'],
     ['mysql --password=hunter2 db', 'mysql --password=**** db'],
     ['app --token "abc def" run', 'app --token **** run'],
-    ['psql --passwd xyz', 'psql --passwd ****'],
     ['DB_PASSWORD=s3cret ./run.sh', 'DB_PASSWORD=**** ./run.sh'],
-    ['export GITHUB_TOKEN=ghp_123', 'export GITHUB_TOKEN=****'],
-    ['FOO=bar make', 'FOO=bar make'],
     ['curl https://bob:pa55@example.com/x', 'curl https://bob:****@example.com/x'],
     ["curl -H 'Authorization: Bearer eyJabc' https://x", "curl -H 'Authorization: Bearer ****' https://x"],
-    ['stripe --key sk_live_abc123', 'stripe --key ****'],
+    ['sh -c "mysql -phunter2 db"', 'sh -c "mysql -p**** db"'],
     ['echo sk_live_zzz9', 'echo ****'],
-    ['ls -la /tmp', 'ls -la /tmp'],
     ['multi\n--api-key k1', 'multi\n--api-key ****'],
+    ['cat <<EOF > app.yml\nuser: app\npassword: hunter2\nEOF', 'cat <<EOF > app.yml\nuser: app\npassword: ****\nEOF'],
+    ['cat > app.ini <<EOF\ndb_password = hunter2\nEOF', 'cat > app.ini <<EOF\ndb_password = ****\nEOF'],
+    ['curl -H Authorization: Bearer abc123 http://h/', 'curl -H Authorization: Bearer **** http://h/'],
   ];
-  for (const [input, output] of lines) {
-    it(`line: ${JSON.stringify(input)}`, () => assert.equal(r.line(input), output));
-  }
+  for (const [input, output] of exact) it(`exact: ${JSON.stringify(input)}`, () => assert.equal(r.line(input), output));
 
   it('argument lists', () => {
-    assert.deepEqual(r.args(['mysql', '-p', 'hunter2', '--password=x', 'TOKEN=y', 'https://a:b@h']), ['mysql', '-p', '****', '--password=****', 'TOKEN=****', 'https://a:****@h']);
+    assert.deepEqual(r.args(['mysql', '-p', 'hunter2', '--password=x', 'TOKEN=y', 'https://a:b@h']), ['mysql', '-p', REDACTED, '--password=****', 'TOKEN=****', 'https://a:****@h']);
+    assert.deepEqual(r.args(['/bin/sh', '-c', 'curl -u a:b http://h']), ['/bin/sh', '-c', 'curl -u a:**** http://h']);
+    assert.deepEqual(r.args(['tmux', '-L', 's', 'send-keys', '-t', 't', '-l', 'mysql -phunter2']), ['tmux', '-L', 's', 'send-keys', '-t', 't', '-l', 'mysql -p****']);
+    // A script as the kernel sees it after #! (the interpreter first).
+    assert.deepEqual(r.args(['/bin/sh', '/usr/local/bin/mysql', '-phunter2']), ['/bin/sh', '/usr/local/bin/mysql', '-p****']);
+    assert.deepEqual(r.args(['python3', './sshpass', '-p', 'x']), ['python3', './sshpass', '-p', '****']);
+  });
+
+  it('programs named like Object properties', () => {
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      assert.deepEqual(r.args([name, '-p', 'x', '--password=y']), [name, '-p', 'x', '--password=****']);
+      assert.equal(r.line(`${name} --token z`), `${name} --token ****`);
+    }
   });
 
   it('can be switched off', () => {
     const off = createRedactor(false);
-    assert.equal(off.line('mysql -p hunter2'), 'mysql -p hunter2');
+    assert.equal(off.line('mysql -phunter2'), 'mysql -phunter2');
     assert.deepEqual(off.args(['-p', 'x']), ['-p', 'x']);
+  });
+
+  it('survives unfinished input (open quotes, a cut line, deep nesting)', () => {
+    assert.ok(!r.line('curl -H "Authorization: Bearer abc123').includes('abc123'));
+    assert.ok(!r.line("mysql -p'abc123").includes('abc123'));
+    let deep = 'mysql -pabc123';
+    for (let i = 0; i < 8; i++) deep = `sh -c ${quoteWord(deep, false)}`;
+    assert.ok(!r.line(deep).includes('abc123'));
+  });
+});
+
+describe('linear-time matching', () => {
+  it('refuses patterns RE2 cannot run in linear time, with the reason', () => {
+    assert.throws(() => compileUserPattern('(a)\\1'), /RE2 syntax.*no backreferences/);
+    assert.throws(() => compileUserPattern('(?=secret)\\w+'), /lookahead/);
+    assert.throws(() => compileUserPattern('x*'), /empty string/);
+  });
+
+  it('a catastrophic-backtracking pattern finishes on 4 KiB (V8 would not)', () => {
+    const p = compileUserPattern('(a+)+$');
+    const hostile = `${'a'.repeat(4096)}!`;
+    assert.equal(p.replace(hostile, REDACTED), hostile);
+  });
+
+  it('the built-in rules finish on hostile 4 KiB arguments', () => {
+    const hostile = [
+      '='.repeat(4096),
+      'a='.repeat(2048),
+      ':'.repeat(4096),
+      'password:'.repeat(455),
+      '://@'.repeat(1024),
+      'x://'.repeat(1024),
+      '$('.repeat(2048),
+      '"'.repeat(4096),
+      '`'.repeat(4096),
+      'token=&'.repeat(585),
+      'ghp_'.repeat(1024),
+      'watch '.repeat(680),
+      'sudo '.repeat(800),
+      'sh /x '.repeat(680),
+      'eval '.repeat(800),
+      'ssh h '.repeat(680),
+      `-p${'\\'.repeat(4094)}`,
+    ];
+    for (const h of hostile) {
+      r.line(h);
+      r.args(['mysql', h, h]);
+      r.args(h.split(' '));
+    }
+    assert.equal(r.line(`${'sudo '.repeat(20)}mysql -px`), `${'sudo '.repeat(9)}${'**** '.repeat(11)}**** ****`);
   });
 });

@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import { ExportResultCode, hrTimeToNanoseconds } from '@opentelemetry/core';
-import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
+import { hrTimeToNanoseconds } from '@opentelemetry/core';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { KernelClock } from '../receiver/src/clock';
 import { decodeTcpConnect, TcpOutcome, AF_INET6 } from '../receiver/src/decode/tcp-connect';
 import { formatSpanLine, spanToJson } from '../receiver/src/export/console';
-import { BufferedSpanProcessor } from '../receiver/src/export/span-pipeline';
-import { createLogger } from '../receiver/src/log';
 import { TcpConnectSpanBuilder } from '../receiver/src/tcp/spans';
 import { tcpRecord } from './helpers/event-builder';
 
@@ -64,37 +62,4 @@ describe('tcp connect spans', () => {
       assert.equal((spanToJson(span as ReadableSpan).status as { code: string }).code, 'ERROR');
     });
   }
-});
-
-describe('BufferedSpanProcessor', () => {
-  it('holds spans while the exporter fails, delivers them when it recovers, counts what overflows', async () => {
-    let up = false;
-    const delivered: ReadableSpan[] = [];
-    const flaky: SpanExporter = {
-      export(spans, done) {
-        if (!up) return done({ code: ExportResultCode.FAILED, error: new Error('14 UNAVAILABLE: No connection established') });
-        delivered.push(...spans);
-        done({ code: ExportResultCode.SUCCESS });
-      },
-      shutdown: async () => undefined,
-    };
-    const logs: string[] = [];
-    let dropped = 0;
-    const processor = new BufferedSpanProcessor(flaky, {
-      name: 'otlp', maxBufferedSpans: 5, maxBatchSize: 2, flushIntervalMs: 10, initialBackoffMs: 20, maxBackoffMs: 40,
-      shutdownTimeoutMs: 1000, log: createLogger('info', (l) => logs.push(l)), onDropped: (n) => { dropped += n; }, onExported: () => undefined,
-    });
-    const provider = new TracerProvider({ spanProcessors: [processor] });
-    const tracer = provider.getTracer('t');
-    for (let i = 0; i < 8; i++) tracer.startSpan(`s${i}`).end();
-    await new Promise((r) => setTimeout(r, 100));
-    assert.equal(dropped, 3);
-    assert.equal(processor.buffered, 5);
-    assert.ok(logs.some((l) => /export failed \(14 UNAVAILABLE/.test(l)));
-    up = true;
-    await new Promise((r) => setTimeout(r, 150));
-    assert.deepEqual(delivered.map((s) => s.name), ['s3', 's4', 's5', 's6', 's7']);
-    assert.ok(logs.some((l) => /export recovered/.test(l)));
-    await provider.shutdown();
-  });
 });

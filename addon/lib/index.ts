@@ -113,6 +113,8 @@ export interface RingBufferStats {
   records: number;
   /** Record bytes delivered, without the 4-byte length prefixes. */
   bytes: number;
+  /** Failed waits or reads of the ring (ring_buffer__poll/consume errors other than EINTR). */
+  readErrors: number;
 }
 
 export interface RingBufferReader {
@@ -200,6 +202,7 @@ interface NativeObjectHandle {
   setAutoload(program: string, enabled: boolean): void;
   setGlobal(name: string, value: Buffer): void;
   setMapMaxEntries(map: string, maxEntries: number): void;
+  shareMap(map: string, from: NativeObjectHandle, fromMap: string): void;
   btfStruct(name: string): BtfStruct;
   load(): void;
   attach(program: string): number;
@@ -227,6 +230,7 @@ interface NativeBinding {
   setLibbpfDebug(enabled: boolean): void;
   possibleCpus(): number;
   clockPair(): ClockPair;
+  dropPrivileges(keepMask: bigint): PrivilegeDropResult;
 }
 
 let loadedBinding: NativeBinding | undefined;
@@ -423,6 +427,22 @@ export class BpfObject {
     this.#requireMap('setMapMaxEntries', map);
     requireInteger('setMapMaxEntries', 'maxEntries', maxEntries, 1, 0xffffffff);
     handle.setMapMaxEntries(map, maxEntries);
+  }
+
+  /**
+   * Before load: `map` becomes the kernel map `fromMap` of another, already
+   * loaded object, so programs of both objects read and write the same map.
+   * The map takes the other's definition (libbpf's bpf_map__reuse_fd): give it
+   * the same key and value types in both programs. Each object keeps its own
+   * reference: closing either leaves the map to the other.
+   */
+  shareMap(map: string, from: BpfObject, fromMap: string = map): void {
+    const handle = this.#beforeLoad('shareMap');
+    this.#requireMap('shareMap', map);
+    requireString('shareMap', 'fromMap', fromMap);
+    const source = from.#afterLoad('shareMap');
+    from.#requireMap('shareMap', fromMap);
+    handle.shareMap(map, source, fromMap);
   }
 
   /** A struct's layout from the object's own BTF (what the compiler really did). */
@@ -683,8 +703,8 @@ class NativeRingBufferReader implements RingBufferReader {
 
   stats(): RingBufferStats {
     if (this.#finalStats !== undefined) return { ...this.#finalStats };
-    const { batches, records, bytes } = this.#handle.readerStats(this.#id);
-    return { batches, records, bytes };
+    const { batches, records, bytes, waitErrors } = this.#handle.readerStats(this.#id);
+    return { batches, records, bytes, readErrors: waitErrors };
   }
 
   /** Called by BpfObject.close() before the native side closes the reader. */
@@ -697,6 +717,32 @@ class NativeRingBufferReader implements RingBufferReader {
 /** CLOCK_REALTIME paired with the CLOCK_MONOTONIC midpoint around it (tightest of 5 tries). */
 export function clockPair(): ClockPair {
   return native().clockPair();
+}
+
+export interface PrivilegeDropResult {
+  /** Threads in the process when the drop ran. */
+  threads: number;
+  /** Threads that applied it (the caller's included). */
+  answered: number;
+  /** Threads where a prctl/capset call failed. */
+  failed: number;
+  /** The calling thread's errno (0: done). */
+  errno: number;
+}
+
+/**
+ * Sets no_new_privs and reduces the capabilities of every thread of the
+ * process to `keep` (capability numbers): effective and permitted, with
+ * inheritable and ambient cleared and the bounding set reduced when
+ * CAP_SETPCAP allows. Irreversible.
+ */
+export function dropPrivileges(keep: readonly number[] = []): PrivilegeDropResult {
+  let mask = 0n;
+  for (const cap of keep) {
+    if (!Number.isInteger(cap) || cap < 0 || cap > 63) throw new RangeError(`capability ${cap}: expected 0..63`);
+    mask |= 1n << BigInt(cap);
+  }
+  return native().dropPrivileges(mask);
 }
 
 /** libbpf's version string, e.g. 'v1.1'. */

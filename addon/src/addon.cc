@@ -9,6 +9,7 @@
 #include "bpf_object.h"
 #include "errors.h"
 #include "libbpf_log.h"
+#include "privileges.h"
 
 namespace ebpf_otel {
 namespace {
@@ -77,6 +78,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("setLibbpfDebug", Napi::Function::New<SetLibbpfDebugJs>(env, "setLibbpfDebug"));
   exports.Set("possibleCpus", Napi::Function::New<PossibleCpus>(env, "possibleCpus"));
   exports.Set("clockPair", Napi::Function::New<ClockPair>(env, "clockPair"));
+  exports.Set("dropPrivileges", Napi::Function::New<DropPrivileges>(env, "dropPrivileges"));
   return exports;
 }
 

@@ -56,6 +56,7 @@ Napi::Function NativeObject::DefineClass(Napi::Env env) {
           InstanceMethod<&NativeObject::SetAutoload>("setAutoload"),
           InstanceMethod<&NativeObject::SetGlobal>("setGlobal"),
           InstanceMethod<&NativeObject::SetMapMaxEntries>("setMapMaxEntries"),
+          InstanceMethod<&NativeObject::ShareMap>("shareMap"),
           InstanceMethod<&NativeObject::BtfStruct>("btfStruct"),
           InstanceMethod<&NativeObject::Load>("load"),
           InstanceMethod<&NativeObject::Attach>("attach"),
@@ -288,6 +289,32 @@ Napi::Value NativeObject::SetMapMaxEntries(const Napi::CallbackInfo& info) {
   LibbpfLogCapture log;
   int err = bpf_map__set_max_entries(map, info[1].As<Napi::Number>().Uint32Value());
   if (err != 0) ThrowBpfError(env, op, PositiveErrno(err), "map '" + name + "'", log.text());
+  return env.Undefined();
+}
+
+// shareMap(map: string, from: NativeObject, fromMap: string): before load, makes
+// `map` the very map `fromMap` of a loaded object (bpf_map__reuse_fd: the kernel
+// map is shared, this object takes its own reference to it).
+Napi::Value NativeObject::ShareMap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "share_map";
+  if (!CheckOpen(env, op)) return env.Undefined();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  NativeObject* from = Napi::ObjectWrap<NativeObject>::Unwrap(info[1].As<Napi::Object>());
+  std::string from_name = info[2].As<Napi::String>().Utf8Value();
+  struct bpf_map* map = FindMap(env, op, name);
+  if (map == nullptr) return env.Undefined();
+  if (from == nullptr || !from->CheckOpen(env, op)) return env.Undefined();
+  struct bpf_map* source = from->FindMap(env, op, from_name);
+  if (source == nullptr) return env.Undefined();
+  int fd = bpf_map__fd(source);
+  if (fd < 0) {
+    ThrowBpfError(env, op, EINVAL, "map '" + from_name + "' is not loaded yet: load its object first");
+    return env.Undefined();
+  }
+  LibbpfLogCapture log;
+  int err = bpf_map__reuse_fd(map, fd);
+  if (err != 0) ThrowBpfError(env, op, PositiveErrno(err), "map '" + name + "' from '" + from_name + "'", log.text());
   return env.Undefined();
 }
 

@@ -36,6 +36,7 @@ class NativeObject : public Napi::ObjectWrap<NativeObject> {
   Napi::Value SetAutoload(const Napi::CallbackInfo& info);
   Napi::Value SetGlobal(const Napi::CallbackInfo& info);
   Napi::Value SetMapMaxEntries(const Napi::CallbackInfo& info);
+  Napi::Value ShareMap(const Napi::CallbackInfo& info);
   Napi::Value BtfStruct(const Napi::CallbackInfo& info);
   Napi::Value Load(const Napi::CallbackInfo& info);
   Napi::Value Attach(const Napi::CallbackInfo& info);

@@ -7,46 +7,48 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createNoopMeter, trace, type Meter, type Tracer } from '@opentelemetry/api';
-import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
-import { MeterProvider, PeriodicExportingMetricReader, type MetricProducer, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
-import { TracerProvider, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { MeterProvider, type MetricProducer } from '@opentelemetry/sdk-metrics';
+import type { Resource } from '@opentelemetry/resources';
+import { TracerProvider } from '@opentelemetry/sdk-trace';
 import { clockPair, libbpfVersion } from '../../addon/lib/index';
 import { KernelClock } from './clock';
 import { CommandMetrics } from './commands/metrics';
 import { createNameRedactor, createRedactor } from './commands/redact';
 import { CommandTracer } from './commands/tracer';
-import type { AgentConfig, ExporterName, ProbeName } from './config';
+import type { AgentConfig, ProbeName } from './config';
 import { decodeEvent, eventTimeNs, type EventOf, type KernelEvent } from './decode/index';
 import { DecodeError } from './decode/layout';
-import { TcpOutcome } from './decode/tcp-connect';
+import { createMetricReaders, createSpanExporter } from './export/exporters';
+import { batchProcessor, type RetryingSpanExporter } from './export/span-pipeline';
+import { peekTcpConnect } from './decode/tcp-connect';
+import type { Logger } from './log';
+import { preflight } from './preflight';
+import { dropAfterAttach } from './privileges';
+import { BashProbe } from './probes/bash';
+import { DnsProbe } from './probes/dns';
 import { DnsLookups } from './dns/lookups';
 import { DnsMetrics } from './dns/metrics';
 import { PeerNames } from './dns/names';
 import { DnsLookupSpanBuilder } from './dns/spans';
-import { ConsoleLineExporter, JsonLinesExporter } from './export/console';
-import { ResilientMetricExporter } from './export/metrics';
-import { BufferedSpanProcessor } from './export/span-pipeline';
-import type { Logger } from './log';
-import { preflight } from './preflight';
-import { ensureTracefs } from './probes/tracefs';
-import { BashProbe } from './probes/bash';
-import { DnsProbe } from './probes/dns';
 import { ProcProbe } from './probes/proc';
 import { TcpProbe } from './probes/tcp';
 import { ReorderBuffer } from './reorder';
 import { buildResource } from './resource';
-import { SpanGate } from './sampling';
+import { GatedSpanProcessor, SpanGate } from './sampling';
 import {
   ATTR_EXPORTER,
   ATTR_PROBE,
   ATTR_REASON,
   METRIC_DECODE_ERRORS,
+  METRIC_EVENTS_LATE,
   METRIC_EVENTS_LOST,
   METRIC_EVENTS_RECEIVED,
+  METRIC_METRIC_EXPORTS_FAILED,
   METRIC_SPANS_DROPPED,
   METRIC_SPANS_EXPORTED,
   METRIC_SPANS_SAMPLED_OUT,
+  METRIC_STATE_EVICTED,
+  ATTR_TABLE,
 } from './semconv';
 import { AgentStats, type ProbeId } from './stats';
 import { TcpConnectMetricProducer } from './tcp/metrics';
@@ -73,6 +75,8 @@ interface ProbeHandle {
   id: ProbeId;
   drain(): void;
   close(): void;
+  /** Failed ring buffer reads (the reader threads' own errors). */
+  readErrors(): number;
   /** Kernel-side loss counters by reason (the probes keep the last values once closed). */
   lost(): KernelLoss[];
 }
@@ -84,6 +88,19 @@ interface KernelLoss {
   readonly count: number;
 }
 
+/** The last metric export at shutdown gets this long (a black-holed collector never answers). */
+const METRIC_FLUSH_TIMEOUT_MS = 2000;
+
+/** Waits for `p` at most `ms`; a failure or the timeout is reported, never thrown. */
+async function bounded(p: Promise<unknown> | undefined, ms: number, report: (why: string) => void): Promise<void> {
+  if (!p) return;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((resolve) => { timer = setTimeout(() => resolve(`no answer within ${ms / 1000} s`), ms); });
+  const why = await Promise.race([p.then(() => undefined, (err: Error) => err.message), timeout]);
+  clearTimeout(timer);
+  if (why !== undefined) report(why);
+}
+
 /** How long events wait to be put back in kernel time order across ring buffers. */
 const REORDER_WINDOW_NS = 250_000_000n;
 
@@ -91,6 +108,9 @@ export class Agent {
   readonly stats = new AgentStats();
   private readonly probes: ProbeHandle[] = [];
   private tracerProvider: TracerProvider | undefined;
+  /** Span exporters, shared by every TracerProvider; closed after them. */
+  private spanExporters: RetryingSpanExporter[] = [];
+  private spanGate: SpanGate | undefined;
   private meterProvider: MeterProvider | undefined;
   private clock: KernelClock | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
@@ -101,10 +121,14 @@ export class Agent {
   private reorder: ReorderBuffer | undefined;
   /** What tcp_connect events go through: set when the tcp probe loads. */
   private tcp: { gate: SpanGate; spans: TcpConnectSpanBuilder } | undefined;
+  /** What dns_lookup events go through: set when the dns probe loads. */
   private dns: DnsLookups | undefined;
   /** Names connects by what their process resolved (dns probe). */
   private readonly peerNames = new PeerNames();
   private dnsMetrics: DnsMetrics | undefined;
+  private procProbe: ProcProbe | undefined;
+  /** Routine TCP events the kernel counted instead of sending (its share of the span cap). */
+  private kernelSampledOut: () => number = () => 0;
 
   constructor(
     private readonly config: AgentConfig,
@@ -125,26 +149,27 @@ export class Agent {
 
     const resource = await buildResource(AGENT_VERSION);
 
-    // Traces: one buffered processor per exporter, so a slow collector cannot hold the console back.
-    const spanProcessors: SpanProcessor[] = [];
+    // Loss counters start at 0 for every known cause, so a dashboard shows 0 rather than no data.
+    this.stats.decodeErrors.add({ reason: 'framing' }, 0);
     for (const name of config.exporters) {
-      const exporter = this.spanExporter(name);
-      const interactive = name !== 'otlp';
-      const processor = new BufferedSpanProcessor(exporter, {
-        name,
-        maxBufferedSpans: config.exportBufferSpans,
-        maxBatchSize: interactive ? 256 : 512,
-        flushIntervalMs: interactive ? 100 : 1000,
-        initialBackoffMs: 1000,
-        maxBackoffMs: 30_000,
-        shutdownTimeoutMs: 5000,
-        log: this.log,
-        onDropped: (n, reason) => this.stats.spansDropped.add({ exporter: name, reason }, n),
-        onExported: (n) => this.stats.spansExported.add({ exporter: name }, n),
-      });
-      spanProcessors.push(processor);
+      this.stats.spansExported.add({ exporter: name }, 0);
+      for (const reason of ['buffer_full', 'shutdown', 'rejected'] as const) this.stats.spansDropped.add({ exporter: name, reason }, 0);
     }
-    this.tracerProvider = new TracerProvider({ resource, spanProcessors });
+    // Traces: one exporter per destination (buffering and retrying on its own, so a slow collector
+    // cannot hold the console back), each fed by the SDK's batch processor.
+    this.spanExporters = config.exporters.map((name) => createSpanExporter(name, config, this.log, {
+      onDropped: (exporter, n, reason) => this.stats.spansDropped.add({ exporter, reason }, n),
+      onExported: (exporter, n) => this.stats.spansExported.add({ exporter }, n),
+    }));
+    // One sampling budget for every span: TCP spans are decided before they
+    // are made, process and command spans when they end (GatedSpanProcessor).
+    this.spanGate = new SpanGate({
+      successRatio: config.sampleSuccessRatio,
+      slowThresholdNs: config.slowThresholdNs,
+      maxPerSecond: config.maxSpansPerSecond,
+    });
+    const gate = this.spanGate;
+    this.tracerProvider = this.newTracerProvider(resource);
     const tracer = this.tracerProvider.getTracer('ebpf-otel', AGENT_VERSION);
 
     // Probes: load and attach everything first, start reading last. A probe
@@ -152,20 +177,17 @@ export class Agent {
     const users = new UserNames();
     const producers: MetricProducer[] = [];
     const failures: string[] = [];
-    const gate = new SpanGate({
-      successRatio: config.sampleSuccessRatio,
-      slowThresholdNs: config.slowThresholdNs,
-      maxPerSecond: config.maxSpansPerSecond,
-    });
     const starters: Array<() => void> = [];
 
     const loaders: Record<ProbeName, () => () => void> = {
       tcp: () => this.loadTcpProbe(tracer, users, gate, producers),
       exec: () => this.loadExecProbe(),
       bash: () => this.loadBashProbe(),
-      dns: () => this.loadDnsProbe(tracer, users),
+      dns: () => this.loadDnsProbe(tracer, users, gate),
     };
-    for (const name of config.probes) {
+    // Fixed order: the bash probe shares the exec probe's map of followed processes.
+    const order: ProbeName[] = ['tcp', 'exec', 'bash', 'dns'];
+    for (const name of order.filter((p) => config.probes.includes(p))) {
       try {
         starters.push(loaders[name]());
       } catch (err) {
@@ -178,42 +200,60 @@ export class Agent {
     }
     for (const f of failures) this.log.warn(`${f} (continuing without it)`);
 
-    // Metrics: the kernel's aggregates through MetricProducers, our own health as SDK instruments.
-    if (config.exporters.includes('otlp')) {
-      const exporter = new ResilientMetricExporter(
-        new OTLPMetricExporter(config.otlpMetricsEndpoint ? { url: config.otlpMetricsEndpoint } : {}) as PushMetricExporter,
-        this.log,
-      );
-      const reader = new PeriodicExportingMetricReader({
-        exporter,
-        exportIntervalMillis: config.metricIntervalMs,
-        exportTimeoutMillis: Math.min(30_000, config.metricIntervalMs),
-        metricProducers: producers,
-      });
-      this.meterProvider = new MeterProvider({ resource, readers: [reader] });
-    }
+    // Metrics: the kernel's aggregates through MetricProducers, our own health as SDK instruments,
+    // to every metrics exporter, whatever the span exporters are.
+    const readers = await createMetricReaders(config, producers, this.log, (exporter, reason) => this.stats.metricExportsFailed.add({ exporter, reason }));
+    if (readers.length > 0) this.meterProvider = new MeterProvider({ resource, readers });
     const meter = this.meterProvider?.getMeter('ebpf-otel', AGENT_VERSION) ?? createNoopMeter();
     this.registerSelfMetrics(meter);
 
     this.dnsMetrics = new DnsMetrics(meter, config.dnsMetricNames);
     const commandMetrics = new CommandMetrics(meter);
+    const procProbe = this.procProbe;
+    // Every exec on the host, counted in the kernel (spans only for followed processes).
+    if (procProbe) commandMetrics.observeExecs(() => procProbe.execCounts());
     this.commands = new CommandTracer(tracer, this.clock, {
       traceExecs: config.traceExecs,
       redactor: createRedactor(config.redact, config.redactPatterns),
       users,
       onCommand: (name) => commandMetrics.command(name),
       onCommandEnd: (name, seconds) => commandMetrics.commandDuration(name, seconds),
-      onExec: (name) => commandMetrics.exec(name),
+      onEvicted: (table) => this.stats.stateEvicted.add({ table }),
     });
     this.reorder = new ReorderBuffer(REORDER_WINDOW_NS, (err) => this.countDecodeError(err));
     this.sweepTimer = setInterval(() => this.commands?.sweep(process.hrtime.bigint()), 30_000).unref();
     for (const start of starters) start();
+    // Everything privileged is done: the probes are attached and reading.
+    dropAfterAttach(this.log);
 
     if (config.statsIntervalSeconds > 0) {
       this.statsTimer = setInterval(() => this.log.info(this.summary()), config.statsIntervalSeconds * 1000).unref();
     }
-    const where = config.exporters.map((e) => (e === 'otlp' ? `otlp (${config.otlpEndpoint ?? 'http://localhost:4317'})` : e));
-    this.log.info(`exporting to ${where.join(', ') || 'nowhere (no exporter)'}`);
+    const where = config.exporters.map((e) => (e === 'otlp' ? `otlp (${config.tracesProtocol} ${config.otlpEndpoint})` : e));
+    this.log.info(`exporting spans to ${where.join(', ') || 'nowhere (no exporter)'}`);
+    const metricsWhere = config.metricsExporters.map((e) => (e === 'otlp'
+      ? `otlp (${config.metricsProtocol} ${config.otlpMetricsEndpoint}, ${config.metricsTemporality})`
+      : e === 'prometheus' ? `prometheus (${config.prometheusHost}:${config.prometheusPort})` : e));
+    this.log.info(`exporting metrics to ${metricsWhere.join(', ') || 'nowhere (no metrics exporter)'}`);
+  }
+
+  /**
+   * A TracerProvider for `resource`: its own batch processors feeding the shared span exporters (several
+   * providers, e.g. one per workload resource, share the exporters, their buffers and their drop
+   * counters), behind the one sampling budget, with bounds on what one span can hold.
+   */
+  newTracerProvider(resource: Resource): TracerProvider {
+    if (!this.spanGate) throw new Error('internal: the span gate is made before any TracerProvider');
+    const batches = this.spanExporters.map((exporter, i) => batchProcessor(exporter, {
+      maxBatchSize: this.config.exporters[i] === 'otlp' ? 512 : 256,
+      scheduledDelayMs: this.config.exporters[i] === 'otlp' ? 1000 : 100,
+    }));
+    return new TracerProvider({
+      resource,
+      spanProcessors: [new GatedSpanProcessor(this.spanGate, batches, (reason) => this.stats.spansSampledOut.add({ reason }))],
+      // Bounds on what one span can hold, whatever a local user puts in argv or a line.
+      spanLimits: { attributeCountLimit: 64, attributeValueLengthLimit: 16_384, eventCountLimit: 16, linkCountLimit: 4 },
+    });
   }
 
   private readonly onFramingError = (): void => this.stats.decodeErrors.add({ reason: 'framing' });
@@ -222,7 +262,19 @@ export class Agent {
   private onRecord(probe: ProbeId): (record: Buffer) => void {
     return (record) => {
       this.stats.eventsReceived.add({ probe });
-      this.decode(() => this.route(decodeEvent(record)));
+      this.decode(() => {
+        // TCP: sampled before decoding, from two fields: at the storm rate nearly every event is
+        // left out, and a full decode per event was most of the agent's garbage.
+        if (probe === 'tcp' && this.tcp) {
+          const { failed, latencyNs } = peekTcpConnect(record);
+          const decision = this.tcp.gate.decide(failed, latencyNs);
+          if (decision !== 'keep') {
+            this.stats.spansSampledOut.add({ reason: decision });
+            return;
+          }
+        }
+        this.route(decodeEvent(record));
+      });
     };
   }
 
@@ -262,12 +314,7 @@ export class Agent {
   private routeTcp(event: EventOf<'tcp_connect'>): void {
     const tcp = this.tcp;
     if (!tcp) throw new DecodeError('unknown_type', 'tcp_connect event without the tcp probe');
-    // Decided before queueing: what is left out costs nothing more.
-    const decision = tcp.gate.decide(event.outcome !== TcpOutcome.Established, event.endNs - event.startNs);
-    if (decision !== 'keep') {
-      this.stats.spansSampledOut.add({ reason: decision });
-      return;
-    }
+    // Sampled already (onRecord), before decoding.
     this.reorder?.push(eventTimeNs(event), () =>
       tcp.spans.emit(event, this.commands?.contextFor(event.pid), this.peerNames.nameFor(event.pid, event.peerAddress, event.startNs)),
     );
@@ -281,8 +328,6 @@ export class Agent {
   /** Loads and attaches; returns what starts reading. Each loader throws when its probe cannot run. */
   private loadTcpProbe(tracer: Tracer, users: UserNames, gate: SpanGate, producers: MetricProducer[]): () => void {
     const config = this.config;
-    // The tracepoint's id is read from tracefs (exec and bash need none).
-    ensureTracefs(this.log);
     const probe = TcpProbe.load(this.bpfDir(), {
       ...this.probeBase(),
       filterTgid: config.pid,
@@ -290,23 +335,48 @@ export class Agent {
       includeLoopback: config.includeLoopback,
       perPeerHistogram: config.perPeerMetrics,
       minLatencyNs: config.minLatencyNs,
+      ...kernelRoutineBudget(config.maxSpansPerSecond, config.sampleSuccessRatio),
+      slowThresholdNs: config.slowThresholdNs,
     });
+    this.kernelSampledOut = () => Number(probe.stats().routineSkipped);
     this.addProbe('tcp', probe, () => {
       const s = probe.stats();
       return [
         { probe: 'tcp', reason: 'ringbuf_full', count: Number(s.ringbufDrops) },
-        { probe: 'tcp', reason: 'inflight_table_full', count: Number(s.inflightFull) },
+        { probe: 'tcp', reason: 'inflight_storage_unavailable', count: Number(s.inflightFull) },
+        { probe: 'tcp', reason: 'histogram_not_counted', count: Number(s.histLost) },
+        // Counted all the same, under the overflow key (no server.port): the port detail is what is lost.
+        { probe: 'tcp', reason: 'histogram_keys_full', count: Number(s.histFull) },
       ];
     });
     producers.push(new TcpConnectMetricProducer(probe.histogramSource(), config.histogramBucketsPerOctave));
     this.tcp = { gate, spans: new TcpConnectSpanBuilder(tracer, this.requireClock(), users) };
-    this.log.info('tcp: watching TCP connects (tracepoint sock:inet_sock_set_state)');
+    this.log.info('tcp: watching TCP connects (tp_btf inet_sock_set_state)');
     return () => probe.start(this.onRecord('tcp'), this.onFramingError);
   }
 
   private loadExecProbe(): () => void {
-    const probe = ProcProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: 0 });
-    this.addProbe('exec', probe, () => [{ probe: 'exec', reason: 'ringbuf_full', count: Number(probe.stats().ringbufDrops) }]);
+    // Fork, exec and exit of processes nobody follows are filtered out in the kernel unless every process gets a span.
+    const probe = ProcProbe.load(this.bpfDir(), {
+      ...this.probeBase(),
+      filterTgid: 0,
+      followAll: this.config.traceExecs === 'all',
+      // Without the bash probe nothing adds a shell: no fork or exit program at all.
+      followNothing: !this.config.probes.includes('bash'),
+    });
+    this.procProbe = probe;
+    this.addProbe('exec', probe, () => {
+      const s = probe.stats();
+      return [
+        { probe: 'exec', reason: 'ringbuf_full', count: Number(s.ringbufDrops) },
+        { probe: 'exec', reason: 'args_unreadable', count: Number(s.argsUnreadable) },
+        { probe: 'exec', reason: 'follow_table_full', count: Number(s.followFull) },
+        { probe: 'exec', reason: 'exit_not_recorded', count: Number(s.exitNotRecorded) },
+        { probe: 'exec', reason: 'exec_not_counted', count: Number(s.execNotCounted) },
+        // Counted all the same, as process.executable.name=_other: the name is what is lost.
+        { probe: 'exec', reason: 'exec_names_full', count: Number(s.execNamesFull) },
+      ];
+    });
     this.log.info('exec: watching process exec, fork and exit (tp_btf sched_process_*)');
     return () => probe.start(this.onRecord('exec'), this.onFramingError);
   }
@@ -314,12 +384,13 @@ export class Agent {
   private loadBashProbe(): () => void {
     const config = this.config;
     const shells = config.bashPaths.length > 0 ? config.bashPaths : ['/bin/bash', '/usr/bin/bash'].filter((p) => existsSync(p));
-    const probe = BashProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: 0, shells });
+    const probe = BashProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: 0, shells, followedFrom: this.procProbe?.object });
     this.addProbe('bash', probe, () => {
       const s = probe.stats();
       return [
         { probe: 'bash', reason: 'ringbuf_full', count: Number(s.ringbufDrops) },
         { probe: 'bash', reason: 'line_unreadable', count: Number(s.lineUnreadable) },
+        { probe: 'bash', reason: 'follow_table_full', count: Number(s.followFull) },
       ];
     });
     for (const s of probe.skipped) this.log.warn(`bash: ${s.shell} skipped: ${s.reason}`);
@@ -334,7 +405,7 @@ export class Agent {
     return () => probe.start(this.onRecord('bash'), this.onFramingError);
   }
 
-  private loadDnsProbe(tracer: Tracer, users: UserNames): () => void {
+  private loadDnsProbe(tracer: Tracer, users: UserNames, gate: SpanGate): () => void {
     const config = this.config;
     const probe = DnsProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: config.pid, libcPaths: config.libcPaths });
     this.addProbe('dns', probe, () => {
@@ -353,8 +424,8 @@ export class Agent {
     this.dns = new DnsLookups({
       names: this.peerNames,
       spans: new DnsLookupSpanBuilder(tracer, this.requireClock(), filterName, users),
-      // Its own budget: a lookup storm cannot use up the connects' spans.
-      gate: new SpanGate({ successRatio: config.sampleSuccessRatio, slowThresholdNs: config.slowThresholdNs, maxPerSecond: config.maxSpansPerSecond }),
+      // The one sampling budget (CLIENT spans are decided before they are made).
+      gate,
       filterName,
       metrics: () => this.dnsMetrics,
       contextFor: (pid) => this.commands?.contextFor(pid),
@@ -369,23 +440,18 @@ export class Agent {
     return this.clock;
   }
 
-  private spanExporter(name: ExporterName): SpanExporter {
-    switch (name) {
-      case 'otlp':
-        return new OTLPTraceExporter(this.config.otlpEndpoint ? { url: this.config.otlpEndpoint } : {});
-      case 'console':
-        return new ConsoleLineExporter();
-      case 'jsonl':
-        return new JsonLinesExporter();
-    }
+  private addProbe(id: ProbeId, probe: { drain(): void; close(): void; readErrors(): number }, lost: () => KernelLoss[]): void {
+    this.probes.push({ id, drain: () => probe.drain(), close: () => probe.close(), readErrors: () => probe.readErrors(), lost });
   }
 
-  private addProbe(id: ProbeId, probe: { drain(): void; close(): void }, lost: () => KernelLoss[]): void {
-    this.probes.push({ id, drain: () => probe.drain(), close: () => probe.close(), lost });
-  }
-
+  /** Every kernel-side loss, the ring buffer readers' errors included. */
   private kernelLost(): KernelLoss[] {
-    return this.probes.flatMap((p) => p.lost());
+    return this.probes.flatMap((p): KernelLoss[] => [...p.lost(), { probe: p.id, reason: 'reader_error', count: p.readErrors() }]);
+  }
+
+  /** Sampled out by user space, by reason, and by the kernel's share of the cap (`kernel_rate_limit`). */
+  private sampledOut(): Array<[{ reason: string }, number]> {
+    return [...this.stats.spansSampledOut.entries(), [{ reason: 'kernel_rate_limit' }, this.kernelSampledOut()]];
   }
 
   /** Runs a decoder; what it cannot read is counted, never fatal. */
@@ -411,18 +477,26 @@ export class Agent {
     const stats = this.stats;
     meter.createObservableCounter(METRIC_EVENTS_RECEIVED, { description: 'Events received from the kernel', unit: '{event}' })
       .addCallback((r) => { for (const [{ probe }, n] of stats.eventsReceived.entries()) r.observe(n, { [ATTR_PROBE]: probe }); });
-    meter.createObservableCounter(METRIC_EVENTS_LOST, { description: 'Events lost in the kernel (ring buffer or tracking table full)', unit: '{event}' })
+    meter.createObservableCounter(METRIC_EVENTS_LOST, { description: 'Events lost or degraded in the kernel and its readers, by reason', unit: '{event}' })
       .addCallback((r) => {
         for (const { probe, reason, count } of this.kernelLost()) r.observe(count, { [ATTR_PROBE]: probe, [ATTR_REASON]: reason });
       });
+    meter.createObservableCounter(METRIC_EVENTS_LATE, { description: 'Events that arrived after later ones were handled (out of kernel time order)', unit: '{event}' })
+      .addCallback((r) => r.observe(this.reorder?.late ?? 0));
     meter.createObservableCounter(METRIC_DECODE_ERRORS, { description: 'Kernel records that could not be decoded', unit: '{event}' })
       .addCallback((r) => { for (const [{ reason }, n] of stats.decodeErrors.entries()) r.observe(n, { [ATTR_REASON]: reason }); });
     meter.createObservableCounter(METRIC_SPANS_SAMPLED_OUT, { description: 'Spans not created by the sampling policy', unit: '{span}' })
-      .addCallback((r) => { for (const [{ reason }, n] of stats.spansSampledOut.entries()) r.observe(n, { [ATTR_REASON]: reason }); });
+      .addCallback((r) => { for (const [{ reason }, n] of this.sampledOut()) r.observe(n, { [ATTR_REASON]: reason }); });
     meter.createObservableCounter(METRIC_SPANS_DROPPED, { description: 'Spans created but not delivered (export buffer full, shutdown)', unit: '{span}' })
       .addCallback((r) => {
         for (const [{ exporter, reason }, n] of stats.spansDropped.entries()) r.observe(n, { [ATTR_EXPORTER]: exporter, [ATTR_REASON]: reason });
       });
+    meter.createObservableCounter(METRIC_METRIC_EXPORTS_FAILED, { description: 'Metric exports that failed, by exporter and cause', unit: '{export}' })
+      .addCallback((r) => {
+        for (const [{ exporter, reason }, n] of stats.metricExportsFailed.entries()) r.observe(n, { [ATTR_EXPORTER]: exporter, [ATTR_REASON]: reason });
+      });
+    meter.createObservableCounter(METRIC_STATE_EVICTED, { description: 'Entries evicted from full state tables (process, shell, finished-process), oldest first', unit: '{entry}' })
+      .addCallback((r) => { for (const [{ table }, n] of stats.stateEvicted.entries()) r.observe(n, { [ATTR_TABLE]: table }); });
     meter.createObservableCounter(METRIC_SPANS_EXPORTED, { description: 'Spans delivered to an exporter', unit: '{span}' })
       .addCallback((r) => { for (const [{ exporter }, n] of stats.spansExported.entries()) r.observe(n, { [ATTR_EXPORTER]: exporter }); });
   }
@@ -436,10 +510,12 @@ export class Agent {
       `events received: ${fmt(s.eventsReceived.entries())}`,
       `lost in kernel: ${fmt(lost)}`,
       `late events: ${this.reorder?.late ?? 0}`,
-      `decode errors: ${fmt(s.decodeErrors.entries())}`,
-      `spans sampled out: ${fmt(s.spansSampledOut.entries())}`,
+      `decode errors: ${fmt(s.decodeErrors.entries().filter(([, n]) => n > 0))}`,
+      `spans sampled out: ${fmt(this.sampledOut().filter(([, n]) => n > 0))}`,
       `spans exported: ${fmt(s.spansExported.entries())}`,
-      `spans dropped: ${fmt(s.spansDropped.entries())}`,
+      `spans dropped: ${fmt(s.spansDropped.entries().filter(([, n]) => n > 0))}`,
+      `metric exports failed: ${fmt(s.metricExportsFailed.entries().filter(([, n]) => n > 0))}`,
+      `state evicted: ${fmt(s.stateEvicted.entries())}`,
     ].join('; ');
   }
 
@@ -461,9 +537,18 @@ export class Agent {
     }
     this.reorder?.close();
     this.commands?.close(process.hrtime.bigint());
+    // Every step that waits on a collector is bounded, so stopping stays well under a container
+    // runtime's 10 s grace whatever the collector does (black-holed, refusing, slow): the span
+    // exporters deliver what they can within SPAN_SHUTDOWN_TIMEOUT_MS (3 s) and count the rest,
+    // while the last metric export (2 s at most) runs alongside.
+    const spansDone = (async () => {
+      // Providers first (their batch processors hand what they hold to the shared exporters).
+      await bounded(this.tracerProvider?.shutdown(), 1000, (why) => this.log.warn(`span processors at shutdown: ${why}`));
+      await Promise.all(this.spanExporters.map((e) => e.shutdown()));
+    })();
     // Metrics are collected while the maps still exist: one last export with the final counts.
     if (this.meterProvider) {
-      await this.meterProvider.forceFlush().catch((err: Error) => this.log.warn(`final metric export failed: ${err.message}`));
+      await bounded(this.meterProvider.forceFlush(), METRIC_FLUSH_TIMEOUT_MS, (why) => this.log.warn(`final metric export failed: ${why}`));
     }
     for (const probe of [...this.probes].reverse()) {
       try {
@@ -472,10 +557,22 @@ export class Agent {
         this.log.warn(`${probe.id}: close failed: ${(err as Error).message}`);
       }
     }
-    await this.tracerProvider?.shutdown().catch((err: Error) => this.log.warn(`span export at shutdown failed: ${err.message}`));
-    await this.meterProvider?.shutdown().catch(() => undefined);
+    await spansDone;
+    await bounded(this.meterProvider?.shutdown(), 1000, () => undefined);
     trace.disable();
     this.log.info(this.summary());
   }
 }
 
+
+/**
+ * The kernel's budget for routine TCP events (fast successes), per CPU and
+ * second, so that what it sends is never less than the span cap can keep:
+ * the cap divided by the share of successes kept (all of them are sent when
+ * nothing caps them, none when none are kept).
+ */
+export function kernelRoutineBudget(maxSpansPerSecond: number, successRatio: number): { routinePerSecond?: number } {
+  if (successRatio <= 0) return { routinePerSecond: 0 };
+  if (maxSpansPerSecond <= 0) return {};
+  return { routinePerSecond: Math.ceil(maxSpansPerSecond / successRatio) };
+}

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --disable-sigusr1
 /**
  * ebpf-otel command line: parse, start the agent, stop cleanly on
  * SIGINT/SIGTERM or after --duration. Exit codes: 0 clean stop, 1 the agent

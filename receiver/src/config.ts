@@ -3,19 +3,35 @@
  * environment variable, plus the standard OTEL_* variables. Everything is
  * validated here, once; the rest of the agent receives typed values.
  */
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { compileUserPattern, type UserPattern } from './commands/patterns';
 
 export type ExporterName = 'otlp' | 'console' | 'jsonl';
+export type MetricsExporterName = 'otlp' | 'prometheus' | 'console';
+export type OtlpProtocol = 'grpc' | 'http/protobuf';
+export type TemporalityPreference = 'cumulative' | 'delta' | 'lowmemory';
 export type ProbeName = 'tcp' | 'exec' | 'bash' | 'dns';
 export type TraceExecsMode = 'all' | 'interactive' | 'none';
 export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
 
 export interface AgentConfig {
   exporters: ExporterName[];
-  /** OTLP gRPC endpoint for traces (undefined: http://localhost:4317). */
-  otlpEndpoint: string | undefined;
-  /** OTLP gRPC endpoint for metrics (undefined: http://localhost:4317). */
-  otlpMetricsEndpoint: string | undefined;
+  /** OTLP endpoint for traces, final URL (path /v1/traces included for http/protobuf). */
+  otlpEndpoint: string;
+  /** OTLP endpoint for metrics, final URL (path /v1/metrics included for http/protobuf). */
+  otlpMetricsEndpoint: string;
+  tracesProtocol: OtlpProtocol;
+  metricsProtocol: OtlpProtocol;
+  /** Where metrics go (empty: nowhere). */
+  metricsExporters: MetricsExporterName[];
+  /** Prometheus /metrics endpoint, for the prometheus metrics exporter. */
+  prometheusHost: string;
+  prometheusPort: number;
+  /** OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE, for the otlp metrics exporter. */
+  metricsTemporality: TemporalityPreference;
+  /** OTEL_EXPORTER_OTLP_TRACES_TIMEOUT / OTEL_EXPORTER_OTLP_TIMEOUT (the OTLP exporters read it too). */
+  otlpTracesTimeoutMs: number;
   probes: ProbeName[];
   pid: number;
   port: number;
@@ -35,7 +51,8 @@ export interface AgentConfig {
   /** dns.question.name on DNS metrics (high cardinality). */
   dnsMetricNames: boolean;
   redact: boolean;
-  redactPatterns: RegExp[];
+  /** Compiled for linear-time matching (RE2 syntax). */
+  redactPatterns: UserPattern[];
   durationSeconds: number;
   bpfDir: string | undefined;
   btfPath: string | undefined;
@@ -64,7 +81,11 @@ interface OptionSpec {
 /** Every flag, in --help order. The environment variable is EBPF_OTEL_ + the flag in UPPER_SNAKE. */
 export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'exporter', type: 'string', arg: 'LIST', default: 'otlp,console', help: 'where spans go, comma-separated: otlp, console (live table on stdout), jsonl (one JSON object per span on stdout)' },
-  { flag: 'otlp-endpoint', type: 'string', arg: 'URL', default: '', help: 'OTLP gRPC endpoint (default: OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4317)' },
+  { flag: 'otlp-endpoint', type: 'string', arg: 'URL', default: '', help: 'OTLP endpoint for traces and metrics; for http/protobuf the base URL, /v1/traces and /v1/metrics are appended (default: OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4317 for grpc, http://localhost:4318 for http/protobuf)' },
+  { flag: 'otlp-protocol', type: 'string', arg: 'PROTO', default: '', help: 'OTLP transport: grpc or http/protobuf (default: OTEL_EXPORTER_OTLP_{TRACES,METRICS}_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL, else grpc)' },
+  { flag: 'metrics-exporter', type: 'string', arg: 'LIST', default: '', help: 'where metrics go, comma-separated: otlp, prometheus (a /metrics endpoint), console, none (default: OTEL_METRICS_EXPORTER, else otlp when the span exporters include otlp, else none)' },
+  { flag: 'prometheus-host', type: 'string', arg: 'HOST', default: '', help: 'address the prometheus exporter listens on (default: OTEL_EXPORTER_PROMETHEUS_HOST, else localhost; 0.0.0.0 exposes it to the network)' },
+  { flag: 'prometheus-port', type: 'string', arg: 'PORT', default: '', help: 'port of the prometheus exporter (default: OTEL_EXPORTER_PROMETHEUS_PORT, else 9464)' },
   { flag: 'probes', type: 'string', arg: 'LIST', default: 'tcp,exec,bash,dns', help: 'what to watch: tcp (connects), exec (processes), bash (typed commands), dns (name lookups through the C library, names on connects)' },
   { flag: 'pid', type: 'string', arg: 'PID', default: '0', help: 'only connects from this process (0: all)' },
   { flag: 'port', type: 'string', arg: 'PORT', default: '0', help: 'only connects to this server port (0: all)' },
@@ -82,7 +103,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'libc', type: 'string', multiple: true, arg: 'PATH', default: '', help: 'C library whose resolver the dns probe watches (repeatable; default: libc.so.6 from /etc/ld.so.cache, musl, and the C libraries running processes have mapped)' },
   { flag: 'dns-metric-names', type: 'boolean', default: 'false', help: 'add dns.question.name to DNS metrics (high cardinality)' },
   { flag: 'no-redact', type: 'boolean', default: 'false', help: 'do not redact secrets in command lines (default: redacted)' },
-  { flag: 'redact-pattern', type: 'string', multiple: true, arg: 'REGEX', default: '', help: 'extra secret pattern to redact in command lines (repeatable)' },
+  { flag: 'redact-pattern', type: 'string', multiple: true, arg: 'REGEX', default: '', help: 'extra secret pattern to redact in command lines and argv (repeatable; RE2 syntax, matched in linear time)' },
   { flag: 'duration', type: 'string', arg: 'SECONDS', default: '0', help: 'stop after this many seconds (0: run until SIGINT/SIGTERM)' },
   { flag: 'stats-interval', type: 'string', arg: 'SECONDS', default: '0', help: 'log event/drop counters every N seconds (0: only at exit)' },
   { flag: 'btf', type: 'string', arg: 'PATH', default: '', help: 'kernel BTF used for CO-RE relocations (default /sys/kernel/btf/vmlinux; for kernels without BTF: a matching BTF file)' },
@@ -100,7 +121,7 @@ export function helpText(version: string): string {
   const lines = [
     `ebpf-otel ${version}: TCP connects, bash commands and processes seen with eBPF, exported as OpenTelemetry spans and metrics.`,
     '',
-    'Usage: ebpf-otel [options]      (as root, or with CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE)',
+    'Usage: ebpf-otel [options]      (as root, or with CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN and, not as root, CAP_DAC_READ_SEARCH; dropped once attached)',
     '',
     'Options (each also read from the environment variable shown):',
   ];
@@ -114,8 +135,12 @@ export function helpText(version: string): string {
     '',
     'Standard OpenTelemetry variables: OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,',
     'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_EXPORTER_OTLP_TIMEOUT,',
+    'OTEL_EXPORTER_OTLP_PROTOCOL (+ _TRACES_/_METRICS_ variants), OTEL_EXPORTER_OTLP_CERTIFICATE,',
+    'OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE, OTEL_EXPORTER_OTLP_CLIENT_KEY (+ per-signal variants),',
+    'OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE (cumulative, delta, lowmemory),',
     'OTEL_EXPORTER_OTLP_COMPRESSION, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_METRIC_EXPORT_INTERVAL,',
-    'OTEL_TRACES_EXPORTER (otlp, console, none), OTEL_LOG_LEVEL.',
+    'OTEL_TRACES_EXPORTER (otlp, console, none), OTEL_METRICS_EXPORTER (otlp, prometheus, console, none),',
+    'OTEL_EXPORTER_PROMETHEUS_HOST, OTEL_EXPORTER_PROMETHEUS_PORT, OTEL_LOG_LEVEL.',
   );
   return `${lines.join('\n')}\n`;
 }
@@ -185,12 +210,17 @@ export function parseCommandLine(argv: readonly string[], env: Env = process.env
 
   // --exporter, else OTEL_TRACES_EXPORTER (otlp, console, none), else the default.
   let exporterText = raw('exporter');
-  if (typeof values.exporter !== 'string' && !env[envName('exporter')] && env.OTEL_TRACES_EXPORTER) {
-    exporterText = env.OTEL_TRACES_EXPORTER === 'none' ? '' : env.OTEL_TRACES_EXPORTER;
+  const fromOtelVariable = typeof values.exporter !== 'string' && !env[envName('exporter')] && !!env.OTEL_TRACES_EXPORTER;
+  if (fromOtelVariable) {
+    exporterText = env.OTEL_TRACES_EXPORTER === 'none' ? '' : env.OTEL_TRACES_EXPORTER ?? '';
   }
-  const exporters = [...new Set(exporterText.split(',').map((s) => s.trim()).filter(Boolean))].map((e) =>
-    oneOf('exporter', e, ['otlp', 'console', 'jsonl'] as const),
-  );
+  const spanExporterNames = ['otlp', 'console', 'jsonl'] as const;
+  const exporters = [...new Set(exporterText.split(',').map((s) => s.trim()).filter(Boolean))].map((e) => {
+    if (fromOtelVariable && !(spanExporterNames as readonly string[]).includes(e)) {
+      throw new ConfigError(`OTEL_TRACES_EXPORTER=${JSON.stringify(exporterText)}: unknown span exporter ${JSON.stringify(e)}; expected a comma list of ${spanExporterNames.join(', ')} or none`);
+    }
+    return oneOf('exporter', e, spanExporterNames);
+  });
   if (exporters.includes('console') && exporters.includes('jsonl')) {
     throw new ConfigError('--exporter: console and jsonl both write to stdout; choose one');
   }
@@ -200,19 +230,7 @@ export function parseCommandLine(argv: readonly string[], env: Env = process.env
   );
   if (probes.length === 0) throw new ConfigError('--probes is empty: name at least one of tcp, exec, bash, dns');
 
-  // Traces and metrics endpoints: --otlp-endpoint for both, else the standard
-  // variables (signal-specific first). Validated here so a typo is reported at start.
-  const endpointFrom = (specific: string): string | undefined => {
-    if (raw('otlp-endpoint')) return validateEndpoint(raw('otlp-endpoint'), where('otlp-endpoint'));
-    for (const name of [specific, 'OTEL_EXPORTER_OTLP_ENDPOINT']) {
-      const value = env[name];
-      if (value) return validateEndpoint(value, name);
-    }
-    return undefined;
-  };
-  const otlpEndpoint = endpointFrom('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
-  const otlpMetricsEndpoint = endpointFrom('OTEL_EXPORTER_OTLP_METRICS_ENDPOINT');
-
+  const exporting = resolveExport(raw, where, env, exporters);
   const metricIntervalText = raw('metric-interval-ms') || env.OTEL_METRIC_EXPORT_INTERVAL || '60000';
   const metricIntervalMs = Number(metricIntervalText);
   if (!/^\d+$/.test(metricIntervalText.trim()) || metricIntervalMs < 100 || metricIntervalMs > 86_400_000) {
@@ -221,9 +239,9 @@ export function parseCommandLine(argv: readonly string[], env: Env = process.env
 
   const redactPatterns = list('redact-pattern').map((p) => {
     try {
-      return new RegExp(p, 'g');
+      return compileUserPattern(p);
     } catch (err) {
-      throw new ConfigError(`--redact-pattern ${JSON.stringify(p)} is not a valid regular expression: ${(err as Error).message}`);
+      throw new ConfigError(`--redact-pattern ${JSON.stringify(p)} refused: ${(err as Error).message}`);
     }
   });
 
@@ -237,8 +255,7 @@ export function parseCommandLine(argv: readonly string[], env: Env = process.env
     kind: 'run',
     config: {
       exporters,
-      otlpEndpoint,
-      otlpMetricsEndpoint,
+      ...exporting,
       probes,
       pid: int('pid', 0, 4_194_304),
       port: int('port', 0, 65535),
@@ -266,6 +283,152 @@ export function parseCommandLine(argv: readonly string[], env: Env = process.env
   };
 }
 
+type ExportSettings = Pick<AgentConfig,
+  'otlpEndpoint' | 'otlpMetricsEndpoint' | 'tracesProtocol' | 'metricsProtocol' | 'metricsExporters' |
+  'prometheusHost' | 'prometheusPort' | 'metricsTemporality' | 'otlpTracesTimeoutMs'>;
+
+const PROTOCOLS = ['grpc', 'http/protobuf'] as const;
+
+/**
+ * Exporter settings from flags and the standard variables: flag, then EBPF_OTEL_*, then the
+ * signal-specific OTEL_* variable, then the general one, then the spec's default.
+ */
+function resolveExport(
+  raw: (flag: string) => string,
+  where: (flag: string) => string,
+  env: Env,
+  spanExporters: readonly ExporterName[],
+): ExportSettings {
+  const otel = (name: string): string | undefined => {
+    const v = env[name]?.trim();
+    return v ? v : undefined;
+  };
+
+  // Protocols.
+  const protocolFor = (signal: 'TRACES' | 'METRICS'): OtlpProtocol => {
+    let source = where('otlp-protocol');
+    let text = raw('otlp-protocol');
+    if (!text) {
+      for (const name of [`OTEL_EXPORTER_OTLP_${signal}_PROTOCOL`, 'OTEL_EXPORTER_OTLP_PROTOCOL']) {
+        if (otel(name)) { source = name; text = otel(name) as string; break; }
+      }
+    }
+    if (!text) return 'grpc';
+    const value = text.toLowerCase();
+    if (value === 'http/json') {
+      throw new ConfigError(`${source}=${text}: OTLP over http/json is not supported; use http/protobuf or grpc`);
+    }
+    if (!(PROTOCOLS as readonly string[]).includes(value)) {
+      throw new ConfigError(`${source}=${JSON.stringify(text)}: unknown OTLP protocol; expected one of ${PROTOCOLS.join(', ')}`);
+    }
+    return value as OtlpProtocol;
+  };
+  const tracesProtocol = protocolFor('TRACES');
+  const metricsProtocol = protocolFor('METRICS');
+
+  // Endpoints: a base URL gets the signal's path for http/protobuf; a signal-specific URL is used as is.
+  const endpointFor = (signal: 'TRACES' | 'METRICS', protocol: OtlpProtocol): string => {
+    const path = signal === 'TRACES' ? 'v1/traces' : 'v1/metrics';
+    const withPath = (base: string): string => (protocol === 'grpc' ? base : `${base.replace(/\/+$/, '')}/${path}`);
+    if (raw('otlp-endpoint')) return withPath(validateEndpoint(raw('otlp-endpoint'), where('otlp-endpoint')));
+    const specific = `OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`;
+    if (otel(specific)) return validateEndpoint(otel(specific) as string, specific);
+    if (otel('OTEL_EXPORTER_OTLP_ENDPOINT')) return withPath(validateEndpoint(otel('OTEL_EXPORTER_OTLP_ENDPOINT') as string, 'OTEL_EXPORTER_OTLP_ENDPOINT'));
+    return protocol === 'grpc' ? 'http://localhost:4317' : `http://localhost:4318/${path}`;
+  };
+
+  // Metrics exporters: --metrics-exporter / EBPF_OTEL_METRICS_EXPORTER, else OTEL_METRICS_EXPORTER,
+  // else otlp when spans go to otlp (the agent's behaviour before the variable existed).
+  let metricsSource = where('metrics-exporter');
+  let metricsText = raw('metrics-exporter');
+  if (!metricsText && otel('OTEL_METRICS_EXPORTER')) {
+    metricsSource = 'OTEL_METRICS_EXPORTER';
+    metricsText = otel('OTEL_METRICS_EXPORTER') as string;
+  }
+  if (!metricsText) metricsText = spanExporters.includes('otlp') ? 'otlp' : 'none';
+  const names = [...new Set(metricsText.split(',').map((m) => m.trim().toLowerCase()).filter(Boolean))];
+  const allowed = ['otlp', 'prometheus', 'console', 'none'];
+  for (const n of names) {
+    if (!allowed.includes(n)) {
+      throw new ConfigError(`${metricsSource}=${JSON.stringify(metricsText)}: unknown metrics exporter ${JSON.stringify(n)}; expected a comma list of ${allowed.join(', ')}`);
+    }
+  }
+  if (names.includes('none') && names.length > 1) {
+    throw new ConfigError(`${metricsSource}=${JSON.stringify(metricsText)}: "none" cannot be combined with other exporters`);
+  }
+  const metricsExporters = names.filter((n): n is MetricsExporterName => n !== 'none');
+
+  // Prometheus endpoint (spec defaults: localhost:9464).
+  const prometheusHost = raw('prometheus-host') || otel('OTEL_EXPORTER_PROMETHEUS_HOST') || 'localhost';
+  const portSource = raw('prometheus-port') ? where('prometheus-port') : 'OTEL_EXPORTER_PROMETHEUS_PORT';
+  const portText = raw('prometheus-port') || otel('OTEL_EXPORTER_PROMETHEUS_PORT') || '9464';
+  const prometheusPort = Number(portText);
+  if (!/^\d+$/.test(portText) || prometheusPort < 1 || prometheusPort > 65535) {
+    throw new ConfigError(`${portSource}=${JSON.stringify(portText)}: expected a port from 1 to 65535`);
+  }
+
+  const temporalityText = (otel('OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE') ?? 'cumulative').toLowerCase();
+  if (!['cumulative', 'delta', 'lowmemory'].includes(temporalityText)) {
+    throw new ConfigError(`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=${JSON.stringify(temporalityText)}: expected cumulative, delta or lowmemory`);
+  }
+
+  let otlpTracesTimeoutMs = 10_000;
+  for (const name of ['OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT']) {
+    const text = otel(name);
+    if (text === undefined) continue;
+    if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 600_000) {
+      throw new ConfigError(`${name}=${JSON.stringify(text)}: expected milliseconds from 1 to 600000`);
+    }
+    otlpTracesTimeoutMs = Number(text);
+    break;
+  }
+
+  // TLS files and headers are read by the OTLP exporters themselves; check them here so a typo is
+  // reported at start, naming the variable, instead of a warning and a plaintext/unauthenticated retry.
+  const usesOtlp = spanExporters.includes('otlp') || metricsExporters.includes('otlp');
+  if (usesOtlp) {
+    for (const signal of ['', 'TRACES_', 'METRICS_']) {
+      for (const kind of ['CERTIFICATE', 'CLIENT_CERTIFICATE', 'CLIENT_KEY']) {
+        const name = `OTEL_EXPORTER_OTLP_${signal}${kind}`;
+        const file = otel(name);
+        if (file === undefined) continue;
+        try {
+          accessSync(file, fsConstants.R_OK);
+        } catch (err) {
+          throw new ConfigError(`${name}=${file}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give the path of a PEM file`);
+        }
+      }
+      const cert = otel(`OTEL_EXPORTER_OTLP_${signal}CLIENT_CERTIFICATE`);
+      const key = otel(`OTEL_EXPORTER_OTLP_${signal}CLIENT_KEY`);
+      if ((cert === undefined) !== (key === undefined)) {
+        throw new ConfigError(`OTEL_EXPORTER_OTLP_${signal}CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_${signal}CLIENT_KEY go together: set both or neither`);
+      }
+      const headers = otel(`OTEL_EXPORTER_OTLP_${signal}HEADERS`);
+      if (headers !== undefined) {
+        for (const pair of headers.split(',')) {
+          const eq = pair.indexOf('=');
+          if (eq <= 0 || !pair.slice(0, eq).trim()) {
+            // The value may be a secret: name the variable and the position, not the text.
+            throw new ConfigError(`OTEL_EXPORTER_OTLP_${signal}HEADERS: expected key=value pairs separated by commas (e.g. Authorization=Bearer%20<token>); a pair has no "key="`);
+          }
+        }
+      }
+    }
+  }
+
+  return {
+    tracesProtocol,
+    metricsProtocol,
+    otlpEndpoint: endpointFor('TRACES', tracesProtocol),
+    otlpMetricsEndpoint: endpointFor('METRICS', metricsProtocol),
+    metricsExporters,
+    prometheusHost,
+    prometheusPort,
+    metricsTemporality: temporalityText as TemporalityPreference,
+    otlpTracesTimeoutMs,
+  };
+}
+
 /** The OTLP exporter wants a URL; a bare host:port is accepted and given http://. */
 export function validateEndpoint(text: string, source: string): string {
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`;
@@ -276,7 +439,7 @@ export function validateEndpoint(text: string, source: string): string {
     throw new ConfigError(`${source}=${JSON.stringify(text)} is not a URL: use e.g. http://localhost:4317`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ConfigError(`${source}=${JSON.stringify(text)}: the OTLP gRPC exporter takes http:// or https:// (got ${url.protocol})`);
+    throw new ConfigError(`${source}=${JSON.stringify(text)}: the OTLP exporter takes http:// or https:// (got ${url.protocol})`);
   }
   if (!url.hostname) throw new ConfigError(`${source}=${JSON.stringify(text)} has no host: use e.g. http://localhost:4317`);
   if (url.port && (Number(url.port) < 1 || Number(url.port) > 65535)) {

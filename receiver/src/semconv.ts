@@ -59,10 +59,14 @@ export const METRIC_DNS_LOOKUP_DURATION = 'dns.lookup.duration';
 export const METRIC_DNS_LOOKUPS = 'ebpf_otel.dns.lookups';
 export const METRIC_EVENTS_RECEIVED = 'ebpf_otel.events.received';
 export const METRIC_EVENTS_LOST = 'ebpf_otel.events.lost';
+export const METRIC_EVENTS_LATE = 'ebpf_otel.events.late';
 export const METRIC_DECODE_ERRORS = 'ebpf_otel.decode.errors';
 export const METRIC_SPANS_DROPPED = 'ebpf_otel.spans.dropped';
 export const METRIC_SPANS_SAMPLED_OUT = 'ebpf_otel.spans.sampled_out';
 export const METRIC_SPANS_EXPORTED = 'ebpf_otel.spans.exported';
+export const METRIC_METRIC_EXPORTS_FAILED = 'ebpf_otel.metric_exports.failed';
+export const METRIC_STATE_EVICTED = 'ebpf_otel.state.evicted';
+export const ATTR_TABLE = 'ebpf_otel.table';
 
 /** error.type for each failed outcome; the first four are the values semconv uses for socket connects. */
 export const ERROR_TYPE_BY_OUTCOME: Readonly<Record<string, string>> = {

@@ -49,6 +49,10 @@ export class AgentStats {
   readonly spansSampledOut = new Counter<'reason'>();
   /** Spans lost after creation, by exporter and reason. */
   readonly spansDropped = new Counter<'exporter' | 'reason'>();
+  /** Metric exports that failed, by exporter and cause (transient, auth, tls, too_large, rejected). */
+  readonly metricExportsFailed = new Counter<'exporter' | 'reason'>();
   /** Spans delivered, by exporter. */
   readonly spansExported = new Counter<'exporter'>();
+  /** Entries evicted from the agent's full state tables, by table (procs, shells, tombstones). */
+  readonly stateEvicted = new Counter<'table'>();
 }

@@ -28,7 +28,8 @@ export function startAgentIn(wrapper: string, wrapperArgs: string[]): (args: str
 
 export function startAgent(args: string[], env: NodeJS.ProcessEnv = {}, spawnOptions: SpawnOptions = {}, wrapper: string[] = []): AgentRun {
   const [cmd, ...pre] = wrapper.length > 0 ? wrapper : [process.execPath];
-  const argv = wrapper.length > 0 ? [...pre, process.execPath, CLI, ...args] : [CLI, ...args];
+  // --disable-sigusr1: no signal-blocking watcher thread, so the agent can drop privileges in every thread.
+  const argv = wrapper.length > 0 ? [...pre, process.execPath, '--disable-sigusr1', CLI, ...args] : ['--disable-sigusr1', CLI, ...args];
   const child = spawn(cmd as string, argv, {
     env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

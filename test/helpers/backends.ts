@@ -11,7 +11,7 @@
 //   await collector.stop(); await jaeger.stop();
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -23,6 +23,8 @@ const buildScript = join(repoRoot, 'scripts', 'build-backends.sh');
 export interface BackendBinaries {
   otelcol: string;
   jaeger: string;
+  /** Prometheus server (scripts/build-backends.sh builds it with the others). */
+  prometheus: string;
 }
 
 function parsePaths(stdout: string): BackendBinaries {
@@ -33,10 +35,11 @@ function parsePaths(stdout: string): BackendBinaries {
   }
   const otelcol = found.get('otelcol');
   const jaeger = found.get('jaeger');
-  if (otelcol === undefined || jaeger === undefined) {
-    throw new Error(`scripts/build-backends.sh printed no otelcol=/jaeger= paths; it printed:\n${stdout}`);
+  const prometheus = found.get('prometheus');
+  if (otelcol === undefined || jaeger === undefined || prometheus === undefined) {
+    throw new Error(`scripts/build-backends.sh printed no otelcol=/jaeger=/prometheus= paths; it printed:\n${stdout}`);
   }
-  return { otelcol, jaeger };
+  return { otelcol, jaeger, prometheus };
 }
 
 let cachedBinaries: BackendBinaries | undefined;
@@ -705,4 +708,62 @@ export async function scrapePrometheus(port: number): Promise<PrometheusSample[]
   const text = await response.text();
   if (!response.ok) throw new Error(`scrape 127.0.0.1:${port}/metrics: HTTP ${response.status} ${text.slice(0, 200)}`);
   return parsePrometheusText(text);
+}
+
+// --- Prometheus server ---------------------------------------------------------------------------
+
+export interface PrometheusServerHandle {
+  port: number;
+  logFile: string;
+  /** GET /api/v1/query: the result vector, or throws with Prometheus' error (a parse error included). */
+  query(expr: string): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>>;
+  /** Scrape targets with their health ("up") and last error. */
+  targets(): Promise<Array<{ job: string; health: string; lastError: string; scrapeUrl: string }>>;
+  stop(): Promise<void>;
+}
+
+/** Starts the Prometheus that scripts/build-backends.sh builds, with `configYaml`, on a free loopback port. */
+export async function startPrometheusServer(configYaml: string, opts: { readyTimeoutMs?: number } = {}): Promise<PrometheusServerHandle> {
+  const binary = ensureBackends().prometheus;
+  const [port] = await freePorts(1) as [number];
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-otel-prometheus-'));
+  const configFile = join(dir, 'prometheus.yml');
+  writeFileSync(configFile, configYaml);
+  const logFile = join(dir, 'prometheus.log');
+  const proc = launch(binary, [
+    `--config.file=${configFile}`,
+    `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+  ], {}, logFile);
+  const base = `http://127.0.0.1:${port}`;
+  await untilReady('prometheus', proc, logFile, () => httpOk(`${base}/-/ready`), opts.readyTimeoutMs ?? 30_000);
+  const api = async (path: string): Promise<unknown> => {
+    const { status, body } = await getJson(`${base}${path}`);
+    if (!isRecord(body) || body['status'] !== 'success') {
+      throw new Error(`prometheus ${path}: HTTP ${status} ${JSON.stringify(body).slice(0, 500)}`);
+    }
+    return body['data'];
+  };
+  return {
+    port,
+    logFile,
+    query: async (expr) => {
+      const data = await api(`/api/v1/query?${new URLSearchParams({ query: expr }).toString()}`);
+      if (!isRecord(data) || data['resultType'] !== 'vector' || !Array.isArray(data['result'])) {
+        throw new Error(`prometheus query ${expr}: not a vector: ${JSON.stringify(data).slice(0, 300)}`);
+      }
+      return data['result'] as Array<{ metric: Record<string, string>; value: [number, string] }>;
+    },
+    targets: async () => {
+      const data = await api('/api/v1/targets?state=active');
+      const active = isRecord(data) && Array.isArray(data['activeTargets']) ? data['activeTargets'] as Array<Record<string, unknown>> : [];
+      return active.map((t) => ({
+        job: String((t['labels'] as Record<string, unknown> | undefined)?.['job'] ?? ''),
+        health: String(t['health'] ?? ''),
+        lastError: String(t['lastError'] ?? ''),
+        scrapeUrl: String(t['scrapeUrl'] ?? ''),
+      }));
+    },
+    stop: () => terminate(proc),
+  };
 }

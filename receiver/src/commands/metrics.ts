@@ -4,7 +4,7 @@
  * ones are counted under "_other" (the count stays exact, only the split is
  * coarser).
  */
-import type { Counter, Histogram, Meter } from '@opentelemetry/api';
+import type { Counter, Histogram, Meter, ObservableCounter } from '@opentelemetry/api';
 
 export const METRIC_COMMANDS = 'ebpf_otel.commands';
 export const METRIC_COMMAND_DURATION = 'ebpf_otel.command.duration';
@@ -28,7 +28,7 @@ export class BoundedNames {
 export class CommandMetrics {
   private readonly commands: Counter;
   private readonly durations: Histogram;
-  private readonly execs: Counter;
+  private readonly execs: ObservableCounter;
   private readonly commandNames = new BoundedNames();
   private readonly execNames = new BoundedNames();
 
@@ -39,7 +39,24 @@ export class CommandMetrics {
       unit: 's',
       advice: { explicitBucketBoundaries: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600] },
     });
-    this.execs = meter.createCounter(METRIC_EXECS, { description: 'Programs executed (execve), on the whole host', unit: '{process}' });
+    this.execs = meter.createObservableCounter(METRIC_EXECS, { description: 'Programs executed (execve), on the whole host', unit: '{process}' });
+  }
+
+  /**
+   * Exec counts come from the kernel (bpf/proc.bpf.c aggregates them): `source`
+   * returns cumulative counts by executable name, '' for the kernel's own
+   * overflow key. Reported as _other past MAX_NAMES names, like commands.
+   */
+  observeExecs(source: () => Array<[string, bigint]>): void {
+    this.execs.addCallback((result) => {
+      const totals = new Map<string, number>();
+      for (const [name, n] of source()) {
+        if (n === 0n) continue;
+        const label = name === '' ? OTHER : this.execNames.map(name);
+        totals.set(label, (totals.get(label) ?? 0) + Number(n));
+      }
+      for (const [label, n] of totals) result.observe(n, { 'process.executable.name': label });
+    });
   }
 
   command(name: string): void {
@@ -48,9 +65,5 @@ export class CommandMetrics {
 
   commandDuration(name: string, seconds: number): void {
     this.durations.record(seconds, { [ATTR_COMMAND_NAME]: this.commandNames.map(name) });
-  }
-
-  exec(executable: string): void {
-    this.execs.add(1, { 'process.executable.name': this.execNames.map(executable) });
   }
 }

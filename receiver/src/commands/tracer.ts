@@ -12,7 +12,7 @@
  * its command.
  */
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
-import { existsSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { KernelClock } from '../clock';
 import type { TraceExecsMode } from '../config';
@@ -29,8 +29,9 @@ import {
   ATTR_PROCESS_PID,
   ATTR_PROCESS_USER_ID,
 } from '../semconv';
+import { LruMap } from '../lru';
 import type { UserNames } from '../users';
-import type { Redactor } from './redact';
+import { REDACTED, type Redactor } from './redact';
 
 export const ATTR_COMMAND_TRUNCATED = 'ebpf_otel.command.truncated';
 export const ATTR_COMMAND_LINES = 'ebpf_otel.command.line_count';
@@ -41,6 +42,20 @@ export const ATTR_PROCESS_EXEC_SEEN = 'ebpf_otel.process.exec_seen';
 export const ATTR_PROCESS_START_SEEN = 'ebpf_otel.process.start_seen';
 export const ATTR_PROCESS_EXIT_SEEN = 'ebpf_otel.process.exit_seen';
 export const ATTR_PROCESS_TTY = 'ebpf_otel.process.tty';
+export const ATTR_PROCESS_EVICTED = 'ebpf_otel.process.evicted';
+
+/** Span name and metric label of a command that ran no program and is no builtin (a typo, a pasted word). */
+export const NOT_RUN = 'command_not_run';
+/** A multi-line command keeps at most this many bytes (then ebpf_otel.command.truncated). */
+export const MAX_COMMAND_BYTES = 16_384;
+/** Bounds of the state tables (LRU: the least recently used entry goes, counted). */
+export const TABLE_LIMITS = { shells: 1024, procs: 16_384, tombstones: 16_384 } as const;
+export type TableName = keyof typeof TABLE_LIMITS;
+
+/** Bash builtins and keywords: a command starting with one is named after it. */
+const BUILTINS = new Set(('. : [ [[ alias bg bind break builtin caller case cd command compgen complete compopt continue coproc declare dirs disown echo enable ' +
+  'eval exec exit export false fc fg for function getopts hash help history if jobs kill let local logout mapfile popd printf pushd pwd read ' +
+  'readarray readonly return select set shift shopt source suspend test time times trap true type typeset ulimit umask unalias unset until wait while { ((').split(' '));
 
 /** How long a finished process's span stays findable for late TCP events. */
 const TOMBSTONE_NS = 30_000_000_000n;
@@ -50,6 +65,10 @@ interface Command {
   readonly span: Span;
   readonly context: Context;
   lines: string[];
+  /** Bytes kept in `lines` (bounded by MAX_COMMAND_BYTES). */
+  bytes: number;
+  /** The first program the command ran (from the exec event): the span's name. */
+  executable: string | undefined;
   /** The most recent direct child of the shell: bash's $? comes from the last process of a pipeline. */
   lastChildPid: number | undefined;
   exitCode: number | undefined;
@@ -72,6 +91,8 @@ interface Proc {
   context: Context | undefined;
   /** When it started, if that was seen. */
   forkNs: bigint | undefined;
+  /** The kernel's start time of this process: with the pid, its identity (pids are reused). */
+  startNs: bigint | undefined;
 }
 
 export interface CommandTracerOptions {
@@ -81,24 +102,40 @@ export interface CommandTracerOptions {
   /** Called for every command started (after redaction), for metrics. */
   onCommand?: (name: string) => void;
   onCommandEnd?: (name: string, seconds: number) => void;
-  onExec?: (executable: string) => void;
+  /** Called for every entry a full table evicted. */
+  onEvicted?: (table: TableName) => void;
+  limits?: Partial<Record<TableName, number>>;
 }
 
 export class CommandTracer {
-  private readonly shells = new Map<number, Shell>();
-  private readonly procs = new Map<number, Proc>();
-  private readonly tombstones = new Map<number, { context: Context; untilNs: bigint }>();
+  private readonly shells: LruMap<number, Shell>;
+  private readonly procs: LruMap<number, Proc>;
+  private readonly tombstones: LruMap<number, { context: Context; untilNs: bigint }>;
   private lastTombstoneSweepNs = 0n;
+  /** Time of the newest event, for what an eviction ends. */
+  private nowNs = 0n;
 
   constructor(
     private readonly tracer: Tracer,
     private readonly clock: KernelClock,
     private readonly opts: CommandTracerOptions,
-  ) {}
+  ) {
+    const limit = (t: TableName): number => opts.limits?.[t] ?? TABLE_LIMITS[t];
+    this.shells = new LruMap(limit('shells'), (_pid, shell) => {
+      this.endCommand(shell, this.nowNs);
+      opts.onEvicted?.('shells');
+    });
+    this.procs = new LruMap(limit('procs'), (_pid, proc) => {
+      this.abandon(proc, this.nowNs, ATTR_PROCESS_EVICTED);
+      opts.onEvicted?.('procs');
+    });
+    this.tombstones = new LruMap(limit('tombstones'), () => opts.onEvicted?.('tombstones'));
+  }
 
   // ---- bash ----
 
   onReadline(e: BashReadlineEvent): void {
+    this.nowNs = e.timestampNs;
     const shell = this.shell(e.pid);
     if (e.eof) {
       this.endCommand(shell, e.timestampNs);
@@ -106,9 +143,13 @@ export class CommandTracer {
     }
     const continuation = e.commandLine !== undefined && e.commandLine > 0 && shell.command !== undefined;
     if (continuation && shell.command) {
-      shell.command.lines.push(e.line);
-      shell.command.truncated ||= e.truncated;
-      this.describeCommand(shell.command);
+      const command = shell.command;
+      // Bounded, and joined once at the end: O(n) in what is kept.
+      if (command.bytes + e.line.length + 1 <= MAX_COMMAND_BYTES) {
+        command.lines.push(e.line);
+        command.bytes += e.line.length + 1;
+      } else command.truncated = true;
+      command.truncated ||= e.truncated;
       return;
     }
     this.endCommand(shell, e.timestampNs);
@@ -122,14 +163,14 @@ export class CommandTracer {
       shellPid: e.pid,
       span,
       context: trace.setSpan(ROOT_CONTEXT, span),
-      lines: [e.line],
+      lines: [e.line.slice(0, MAX_COMMAND_BYTES)],
+      bytes: Math.min(e.line.length, MAX_COMMAND_BYTES),
+      executable: undefined,
       lastChildPid: undefined,
       exitCode: undefined,
       truncated: e.truncated,
     };
     shell.command = command;
-    this.describeCommand(command);
-    this.opts.onCommand?.(commandName(this.opts.redactor.line(e.line)));
   }
 
   onPrompt(e: BashPromptEvent): void {
@@ -142,7 +183,40 @@ export class CommandTracer {
   // ---- processes ----
 
   onFork(e: ProcForkEvent): void {
+    this.nowNs = e.timestampNs;
+    // A new process with this pid: whatever we held for the pid belongs to a
+    // process whose exit was lost.
+    const stale = this.procs.peek(e.pid);
+    if (stale) {
+      this.abandon(stale, e.timestampNs, ATTR_PROCESS_EXIT_SEEN);
+      this.procs.delete(e.pid);
+    }
+    const staleShell = this.shells.peek(e.pid);
+    if (staleShell) {
+      this.endCommand(staleShell, e.timestampNs);
+      this.shells.delete(e.pid);
+    }
+    this.tombstones.delete(e.pid);
     this.follow(e.pid, e.ppid, e.timestampNs, false);
+  }
+
+  /** Ends what is known of a process that will never report its exit. */
+  private abandon(proc: Proc, atNs: bigint, reason: typeof ATTR_PROCESS_EXIT_SEEN | typeof ATTR_PROCESS_EVICTED): void {
+    if (!proc.span) return;
+    proc.span.setAttribute(reason, reason === ATTR_PROCESS_EXIT_SEEN ? false : true);
+    proc.span.end(this.clock.toHrTime(atNs));
+    proc.span = undefined;
+  }
+
+  /** The process we follow under this pid, if it is the same process (same start time). */
+  private current(pid: number, startNs: bigint, atNs: bigint): Proc | undefined {
+    const proc = this.procs.get(pid);
+    if (proc && proc.startNs !== undefined && proc.startNs !== startNs) {
+      this.abandon(proc, atNs, ATTR_PROCESS_EXIT_SEEN);
+      this.procs.delete(pid);
+      return undefined;
+    }
+    return proc;
   }
 
   /**
@@ -152,8 +226,8 @@ export class CommandTracer {
    * commands, not every process on the host) unless `always`.
    */
   private follow(pid: number, ppid: number, startNs: bigint, always: boolean): Proc | undefined {
-    const parent = this.procs.get(ppid);
-    const shell = this.shells.get(ppid);
+    const parent = this.procs.peek(ppid);
+    const shell = this.shells.peek(ppid);
     const command = shell?.command ?? parent?.command;
     if (shell?.command) shell.command.lastChildPid = pid;
     if (command === undefined && this.opts.traceExecs !== 'all' && !always) return undefined;
@@ -163,16 +237,17 @@ export class CommandTracer {
       span: undefined,
       context: undefined,
       forkNs: startNs,
+      startNs,
     };
     this.procs.set(pid, proc);
     return proc;
   }
 
   onExec(e: ProcExecEvent): void {
+    this.nowNs = e.timestampNs;
     const executable = path.basename(e.filename) || e.comm;
-    this.opts.onExec?.(executable);
     // Fork not seen (before we attached, or lost): place it by its parent.
-    const proc = this.procs.get(e.pid) ?? this.follow(e.pid, e.ppid, e.startNs, this.shells.has(e.pid));
+    const proc = this.current(e.pid, e.startNs, e.timestampNs) ?? this.follow(e.pid, e.ppid, e.startNs, this.shells.has(e.pid));
     if (!proc) return;
     if (this.shells.has(e.pid)) {
       // `exec cmd` in a traced shell: the shell is gone, its command goes on as this process.
@@ -181,6 +256,7 @@ export class CommandTracer {
       proc.parentContext = shell?.command?.context;
       this.shells.delete(e.pid);
     }
+    if (proc.command && proc.command.executable === undefined) proc.command.executable = executable;
     if (proc.span) {
       // A second exec in the same process: the previous program ends here.
       proc.span.setAttribute(ATTR_PROCESS_EXEC_SEEN, true);
@@ -193,7 +269,7 @@ export class CommandTracer {
       [ATTR_PROCESS_PID]: e.pid,
       [ATTR_PROCESS_PARENT_PID]: e.ppid,
       [ATTR_PROCESS_EXECUTABLE_NAME]: executable,
-      [ATTR_PROCESS_EXECUTABLE_PATH]: e.filename,
+      [ATTR_PROCESS_EXECUTABLE_PATH]: this.opts.redactor.enabled ? (this.opts.redactor.args([e.filename])[0] ?? e.filename) : e.filename,
       [ATTR_PROCESS_COMMAND_ARGS]: args,
       [ATTR_PROCESS_USER_ID]: e.uid,
     };
@@ -211,17 +287,21 @@ export class CommandTracer {
   }
 
   onExit(e: ProcExitEvent): void {
-    const shell = this.shells.get(e.pid);
+    this.nowNs = e.timestampNs;
+    // The late exit of an earlier process that had this pid: nothing of ours.
+    const held = this.procs.peek(e.pid);
+    if (held?.startNs !== undefined && e.startNs !== 0n && e.startNs < held.startNs) return;
+    const shell = this.shells.peek(e.pid);
     if (shell) {
       this.endCommand(shell, e.timestampNs);
       this.shells.delete(e.pid);
     }
-    let proc = this.procs.get(e.pid);
+    let proc = this.current(e.pid, e.startNs, e.timestampNs);
     const code = e.termination.kind === 'exited' ? e.termination.code : 128 + e.termination.signal;
     if (proc?.command && proc.command.lastChildPid === e.pid) proc.command.exitCode = code;
     if (!proc && this.opts.traceExecs === 'all') {
       // Never saw it start: still report it, and say so.
-      proc = { command: undefined, parentContext: this.procs.get(e.ppid)?.context, span: undefined, context: undefined, forkNs: undefined };
+      proc = { command: undefined, parentContext: this.procs.peek(e.ppid)?.context, span: undefined, context: undefined, forkNs: undefined, startNs: e.startNs };
     }
     if (proc && !proc.span && this.wantsSpan(proc)) {
       // Forked but never exec'd (a subshell), or a start we did not see.
@@ -261,8 +341,8 @@ export class CommandTracer {
 
   /** The span a TCP connect (or anything else) of `pid` belongs under. */
   contextFor(pid: number): Context | undefined {
-    const proc = this.procs.get(pid);
-    return proc?.context ?? proc?.parentContext ?? this.tombstones.get(pid)?.context;
+    const proc = this.procs.peek(pid);
+    return proc?.context ?? proc?.parentContext ?? this.tombstones.peek(pid)?.context;
   }
 
   /**
@@ -324,23 +404,34 @@ export class CommandTracer {
     const attributes: Attributes = { [ATTR_PROCESS_PID]: pid, [ATTR_PROCESS_USER_ID]: uid };
     const owner = this.opts.users?.nameOf(uid);
     if (owner !== undefined) attributes[ATTR_PROCESS_OWNER] = owner;
-    const tty = this.shells.get(pid)?.tty;
+    const tty = this.shells.peek(pid)?.tty;
     if (tty) attributes[ATTR_SHELL_TTY] = tty;
     return attributes;
   }
 
-  private describeCommand(command: Command): void {
+  /**
+   * Names the command after the program it ran (from the exec event), or the
+   * builtin it starts with; never after a typed word, which may be a pasted
+   * secret. A line that ran nothing and that bash did not find (exit 127)
+   * is hidden whole for the same reason.
+   */
+  private describeCommand(command: Command): string {
     const text = this.opts.redactor.line(command.lines.join('\n'));
-    command.span.updateName(commandName(text));
-    command.span.setAttribute(ATTR_PROCESS_COMMAND_LINE, text);
+    const first = commandName(text);
+    const name = command.executable ?? (BUILTINS.has(first) ? first : NOT_RUN);
+    const hidden = command.executable === undefined && command.exitCode === 127;
+    command.span.updateName(name);
+    command.span.setAttribute(ATTR_PROCESS_COMMAND_LINE, hidden ? REDACTED : text);
     if (command.lines.length > 1) command.span.setAttribute(ATTR_COMMAND_LINES, command.lines.length);
     if (command.truncated) command.span.setAttribute(ATTR_COMMAND_TRUNCATED, true);
+    return name;
   }
 
   private endCommand(shell: Shell, atNs: bigint): void {
     const command = shell.command;
     if (!command) return;
     shell.command = undefined;
+    const name = this.describeCommand(command);
     if (command.exitCode !== undefined) {
       command.span.setAttribute(ATTR_PROCESS_EXIT_CODE, command.exitCode);
       if (command.exitCode !== 0) command.span.setStatus({ code: SpanStatusCode.ERROR, message: `exit code ${command.exitCode}` });
@@ -348,17 +439,22 @@ export class CommandTracer {
     const end = this.clock.toHrTime(atNs);
     command.span.end(end);
     const start = (command.span as unknown as { startTime?: [number, number] }).startTime;
-    if (start) this.opts.onCommandEnd?.(commandName(this.opts.redactor.line(command.lines[0] ?? '')), end[0] - start[0] + (end[1] - start[1]) / 1e9);
+    this.opts.onCommand?.(name);
+    if (start) this.opts.onCommandEnd?.(name, end[0] - start[0] + (end[1] - start[1]) / 1e9);
   }
 
   private sweepTombstones(nowNs: bigint): void {
     if (nowNs - this.lastTombstoneSweepNs < 1_000_000_000n) return;
     this.lastTombstoneSweepNs = nowNs;
-    for (const [pid, t] of this.tombstones) if (t.untilNs < nowNs) this.tombstones.delete(pid);
+    // Oldest first: stop at the first one still valid.
+    for (const [pid, t] of this.tombstones) {
+      if (t.untilNs >= nowNs) break;
+      this.tombstones.delete(pid);
+    }
   }
 }
 
-/** The first word that is not a variable assignment: `FOO=1 make -j` -> make. */
+/** The first word that is not a variable assignment: `FOO=1 make -j` -> make (used to recognise builtins). */
 export function commandName(line: string): string {
   const words = line.trim().split(/\s+/);
   for (const w of words) {
@@ -369,11 +465,26 @@ export function commandName(line: string): string {
   return 'bash';
 }
 
-function ttyOf(pid: number): string | undefined {
+/**
+ * The controlling terminal of a process, from tty_nr in /proc/PID/stat:
+ * readable without privileges (the agent holds none once attached), unlike
+ * /proc/PID/fd, which needs ptrace access to the shell.
+ */
+export function ttyOf(pid: number): string | undefined {
   try {
-    const target = readlinkSync(`/proc/${pid}/fd/0`);
-    return target.startsWith('/dev/') ? target.slice(5) : undefined;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return ttyFromDevice(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[4]));
   } catch {
     return undefined;
   }
+}
+
+/** tty_nr (the kernel's encoded dev_t) as ps(1) names it: pts/N, ttyN, ttySN. */
+export function ttyFromDevice(dev: number): string | undefined {
+  if (!Number.isInteger(dev) || dev <= 0) return undefined;
+  const major = (dev >> 8) & 0xfff;
+  const minor = (dev & 0xff) | ((dev >> 12) & 0xfff00);
+  if (major >= 136 && major <= 143) return `pts/${(major - 136) * 256 + minor}`;
+  if (major === 4) return minor < 64 ? `tty${minor}` : `ttyS${minor - 64}`;
+  return undefined;
 }

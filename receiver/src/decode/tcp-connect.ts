@@ -121,6 +121,20 @@ export function decodeTcpConnect(buf: Buffer): TcpConnectEvent {
   };
 }
 
+/**
+ * What the sampling decision needs, read without decoding the rest: at the
+ * storm rate nearly every event is sampled out, and a full decode (strings,
+ * addresses, a dozen fields) per event was most of the agent's garbage.
+ * Throws DecodeError like decodeTcpConnect for a record that is not one.
+ */
+export function peekTcpConnect(buf: Buffer): { failed: boolean; latencyNs: bigint } {
+  checkEventHeader(buf, 'tcp_connect_event', TCP_CONNECT_LAYOUT.size, EventType.TcpConnect);
+  return {
+    failed: buf.readUInt32LE(F.outcome.offset) !== TcpOutcome.Established,
+    latencyNs: buf.readBigUInt64LE(F.end_ns.offset) - buf.readBigUInt64LE(F.start_ns.offset),
+  };
+}
+
 export function isV4Mapped(addr: Uint8Array): boolean {
   for (let i = 0; i < 10; i++) if (addr[i] !== 0) return false;
   return addr[10] === 0xff && addr[11] === 0xff;

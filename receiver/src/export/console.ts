@@ -12,9 +12,23 @@ const stdoutWrite: Write = (text) => {
   process.stdout.write(text);
 };
 
+/**
+ * Control characters (C0, DEL, C1: what starts a terminal escape sequence)
+ * and bidirectional overrides, written as visible \xNN / \u{NNNN} escapes:
+ * a local user's argv, comm or line cannot move the cursor, recolour,
+ * retitle or reorder the operator's terminal.
+ */
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+export function neutralize(text: string): string {
+  return text.replace(UNSAFE, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
+  });
+}
+
 function str(value: AttributeValue | undefined): string {
   if (value === undefined) return '';
-  return Array.isArray(value) ? value.join(' ') : String(value);
+  return neutralize(Array.isArray(value) ? value.join(' ') : String(value));
 }
 
 function peer(address: AttributeValue | undefined, port: AttributeValue | undefined): string {
@@ -74,7 +88,7 @@ export function formatSpanLine(span: ReadableSpan): string {
       'cmd',
       `pid=${str(a['process.pid'])}`.padEnd(12),
       str(a['process.owner'] ?? a['process.user.id']).padEnd(16),
-      JSON.stringify(str(a['process.command_line'])).padEnd(48),
+      JSON.stringify(String(a['process.command_line'])).replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).padEnd(48),
       duration.padStart(12),
       a['process.exit.code'] !== undefined ? `exit=${str(a['process.exit.code'])}` : '',
     ].join(' ');
@@ -86,12 +100,12 @@ export function formatSpanLine(span: ReadableSpan): string {
       'proc',
       `pid=${str(a['process.pid'])}`.padEnd(12),
       `ppid=${str(a['process.parent_pid'])}`.padEnd(16),
-      (Array.isArray(args) ? args.join(' ') : str(a['process.executable.path'] ?? span.name)).padEnd(48),
+      (Array.isArray(args) ? str(args) : str(a['process.executable.path'] ?? span.name)).padEnd(48),
       duration.padStart(12),
       a['process.exit.code'] !== undefined ? `exit=${str(a['process.exit.code'])}` : '',
     ].join(' ');
   }
-  return [clockTime(span), span.name, duration, failed ? `ERROR ${span.status.message ?? ''}` : ''].join(' ');
+  return [clockTime(span), neutralize(span.name), duration, failed ? `ERROR ${neutralize(span.status.message ?? '')}` : ''].join(' ');
 }
 
 export const CONSOLE_HEADER = `${'TIME'.padEnd(12)} KIND ${'PID'.padEnd(12)} ${'COMM/USER'.padEnd(16)} ${'WHAT'.padEnd(50)} ${'DURATION'.padStart(12)} RESULT\n`;
@@ -138,7 +152,8 @@ export class JsonLinesExporter implements SpanExporter {
   constructor(private readonly write: Write = stdoutWrite) {}
 
   export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    this.write(spans.map((s) => `${JSON.stringify(spanToJson(s))}\n`).join(''));
+    // JSON escapes C0 controls itself; C1 controls and bidi overrides too, as \uNNNN (still valid JSON).
+    this.write(spans.map((s) => `${JSON.stringify(spanToJson(s)).replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`).join(''));
     done({ code: ExportResultCode.SUCCESS });
   }
 

@@ -1,171 +1,279 @@
 /**
  * Gets finished spans to one exporter without losing them silently.
  *
- * The SDK's BatchSpanProcessor hands a batch to the exporter once: if the
- * collector is down the batch is gone (the OTLP exporter's own retries last
- * seconds). This processor keeps spans in a bounded buffer until the exporter
- * confirms them, retrying with exponential backoff, and counts every span it
- * has to drop (buffer full, shutdown) so the loss shows up in our metrics.
+ *   TracerProvider -> BatchSpanProcessor (the SDK's) -> RetryingSpanExporter -> OTLP/console exporter
+ *
+ * The SDK's BatchSpanProcessor batches; it hands each batch to the exporter once, and the OTLP
+ * exporters' own retries last seconds, so a collector that is down for a minute would lose every
+ * span. RetryingSpanExporter is the one decorator that keeps the guarantees: it takes each batch
+ * into a bounded buffer (the oldest spans go first when it is full, and are counted), retries with
+ * exponential backoff, gives every attempt an export timeout (an exporter that never calls back
+ * cannot stall it), splits a batch the receiver finds too large and drops (counting) one it can
+ * never accept, and delivers what it can within a fixed time at shutdown.
+ *
+ * One RetryingSpanExporter can serve several TracerProviders: each gets its own processor from
+ * batchProcessor(), and the owner shuts the exporter down once, after the providers.
  */
-import type { Context } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import type { ReadableSpan, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
+import { BatchSpanProcessor, type ReadableSpan, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { Logger } from '../log';
+import { classifyExportError, type ExportFailure } from './errors';
 
-export interface SpanPipelineOptions {
-  /** Name used in log lines ("otlp", "console", ...). */
+export type SpanDropReason = 'buffer_full' | 'shutdown' | 'rejected';
+
+export interface RetryingExporterOptions {
+  /** Name used in log lines and counters ("otlp", "console", ...). */
   name: string;
   /** Spans held at most while the exporter fails; the oldest go first. */
   maxBufferedSpans: number;
   maxBatchSize: number;
-  flushIntervalMs: number;
   initialBackoffMs: number;
   maxBackoffMs: number;
-  /** Time allowed to deliver what is left at shutdown. */
+  /** One export attempt that has not called back after this long counts as failed. */
+  exportTimeoutMs: number;
+  /** Time allowed to deliver what is left at shutdown (every attempt included). */
   shutdownTimeoutMs: number;
   log: Logger;
-  onDropped: (count: number, reason: 'buffer_full' | 'shutdown') => void;
+  onDropped: (count: number, reason: SpanDropReason) => void;
   onExported: (count: number) => void;
 }
 
-export class BufferedSpanProcessor implements SpanProcessor {
-  private buffer: ReadableSpan[] = [];
-  private sending = false;
-  private failing = false;
-  private backoffMs: number;
-  private timer: NodeJS.Timeout | undefined;
-  private closed = false;
-  private firstFailureAt = 0;
-  private droppedSinceDelivery = 0;
+/** A FIFO of spans with O(1) amortised removal from the front (Array#shift is O(n)). */
+class SpanQueue {
+  private items: ReadableSpan[] = [];
+  private head = 0;
 
-  constructor(
-    private readonly exporter: SpanExporter,
-    private readonly opts: SpanPipelineOptions,
-  ) {
-    this.backoffMs = opts.initialBackoffMs;
+  get length(): number {
+    return this.items.length - this.head;
   }
 
-  /** Spans waiting for the exporter. */
+  push(spans: readonly ReadableSpan[]): void {
+    for (const s of spans) this.items.push(s);
+  }
+
+  /** Removes and returns up to n spans from the front. */
+  take(n: number): ReadableSpan[] {
+    const out = this.items.slice(this.head, this.head + n);
+    this.head += out.length;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return out;
+  }
+
+  /** Puts spans back at the front (after a failed attempt). */
+  unshift(spans: readonly ReadableSpan[]): void {
+    this.items = [...spans, ...this.items.slice(this.head)];
+    this.head = 0;
+  }
+
+  clear(): number {
+    const n = this.length;
+    this.items = [];
+    this.head = 0;
+    return n;
+  }
+}
+
+export class RetryingSpanExporter implements SpanExporter {
+  private readonly queue = new SpanQueue();
+  /** The batch being exported now (not in the queue). */
+  private inFlight: Promise<void> | undefined;
+  private inFlightCount = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private backoffMs: number;
+  private batchSize: number;
+  private failing: ExportFailure | undefined;
+  private firstFailureAt = 0;
+  private droppedSinceDelivery = 0;
+  private closed = false;
+  /** Bumped when shutdown gives up on the attempt in flight: its late answer is then ignored. */
+  private generation = 0;
+  /** Drops for sizes/validity are logged once until the next delivery (counted every time). */
+  private rejectLogged = false;
+  private splitLogged = false;
+  private shutdownOnce: Promise<void> | undefined;
+
+  constructor(
+    private readonly inner: SpanExporter,
+    private readonly opts: RetryingExporterOptions,
+  ) {
+    this.backoffMs = opts.initialBackoffMs;
+    this.batchSize = opts.maxBatchSize;
+  }
+
+  /** Spans waiting for the exporter, the batch in flight included. */
   get buffered(): number {
-    return this.buffer.length;
+    return this.queue.length + this.inFlightCount;
   }
 
   get isFailing(): boolean {
-    return this.failing;
+    return this.failing !== undefined;
   }
 
-  onStart(_span: Span, _parentContext: Context): void {}
-
-  onEnd(span: ReadableSpan): void {
+  /** Takes the spans over: the result is always success, what happens next is counted. */
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
     if (this.closed) {
-      this.opts.onDropped(1, 'shutdown');
+      this.opts.onDropped(spans.length, 'shutdown');
+      done({ code: ExportResultCode.SUCCESS });
       return;
     }
-    if (this.buffer.length >= this.opts.maxBufferedSpans) {
-      this.buffer.shift();
-      this.opts.onDropped(1, 'buffer_full');
-      this.droppedSinceDelivery++;
-    }
-    this.buffer.push(span);
-    if (this.failing) return; // the retry timer is already set
-    if (this.buffer.length >= this.opts.maxBatchSize) this.kick(0);
-    else this.kick(this.opts.flushIntervalMs);
+    this.queue.push(spans);
+    this.evictOverflow();
+    done({ code: ExportResultCode.SUCCESS });
+    if (!this.failing) this.schedule(0);
   }
 
   async forceFlush(): Promise<void> {
     await this.drain(Date.now() + this.opts.shutdownTimeoutMs);
   }
 
-  async shutdown(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.drain(Date.now() + this.opts.shutdownTimeoutMs);
-    if (this.buffer.length > 0) {
-      this.opts.log.warn(`${this.opts.name}: ${this.buffer.length} spans could not be delivered before shutdown`);
-      this.opts.onDropped(this.buffer.length, 'shutdown');
-      this.buffer = [];
-    }
-    await this.exporter.shutdown().catch(() => undefined);
+  shutdown(): Promise<void> {
+    this.shutdownOnce ??= this.doShutdown();
+    return this.shutdownOnce;
   }
 
-  private kick(delayMs: number): void {
-    if (this.sending) return;
-    if (this.timer && delayMs > 0) return;
+  private async doShutdown(): Promise<void> {
+    this.closed = true;
+    const deadline = Date.now() + this.opts.shutdownTimeoutMs;
+    await this.drain(deadline);
+    const left = this.queue.clear() + (this.inFlight ? this.inFlightCount : 0);
+    if (left > 0) {
+      this.opts.log.warn(`${this.opts.name}: ${left} spans could not be delivered before shutdown` +
+        (this.failing ? ` (${this.failing.message})` : ''));
+      this.opts.onDropped(left, 'shutdown');
+      this.inFlightCount = 0;
+      this.generation++;
+    }
     if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    // The inner exporter's own shutdown (a gRPC channel close) gets what is left of the time.
+    await withTimeout(this.inner.shutdown().catch(() => undefined), Math.max(100, deadline - Date.now()));
+  }
+
+  private evictOverflow(): void {
+    // The batch in flight is not counted: if it fails it comes back to the front, and is then the
+    // oldest to go. Memory stays within maxBufferedSpans + one batch.
+    const over = this.queue.length - this.opts.maxBufferedSpans;
+    if (over <= 0) return;
+    const n = this.queue.take(over).length;
+    if (n > 0) {
+      this.opts.onDropped(n, 'buffer_full');
+      this.droppedSinceDelivery += n;
+    }
+  }
+
+  private schedule(delayMs: number): void {
+    // A timer already pending fires soon enough; re-arming it on every batch would starve it when
+    // batches come faster than a timer tick (seen in bench/export-pipeline.ts).
+    if (this.inFlight || this.closed || this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.sendAll();
+      void this.sendAll(this.opts.exportTimeoutMs);
     }, delayMs);
     this.timer.unref();
   }
 
-  /** Sends batches until the buffer is empty or an export fails. */
-  private async sendAll(): Promise<boolean> {
-    if (this.sending) return false;
-    this.sending = true;
-    try {
-      while (this.buffer.length > 0) {
-        const batch = this.buffer.slice(0, this.opts.maxBatchSize);
-        const result = await this.exportBatch(batch);
-        if (result.code !== ExportResultCode.SUCCESS) {
-          this.onFailure(result.error);
-          return false;
-        }
-        // Drop exactly what was sent: new spans may have been appended, and
-        // the oldest may have been evicted while the export was in flight.
-        const sent = new Set(batch);
-        this.buffer = this.buffer.filter((s) => !sent.has(s));
+  /** Sends batches until the queue is empty or an attempt fails; true when empty. */
+  private async sendAll(attemptTimeoutMs: number, deadline = Infinity): Promise<boolean> {
+    while (this.queue.length > 0 && Date.now() < deadline) {
+      if (this.inFlight) return false;
+      const failure = await this.sendOne(Math.min(attemptTimeoutMs, deadline - Date.now()));
+      if (failure) {
+        this.onFailure(failure);
+        return false;
+      }
+    }
+    return this.queue.length === 0;
+  }
+
+  /** One attempt with one batch; undefined on success (or when the batch had to be dropped). */
+  private async sendOne(timeoutMs: number): Promise<ExportFailure | undefined> {
+    const batch = this.queue.take(this.batchSize);
+    if (batch.length === 0) return undefined;
+    let failure: ExportFailure | undefined;
+    const generation = this.generation;
+    this.inFlightCount = batch.length;
+    this.inFlight = (async () => {
+      const result = await exportWithTimeout(this.inner, batch, timeoutMs);
+      if (generation !== this.generation) return; // already counted as dropped at shutdown
+      if (result.code === ExportResultCode.SUCCESS) {
         this.opts.onExported(batch.length);
         this.onSuccess();
+        return;
       }
-      return true;
+      const f = classifyExportError(result.error, this.opts.name);
+      if (f.kind === 'too_large' && batch.length > 1) {
+        // Split: each half goes back to the front and is tried on its own.
+        if (!this.splitLogged) this.opts.log.warn(`${this.opts.name}: ${f.message}; splitting a batch of ${batch.length} spans`);
+        this.splitLogged = true;
+        this.queue.unshift(batch);
+        this.batchSize = Math.max(1, Math.floor(batch.length / 2));
+        return;
+      }
+      if (f.kind === 'too_large' || f.kind === 'rejected') {
+        if (!this.rejectLogged) {
+          this.opts.log.warn(`${this.opts.name}: ${f.message}; ${batch.length} spans dropped (the receiver would never accept them;` +
+            ' later drops are counted in ebpf_otel.spans.dropped{reason=rejected})');
+        }
+        this.rejectLogged = true;
+        this.opts.onDropped(batch.length, 'rejected');
+        return;
+      }
+      this.queue.unshift(batch);
+      failure = f;
+    })();
+    try {
+      await this.inFlight;
     } finally {
-      this.sending = false;
+      this.inFlight = undefined;
+      this.inFlightCount = 0;
     }
+    this.evictOverflow();
+    return failure;
   }
 
   private async drain(deadline: number): Promise<void> {
-    while (this.buffer.length > 0 && Date.now() < deadline) {
-      while (this.sending && Date.now() < deadline) await sleep(20);
-      if (await this.sendAll()) return;
-      await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
-    }
-  }
-
-  private exportBatch(batch: ReadableSpan[]): Promise<ExportResult> {
-    return new Promise((resolve) => {
-      try {
-        this.exporter.export(batch, resolve);
-      } catch (error) {
-        resolve({ code: ExportResultCode.FAILED, error: error as Error });
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.queue.length > 0 || this.inFlight) {
+      const left = deadline - Date.now();
+      if (left <= 0) return;
+      if (this.inFlight) {
+        await withTimeout(this.inFlight, left);
+        continue;
       }
-    });
+      if (await this.sendAll(this.opts.exportTimeoutMs, deadline)) return;
+      // A failed attempt: wait a little (never past the deadline) and try again.
+      await sleep(Math.min(250, Math.max(0, deadline - Date.now())));
+    }
   }
 
-  private onFailure(error: Error | undefined): void {
-    if (!this.failing) {
-      this.failing = true;
-      this.firstFailureAt = Date.now();
-      this.opts.log.warn(
-        `${this.opts.name}: export failed (${describeError(error)}); keeping up to ${this.opts.maxBufferedSpans} spans and retrying`,
-      );
+  private onFailure(failure: ExportFailure): void {
+    if (!this.failing || this.failing.kind !== failure.kind) {
+      if (!this.failing) this.firstFailureAt = Date.now();
+      const how = failure.kind === 'auth' || failure.kind === 'tls' ? 'error' : 'warn';
+      this.opts.log[how](`${this.opts.name}: export failed (${failure.message}); keeping up to ${this.opts.maxBufferedSpans} spans and retrying`);
     }
+    this.failing = failure;
     if (this.closed) return;
     const delay = this.backoffMs;
     this.backoffMs = Math.min(this.opts.maxBackoffMs, this.backoffMs * 2);
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.sendAll();
+      void this.sendAll(this.opts.exportTimeoutMs);
     }, delay);
     this.timer.unref();
   }
 
   private onSuccess(): void {
     this.backoffMs = this.opts.initialBackoffMs;
+    this.rejectLogged = false;
+    this.splitLogged = false;
     if (this.failing) {
-      this.failing = false;
+      this.failing = undefined;
       const seconds = ((Date.now() - this.firstFailureAt) / 1000).toFixed(1);
       const lost = this.droppedSinceDelivery > 0 ? `; ${this.droppedSinceDelivery} spans were dropped (buffer full)` : '';
       this.opts.log.info(`${this.opts.name}: export recovered after ${seconds}s${lost}`);
@@ -176,10 +284,61 @@ export class BufferedSpanProcessor implements SpanProcessor {
   }
 }
 
-function describeError(error: Error | undefined): string {
-  if (!error) return 'unknown error';
-  const text = error.message.split('\n')[0] ?? '';
-  return text.length > 200 ? `${text.slice(0, 200)}...` : text;
+export interface BatchOptions {
+  maxBatchSize: number;
+  /** How long a span waits for more to fill a batch. */
+  scheduledDelayMs: number;
+}
+
+/**
+ * The SDK's BatchSpanProcessor in front of a shared RetryingSpanExporter. Its queue only holds
+ * spans for one scheduling delay (the exporter takes every batch at once), and shutting the
+ * processor down leaves the shared exporter open for the other providers: its owner closes it.
+ */
+export function batchProcessor(exporter: RetryingSpanExporter, opts: BatchOptions): SpanProcessor {
+  const shared: SpanExporter = {
+    export: (spans, done) => exporter.export(spans, done),
+    shutdown: async () => undefined,
+    forceFlush: () => exporter.forceFlush(),
+  };
+  return new BatchSpanProcessor({
+    exporter: shared,
+    maxExportBatchSize: opts.maxBatchSize,
+    // The exporter's buffer is the bound that matters; this one must never drop first.
+    maxQueueSize: Math.max(opts.maxBatchSize * 64, 65_536),
+    scheduledDelayMillis: opts.scheduledDelayMs,
+    exportTimeoutMillis: 1000,
+  });
+}
+
+// The timers below are not unref'd: they are bounded, and a shutdown waiting on them must not
+// see the event loop end under it. The backoff timers above are unref'd.
+function exportWithTimeout(exporter: SpanExporter, batch: ReadableSpan[], timeoutMs: number): Promise<ExportResult> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (r: ExportResult): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(r);
+    };
+    const timer = setTimeout(() => finish({
+      code: ExportResultCode.FAILED,
+      error: Object.assign(new Error(`no answer within ${(Math.max(0, timeoutMs) / 1000).toFixed(1)} s`), { code: 'EXPORT_TIMEOUT' }),
+    }), Math.max(0, timeoutMs));
+    try {
+      exporter.export(batch, finish);
+    } catch (error) {
+      finish({ code: ExportResultCode.FAILED, error: error as Error });
+    }
+  });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), Math.max(0, ms));
+    p.then((v) => { clearTimeout(timer); resolve(v); }, () => { clearTimeout(timer); resolve(undefined); });
+  });
 }
 
 function sleep(ms: number): Promise<void> {

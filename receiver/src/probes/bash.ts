@@ -6,10 +6,10 @@
  * is given (probes/bash-target.ts) belong to that file. Shells that cannot be
  * probed are reported as skipped, with the reason, and the rest still run.
  */
-import type { BpfLink } from '../../../addon/lib/index';
+import type { BpfLink, BpfObject } from '../../../addon/lib/index';
 import { readlineIn, resolveReadline, runningShells, type ReadlineFound, type ReadlineGlobal } from './bash-target';
 import { fileIdentity, type LibrarySearch } from './libraries';
-import { u32, u64 } from './common';
+import { u32, u64, u8 } from './common';
 import { LoadedObjects, openAndAttach, type AttachedObject } from './loaded';
 
 export interface BashProbeSettings {
@@ -23,6 +23,12 @@ export interface BashProbeSettings {
   excludeTgid: number;
   /** How a shared libreadline is searched for (default: as the system's dynamic linker does). */
   librarySearch?: LibrarySearch;
+  /**
+   * The loaded exec probe's object: shells are then added to its `followed`
+   * map at their prompt (bpf/follow.bpf.h). Without it the bash objects keep
+   * a map of their own that nothing reads.
+   */
+  followedFrom?: BpfObject | undefined;
 }
 
 export interface BashProbeTarget {
@@ -45,11 +51,12 @@ export interface BashKernelStats {
   ringbufDrops: bigint;
   lineUnreadable: bigint;
   events: bigint;
+  followFull: bigint;
 }
 
 /** Indices of the `stats` counters (enum bash_stat in bpf/bash.h; checked against BTF by test/layout.test.ts). */
-export const BashStat = { RingbufDrops: 0, LineUnreadable: 1, Events: 2 } as const;
-export const BASH_STAT_COUNT = 3;
+export const BashStat = { RingbufDrops: 0, LineUnreadable: 1, Events: 2, FollowFull: 3 } as const;
+export const BASH_STAT_COUNT = 4;
 
 /** exe_globals bits (enum bash_global in bpf/bash.h). */
 export const BashGlobal = { RlLineBuffer: 1 << 0, RlEnd: 1 << 1, CommandLineCount: 1 << 2 } as const;
@@ -152,6 +159,10 @@ export class BashProbe {
       }
       // Only the line program in use is loaded.
       object.setAutoload(target.teardown ? 'handle_readline_return' : 'handle_teardown', false);
+      if (settings.followedFrom) {
+        object.shareMap('followed', settings.followedFrom);
+        object.setGlobal('follow_shells', u8(true));
+      }
       object.load();
       const links: BpfLink[] = [];
       const at = (program: string, fileOffset: number, retprobe: boolean): void => {
@@ -169,6 +180,11 @@ export class BashProbe {
     this.loaded.start(onRecord, onFramingError);
   }
 
+  /** Failed ring buffer reads: records that may have been lost in the reader. */
+  readErrors(): number {
+    return this.loaded.readErrors();
+  }
+
   drain(): void {
     this.loaded.drain();
   }
@@ -180,6 +196,7 @@ export class BashProbe {
       ringbufDrops: s[BashStat.RingbufDrops] ?? 0n,
       lineUnreadable: s[BashStat.LineUnreadable] ?? 0n,
       events: s[BashStat.Events] ?? 0n,
+      followFull: s[BashStat.FollowFull] ?? 0n,
     };
   }
 

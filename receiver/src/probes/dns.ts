@@ -99,6 +99,11 @@ export class DnsProbe {
     this.loaded.drain();
   }
 
+  /** Ring buffer read errors (see LoadedObjects). */
+  readErrors(): number {
+    return this.loaded.readErrors();
+  }
+
   stats(): DnsKernelStats {
     const s = this.loaded.stats();
     const at = (i: number): bigint => s[i] ?? 0n;

@@ -60,6 +60,19 @@ export class LoadedObjects {
     }
   }
 
+  /** Failed ring buffer reads (the reader threads' own errors), summed over objects. */
+  readErrors(): number {
+    let n = 0;
+    for (const reader of this.readers) {
+      try {
+        n += reader.stats().readErrors;
+      } catch {
+        // a closed reader keeps its last stats; nothing else can fail here
+      }
+    }
+    return n;
+  }
+
   /** Delivers what is in the ring buffers now (at shutdown). */
   drain(): void {
     for (const reader of this.readers) reader.consume();

@@ -1,8 +1,21 @@
 /**
  * Loads and runs bpf/proc.bpf.c: process exec, fork and exit events.
  */
-import { LoadedObjects, openAndAttach } from './loaded';
-import { u32 } from './common';
+import { BPF_NOEXIST, type BpfObject } from '../../../addon/lib/index';
+import type { EventLayout } from '../decode/layout';
+import { LoadedObjects, openAndAttach, type AttachedObject } from './loaded';
+import { u32, u8 } from './common';
+
+/** bpf/proc.h PROC_EXEC_NAME_LEN: bytes of an exec-count key (a NUL-terminated basename). */
+export const PROC_EXEC_NAME_LEN = 64;
+
+/** The key of the kernel's exec counts (bpf/proc.h struct proc_exec_count_key), checked by test/layout.test.ts. */
+export const PROC_EXEC_COUNT_KEY_LAYOUT: EventLayout<'name'> = {
+  struct: 'proc_exec_count_key',
+  object: 'proc',
+  size: PROC_EXEC_NAME_LEN,
+  fields: { name: { offset: 0, size: PROC_EXEC_NAME_LEN } },
+};
 
 export interface ProcProbeSettings {
   /** Kernel BTF for CO-RE when not /sys/kernel/btf/vmlinux. */
@@ -11,30 +24,57 @@ export interface ProcProbeSettings {
   filterTgid: number;
   /** Never this process (the agent itself); 0: none. */
   excludeTgid: number;
+  /**
+   * true: fork, exec and exit of every process. false: only of followed
+   * processes (interactive shells and what they start, bpf/follow.bpf.h).
+   * Execs are counted in the kernel either way.
+   */
+  followAll: boolean;
+  /**
+   * Nothing will ever be followed (no bash probe to add shells, not followAll):
+   * fork and exit programs are not even attached; execs are still counted.
+   */
+  followNothing?: boolean | undefined;
 }
 
 export interface ProcKernelStats {
   ringbufDrops: bigint;
   argsUnreadable: bigint;
   events: bigint;
+  followFull: bigint;
+  execNamesFull: bigint;
+  execNotCounted: bigint;
+  exitNotRecorded: bigint;
 }
 
 /** Indices of the `stats` counters (enum proc_stat in bpf/proc.h; checked against BTF by test/layout.test.ts). */
-export const ProcStat = { RingbufDrops: 0, ArgsUnreadable: 1, Events: 2 } as const;
-export const PROC_STAT_COUNT = 3;
+export const ProcStat = { RingbufDrops: 0, ArgsUnreadable: 1, Events: 2, FollowFull: 3, ExecNamesFull: 4, ExecNotCounted: 5, ExitNotRecorded: 6 } as const;
+export const PROC_STAT_COUNT = 7;
 
 const PROGRAMS = ['handle_exec', 'handle_fork', 'handle_exit'] as const;
 
 export class ProcProbe {
+  private lastExecCounts: Array<[string, bigint]> = [];
+
   private constructor(private readonly loaded: LoadedObjects) {}
+
+  /** The BPF object, for probes that share its `followed` map (the bash probe). */
+  get object(): BpfObject {
+    return (this.loaded.parts[0] as AttachedObject).object;
+  }
 
   static load(bpfDir: string, settings: ProcProbeSettings): ProcProbe {
     const part = openAndAttach(bpfDir, 'proc', settings.btfPath, (object) => {
       object.setGlobal('filter_tgid', u32(settings.filterTgid));
       object.setGlobal('exclude_tgid', u32(settings.excludeTgid));
+      object.setGlobal('follow_all', u8(settings.followAll));
+      const programs = settings.followNothing && !settings.followAll ? (['handle_exec'] as const) : PROGRAMS;
+      for (const program of PROGRAMS) if (!(programs as readonly string[]).includes(program)) object.setAutoload(program, false);
       object.load();
+      // The overflow key (empty name): execs still counted when the name table is full.
+      object.map('exec_counts').update(Buffer.alloc(PROC_EXEC_COUNT_KEY_LAYOUT.size), Buffer.alloc(8), BPF_NOEXIST);
       // tp_btf programs: attached by their SEC() name, no tracefs needed.
-      return PROGRAMS.map((program) => object.attach(program));
+      return programs.map((program) => object.attach(program));
     });
     return new ProcProbe(new LoadedObjects([part], PROC_STAT_COUNT));
   }
@@ -42,6 +82,11 @@ export class ProcProbe {
   /** Starts delivering raw event records; `onFramingError` is called when a batch cannot be split. */
   start(onRecord: (record: Buffer) => void, onFramingError: () => void): void {
     this.loaded.start(onRecord, onFramingError);
+  }
+
+  /** Failed ring buffer reads: records that may have been lost in the reader. */
+  readErrors(): number {
+    return this.loaded.readErrors();
   }
 
   /** Drains what is in the ring buffer now (at shutdown). */
@@ -55,10 +100,32 @@ export class ProcProbe {
       ringbufDrops: s[ProcStat.RingbufDrops] ?? 0n,
       argsUnreadable: s[ProcStat.ArgsUnreadable] ?? 0n,
       events: s[ProcStat.Events] ?? 0n,
+      followFull: s[ProcStat.FollowFull] ?? 0n,
+      execNamesFull: s[ProcStat.ExecNamesFull] ?? 0n,
+      execNotCounted: s[ProcStat.ExecNotCounted] ?? 0n,
+      exitNotRecorded: s[ProcStat.ExitNotRecorded] ?? 0n,
     };
   }
 
+  /**
+   * Execs counted in the kernel, by executable name ('' is the overflow key:
+   * names that found the table full). After close() the last values read.
+   */
+  execCounts(): Array<[string, bigint]> {
+    if (this.loaded.closed) return this.lastExecCounts;
+    try {
+      this.lastExecCounts = this.object.map('exec_counts').entries().map(([key, value]): [string, bigint] => {
+        const end = key.indexOf(0);
+        return [key.toString('utf8', 0, end < 0 ? key.length : end), value.readBigUInt64LE(0)];
+      });
+    } catch {
+      // keep the last values: this runs from metric callbacks
+    }
+    return this.lastExecCounts;
+  }
+
   close(): void {
+    if (!this.loaded.closed) this.execCounts();
     this.loaded.close();
   }
 }

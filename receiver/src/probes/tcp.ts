@@ -1,7 +1,9 @@
 /**
  * Loads and runs bpf/tcpconnect.bpf.c: settings in, events and histograms out.
  */
-import type { HistogramMapSource } from '../tcp/metrics';
+import { BPF_NOEXIST, type BpfMap } from '../../../addon/lib/index';
+import { AF_INET, AF_INET6, TCP_OUTCOME_COUNT } from '../decode/tcp-connect';
+import { TCP_HIST_KEY_LAYOUT, TCP_HIST_VALUE_LAYOUT, type HistogramMapSource } from '../tcp/metrics';
 import { u16, u32, u64, u8 } from './common';
 import { LoadedObjects, openAndAttach, type AttachedObject } from './loaded';
 
@@ -14,6 +16,13 @@ export interface TcpProbeSettings {
   includeLoopback: boolean;
   perPeerHistogram: boolean;
   minLatencyNs: bigint;
+  /**
+   * Kernel-side budget for routine events (successes faster than
+   * slowThresholdNs): at most this many per CPU and second are sent, the rest
+   * counted (routineSkipped). undefined: send them all.
+   */
+  routinePerSecond?: number | undefined;
+  slowThresholdNs?: bigint | undefined;
 }
 
 export interface TcpKernelStats {
@@ -21,11 +30,35 @@ export interface TcpKernelStats {
   inflightFull: bigint;
   histFull: bigint;
   events: bigint;
+  /** Connects not counted in the histogram at all (0 once the overflow keys are in). */
+  histLost: bigint;
+  /** Routine events over the kernel-side budget: counted in the histogram, not sent. */
+  routineSkipped: bigint;
+  /** Connects tracked on their socket because the in-flight hash was full (slower, nothing lost). */
+  inflightSpilled: bigint;
+}
+
+/**
+ * Inserts the histogram's overflow keys (dport 0, no peer), one per family
+ * and outcome, before anything is counted: when the key table fills up the
+ * kernel folds new keys into these, so every connect is still counted.
+ */
+export function insertOverflowKeys(map: BpfMap): void {
+  const K = TCP_HIST_KEY_LAYOUT.fields;
+  const zero = Buffer.alloc(TCP_HIST_VALUE_LAYOUT.size);
+  for (const family of [AF_INET, AF_INET6]) {
+    for (let outcome = 0; outcome < TCP_OUTCOME_COUNT; outcome++) {
+      const key = Buffer.alloc(TCP_HIST_KEY_LAYOUT.size);
+      key.writeUInt16LE(family, K.family.offset);
+      key.writeUInt32LE(outcome, K.outcome.offset);
+      map.update(key, zero, BPF_NOEXIST);
+    }
+  }
 }
 
 /** Indices of the `stats` counters (enum tcp_stat in bpf/tcpconnect.h; checked against BTF by test/layout.test.ts). */
-export const TcpStat = { RingbufDrops: 0, InflightFull: 1, HistFull: 2, Events: 3 } as const;
-export const TCP_STAT_COUNT = 4;
+export const TcpStat = { RingbufDrops: 0, InflightFull: 1, HistFull: 2, Events: 3, HistLost: 4, RoutineSkipped: 5, InflightSpilled: 6 } as const;
+export const TCP_STAT_COUNT = 7;
 
 export class TcpProbe {
   private lastHistogram: Array<[Buffer, Buffer]> = [];
@@ -40,8 +73,15 @@ export class TcpProbe {
       object.setGlobal('include_loopback', u8(settings.includeLoopback));
       object.setGlobal('per_peer_histogram', u8(settings.perPeerHistogram));
       object.setGlobal('min_latency_ns', u64(settings.minLatencyNs));
+      if (settings.routinePerSecond !== undefined) {
+        object.setGlobal('routine_limit', u8(true));
+        object.setGlobal('routine_per_second', u32(Math.min(settings.routinePerSecond, 0xffffffff)));
+        object.setGlobal('slow_threshold_ns', u64(settings.slowThresholdNs ?? 0n));
+      }
       object.load();
-      return [object.attachTracepoint('inet_sock_set_state', 'sock', 'inet_sock_set_state')];
+      insertOverflowKeys(object.map('tcp_hist'));
+      // tp_btf: attached by its SEC() name through BTF, no tracefs needed.
+      return [object.attach('inet_sock_set_state')];
     });
     return new TcpProbe(new LoadedObjects([part], TCP_STAT_COUNT));
   }
@@ -49,6 +89,11 @@ export class TcpProbe {
   /** Starts delivering raw event records; `onFramingError` is called when a batch cannot be split. */
   start(onRecord: (record: Buffer) => void, onFramingError: () => void): void {
     this.loaded.start(onRecord, onFramingError);
+  }
+
+  /** Failed ring buffer reads: records that may have been lost in the reader. */
+  readErrors(): number {
+    return this.loaded.readErrors();
   }
 
   /** Drains what is in the ring buffer now (at shutdown). */
@@ -70,6 +115,11 @@ export class TcpProbe {
     };
   }
 
+  /** The histogram map itself (tests fill it up to check the overflow keys). */
+  histogramMap(): BpfMap {
+    return (this.loaded.parts[0] as AttachedObject).object.map('tcp_hist');
+  }
+
   /** The kernel's own counters (the last values read once closed). */
   stats(): TcpKernelStats {
     const s = this.loaded.stats();
@@ -78,6 +128,9 @@ export class TcpProbe {
       inflightFull: s[TcpStat.InflightFull] ?? 0n,
       histFull: s[TcpStat.HistFull] ?? 0n,
       events: s[TcpStat.Events] ?? 0n,
+      histLost: s[TcpStat.HistLost] ?? 0n,
+      routineSkipped: s[TcpStat.RoutineSkipped] ?? 0n,
+      inflightSpilled: s[TcpStat.InflightSpilled] ?? 0n,
     };
   }
 

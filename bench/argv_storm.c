@@ -1,0 +1,76 @@
+/*
+ * Exec storm with a chosen argv: COUNT times fork, execve PROGRAM with the
+ * arguments read from ARGFILE (one per line), waitpid. With a 4 KiB file of
+ * secret-looking, hostile arguments it is the redaction benchmark's load
+ * (bench/redaction.ts); with a short file, its baseline.
+ *
+ * Usage: argv_storm COUNT PROGRAM ARGFILE
+ * Prints one JSON line: {"execs":N,"seconds":S,"per_second":R,"failures":F,"arg_bytes":B}
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_ARGS 256
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 4 || atol(argv[1]) <= 0) {
+		fprintf(stderr, "usage: %s COUNT PROGRAM ARGFILE\n", argv[0]);
+		return 2;
+	}
+	long count = atol(argv[1]);
+	FILE *f = fopen(argv[3], "r");
+	if (!f) {
+		perror("argv_storm: ARGFILE");
+		return 2;
+	}
+	static char *child_argv[MAX_ARGS + 2];
+	int n = 0;
+	size_t bytes = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	child_argv[n++] = argv[2];
+	while (n <= MAX_ARGS && (len = getline(&line, &cap, f)) > 0) {
+		if (line[len - 1] == '\n')
+			line[--len] = '\0';
+		child_argv[n++] = strdup(line);
+		bytes += (size_t)len + 1;
+	}
+	fclose(f);
+	child_argv[n] = NULL;
+	char *const child_env[] = { NULL };
+
+	unsigned long failures = 0;
+	double start = now_seconds();
+	for (long i = 0; i < count; i++) {
+		pid_t pid = fork();
+		if (pid < 0) {
+			perror("argv_storm: fork");
+			return 1;
+		}
+		if (pid == 0) {
+			execve(argv[2], child_argv, child_env);
+			_exit(127);
+		}
+		int status;
+		if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			failures++;
+	}
+	double elapsed = now_seconds() - start;
+	printf("{\"execs\":%ld,\"seconds\":%.3f,\"per_second\":%.1f,\"failures\":%lu,\"arg_bytes\":%zu}\n",
+	       count, elapsed, (double)count / elapsed, failures, bytes);
+	return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,199 @@
+/**
+ * Splits a bash command line into simple commands and words the way bash
+ * reads them, in one pass (O(n)): quotes ('…', "…", $'…') and backslashes
+ * are removed from each word's value, and each word keeps where it lies in
+ * the line so a redacted word can be put back in place. Command
+ * substitutions ($(…), `…`) are kept verbatim in the word and reported as
+ * nested scripts. No expansion is done ($VAR stays $VAR).
+ *
+ * Hand-written rather than a library: redaction needs the source range of
+ * every word and tolerance for unfinished input (an open quote, a cut line),
+ * which shell parsers on npm do not give.
+ */
+
+export interface Word {
+  /** Offset of the word's first character in the line. */
+  readonly start: number;
+  /** Offset just past its last character. */
+  readonly end: number;
+  /** The word after quote removal. */
+  readonly value: string;
+  /** The whole word was one double-quoted string ("…"). */
+  readonly doubleQuoted: boolean;
+  /** Source ranges of command substitutions inside the word (their inner text). */
+  readonly scripts: ReadonlyArray<readonly [number, number]>;
+}
+
+/** Characters that end a word and separate commands (newline included). */
+const COMMAND_SEPARATORS = new Set(['|', '&', ';', '(', ')', '\n']);
+/** Characters that end a word without ending the command (redirections). */
+const WORD_SEPARATORS = new Set([' ', '\t', '\r', '<', '>']);
+
+const ANSI_C_ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', a: '\x07', b: '\b', e: '\x1b', E: '\x1b', f: '\f', v: '\v', '\\': '\\', "'": "'", '"': '"', '?': '?' };
+
+/** The simple commands of a line, each as its words, in order. */
+export function splitCommands(line: string): Word[][] {
+  const commands: Word[][] = [];
+  let current: Word[] = [];
+  const n = line.length;
+  let i = 0;
+  while (i < n) {
+    const c = line[i] as string;
+    if (WORD_SEPARATORS.has(c)) {
+      i++;
+      continue;
+    }
+    if (COMMAND_SEPARATORS.has(c)) {
+      if (current.length > 0) commands.push(current);
+      current = [];
+      i++;
+      continue;
+    }
+    const word = readWord(line, i);
+    current.push(word);
+    i = word.end;
+  }
+  if (current.length > 0) commands.push(current);
+  return commands;
+}
+
+function readWord(line: string, start: number): Word {
+  const n = line.length;
+  let i = start;
+  let value = '';
+  const scripts: Array<[number, number]> = [];
+  let segments = 0;
+  let doubleQuotedOnly = true;
+  while (i < n) {
+    const c = line[i] as string;
+    if (WORD_SEPARATORS.has(c) || COMMAND_SEPARATORS.has(c)) break;
+    segments++;
+    if (c === '\\') {
+      // A backslash-newline is a line continuation; otherwise the next character is literal.
+      if (line[i + 1] !== '\n') value += line[i + 1] ?? '';
+      i += 2;
+      doubleQuotedOnly = false;
+    } else if (c === "'") {
+      const close = line.indexOf("'", i + 1);
+      const stop = close < 0 ? n : close;
+      value += line.slice(i + 1, stop);
+      i = stop + 1;
+      doubleQuotedOnly = false;
+    } else if (c === '$' && line[i + 1] === "'") {
+      i = readAnsiC(line, i + 2, (s) => { value += s; });
+      doubleQuotedOnly = false;
+    } else if (c === '"') {
+      i = readDoubleQuoted(line, i + 1, (s) => { value += s; }, scripts);
+    } else if ((c === '$' && line[i + 1] === '(') || c === '`') {
+      const [inner, after] = c === '`' ? readBackquoted(line, i + 1) : readParenthesised(line, i + 2);
+      scripts.push(inner);
+      value += line.slice(i, after);
+      i = after;
+      doubleQuotedOnly = false;
+    } else {
+      value += c;
+      i++;
+      doubleQuotedOnly = false;
+    }
+  }
+  return { start, end: Math.min(i, n), value, doubleQuoted: doubleQuotedOnly && segments === 1 && line[start] === '"', scripts };
+}
+
+/** Reads "…" from just after the opening quote; returns the index after the closing quote. */
+function readDoubleQuoted(line: string, from: number, add: (s: string) => void, scripts: Array<[number, number]>): number {
+  const n = line.length;
+  let i = from;
+  let chunk = '';
+  while (i < n) {
+    const c = line[i] as string;
+    if (c === '"') {
+      add(chunk);
+      return i + 1;
+    }
+    if (c === '\\' && i + 1 < n && '"\\$`\n'.includes(line[i + 1] as string)) {
+      if (line[i + 1] !== '\n') chunk += line[i + 1];
+      i += 2;
+    } else if ((c === '$' && line[i + 1] === '(') || c === '`') {
+      const [inner, after] = c === '`' ? readBackquoted(line, i + 1) : readParenthesised(line, i + 2);
+      scripts.push(inner);
+      chunk += line.slice(i, after);
+      i = after;
+    } else {
+      chunk += c;
+      i++;
+    }
+  }
+  add(chunk);
+  return n;
+}
+
+function readAnsiC(line: string, from: number, add: (s: string) => void): number {
+  const n = line.length;
+  let i = from;
+  let chunk = '';
+  while (i < n) {
+    const c = line[i] as string;
+    if (c === "'") {
+      add(chunk);
+      return i + 1;
+    }
+    if (c === '\\' && i + 1 < n) {
+      const e = line[i + 1] as string;
+      const hex = e === 'x' ? /^[0-9a-fA-F]{1,2}/.exec(line.slice(i + 2, i + 4)) : null;
+      if (hex) {
+        chunk += String.fromCharCode(parseInt(hex[0], 16));
+        i += 2 + hex[0].length;
+      } else {
+        chunk += ANSI_C_ESCAPES[e] ?? `\\${e}`;
+        i += 2;
+      }
+    } else {
+      chunk += c;
+      i++;
+    }
+  }
+  add(chunk);
+  return n;
+}
+
+/** From just after `$(`: the inner range and the index after the matching `)`. */
+function readParenthesised(line: string, from: number): [[number, number], number] {
+  const n = line.length;
+  let depth = 1;
+  let i = from;
+  while (i < n) {
+    const c = line[i] as string;
+    if (c === '\\') i += 2;
+    else if (c === "'") {
+      const close = line.indexOf("'", i + 1);
+      i = close < 0 ? n : close + 1;
+    } else if (c === '"') {
+      i = readDoubleQuoted(line, i + 1, () => undefined, []);
+    } else if (c === '(') {
+      depth++;
+      i++;
+    } else if (c === ')') {
+      depth--;
+      if (depth === 0) return [[from, i], i + 1];
+      i++;
+    } else i++;
+  }
+  return [[from, n], n];
+}
+
+function readBackquoted(line: string, from: number): [[number, number], number] {
+  let i = from;
+  while (i < line.length) {
+    if (line[i] === '\\') i += 2;
+    else if (line[i] === '`') return [[from, i], i + 1];
+    else i++;
+  }
+  return [[from, line.length], line.length];
+}
+
+/** Writes `value` back as one shell word, quoting only when needed. */
+export function quoteWord(value: string, preferDouble: boolean): string {
+  if (value !== '' && /^[A-Za-z0-9_@%+=:,./*~^-]+$/.test(value)) return value;
+  if (preferDouble && !/["\\$`]/.test(value)) return `"${value}"`;
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,123 @@
+/**
+ * Builds the exporters the configuration names, once, so several TracerProviders and one
+ * MeterProvider can share them:
+ *   spans:   otlp (grpc or http/protobuf), console, jsonl, each behind a RetryingSpanExporter
+ *   metrics: otlp (grpc or http/protobuf, cumulative or delta), prometheus (/metrics), console
+ * TLS files and headers come from the standard OTEL_EXPORTER_OTLP_* variables, which the OTLP
+ * exporters read themselves (config.ts checks them at start).
+ */
+import { OTLPMetricExporter as OTLPMetricExporterGrpc } from '@opentelemetry/exporter-metrics-otlp-grpc';
+import { AggregationTemporalityPreference } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPMetricExporter as OTLPMetricExporterProto } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { OTLPTraceExporter as OTLPTraceExporterGrpc } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { OTLPTraceExporter as OTLPTraceExporterProto } from '@opentelemetry/exporter-trace-otlp-proto';
+import {
+  ConsoleMetricExporter,
+  PeriodicExportingMetricReader,
+  type IMetricReader,
+  type MetricProducer,
+  type PushMetricExporter,
+} from '@opentelemetry/sdk-metrics';
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
+import type { AgentConfig, ExporterName } from '../config';
+import type { Logger } from '../log';
+import { ConsoleLineExporter, JsonLinesExporter } from './console';
+import { CountingMetricExporter, DeltaMetricProducer } from './metrics';
+import { AgentPrometheusExporter } from './prometheus';
+import { RetryingSpanExporter, type SpanDropReason } from './span-pipeline';
+
+/** Time allowed at shutdown to deliver buffered spans; with the metric flush, stop stays well under 10 s. */
+export const SPAN_SHUTDOWN_TIMEOUT_MS = 3000;
+/** Beyond the OTLP exporter's own timeout (OTEL_EXPORTER_OTLP_TIMEOUT, 10 s), an attempt that has not answered is a failure. */
+const SPAN_EXPORT_TIMEOUT_MARGIN_MS = 2000;
+
+export interface SpanExportCounters {
+  onDropped: (exporter: ExporterName, count: number, reason: SpanDropReason) => void;
+  onExported: (exporter: ExporterName, count: number) => void;
+}
+
+export function createSpanExporter(name: ExporterName, config: AgentConfig, log: Logger, counters: SpanExportCounters): RetryingSpanExporter {
+  const interactive = name !== 'otlp';
+  return new RetryingSpanExporter(innerSpanExporter(name, config), {
+    name,
+    maxBufferedSpans: config.exportBufferSpans,
+    maxBatchSize: interactive ? 256 : 512,
+    initialBackoffMs: 1000,
+    maxBackoffMs: 30_000,
+    exportTimeoutMs: (name === 'otlp' ? config.otlpTracesTimeoutMs : 10_000) + SPAN_EXPORT_TIMEOUT_MARGIN_MS,
+    shutdownTimeoutMs: SPAN_SHUTDOWN_TIMEOUT_MS,
+    log,
+    onDropped: (n, reason) => counters.onDropped(name, n, reason),
+    onExported: (n) => counters.onExported(name, n),
+  });
+}
+
+function innerSpanExporter(name: ExporterName, config: AgentConfig): SpanExporter {
+  switch (name) {
+    case 'otlp':
+      return config.tracesProtocol === 'grpc'
+        ? new OTLPTraceExporterGrpc({ url: config.otlpEndpoint })
+        : new OTLPTraceExporterProto({ url: config.otlpEndpoint });
+    case 'console':
+      return new ConsoleLineExporter();
+    case 'jsonl':
+      return new JsonLinesExporter();
+  }
+}
+
+const TEMPORALITY: Record<AgentConfig['metricsTemporality'], AggregationTemporalityPreference> = {
+  cumulative: AggregationTemporalityPreference.CUMULATIVE,
+  delta: AggregationTemporalityPreference.DELTA,
+  lowmemory: AggregationTemporalityPreference.LOWMEMORY,
+};
+
+/**
+ * One reader per metrics exporter. The prometheus server is listening when this resolves; a port
+ * in use rejects with a message naming it.
+ */
+export async function createMetricReaders(
+  config: AgentConfig,
+  producers: readonly MetricProducer[],
+  log: Logger,
+  onExportFailed: (exporter: string, reason: string) => void,
+): Promise<IMetricReader[]> {
+  const readers: IMetricReader[] = [];
+  // An export that hangs (a black-holed collector) must not hold the reader, nor the shutdown, long.
+  const exportTimeoutMillis = Math.min(10_000, config.metricIntervalMs);
+  for (const name of config.metricsExporters) {
+    if (name === 'otlp') {
+      const options = { url: config.otlpMetricsEndpoint, temporalityPreference: TEMPORALITY[config.metricsTemporality] };
+      const inner: PushMetricExporter = config.metricsProtocol === 'grpc' ? new OTLPMetricExporterGrpc(options) : new OTLPMetricExporterProto(options);
+      const exporter = new CountingMetricExporter(inner, 'otlp metrics', log, (reason) => onExportFailed('otlp', reason));
+      readers.push(new PeriodicExportingMetricReader({
+        exporter,
+        exportIntervalMillis: config.metricIntervalMs,
+        exportTimeoutMillis,
+        // The SDK turns its own instruments into deltas; the kernel's aggregates are converted here.
+        metricProducers: config.metricsTemporality === 'delta' ? producers.map((p) => new DeltaMetricProducer(p)) : [...producers],
+      }));
+    } else if (name === 'console') {
+      readers.push(new PeriodicExportingMetricReader({
+        exporter: new ConsoleMetricExporter(),
+        exportIntervalMillis: config.metricIntervalMs,
+        exportTimeoutMillis,
+        metricProducers: [...producers],
+      }));
+    } else {
+      const reader = new AgentPrometheusExporter({ host: config.prometheusHost, port: config.prometheusPort, metricProducers: [...producers] });
+      try {
+        await reader.startServer();
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        const where = `${config.prometheusHost}:${config.prometheusPort}`;
+        const why = e.code === 'EADDRINUSE'
+          ? `port ${config.prometheusPort} is already in use`
+          : e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND' ? `no local address ${config.prometheusHost}` : (e.message ?? String(err));
+        throw new Error(`prometheus exporter: cannot listen on ${where}: ${why}; choose another with --prometheus-port/OTEL_EXPORTER_PROMETHEUS_PORT or --prometheus-host/OTEL_EXPORTER_PROMETHEUS_HOST`);
+      }
+      log.info(`prometheus: metrics at http://${config.prometheusHost.includes(':') ? `[${config.prometheusHost}]` : config.prometheusHost}:${config.prometheusPort}/metrics`);
+      readers.push(reader);
+    }
+  }
+  return readers;
+}

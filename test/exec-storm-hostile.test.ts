@@ -1,0 +1,49 @@
+/**
+ * An exec storm with 4 KiB of hostile, secret-looking argv (the redaction
+ * benchmark's arguments) against the agent with every exec a span: every
+ * exec arrives (nothing lost in the kernel), every argv is redacted, no
+ * secret comes out.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { hostileArgs } from '../bench/redaction';
+import { attrs, startAgent } from './helpers/agent';
+import { sleep } from './helpers/ring-capture';
+
+const EXECS = 2000;
+
+describe('exec storm with 4 KiB hostile argv', { timeout: 180_000 }, () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'eo-hostile-storm-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('every exec arrives and is redacted; nothing is lost in the kernel', async () => {
+    const binary = path.join(dir, `eo-hostile-${process.pid}`);
+    copyFileSync('/bin/true', binary);
+    const args = hostileArgs();
+    assert.ok(args.join('\0').length >= 3900, 'about 4 KiB');
+    const agent = startAgent(['--exporter', 'jsonl', '--probes', 'exec', '--trace-execs', 'all', '--max-spans-per-second', '0']);
+    try {
+      await agent.waitForStderr(/running/);
+      const storm = spawn('bash', ['-c', `for i in $(seq ${EXECS}); do "$0" "$@"; done; "$0" STORM-SENTINEL`, binary, ...args], { stdio: 'ignore' });
+      assert.equal(await new Promise((r) => storm.once('exit', r)), 0);
+      // The sentinel exec ends the storm: a plain string search, no parsing while the spans stream in.
+      for (const deadline = Date.now() + 60_000; !agent.stdout().includes('STORM-SENTINEL'); await sleep(100)) {
+        assert.ok(Date.now() < deadline, 'the sentinel exec never arrived');
+      }
+    } finally {
+      assert.equal(await agent.stop(), 0);
+    }
+    const name = path.basename(binary);
+    const spans = agent.jsonLines().filter((s) => s.name === name);
+    assert.equal(spans.length, EXECS + 1, 'one span per exec');
+    const summary = agent.stderr().split('\n').filter((l) => l.includes('events received')).at(-1) ?? '';
+    assert.match(summary, /lost in kernel: 0;/);
+    const first = attrs(spans[0] as Record<string, unknown>)['process.command_args'] as string[];
+    assert.equal(first[1], '--password=****');
+    for (const secret of ['hunter2', 's3cret', 'eyJhbGciOiJIUzI1NiJ9', 'ghp_aaaa']) assert.ok(!agent.stdout().includes(secret), `${secret} leaked`);
+  });
+});

@@ -1,0 +1,102 @@
+/**
+ * Secret-bearing command lines as people type them, one or more per
+ * redaction rule (README, Redaction). Each secret contains "Zq" followed by
+ * digits so a leak is found by a plain search; `keep` lists words that must
+ * stay readable. Used by the unit test (redactor alone) and by the kernel test
+ * (typed into a real bash and executed as argv, with stub programs).
+ */
+export interface SecretCase {
+  readonly category: string;
+  readonly line: string;
+  readonly secrets: readonly string[];
+  readonly keep: readonly string[];
+  /** Lines that only make sense typed (bash expands them into argv). */
+  readonly typedOnly?: boolean;
+}
+
+export const SECRET_CORPUS: readonly SecretCase[] = [
+  // glued short flags, by tool
+  { category: 'glued', line: 'mysql -uroot -phuntZq01 shop', secrets: ['huntZq01'], keep: ['mysql', '-uroot', 'shop'] },
+  { category: 'glued', line: "mysql -u root -p'pa ssZq02' -h db1 shop", secrets: ['ssZq02'], keep: ['db1', 'shop'] },
+  { category: 'glued', line: 'mysqldump -pZq03secret --all-databases', secrets: ['Zq03secret'], keep: ['mysqldump', '--all-databases'] },
+  { category: 'glued', line: 'sshpass -pZq04pw ssh admin@web1 uptime', secrets: ['Zq04pw'], keep: ['sshpass', 'uptime'] },
+  { category: 'glued', line: 'sshpass -p Zq05pw scp a.txt web1:', secrets: ['Zq05pw'], keep: ['a.txt'] },
+  { category: 'glued', line: 'redis-cli -h cache1 -a Zq06redis ping', secrets: ['Zq06redis'], keep: ['cache1', 'ping'] },
+  { category: 'glued', line: '7z x -pZq07zip backup.7z', secrets: ['Zq07zip'], keep: ['backup.7z'] },
+  { category: 'glued', line: 'ldapsearch -x -D cn=admin -w Zq08ldap -b dc=ex', secrets: ['Zq08ldap'], keep: ['ldapsearch', 'cn=admin'] },
+  { category: 'glued', line: 'docker login -u ci -p Zq09reg registry.example', secrets: ['Zq09reg'], keep: ['registry.example'] },
+  { category: 'glued', line: 'mongosh -u app -p Zq10mongo --host m1', secrets: ['Zq10mongo'], keep: ['mongosh', 'm1'] },
+  // user:password
+  { category: 'user', line: 'curl -u alice:Zq11pw https://api.example/v1', secrets: ['Zq11pw'], keep: ['alice', 'https://api.example/v1'] },
+  { category: 'user', line: 'curl --user "bob:Zq12 pw" -s http://h/x', secrets: ['Zq12'], keep: ['bob'] },
+  { category: 'user', line: 'curl -ucarol:Zq13pw http://h/', secrets: ['Zq13pw'], keep: ['carol'] },
+  { category: 'user', line: 'wget --user=dave --password=Zq14pw http://h/f', secrets: ['Zq14pw'], keep: ['--user=dave'] },
+  { category: 'user', line: 'smbclient //fs/share -U eve%Zq15pw', secrets: ['Zq15pw'], keep: ['eve'] },
+  { category: 'user', line: 'http -a frank:Zq16pw GET api.example', secrets: ['Zq16pw'], keep: ['frank'] },
+  // headers
+  { category: 'header', line: "curl -H 'Authorization: Bearer Zq17tok' https://api.example", secrets: ['Zq17tok'], keep: ['Authorization:', 'Bearer'] },
+  { category: 'header', line: 'curl -H "X-Api-Key: Zq18key" http://h/', secrets: ['Zq18key'], keep: ['X-Api-Key:'] },
+  { category: 'header', line: "curl --header 'PRIVATE-TOKEN: Zq19glab' https://gitlab.example/api", secrets: ['Zq19glab'], keep: ['PRIVATE-TOKEN:'] },
+  { category: 'header', line: "curl -H 'Cookie: theme=dark; session=Zq20sess' http://h/", secrets: ['Zq20sess'], keep: ['Cookie:'] },
+  { category: 'header', line: "curl -H 'Proxy-Authorization: Basic Zq21b64' http://h/", secrets: ['Zq21b64'], keep: ['Proxy-Authorization:'] },
+  { category: 'header', line: "curl -H 'X-Auth-Token:Zq22tok' http://h/", secrets: ['Zq22tok'], keep: ['curl'] },
+  { category: 'header', line: 'http GET api.example X-Session-Id:Zq23sid', secrets: ['Zq23sid'], keep: ['GET'] },
+  { category: 'header', line: "git -c http.extraHeader='Authorization: token Zq24git' clone https://gh.example/r", secrets: ['Zq24git'], keep: ['clone'] },
+  { category: 'header', line: 'curl -b session=Zq25ck http://h/', secrets: ['Zq25ck'], keep: ['http://h/'] },
+  // URLs
+  { category: 'url', line: 'git clone https://bob:Zq26pat@gh.example/org/repo.git', secrets: ['Zq26pat'], keep: ['bob', 'gh.example/org/repo.git'] },
+  { category: 'url', line: 'psql postgresql://app:Zq27pg@db1:5432/shop', secrets: ['Zq27pg'], keep: ['psql', 'db1:5432/shop'] },
+  { category: 'url', line: 'git clone https://ghp_Zq28aaaabbbbccccdddd@gh.example/r.git', secrets: ['Zq28aaaabbbbccccdddd'], keep: ['gh.example/r.git'] },
+  { category: 'url', line: 'redis-cli -u redis://:Zq29red@cache1:6379', secrets: ['Zq29red'], keep: ['cache1:6379'] },
+  // query strings and form bodies
+  { category: 'query', line: "curl 'https://api.example/cb?code=1&access_token=Zq30at&x=2'", secrets: ['Zq30at'], keep: ['x=2', 'code=1'] },
+  { category: 'query', line: 'curl -d client_id=app -d client_secret=Zq31cs https://idp.example/token', secrets: ['Zq31cs'], keep: ['client_id=app'] },
+  { category: 'query', line: "curl -d 'username=gina&password=Zq32pw&remember=1' http://h/login", secrets: ['Zq32pw'], keep: ['username=gina', 'remember=1'] },
+  { category: 'query', line: 'wget "http://h/dl?api_key=Zq33ak"', secrets: ['Zq33ak'], keep: ['wget'] },
+  { category: 'query', line: "curl -d '{\"user\":\"hal\",\"password\":\"Zq34js\"}' http://h/", secrets: ['Zq34js'], keep: ['hal'] },
+  { category: 'query', line: 'curl "https://s3.example/b/o?X-Amz-Signature=Zq35sig&X-Amz-Date=1"', secrets: ['Zq35sig'], keep: ['X-Amz-Date=1'] },
+  // KEY=value anywhere in a word
+  { category: 'assign', line: 'DB_PASSWORD=Zq36db ./migrate.sh', secrets: ['Zq36db'], keep: ['./migrate.sh'] },
+  { category: 'assign', line: "export GITHUB_TOKEN='Zq37gh'", secrets: ['Zq37gh'], keep: ['export'] },
+  { category: 'assign', line: 'docker run --env=DB_PASSWORD=Zq38db -e MODE=prod app', secrets: ['Zq38db'], keep: ['MODE=prod', 'app'] },
+  { category: 'assign', line: 'kubectl create secret generic s --from-literal=password=Zq39k8s', secrets: ['Zq39k8s'], keep: ['generic'] },
+  { category: 'assign', line: 'java -Djavax.net.ssl.keyStorePassword=Zq40jks -jar app.jar', secrets: ['Zq40jks'], keep: ['app.jar'] },
+  { category: 'assign', line: 'psql "host=db1 user=app password=Zq41conn dbname=shop"', secrets: ['Zq41conn'], keep: ['dbname=shop', 'host=db1'] },
+  { category: 'assign', line: 'env AWS_SECRET_ACCESS_KEY=Zq42aws aws s3 ls', secrets: ['Zq42aws'], keep: ['s3'] },
+  { category: 'assign', line: 'mount -o username=ivy,password=Zq43smb //fs/s /mnt', secrets: ['Zq43smb'], keep: ['username=ivy', '/mnt'] },
+  { category: 'assign', line: 'echo "api_key = x" && API_KEY="Zq44 spaced" ./run', secrets: ['Zq44'], keep: ['./run'] },
+  // scripts inside arguments
+  { category: 'script', line: 'sh -c "mysql -pZq45sh shop"', secrets: ['Zq45sh'], keep: ['shop'] },
+  { category: 'script', line: "bash -c 'curl -u jo:Zq46bc http://h/'", secrets: ['Zq46bc'], keep: ['jo'] },
+  { category: 'script', line: "su -c 'redis-cli -a Zq47su ping' root", secrets: ['Zq47su'], keep: ['ping'] },
+  { category: 'script', line: "sudo sh -c 'echo token=Zq48sudo > /tmp/x'", secrets: ['Zq48sudo'], keep: ['/tmp/x'] },
+  { category: 'script', line: "ssh web1 'mysql -u root -pZq49ssh -e status'", secrets: ['Zq49ssh'], keep: ['web1'] },
+  { category: 'script', line: 'sudo -u app env PGPASSWORD=Zq50pg psql -h db1', secrets: ['Zq50pg'], keep: ['db1'] },
+  { category: 'script', line: 'echo $(curl -s -H "X-Api-Key: Zq51sub" http://h/)', secrets: ['Zq51sub'], keep: ['echo'] },
+  // flags whose name says secret
+  { category: 'flag', line: 'app --db-password Zq52f --verbose', secrets: ['Zq52f'], keep: ['--verbose'] },
+  { category: 'flag', line: 'gpg --batch --passphrase Zq53gpg -d f.gpg', secrets: ['Zq53gpg'], keep: ['f.gpg'] },
+  { category: 'flag', line: 'keytool -list -keystore ks.jks -storepass Zq54kt', secrets: ['Zq54kt'], keep: ['ks.jks'] },
+  { category: 'flag', line: 'vault login -method=userpass username=kim password=Zq55v', secrets: ['Zq55v'], keep: ['username=kim'] },
+  { category: 'flag', line: 'cli --api-key=Zq56key --region eu', secrets: ['Zq56key'], keep: ['eu'] },
+  { category: 'flag', line: 'tool --client-secret "Zq57 cs" --client-id app', secrets: ['Zq57'], keep: ['app'] },
+  // openssl pass: and env:
+  { category: 'openssl', line: 'openssl enc -aes-256-cbc -pass pass:Zq58ssl -in a -out b', secrets: ['Zq58ssl'], keep: ['-aes-256-cbc'] },
+  { category: 'openssl', line: 'openssl pkcs12 -export -passout pass:Zq59p12 -out c.p12', secrets: ['Zq59p12'], keep: ['c.p12'] },
+  { category: 'openssl', line: 'openssl rsa -in k.pem -passin env:Zq60ENV', secrets: ['Zq60ENV'], keep: ['k.pem'] },
+  // settings named like secrets, well-known token formats
+  { category: 'setting', line: 'aws configure set aws_secret_access_key Zq61aws', secrets: ['Zq61aws'], keep: ['configure'] },
+  { category: 'setting', line: 'git config --global user.password Zq62git', secrets: ['Zq62git'], keep: ['--global'] },
+  { category: 'setting', line: 'npm config set //registry.example/:_authToken Zq63npm', secrets: ['Zq63npm'], keep: ['config'] },
+  { category: 'token', line: 'echo xoxb-Zq64aaaabbbbcccc | slack-post', secrets: ['Zq64aaaabbbbcccc'], keep: ['slack-post'] },
+  { category: 'token', line: 'gh auth login --with-token glpat-Zq65aaaabbbbcccc', secrets: ['Zq65aaaabbbbcccc'], keep: ['auth'] },
+  { category: 'positional', line: 'htpasswd -b -c /etc/pw lee Zq66ht', secrets: ['Zq66ht'], keep: ['lee', '/etc/pw'] },
+  // secrets bash expands into argv: the line holds the variable, argv the value
+  { category: 'expanded', line: 'PW=Zq67exp; mysql -p$PW shop', secrets: ['Zq67exp'], keep: ['shop'], typedOnly: true },
+  { category: 'expanded', line: 'U=mo:Zq68exp; curl -u "$U" http://h/', secrets: ['Zq68exp'], keep: ['http://h/'], typedOnly: true },
+  { category: 'expanded', line: 'T=Zq69exp; curl -H "Authorization: Bearer $T" http://h/', secrets: ['Zq69exp'], keep: ['http://h/'], typedOnly: true },
+  { category: 'expanded', line: "Q='password=Zq70exp'; curl -d \"$Q\" http://h/", secrets: ['Zq70exp'], keep: ['http://h/'], typedOnly: true },
+];
+
+/** A password pasted at the prompt: no program runs (bash: command not found). */
+export const PASTED_SECRET = 'Zq99pasted';
