@@ -107,7 +107,9 @@ describe('pid reuse', () => {
     tracer.onFork(fork(600, 100, 2n * MS));
     tracer.onExec(exec(600, 100, 3n * MS, 2n * MS, '/usr/bin/curl', ['curl', 'x']));
     tracer.onExit(exit(600, 100, 4n * MS, 2n * MS, 0));
-    assert.ok(tracer.contextFor(600), 'a finished process stays findable for late connects');
+    assert.ok(tracer.contextFor(600, 3n * MS), 'a finished process stays findable for its late connects');
+    // A connect that began after the exit belongs to a new process with the pid, even unseen.
+    assert.equal(tracer.contextFor(600, 4n * MS + 1n), undefined);
     tracer.onFork(fork(600, 1, 5n * MS)); // a daemon now has pid 600
     assert.equal(tracer.contextFor(600), undefined);
   });

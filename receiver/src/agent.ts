@@ -316,7 +316,7 @@ export class Agent {
     if (!tcp) throw new DecodeError('unknown_type', 'tcp_connect event without the tcp probe');
     // Sampled already (onRecord), before decoding.
     this.reorder?.push(eventTimeNs(event), () =>
-      tcp.spans.emit(event, this.commands?.contextFor(event.pid), this.peerNames.nameFor(event.pid, event.peerAddress, event.startNs)),
+      tcp.spans.emit(event, this.commands?.contextFor(event.pid, event.startNs), this.peerNames.nameFor(event.pid, event.peerAddress, event.startNs)),
     );
   }
 
@@ -428,7 +428,7 @@ export class Agent {
       gate,
       filterName,
       metrics: () => this.dnsMetrics,
-      contextFor: (pid) => this.commands?.contextFor(pid),
+      contextFor: (pid, startedNs) => this.commands?.contextFor(pid, startedNs),
       schedule: (timeNs, run) => this.reorder?.push(timeNs, run),
       onSampledOut: (reason) => this.stats.spansSampledOut.add({ reason }),
     });

@@ -110,7 +110,7 @@ export interface CommandTracerOptions {
 export class CommandTracer {
   private readonly shells: LruMap<number, Shell>;
   private readonly procs: LruMap<number, Proc>;
-  private readonly tombstones: LruMap<number, { context: Context; untilNs: bigint }>;
+  private readonly tombstones: LruMap<number, { context: Context; exitNs: bigint; untilNs: bigint }>;
   private lastTombstoneSweepNs = 0n;
   /** Time of the newest event, for what an eviction ends. */
   private nowNs = 0n;
@@ -334,15 +334,24 @@ export class CommandTracer {
       }
       proc.span.end(this.clock.toHrTime(e.timestampNs));
     }
-    if (proc?.context) this.tombstones.set(e.pid, { context: proc.context, untilNs: e.timestampNs + TOMBSTONE_NS });
+    if (proc?.context) this.tombstones.set(e.pid, { context: proc.context, exitNs: e.timestampNs, untilNs: e.timestampNs + TOMBSTONE_NS });
     this.procs.delete(e.pid);
     this.sweepTombstones(e.timestampNs);
   }
 
-  /** The span a TCP connect (or anything else) of `pid` belongs under. */
-  contextFor(pid: number): Context | undefined {
+  /**
+   * The span a TCP connect (or anything else) of `pid` belongs under.
+   * `startedNs`: when the connect began. A finished process only claims what
+   * it started before its exit: a later connect under the same pid is a new
+   * process's (pid reuse), whose fork the kernel may not report at all
+   * (processes nobody follows are filtered there).
+   */
+  contextFor(pid: number, startedNs?: bigint): Context | undefined {
     const proc = this.procs.peek(pid);
-    return proc?.context ?? proc?.parentContext ?? this.tombstones.peek(pid)?.context;
+    if (proc) return proc.context ?? proc.parentContext;
+    const tombstone = this.tombstones.peek(pid);
+    if (!tombstone || (startedNs !== undefined && startedNs > tombstone.exitNs)) return undefined;
+    return tombstone.context;
   }
 
   /**

@@ -20,8 +20,8 @@ export interface DnsLookupsOptions {
   readonly filterName: NameFilter;
   /** Set once the meter exists. */
   readonly metrics: () => DnsMetrics | undefined;
-  /** The process span a lookup of `pid` belongs under. */
-  readonly contextFor: (pid: number) => Context | undefined;
+  /** The process span a lookup of `pid` that started at `startedNs` belongs under. */
+  readonly contextFor: (pid: number, startedNs: bigint) => Context | undefined;
   /** Runs `run` in kernel time order at `timeNs` (the agent's ReorderBuffer). */
   readonly schedule: (timeNs: bigint, run: () => void) => void;
   readonly onSampledOut: (decision: Exclude<SampleDecision, 'keep'>) => void;
@@ -42,6 +42,6 @@ export class DnsLookups {
       o.onSampledOut(decision);
       return;
     }
-    o.schedule(event.endNs, () => o.spans.emit(event, o.contextFor(event.pid)));
+    o.schedule(event.endNs, () => o.spans.emit(event, o.contextFor(event.pid, event.startNs)));
   }
 }
