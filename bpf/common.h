@@ -35,6 +35,7 @@ enum event_type {
 	EVENT_PROC_FORK = 4,
 	EVENT_BASH_READLINE = 5,
 	EVENT_BASH_PROMPT = 6,
+	EVENT_DNS_LOOKUP = 7,
 };
 EBPF_OTEL_BTF_ENUM(event_type)
 

@@ -14,7 +14,7 @@ say() { printf 'ebpf-otel setup: %s\n' "$*" >&2; }
 die() { printf 'ebpf-otel setup: error: %s\n' "$*" >&2; exit 1; }
 
 RUN_PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make g++ pkg-config python3)
-TEST_PACKAGES=(nftables iproute2 tmux libbpf-tools procps util-linux openssl)
+TEST_PACKAGES=(nftables iproute2 tmux libbpf-tools procps util-linux openssl dnsmasq-base curl musl musl-tools)
 
 missing_packages() {
   local p

@@ -12,6 +12,7 @@ import { parse } from 'yaml';
 
 import {
   METRIC_DECODE_ERRORS,
+  METRIC_DNS_LOOKUPS,
   METRIC_EVENTS_LOST,
   METRIC_EVENTS_RECEIVED,
   METRIC_SPANS_DROPPED,
@@ -261,7 +262,7 @@ describe('configs wired by docker-compose.yml agree', () => {
   const exportedNames = new Set<string>([
     ...['_bucket', '_sum', '_count'].map((s) => promBase(METRIC_TCP_CONNECT_DURATION, 's') + s),
     ...[METRIC_TCP_CONNECT_ATTEMPTS, METRIC_EVENTS_RECEIVED, METRIC_EVENTS_LOST, METRIC_DECODE_ERRORS, METRIC_SPANS_DROPPED,
-      METRIC_SPANS_SAMPLED_OUT, METRIC_SPANS_EXPORTED].map((m) => `${promBase(m)}_total`),
+      METRIC_SPANS_SAMPLED_OUT, METRIC_SPANS_EXPORTED, METRIC_DNS_LOOKUPS].map((m) => `${promBase(m)}_total`),
   ]);
 
   const dashboardDir = join(repoRoot, 'deploy/grafana/dashboards');

@@ -16,10 +16,12 @@ import { describe, it } from 'node:test';
 import { BpfObject } from '../addon/lib/index';
 import { PROC_ARGS_MAX_COUNT, ProcExecFlag } from '../receiver/src/decode/proc';
 import { BashLineFlag } from '../receiver/src/decode/bash';
+import { DNS_ADDR_LAYOUT, DnsFlag, DnsFunc, DnsLimit } from '../receiver/src/decode/dns';
 import { DECODERS } from '../receiver/src/decode/index';
 import { EventType, type EventLayout } from '../receiver/src/decode/layout';
 import { TCP_OUTCOME_COUNT, TCP_OUTCOME_NAMES, TcpOutcome } from '../receiver/src/decode/tcp-connect';
 import { BASH_STAT_COUNT, BashGlobal, BashLimit, BashStat } from '../receiver/src/probes/bash';
+import { DNS_STAT_COUNT, DnsStat } from '../receiver/src/probes/dns';
 import { PROC_CGROUP_NAMES_LAYOUT, PROC_EXEC_COUNT_KEY_LAYOUT, PROC_STAT_COUNT, ProcStat } from '../receiver/src/probes/proc';
 import { TCP_STAT_COUNT, TcpStat } from '../receiver/src/probes/tcp';
 import { TCP_HIST_KEY_LAYOUT, TCP_HIST_SLOTS, TCP_HIST_SUB_BITS, TCP_HIST_SUB_BUCKETS, TCP_HIST_VALUE_LAYOUT } from '../receiver/src/tcp/metrics';
@@ -30,7 +32,7 @@ const BPF_DIR = path.join(ROOT, 'build/bpf');
 const HEADER_DIR = path.join(ROOT, 'bpf');
 
 /** Every struct the receiver reads: the decoder table's, and the TCP histogram map's. */
-const LAYOUTS: EventLayout[] = [...Object.values(DECODERS).map((d) => d.layout), TCP_HIST_KEY_LAYOUT, TCP_HIST_VALUE_LAYOUT, PROC_EXEC_COUNT_KEY_LAYOUT, PROC_CGROUP_NAMES_LAYOUT];
+const LAYOUTS: EventLayout[] = [...Object.values(DECODERS).map((d) => d.layout), TCP_HIST_KEY_LAYOUT, TCP_HIST_VALUE_LAYOUT, PROC_EXEC_COUNT_KEY_LAYOUT, PROC_CGROUP_NAMES_LAYOUT, DNS_ADDR_LAYOUT];
 
 /** Every C enum the receiver mirrors: a new enum in bpf/*.h gets its line here. */
 const ENUMS: EnumMirror[] = [
@@ -55,6 +57,10 @@ const ENUMS: EnumMirror[] = [
   { cEnum: 'bash_stat', prefix: 'BASH_STAT_', values: BashStat, count: BASH_STAT_COUNT },
   { cEnum: 'bash_global', prefix: 'BASH_GLOBAL_', values: BashGlobal },
   { cEnum: 'bash_limit', prefix: 'BASH_', values: BashLimit },
+  { cEnum: 'dns_limit', prefix: 'DNS_', values: DnsLimit },
+  { cEnum: 'dns_func', prefix: 'DNS_FUNC_', values: DnsFunc },
+  { cEnum: 'dns_lookup_flag', prefix: 'DNS_F_', values: DnsFlag },
+  { cEnum: 'dns_stat', prefix: 'DNS_STAT_', values: DnsStat, count: DNS_STAT_COUNT },
 ];
 
 const EXPECTED: AbiExpectations = { enums: ENUMS, layouts: LAYOUTS };

@@ -12,7 +12,7 @@ describe('command line and environment', () => {
   it('has working defaults', () => {
     const c = run([]);
     assert.deepEqual(c.exporters, ['otlp', 'console']);
-    assert.deepEqual(c.probes, ['tcp', 'exec', 'bash']);
+    assert.deepEqual(c.probes, ['tcp', 'exec', 'bash', 'dns']);
     assert.equal(c.includeLoopback, true);
     assert.equal(c.metricIntervalMs, 60000);
     assert.equal(c.redact, true);
@@ -41,6 +41,14 @@ describe('command line and environment', () => {
     assert.deepEqual(c.redactPatterns.map((r) => r.source), ['a{1,3}:b', 'x']);
   });
 
+  it('dns: C libraries by --libc or EBPF_OTEL_LIBC, names on metrics only when asked', () => {
+    const c = run(['--libc', '/lib/x86_64-linux-gnu/libc.so.6', '--libc', '/lib/ld-musl-x86_64.so.1']);
+    assert.deepEqual(c.libcPaths, ['/lib/x86_64-linux-gnu/libc.so.6', '/lib/ld-musl-x86_64.so.1']);
+    assert.equal(c.dnsMetricNames, false);
+    assert.deepEqual(run([], { EBPF_OTEL_LIBC: '/a/libc.so.6,/b/libc.so.6' }).libcPaths, ['/a/libc.so.6', '/b/libc.so.6']);
+    assert.equal(run(['--dns-metric-names']).dnsMetricNames, true);
+  });
+
   it('maps OTEL_TRACES_EXPORTER when --exporter is not given', () => {
     assert.deepEqual(run([], { OTEL_TRACES_EXPORTER: 'console' }).exporters, ['console']);
     assert.deepEqual(run([], { OTEL_TRACES_EXPORTER: 'none' }).exporters, []);
@@ -59,7 +67,7 @@ describe('command line and environment', () => {
     [['--sample-success', '2'], {}, /from 0 to 1/],
     [['--redact-pattern', '(['], {}, /refused: .*RE2/],
     [['--redact-pattern', '(a)\\1'], {}, /refused: .*backreferences/],
-    [['--probes', 'tcp,dns'], {}, /expected one of tcp, exec, bash/],
+    [['--probes', 'tcp,udp'], {}, /expected one of tcp, exec, bash, dns/],
     [['--trace-execs', 'some'], {}, /expected one of all, interactive, none/],
     [['extra'], {}, /Unexpected argument 'extra'/],
   ];

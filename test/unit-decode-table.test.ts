@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { DNS_LOOKUP_LAYOUT, DnsFunc } from '../receiver/src/decode/dns';
 import { decodeEvent, decodeKinds, DECODERS, eventTimeNs } from '../receiver/src/decode/index';
 import { DecodeError, EventType, type EventLayout } from '../receiver/src/decode/layout';
 import { buildRecord, tcpRecord } from './helpers/event-builder';
@@ -27,6 +28,7 @@ describe('decoder table', () => {
       const layout: EventLayout<'type'> = entry.layout;
       const record = buildRecord(layout, { type: Number(type) });
       if (Number(type) === EventType.TcpConnect) tcpRecord({}).copy(record);
+      if (Number(type) === EventType.DnsLookup) record.writeUInt32LE(DnsFunc.Getaddrinfo, DNS_LOOKUP_LAYOUT.fields.func.offset); // no function 0
       const event = decodeEvent(record);
       assert.equal(event.kind, entry.decode(record).kind);
       kinds.add(event.kind);

@@ -14,7 +14,7 @@ import { TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { clockPair, libbpfVersion } from '../../addon/lib/index';
 import { KernelClock } from './clock';
 import { CommandMetrics } from './commands/metrics';
-import { createRedactor } from './commands/redact';
+import { createNameRedactor, createRedactor } from './commands/redact';
 import { CommandTracer } from './commands/tracer';
 import type { AgentConfig, ProbeName } from './config';
 import { decodeEvent, eventTimeNs, type EventOf, type KernelEvent } from './decode/index';
@@ -26,6 +26,11 @@ import type { Logger } from './log';
 import { preflight } from './preflight';
 import { CAP_SYS_PTRACE, dropAfterAttach } from './privileges';
 import { BashProbe } from './probes/bash';
+import { DnsProbe } from './probes/dns';
+import { DnsLookups } from './dns/lookups';
+import { DnsMetrics } from './dns/metrics';
+import { PeerNames } from './dns/names';
+import { DnsLookupSpanBuilder } from './dns/spans';
 import { ProcProbe } from './probes/proc';
 import { TcpProbe } from './probes/tcp';
 import { ReorderBuffer } from './reorder';
@@ -124,6 +129,11 @@ export class Agent {
   private reorder: ReorderBuffer | undefined;
   /** What tcp_connect events go through: set when the tcp probe loads. */
   private tcp: { gate: SpanGate; spans: TcpConnectSpanBuilder } | undefined;
+  /** What dns_lookup events go through: set when the dns probe loads. */
+  private dns: DnsLookups | undefined;
+  /** Names connects by what their process resolved (dns probe). */
+  private readonly peerNames = new PeerNames();
+  private dnsMetrics: DnsMetrics | undefined;
   private procProbe: ProcProbe | undefined;
   private namer: ServiceNamer | undefined;
   private healthServer: Server | undefined;
@@ -209,9 +219,10 @@ export class Agent {
       tcp: () => this.loadTcpProbe(tracer, users, gate, producers),
       exec: () => this.loadExecProbe(),
       bash: () => this.loadBashProbe(),
+      dns: () => this.loadDnsProbe(tracer, users, gate),
     };
     // Fixed order: the bash probe shares the exec probe's map of followed processes.
-    const order: ProbeName[] = ['tcp', 'exec', 'bash'];
+    const order: ProbeName[] = ['tcp', 'exec', 'bash', 'dns'];
     for (const name of order.filter((p) => config.probes.includes(p))) {
       try {
         starters.push(loaders[name]());
@@ -232,6 +243,7 @@ export class Agent {
     const meter = this.meterProvider?.getMeter('ebpf-otel', AGENT_VERSION) ?? createNoopMeter();
     this.registerSelfMetrics(meter);
 
+    this.dnsMetrics = new DnsMetrics(meter, config.dnsMetricNames);
     const commandMetrics = new CommandMetrics(meter);
     const procProbe = this.procProbe;
     // Every exec on the host, counted in the kernel (spans only for followed processes).
@@ -345,6 +357,7 @@ export class Agent {
         this.reorder?.push(event.timestampNs, () => {
           this.commands?.onExit(event);
           this.namer?.forget(event.pid);
+          this.peerNames.forget(event.pid);
         });
         return;
       case 'bash_readline':
@@ -352,6 +365,10 @@ export class Agent {
         return;
       case 'bash_prompt':
         this.reorder?.push(event.timestampNs, () => this.commands?.onPrompt(event));
+        return;
+      case 'dns_lookup':
+        if (!this.dns) throw new DecodeError('unknown_type', 'dns_lookup event without the dns probe');
+        this.dns.onLookup(event);
         return;
     }
     // A kind added to the decoder table without a route here does not compile.
@@ -363,7 +380,9 @@ export class Agent {
     const tcp = this.tcp;
     if (!tcp) throw new DecodeError('unknown_type', 'tcp_connect event without the tcp probe');
     // Sampled already (onRecord), before decoding.
-    this.reorder?.push(eventTimeNs(event), () => tcp.spans.emit(event, this.commands?.contextFor(event.pid, event.startNs)));
+    this.reorder?.push(eventTimeNs(event), () =>
+      tcp.spans.emit(event, this.commands?.contextFor(event.pid, event.startNs), this.peerNames.nameFor(event.pid, event.peerAddress, event.startNs)),
+    );
   }
 
   /** Settings every probe gets: the kernel BTF, and never the agent's own activity. */
@@ -451,6 +470,36 @@ export class Agent {
       }
     }
     return () => probe.start(this.onRecord('bash'), this.onFramingError);
+  }
+
+  private loadDnsProbe(tracer: TracerSource, users: UserNames, gate: SpanGate): () => void {
+    const config = this.config;
+    const probe = DnsProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: config.pid, libcPaths: config.libcPaths });
+    this.addProbe('dns', probe, () => {
+      const s = probe.stats();
+      return [
+        { probe: 'dns', reason: 'ringbuf_full', count: Number(s.ringbufDrops) },
+        { probe: 'dns', reason: 'inflight_table_full', count: Number(s.inflightFull) },
+      ];
+    });
+    for (const s of probe.skipped) this.log.warn(`dns: ${s.path} skipped: ${s.reason}`);
+    for (const t of probe.targets) {
+      this.log.info(`dns: watching ${[...t.functions.keys()].join(', ')} in ${t.path} (${t.via})` +
+        (t.missing.length > 0 ? `; not exported there: ${t.missing.join(', ')}` : ''));
+    }
+    const filterName = createNameRedactor(config.redact, config.redactPatterns);
+    this.dns = new DnsLookups({
+      names: this.peerNames,
+      spans: new DnsLookupSpanBuilder(tracer, this.requireClock(), filterName, users),
+      // The one sampling budget (CLIENT spans are decided before they are made).
+      gate,
+      filterName,
+      metrics: () => this.dnsMetrics,
+      contextFor: (pid, startedNs) => this.commands?.contextFor(pid, startedNs),
+      schedule: (timeNs, run) => this.reorder?.push(timeNs, run),
+      onSampledOut: (reason) => this.stats.spansSampledOut.add({ reason }),
+    });
+    return () => probe.start(this.onRecord('dns'), this.onFramingError);
   }
 
   private requireClock(): KernelClock {

@@ -12,7 +12,7 @@ export type ExporterName = 'otlp' | 'console' | 'jsonl';
 export type MetricsExporterName = 'otlp' | 'prometheus' | 'console';
 export type OtlpProtocol = 'grpc' | 'http/protobuf';
 export type TemporalityPreference = 'cumulative' | 'delta' | 'lowmemory';
-export type ProbeName = 'tcp' | 'exec' | 'bash';
+export type ProbeName = 'tcp' | 'exec' | 'bash' | 'dns';
 export type TraceExecsMode = 'all' | 'interactive' | 'none';
 export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
 
@@ -47,6 +47,10 @@ export interface AgentConfig {
   metricIntervalMs: number;
   traceExecs: TraceExecsMode;
   bashPaths: string[];
+  /** C libraries whose resolver the dns probe watches (empty: found automatically). */
+  libcPaths: string[];
+  /** dns.question.name on DNS metrics (high cardinality). */
+  dnsMetricNames: boolean;
   redact: boolean;
   /** Compiled for linear-time matching (RE2 syntax). */
   redactPatterns: UserPattern[];
@@ -91,7 +95,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'metrics-exporter', type: 'string', arg: 'LIST', default: '', help: 'where metrics go, comma-separated: otlp, prometheus (a /metrics endpoint), console, none (default: OTEL_METRICS_EXPORTER, else otlp when the span exporters include otlp, else none)' },
   { flag: 'prometheus-host', type: 'string', arg: 'HOST', default: '', help: 'address the prometheus exporter listens on (default: OTEL_EXPORTER_PROMETHEUS_HOST, else localhost; 0.0.0.0 exposes it to the network)' },
   { flag: 'prometheus-port', type: 'string', arg: 'PORT', default: '', help: 'port of the prometheus exporter (default: OTEL_EXPORTER_PROMETHEUS_PORT, else 9464)' },
-  { flag: 'probes', type: 'string', arg: 'LIST', default: 'tcp,exec,bash', help: 'what to watch: tcp (connects), exec (processes), bash (typed commands)' },
+  { flag: 'probes', type: 'string', arg: 'LIST', default: 'tcp,exec,bash,dns', help: 'what to watch: tcp (connects), exec (processes), bash (typed commands), dns (name lookups through the C library, names on connects)' },
   { flag: 'pid', type: 'string', arg: 'PID', default: '0', help: 'only connects from this process (0: all)' },
   { flag: 'port', type: 'string', arg: 'PORT', default: '0', help: 'only connects to this server port (0: all)' },
   { flag: 'min-latency-ms', type: 'string', arg: 'MS', default: '0', help: 'no span for successful connects faster than this (metrics still count them)' },
@@ -109,6 +113,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'health-port', type: 'string', arg: 'PORT', default: '0', help: 'serve GET /healthz on this port (all interfaces) for liveness probes (0: off)' },
   { flag: 'trace-execs', type: 'string', arg: 'MODE', default: 'interactive', help: 'process spans for: interactive (started from a traced bash), all, none; execs are always counted in metrics' },
   { flag: 'bash', type: 'string', multiple: true, arg: 'PATH', default: '', help: 'bash binary to trace (repeatable; default /bin/bash and /usr/bin/bash)' },
+  { flag: 'libc', type: 'string', multiple: true, arg: 'PATH', default: '', help: 'C library whose resolver the dns probe watches (repeatable; default: libc.so.6 from /etc/ld.so.cache, musl, and the C libraries running processes have mapped)' },
+  { flag: 'dns-metric-names', type: 'boolean', default: 'false', help: 'add dns.question.name to DNS metrics (high cardinality)' },
   { flag: 'no-redact', type: 'boolean', default: 'false', help: 'do not redact secrets in command lines (default: redacted)' },
   { flag: 'redact-pattern', type: 'string', multiple: true, arg: 'REGEX', default: '', help: 'extra secret pattern to redact in command lines and argv (repeatable; RE2 syntax, matched in linear time)' },
   { flag: 'duration', type: 'string', arg: 'SECONDS', default: '0', help: 'stop after this many seconds (0: run until SIGINT/SIGTERM)' },
@@ -233,9 +239,9 @@ export function parseCommandLine(argv: readonly string[], env: Env = process.env
   }
 
   const probes = [...new Set(raw('probes').split(',').map((s) => s.trim()).filter(Boolean))].map((p) =>
-    oneOf('probes', p, ['tcp', 'exec', 'bash'] as const),
+    oneOf('probes', p, ['tcp', 'exec', 'bash', 'dns'] as const),
   );
-  if (probes.length === 0) throw new ConfigError('--probes is empty: name at least one of tcp, exec, bash');
+  if (probes.length === 0) throw new ConfigError('--probes is empty: name at least one of tcp, exec, bash, dns');
 
   const exporting = resolveExport(raw, where, env, exporters);
   const metricIntervalText = raw('metric-interval-ms') || env.OTEL_METRIC_EXPORT_INTERVAL || '60000';
@@ -277,6 +283,8 @@ export function parseCommandLine(argv: readonly string[], env: Env = process.env
       metricIntervalMs,
       traceExecs: oneOf('trace-execs', raw('trace-execs'), ['all', 'interactive', 'none'] as const),
       bashPaths: list('bash'),
+      libcPaths: list('libc'),
+      dnsMetricNames: bool('dns-metric-names'),
       redact: !bool('no-redact'),
       redactPatterns,
       durationSeconds: num('duration', 0, 31_536_000),

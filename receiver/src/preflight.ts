@@ -12,7 +12,7 @@ const CAP_SYS_ADMIN = 21;
 const CAP_PERFMON = 38;
 const CAP_BPF = 39;
 
-const OBJECT_OF: Record<ProbeName, string> = { tcp: 'tcpconnect', exec: 'proc', bash: 'bash' };
+const OBJECT_OF: Record<ProbeName, string> = { tcp: 'tcpconnect', exec: 'proc', bash: 'bash', dns: 'dns' };
 
 export function effectiveCapabilities(statusText: string): bigint {
   const line = statusText.split('\n').find((l) => l.startsWith('CapEff:'));

@@ -34,6 +34,8 @@ export const ATTR_HOST_ID = 'host.id';
 export const ATTR_OS_TYPE = 'os.type';
 export const ATTR_CONTAINER_ID = 'container.id';
 export const ATTR_K8S_POD_UID = 'k8s.pod.uid';
+export const ATTR_DNS_QUESTION_NAME = 'dns.question.name';
+export const ATTR_DNS_ANSWERS = 'dns.answers';
 
 // ebpf-otel's own attributes.
 export const ATTR_TCP_OUTCOME = 'ebpf_otel.tcp.outcome';
@@ -44,12 +46,20 @@ export const ATTR_PROBE = 'ebpf_otel.probe';
 export const ATTR_REASON = 'ebpf_otel.reason';
 export const ATTR_EXPORTER = 'ebpf_otel.exporter';
 export const ATTR_CACHE = 'ebpf_otel.cache';
+export const ATTR_DNS_FUNCTION = 'ebpf_otel.dns.function';
+export const ATTR_DNS_OUTCOME = 'ebpf_otel.dns.outcome';
+export const ATTR_DNS_RESULT_CODE = 'ebpf_otel.dns.result_code';
+export const ATTR_DNS_ANSWERS_TRUNCATED = 'ebpf_otel.dns.answers_truncated';
+export const ATTR_DNS_NAME_TRUNCATED = 'ebpf_otel.dns.name_truncated';
 
 // Metric names. There is no stable semantic convention for TCP handshake
 // duration yet (a `system.network.tcp.handshake.duration` proposal is open
 // upstream), so ours carry our namespace until one lands.
 export const METRIC_TCP_CONNECT_DURATION = 'ebpf_otel.tcp.connect.duration';
 export const METRIC_TCP_CONNECT_ATTEMPTS = 'ebpf_otel.tcp.connect.attempts';
+/** Semantic-convention DNS lookup duration (development status), in seconds. */
+export const METRIC_DNS_LOOKUP_DURATION = 'dns.lookup.duration';
+export const METRIC_DNS_LOOKUPS = 'ebpf_otel.dns.lookups';
 export const METRIC_EVENTS_RECEIVED = 'ebpf_otel.events.received';
 export const METRIC_EVENTS_LOST = 'ebpf_otel.events.lost';
 export const METRIC_EVENTS_LATE = 'ebpf_otel.events.late';

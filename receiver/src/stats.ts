@@ -38,7 +38,7 @@ export class Counter<N extends string> {
   }
 }
 
-export type ProbeId = 'tcp' | 'exec' | 'bash';
+export type ProbeId = 'tcp' | 'exec' | 'bash' | 'dns';
 
 export class AgentStats {
   /** Records received from the kernel, by probe. */

@@ -595,3 +595,12 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     },
   };
 }
+
+/**
+ * Host names are not secrets by default: only the user's own patterns
+ * (--redact-pattern) rewrite them, and nothing does with --no-redact.
+ */
+export function createNameRedactor(enabled: boolean, userPatterns: readonly UserPattern[] = []): (name: string) => string {
+  if (!enabled || userPatterns.length === 0) return (name) => name;
+  return (name) => userPatterns.reduce((out, p) => p.replace(out, REDACTED), name);
+}

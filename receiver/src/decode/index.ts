@@ -15,6 +15,7 @@
  * object's BTF without further edits.
  */
 import { BASH_PROMPT_LAYOUT, BASH_READLINE_LAYOUT, decodeBashPrompt, decodeBashReadline } from './bash';
+import { decodeDnsLookup, DNS_LOOKUP_LAYOUT } from './dns';
 import { DecodeError, EventType, type EventLayout, type EventTypeId } from './layout';
 import { decodeProcExec, decodeProcExit, decodeProcFork, PROC_EXEC_LAYOUT, PROC_EXIT_LAYOUT, PROC_FORK_LAYOUT } from './proc';
 import { decodeTcpConnect, TCP_CONNECT_LAYOUT } from './tcp-connect';
@@ -33,6 +34,7 @@ export const DECODERS = {
   [EventType.ProcFork]: { layout: PROC_FORK_LAYOUT, decode: decodeProcFork },
   [EventType.BashReadline]: { layout: BASH_READLINE_LAYOUT, decode: decodeBashReadline },
   [EventType.BashPrompt]: { layout: BASH_PROMPT_LAYOUT, decode: decodeBashPrompt },
+  [EventType.DnsLookup]: { layout: DNS_LOOKUP_LAYOUT, decode: decodeDnsLookup },
 } as const satisfies { readonly [T in EventTypeId]: DecoderEntry<{ readonly kind: string }> };
 
 /** Every event the kernel sends, discriminated by `kind`. */
@@ -65,7 +67,7 @@ export function decodeKinds<K extends KernelEventKind>(...kinds: K[]): (record: 
   };
 }
 
-/** Kernel CLOCK_MONOTONIC time of the event, in the order it happened (a connect counts at its end). */
+/** Kernel CLOCK_MONOTONIC time of the event, in the order it happened (a connect and a lookup count at their end). */
 export function eventTimeNs(event: KernelEvent): bigint {
-  return event.kind === 'tcp_connect' ? event.endNs : event.timestampNs;
+  return event.kind === 'tcp_connect' || event.kind === 'dns_lookup' ? event.endNs : event.timestampNs;
 }

@@ -56,5 +56,6 @@ export const EventType = {
   ProcFork: 4,
   BashReadline: 5,
   BashPrompt: 6,
+  DnsLookup: 7,
 } as const;
 export type EventTypeId = (typeof EventType)[keyof typeof EventType];

@@ -3,7 +3,7 @@
  * the classic tcpconnlat/execsnoop tools), `jsonl` one JSON object per span
  * for scripts and jq. Both write to stdout; the agent logs to stderr.
  */
-import { SpanStatusCode, type AttributeValue } from '@opentelemetry/api';
+import { SpanStatusCode, type Attributes, type AttributeValue } from '@opentelemetry/api';
 import { ExportResultCode, hrTimeToMilliseconds, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 
@@ -37,6 +37,14 @@ function peer(address: AttributeValue | undefined, port: AttributeValue | undefi
   return a.includes(':') ? `[${a}]:${str(port)}` : `${a}:${str(port)}`;
 }
 
+/** The connect's peer, named by the lookup that gave its address when there was one: `name:443 (93.184.215.14)`. */
+function serverPeer(a: Attributes): string {
+  const ip = peer(a['network.peer.address'], a['network.peer.port']);
+  const server = str(a['server.address']);
+  if (!server || server === str(a['network.peer.address'])) return ip;
+  return `${server}:${str(a['network.peer.port'])} (${str(a['network.peer.address'])})`;
+}
+
 function clockTime(span: ReadableSpan): string {
   const d = new Date(hrTimeToMilliseconds(span.startTime));
   return d.toISOString().slice(11, 23);
@@ -56,9 +64,21 @@ export function formatSpanLine(span: ReadableSpan): string {
       `pid=${str(a['process.pid'])}`.padEnd(12),
       str(a['process.executable.name']).padEnd(16),
       a['network.type'] === 'ipv6' ? '6' : '4',
-      `${peer(a['network.local.address'], a['network.local.port'])} -> ${peer(a['network.peer.address'], a['network.peer.port'])}`.padEnd(48),
+      `${peer(a['network.local.address'], a['network.local.port'])} -> ${serverPeer(a)}`.padEnd(48),
       duration.padStart(12),
       failed ? `${outcome.toUpperCase()}${a['ebpf_otel.tcp.socket_error'] ? ` (${str(a['ebpf_otel.tcp.socket_error'])})` : ''}` : outcome,
+    ].join(' ');
+  }
+  if (a['dns.question.name'] !== undefined) {
+    const answers = a['dns.answers'];
+    return [
+      clockTime(span),
+      'dns',
+      `pid=${str(a['process.pid'])}`.padEnd(12),
+      str(a['process.executable.name']).padEnd(16),
+      `${str(a['dns.question.name'])}${Array.isArray(answers) && answers.length > 0 ? ` -> ${answers.join(' ')}` : ''}`.padEnd(50),
+      duration.padStart(12),
+      failed ? str(a['error.type']).toUpperCase() : 'ok',
     ].join(' ');
   }
   if (a['process.command_line'] !== undefined && a['process.executable.name'] === undefined) {

@@ -41,14 +41,15 @@ export function errnoName(errno: number): string {
   return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
 }
 
-export function tcpConnectAttributes(event: TcpConnectEvent, users?: UserNames): Attributes {
+/** `serverName`: the name the process resolved the peer address from (dns probe), if any. */
+export function tcpConnectAttributes(event: TcpConnectEvent, users?: UserNames, serverName?: string): Attributes {
   const outcome = TCP_OUTCOME_NAMES[event.outcome];
   const attributes: Attributes = {
     [ATTR_NETWORK_TRANSPORT]: 'tcp',
     [ATTR_NETWORK_TYPE]: event.networkType,
     [ATTR_NETWORK_PEER_ADDRESS]: event.peerAddress,
     [ATTR_NETWORK_PEER_PORT]: event.peerPort,
-    [ATTR_SERVER_ADDRESS]: event.peerAddress,
+    [ATTR_SERVER_ADDRESS]: serverName ?? event.peerAddress,
     [ATTR_SERVER_PORT]: event.peerPort,
     [ATTR_PROCESS_PID]: event.pid,
     [ATTR_THREAD_ID]: event.tid,
@@ -97,14 +98,17 @@ export class TcpConnectSpanBuilder {
     this.tracers = asTracerSource(tracer);
   }
 
-  /** Emits the span; `parent` places it under a process span when one is known. */
-  emit(event: TcpConnectEvent, parent?: Context): void {
+  /**
+   * Emits the span; `parent` places it under a process span when one is
+   * known, `serverName` is the name the process looked the address up by.
+   */
+  emit(event: TcpConnectEvent, parent?: Context, serverName?: string): void {
     const span = this.tracers.tracerFor(event.pid, event.cgroupId, event.comm).startSpan(
       TCP_CONNECT_SPAN_NAME,
       {
         kind: SpanKind.CLIENT,
         startTime: this.clock.toHrTime(event.startNs),
-        attributes: tcpConnectAttributes(event, this.users),
+        attributes: tcpConnectAttributes(event, this.users, serverName),
       },
       parent ?? ROOT_CONTEXT,
     );
