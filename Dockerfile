@@ -5,7 +5,7 @@
 #   docker build -t ebpf-otel .          (or: docker compose up --build)
 #
 # The container needs the host's kernel: see the agent service in docker-compose.yml for the
-# capabilities and mounts (BTF, tracefs, host PID namespace).
+# capabilities and mounts (BTF, cgroups, host PID namespace).
 FROM debian:12.12-slim
 
 RUN apt-get update \

@@ -155,7 +155,7 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('gives the agent what eBPF needs: host PID namespace, capabilities, BTF and tracefs', () => {
+  it('gives the agent what eBPF needs: host PID namespace, capabilities, BTF, and no tracefs (tp_btf needs none)', () => {
     const agent = service('agent');
     assert.equal(agent['pid'], 'host');
     // Exactly the documented start-up capabilities, nothing else, and no way to gain more.
@@ -166,7 +166,7 @@ describe('docker-compose.yml', () => {
     const byTarget = new Map(mounts('agent').map((m) => [m.target, m]));
     assert.equal(byTarget.get('/sys/kernel/btf')?.source, '/sys/kernel/btf');
     assert.equal(byTarget.get('/sys/kernel/btf')?.readOnly, true);
-    assert.equal(byTarget.get('/sys/kernel/tracing')?.source, '/sys/kernel/tracing');
+    assert.equal(byTarget.get('/sys/kernel/tracing'), undefined, 'tracefs is not needed: every tracepoint is attached as tp_btf');
     assert.equal(resolveCompose(serviceEnv('agent')['OTEL_EXPORTER_OTLP_ENDPOINT'] ?? ''), 'http://otel-collector:4317');
   });
 

@@ -15,6 +15,7 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
+import { execFileSync } from 'node:child_process';
 import { startAgent, type AgentRun } from './helpers/agent';
 import {
   ensureBackends,
@@ -104,7 +105,7 @@ describe('e2e: a real Prometheus scrapes the agent and the collector', { timeout
     closedPort = await freePort();
     prometheus = await startPrometheusServer(shippedConfig(collector.ports.prometheus, agentPort));
     agent = startAgent([
-      '--exporter', 'jsonl', '--probes', 'tcp', '--per-peer-metrics',
+      '--exporter', 'jsonl', '--probes', 'tcp,dns', '--per-peer-metrics',
       '--metrics-exporter', 'prometheus,otlp', '--prometheus-port', String(agentPort),
       '--otlp-protocol', 'http/protobuf', '--otlp-endpoint', collector.endpoints.otlpHttp,
       '--metric-interval-ms', '1000',
@@ -114,6 +115,8 @@ describe('e2e: a real Prometheus scrapes the agent and the collector', { timeout
     await connect('127.0.0.1', listener.port, { count: ESTABLISHED });
     const refused = await connect('127.0.0.1', closedPort, { count: REFUSED });
     assert.ok(refused.results.every((r) => !r.ok));
+    // A name lookup through the C library, for the dashboard's DNS panels.
+    execFileSync('python3', ['-c', 'import socket; socket.getaddrinfo("localhost", 80)']);
   });
 
   after(async () => {

@@ -110,7 +110,10 @@ describe('deploy/kubernetes against a real API server', { timeout: 300_000 }, ()
     };
     assert.equal(agent.securityContext.privileged, false);
     assert.deepEqual(agent.securityContext.capabilities.drop, ['ALL']);
-    assert.ok(!agent.securityContext.capabilities.add.includes('SYS_ADMIN'));
+    // Exactly the documented start-up set (README, "What it needs"), the same as docker-compose's
+    // plus DAC_READ_SEARCH (the pod runs as root without DAC_OVERRIDE); no tracefs (tp_btf needs none).
+    assert.deepEqual([...agent.securityContext.capabilities.add].sort(), ['BPF', 'DAC_READ_SEARCH', 'PERFMON', 'SYS_ADMIN', 'SYS_PTRACE', 'SYS_RESOURCE']);
+    assert.ok(!agent.volumeMounts.some((v) => v.name === 'tracefs'), 'tracefs is not needed');
     for (const m of agent.volumeMounts.filter((v) => v.name !== 'tmp')) assert.equal(m.readOnly, true, `${m.name} is mounted read-write`);
     assert.ok(agent.resources.requests.memory && agent.resources.limits.memory && agent.resources.limits.cpu);
     assert.equal(agent.livenessProbe.httpGet.path, '/healthz');

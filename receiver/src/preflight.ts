@@ -45,7 +45,7 @@ export function preflight(bpfDir: string, probes: readonly ProbeName[], btfPath 
     throw new PreflightError(
       `not enough privileges to load eBPF programs (uid ${process.getuid?.() ?? '?'}, effective capabilities 0x${caps.toString(16)}): ` +
         'run as root (sudo), or grant CAP_BPF and CAP_PERFMON, with CAP_SYS_ADMIN for the bash probe (uprobes) and ' +
-        'CAP_DAC_READ_SEARCH for tracefs when not root (plus CAP_SYS_RESOURCE on kernels before 5.11), e.g. ' +
+        'CAP_DAC_READ_SEARCH when not root, for other users\' binaries and /proc entries (plus CAP_SYS_RESOURCE on kernels before 5.11), e.g. ' +
         '`setpriv --inh-caps +bpf,+perfmon,+sys_admin,+dac_read_search --ambient-caps +bpf,+perfmon,+sys_admin,+dac_read_search -- ...` ' +
         "or docker's cap_add (README: What it needs); all of them are dropped once the probes are attached",
     );
