@@ -27,7 +27,7 @@ export interface WatcherSpec {
 
 export function agentSpec(id: string, label: string, args: string[], exporter: 'jsonl' | 'otlp' = 'jsonl'): WatcherSpec {
   // process.execPath is the Node 22 that scripts/node.sh picked to run the bench itself.
-  return { id, label, kind: 'agent', argv: [process.execPath, CLI, '--exporter', exporter, ...args] };
+  return { id, label, kind: 'agent', argv: [process.execPath, '--disable-sigusr1', CLI, '--exporter', exporter, ...args] };
 }
 
 /** A count-only program on inet_sock_set_state, loaded by the bench itself (bench/floor.bpf.c). */
