@@ -68,7 +68,7 @@ function parseAgentSpans(file: string): LatencyDistribution {
   const buckets = new Map<number, number>();
   let count = 0;
   for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line.includes(STORM_COMM)) continue;
+    if (!line.includes(STORM_COMM) || !line.startsWith('{"traceId"')) continue; // spans only, not metric lines
     const span = JSON.parse(line) as { name: string; startTimeUnixNano: string; endTimeUnixNano: string; attributes: Record<string, unknown> };
     if (span.name !== 'tcp connect') continue;
     const us = Number((BigInt(span.endTimeUnixNano) - BigInt(span.startTimeUnixNano)) / 100n);

@@ -145,7 +145,7 @@ async function runOnce(round: number, spec: WatcherSpec | undefined, stormArgv: 
   const ours = new Set([watcher.pid]);
   const foreignBefore = foreignActivity(ours);
   const before = sampleProc(watcher.pid).cpuSeconds;
-  const collectorPid = spec.id === OTLP_VARIANT ? collector?.pid() : undefined;
+  const collectorPid = OTLP_VARIANTS.has(spec.id) ? collector?.pid() : undefined;
   const collectorBefore = collectorPid ? sampleProc(collectorPid).cpuSeconds : 0;
   const storm = await runStorm(stormArgv);
   const disturbedBy = [...new Set([...foreignBefore, ...foreignActivity(ours)])];
@@ -164,8 +164,8 @@ async function runOnce(round: number, spec: WatcherSpec | undefined, stormArgv: 
   };
 }
 
-/** The export-at-rate variant: the agent exporting OTLP to the real Collector. */
-const OTLP_VARIANT = 'agent-otlp';
+/** The export-at-rate variants: the agent exporting OTLP to the real Collector, by transport. */
+const OTLP_VARIANTS: ReadonlyMap<string, string> = new Map([['agent-otlp', 'OTLP/gRPC'], ['agent-otlp-http', 'OTLP/HTTP (protobuf)']]);
 let collector: CollectorHandle | undefined;
 
 /** Shared budget for waiting on other engineers' tests and agents, in ms. */
@@ -352,12 +352,13 @@ function tableFor(all: BenchmarkResult): string {
     const startups = runs.map((r) => r.startupMs).filter((v): v is number => v !== undefined);
     const startup = startups.length ? ` Start-up to "probes attached": ${range(startups, 0)} ms.` : '';
     let line = `- ${spec.label}: spans exported per round (median) ${exported}, sampled out ${sampled}; spans dropped ${dropped} and decode errors ${decode} over all rounds.${startup}`;
-    if (spec.id === OTLP_VARIANT) {
+    const transport = OTLP_VARIANTS.get(spec.id);
+    if (transport) {
       // Sustained: from the storm's start until the agent is idle again, so a backlog does not flatter it.
       const rate = runs.map((r) => r.agentSummary!.spansExported / (r.storm.seconds + (r.drainSeconds ?? 0)));
       const cpu = runs.map((r) => ((r.watcherCpuSeconds ?? 0) * 1000) / Math.max(1, r.agentSummary!.spansExported / 1000));
       const col = runs.map((r) => ((r.collectorCpuSeconds ?? 0) * 1000) / Math.max(1, r.agentSummary!.spansExported / 1000));
-      line += `\n- **Export at rate to the real Collector** (OTLP/gRPC, uncapped): sustained ${range(rate, 0)} spans/s exported; agent CPU ${range(cpu, 1)} ms per 1,000 spans exported (the Collector itself: ${range(col, 1)} ms); spans dropped ${dropped}.`;
+      line += `\n- **Export at rate to the real Collector** (${transport}, uncapped): sustained ${range(rate, 0)} spans/s exported; agent CPU ${range(cpu, 1)} ms per 1,000 spans exported (the Collector itself: ${range(col, 1)} ms); spans dropped ${dropped}.`;
     }
     return line;
   }).filter(Boolean);
@@ -505,8 +506,10 @@ async function main(): Promise<void> {
     let collectorNote: string | undefined;
     try {
       collector = await startCollector({ config: path.join(ROOT, 'bench/collector-bench.yaml') });
-      specs.push(agentSpec(OTLP_VARIANT, 'ebpf-otel --exporter otlp to the real Collector, --max-spans-per-second 0',
+      specs.push(agentSpec('agent-otlp', 'ebpf-otel --exporter otlp to the real Collector, --max-spans-per-second 0',
         ['--probes', 'tcp', '--max-spans-per-second', '0', '--otlp-endpoint', collector.endpoints.otlpGrpc], 'otlp'));
+      specs.push(agentSpec('agent-otlp-http', 'ebpf-otel --exporter otlp --otlp-protocol http/protobuf to the real Collector, --max-spans-per-second 0',
+        ['--probes', 'tcp', '--max-spans-per-second', '0', '--otlp-protocol', 'http/protobuf', '--otlp-endpoint', collector.endpoints.otlpHttp], 'otlp'));
     } catch (err) {
       collectorNote = `**Export at rate: not measured**, the Collector did not start: ${(err as Error).message.split('\n')[0] ?? ''}`;
       log(collectorNote);
@@ -518,7 +521,7 @@ async function main(): Promise<void> {
     collector = undefined;
     try {
       log('connect: kernel-side cost per program (bpf stats), one run per variant');
-      bench.kernelCosts = await kernelCosts(bench.specs.filter((s) => s.id !== OTLP_VARIANT), stormArgv);
+      bench.kernelCosts = await kernelCosts(bench.specs.filter((s) => !OTLP_VARIANTS.has(s.id)), stormArgv);
       log('connect: fidelity against bpftrace');
       bench.fidelity = await measureFidelity(
         agentSpec('fidelity', 'fidelity', ['--probes', 'tcp', '--max-spans-per-second', '0']),
@@ -532,12 +535,20 @@ async function main(): Promise<void> {
   }
 
   if (options.only !== 'connect') {
+    const libcPath = libcOf('/bin/true');
     const execSpecs = [
       // The real defaults (every probe): fork and exit programs attached, shells followed, this storm not.
       agentSpec('agent-exec', 'ebpf-otel, defaults (every probe; spans for interactive commands only)', []),
+      // The dns probe's uprobes in libc are written into every process that maps it, at exec:
+      // the defaults without it, and one bare uprobe in libc by bpftrace, show that cost apart.
+      agentSpec('agent-exec-no-dns', 'ebpf-otel --probes tcp,exec,bash (defaults without the dns probe)', ['--probes', 'tcp,exec,bash']),
       agentSpec('agent-exec-all', 'ebpf-otel --probes exec --trace-execs all --max-spans-per-second 0', ['--probes', 'exec', '--trace-execs', 'all', '--max-spans-per-second', '0']),
       toolSpec('execsnoop', 'Debian libbpf-tools execsnoop', ['execsnoop']),
     ];
+    if (libcPath) {
+      execSpecs.push(toolSpec('bpftrace-libc-uprobe', `bpftrace, one empty uprobe on ${path.basename(libcPath)} getaddrinfo (reference: what any libc uprobe costs an exec)`,
+        ['bpftrace', '-e', `uprobe:${libcPath}:getaddrinfo { }`]));
+    }
     const stormArgv = [execStorm, String(options.execs)];
     let bench = await runBenchmark('exec', 'execs', execSpecs, stormArgv, options.rounds);
     if (bench.failed.some((f) => f.spec.id === 'agent-exec')) {
@@ -572,6 +583,16 @@ async function main(): Promise<void> {
   const notes = keepNotes(options.out);
   writeFileSync(options.out, `${report(options, benches, startedAt, seconds)}\n${notes}`);
   log(`wrote ${path.relative(ROOT, options.out)} and build/bench/results.json in ${Math.round(seconds)} s`);
+}
+
+/** The C library a program is linked with (ldd), or undefined when static or ldd fails. */
+function libcOf(program: string): string | undefined {
+  try {
+    const out = execFileSync('ldd', [program], { encoding: 'utf8' });
+    return /\s(\/\S*\/libc\.so\.6)\s/.exec(out)?.[1];
+  } catch {
+    return undefined;
+  }
 }
 
 main().catch(async (err: Error) => {

@@ -222,6 +222,44 @@ describe('metrics without a collector, and bad input', { timeout: 60_000 }, () =
     }
   });
 
+  it('jsonl alone, no metrics flag: metric lines (the kernel histogram, the loss counters) next to the spans', async () => {
+    const listener = await listen('127.0.0.1', await freePort());
+    const agent = startAgent(['--exporter', 'jsonl', '--probes', 'tcp', '--port', String(listener.port), '--metric-interval-ms', '300']);
+    try {
+      await agent.waitForStderr(/exporting metrics to jsonl/);
+      await connect('127.0.0.1', listener.port);
+      const attempts = await waitFor(
+        () => Promise.resolve(agent.metricLines()),
+        (lines) => lines.some((l) => l.metric === 'ebpf_otel.tcp.connect.attempts' && (l.attributes as Record<string, unknown>)['server.port'] === listener.port),
+        { what: 'the connect in the jsonl metrics' },
+      );
+      const names = new Set(attempts.map((l) => l.metric));
+      for (const name of ['ebpf_otel.tcp.connect.duration', 'ebpf_otel.events.lost', 'ebpf_otel.spans.dropped']) {
+        assert.ok(names.has(name), `${name} missing from the jsonl metrics`);
+      }
+      const duration = attempts.find((l) => l.metric === 'ebpf_otel.tcp.connect.duration' && (l.attributes as Record<string, unknown>)['server.port'] === listener.port);
+      assert.equal(duration?.type, 'histogram');
+      assert.ok(Array.isArray(duration?.counts) && Array.isArray(duration?.bounds), 'a histogram line has its buckets');
+      // The span line is still there, and told apart.
+      await agent.waitForJson((span) => span.name === 'tcp connect');
+      assert.equal(await agent.stop(), 0);
+    } finally {
+      listener.stop();
+      await agent.stop();
+    }
+  });
+
+  it('console alone, no metrics flag: the metrics on the console too', async () => {
+    const agent = startAgent(['--exporter', 'console', '--probes', 'tcp', '--metric-interval-ms', '300']);
+    try {
+      await agent.waitForStderr(/exporting metrics to console/);
+      await waitFor(() => Promise.resolve(agent.stdout()), (out) => out.includes("name: 'ebpf_otel.events.lost'"), { what: 'the loss counters on the console' });
+      assert.equal(await agent.stop(), 0);
+    } finally {
+      await agent.stop();
+    }
+  });
+
   it('a port already in use: a message naming it and the fix, exit 1', async () => {
     const port = await freePort();
     server = createServer();

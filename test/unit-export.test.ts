@@ -324,7 +324,11 @@ describe('exporter settings', () => {
     assert.equal(c.prometheusHost, 'localhost');
     assert.equal(c.prometheusPort, 9464);
     assert.equal(c.metricsTemporality, 'cumulative');
-    assert.deepEqual(run(['--exporter', 'console']).metricsExporters, []);
+    // No collector: the metrics go where the spans go, so losses are exported whatever the run.
+    assert.deepEqual(run(['--exporter', 'console']).metricsExporters, ['console']);
+    assert.deepEqual(run(['--exporter', 'jsonl']).metricsExporters, ['jsonl']);
+    assert.deepEqual(run(['--exporter', 'otlp,jsonl']).metricsExporters, ['otlp']);
+    assert.deepEqual(run(['--exporter', 'jsonl', '--metrics-exporter', 'none']).metricsExporters, []);
   });
 
   it('http/protobuf: spec ports and paths; a base endpoint gets the signal path, a signal endpoint is used as is', () => {

@@ -9,7 +9,7 @@ import { parseServiceNameSources, type ServiceNameSource } from './workload/nami
 import { compileUserPattern, type UserPattern } from './commands/patterns';
 
 export type ExporterName = 'otlp' | 'console' | 'jsonl';
-export type MetricsExporterName = 'otlp' | 'prometheus' | 'console';
+export type MetricsExporterName = 'otlp' | 'prometheus' | 'console' | 'jsonl';
 export type OtlpProtocol = 'grpc' | 'http/protobuf';
 export type TemporalityPreference = 'cumulative' | 'delta' | 'lowmemory';
 export type ProbeName = 'tcp' | 'exec' | 'bash' | 'dns';
@@ -92,7 +92,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'exporter', type: 'string', arg: 'LIST', default: 'otlp,console', help: 'where spans go, comma-separated: otlp, console (live table on stdout), jsonl (one JSON object per span on stdout)' },
   { flag: 'otlp-endpoint', type: 'string', arg: 'URL', default: '', help: 'OTLP endpoint for traces and metrics; for http/protobuf the base URL, /v1/traces and /v1/metrics are appended (default: OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4317 for grpc, http://localhost:4318 for http/protobuf)' },
   { flag: 'otlp-protocol', type: 'string', arg: 'PROTO', default: '', help: 'OTLP transport: grpc or http/protobuf (default: OTEL_EXPORTER_OTLP_{TRACES,METRICS}_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL, else grpc)' },
-  { flag: 'metrics-exporter', type: 'string', arg: 'LIST', default: '', help: 'where metrics go, comma-separated: otlp, prometheus (a /metrics endpoint), console, none (default: OTEL_METRICS_EXPORTER, else otlp when the span exporters include otlp, else none)' },
+  { flag: 'metrics-exporter', type: 'string', arg: 'LIST', default: '', help: 'where metrics go, comma-separated: otlp, prometheus (a /metrics endpoint), console, jsonl (a JSON line per data point, with the jsonl spans), none (default: OTEL_METRICS_EXPORTER, else otlp when the span exporters include otlp, else the span exporter: console or jsonl)' },
   { flag: 'prometheus-host', type: 'string', arg: 'HOST', default: '', help: 'address the prometheus exporter listens on (default: OTEL_EXPORTER_PROMETHEUS_HOST, else localhost; 0.0.0.0 exposes it to the network)' },
   { flag: 'prometheus-port', type: 'string', arg: 'PORT', default: '', help: 'port of the prometheus exporter (default: OTEL_EXPORTER_PROMETHEUS_PORT, else 9464)' },
   { flag: 'probes', type: 'string', arg: 'LIST', default: 'tcp,exec,bash,dns', help: 'what to watch: tcp (connects), exec (processes), bash (typed commands), dns (name lookups through the C library, names on connects)' },
@@ -361,16 +361,17 @@ function resolveExport(
   };
 
   // Metrics exporters: --metrics-exporter / EBPF_OTEL_METRICS_EXPORTER, else OTEL_METRICS_EXPORTER,
-  // else otlp when spans go to otlp (the agent's behaviour before the variable existed).
+  // else where the spans go: otlp, else jsonl or console on stdout, so the kernel's losses are
+  // exported as metrics whatever the run (none only when asked for).
   let metricsSource = where('metrics-exporter');
   let metricsText = raw('metrics-exporter');
   if (!metricsText && otel('OTEL_METRICS_EXPORTER')) {
     metricsSource = 'OTEL_METRICS_EXPORTER';
     metricsText = otel('OTEL_METRICS_EXPORTER') as string;
   }
-  if (!metricsText) metricsText = spanExporters.includes('otlp') ? 'otlp' : 'none';
+  if (!metricsText) metricsText = spanExporters.includes('otlp') ? 'otlp' : spanExporters.includes('jsonl') ? 'jsonl' : 'console';
   const names = [...new Set(metricsText.split(',').map((m) => m.trim().toLowerCase()).filter(Boolean))];
-  const allowed = ['otlp', 'prometheus', 'console', 'none'];
+  const allowed = ['otlp', 'prometheus', 'console', 'jsonl', 'none'];
   for (const n of names) {
     if (!allowed.includes(n)) {
       throw new ConfigError(`${metricsSource}=${JSON.stringify(metricsText)}: unknown metrics exporter ${JSON.stringify(n)}; expected a comma list of ${allowed.join(', ')}`);

@@ -12,8 +12,10 @@ export interface AgentRun {
   child: ChildProcess;
   stdout(): string;
   stderr(): string;
-  /** Parsed stdout lines that are JSON objects (jsonl exporter). */
+  /** Parsed stdout lines that are spans (jsonl exporter). */
   jsonLines(): Array<Record<string, unknown>>;
+  /** Parsed stdout lines that are metric data points (jsonl metrics exporter: a "metric" key). */
+  metricLines(): Array<Record<string, unknown>>;
   waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<void>;
   waitForJson(predicate: (o: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   /** SIGINT, then the exit code. */
@@ -40,9 +42,11 @@ export function startAgent(args: string[], env: NodeJS.ProcessEnv = {}, spawnOpt
   child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
   child.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const jsonLines = (): Array<Record<string, unknown>> =>
+  const objects = (): Array<Record<string, unknown>> =>
     // Only complete lines: the last one may still be arriving.
     out.slice(0, out.lastIndexOf('\n') + 1).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const jsonLines = (): Array<Record<string, unknown>> => objects().filter((o) => !('metric' in o));
+  const metricLines = (): Array<Record<string, unknown>> => objects().filter((o) => 'metric' in o);
   const poll = async <T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -59,6 +63,7 @@ export function startAgent(args: string[], env: NodeJS.ProcessEnv = {}, spawnOpt
     stdout: () => out,
     stderr: () => err,
     jsonLines,
+    metricLines,
     waitForStderr: (pattern, timeoutMs = 30_000) => poll(() => (pattern.test(err) ? true : undefined), timeoutMs, String(pattern)).then(() => undefined),
     waitForJson: (predicate, timeoutMs = 15_000) => poll(() => jsonLines().find(predicate), timeoutMs, 'matching JSON line'),
     stop: async () => {

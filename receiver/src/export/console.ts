@@ -150,12 +150,16 @@ export function spanToJson(span: ReadableSpan): Record<string, unknown> {
   };
 }
 
+/** JSON escapes C0 controls itself; C1 controls and bidi overrides too, as \uNNNN (still valid JSON). */
+export function neutralizeJson(json: string): string {
+  return json.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export class JsonLinesExporter implements SpanExporter {
   constructor(private readonly write: Write = stdoutWrite) {}
 
   export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    // JSON escapes C0 controls itself; C1 controls and bidi overrides too, as \uNNNN (still valid JSON).
-    this.write(spans.map((s) => `${JSON.stringify(spanToJson(s)).replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`).join(''));
+    this.write(spans.map((s) => `${neutralizeJson(JSON.stringify(spanToJson(s)))}\n`).join(''));
     done({ code: ExportResultCode.SUCCESS });
   }
 

@@ -2,7 +2,7 @@
  * Builds the exporters the configuration names, once, so several TracerProviders and one
  * MeterProvider can share them:
  *   spans:   otlp (grpc or http/protobuf), console, jsonl, each behind a RetryingSpanExporter
- *   metrics: otlp (grpc or http/protobuf, cumulative or delta), prometheus (/metrics), console
+ *   metrics: otlp (grpc or http/protobuf, cumulative or delta), prometheus (/metrics), console, jsonl
  * TLS files and headers come from the standard OTEL_EXPORTER_OTLP_* variables, which the OTLP
  * exporters read themselves (config.ts checks them at start).
  */
@@ -22,6 +22,7 @@ import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import type { AgentConfig, ExporterName } from '../config';
 import type { Logger } from '../log';
 import { ConsoleLineExporter, JsonLinesExporter } from './console';
+import { JsonLinesMetricExporter } from './jsonl-metrics';
 import { CountingMetricExporter, DeltaMetricProducer } from './metrics';
 import { AgentPrometheusExporter } from './prometheus';
 import { RetryingSpanExporter, type SpanDropReason } from './span-pipeline';
@@ -96,9 +97,9 @@ export async function createMetricReaders(
         // The SDK turns its own instruments into deltas; the kernel's aggregates are converted here.
         metricProducers: config.metricsTemporality === 'delta' ? producers.map((p) => new DeltaMetricProducer(p)) : [...producers],
       }));
-    } else if (name === 'console') {
+    } else if (name === 'console' || name === 'jsonl') {
       readers.push(new PeriodicExportingMetricReader({
-        exporter: new ConsoleMetricExporter(),
+        exporter: name === 'console' ? new ConsoleMetricExporter() : new JsonLinesMetricExporter(),
         exportIntervalMillis: config.metricIntervalMs,
         exportTimeoutMillis,
         metricProducers: [...producers],

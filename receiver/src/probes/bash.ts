@@ -10,7 +10,7 @@ import type { BpfLink, BpfObject } from '../../../addon/lib/index';
 import { readlineIn, resolveReadline, runningShells, type ReadlineFound, type ReadlineGlobal } from './bash-target';
 import { fileIdentity, type LibrarySearch } from './libraries';
 import { u32, u64, u8 } from './common';
-import { LoadedObjects, openAndAttach, type AttachedObject } from './loaded';
+import { LoadedObjects, LoadedProbe, openAndAttach, type AttachedObject } from './loaded';
 
 export interface BashProbeSettings {
   /** Kernel BTF for CO-RE when not /sys/kernel/btf/vmlinux. */
@@ -69,15 +69,14 @@ const GLOBAL_BITS: Record<ReadlineGlobal, number> = {
   commandLineCount: BashGlobal.CommandLineCount,
 };
 
-export class BashProbe {
-  private readonly loaded: LoadedObjects;
+export class BashProbe extends LoadedProbe {
 
   private constructor(
     attached: AttachedObject[],
     readonly targets: readonly BashProbeTarget[],
     readonly skipped: readonly BashSkipped[],
   ) {
-    this.loaded = new LoadedObjects(attached, BASH_STAT_COUNT);
+    super(new LoadedObjects(attached, BASH_STAT_COUNT));
   }
 
   /**
@@ -175,20 +174,6 @@ export class BashProbe {
     });
   }
 
-  /** Starts delivering raw event records of every probed file. */
-  start(onRecord: (record: Buffer) => void, onFramingError: () => void): void {
-    this.loaded.start(onRecord, onFramingError);
-  }
-
-  /** Failed ring buffer reads: records that may have been lost in the reader. */
-  readErrors(): number {
-    return this.loaded.readErrors();
-  }
-
-  drain(): void {
-    this.loaded.drain();
-  }
-
   /** Summed over every probed file (the last values read once closed). */
   stats(): BashKernelStats {
     const s = this.loaded.stats();
@@ -200,7 +185,4 @@ export class BashProbe {
     };
   }
 
-  close(): void {
-    this.loaded.close();
-  }
 }

@@ -7,7 +7,7 @@
 import type { BpfLink } from '../../../addon/lib/index';
 import { u32 } from './common';
 import { findLibcs, mappedLibcCandidates, systemLibcCandidates, type LibcSkipped, type LibcTarget, type ResolverFunction } from './libc';
-import { LoadedObjects, openAndAttach } from './loaded';
+import { LoadedObjects, LoadedProbe, openAndAttach } from './loaded';
 
 export interface DnsProbeSettings {
   /** Kernel BTF for CO-RE when not /sys/kernel/btf/vmlinux. */
@@ -39,12 +39,14 @@ const ENTRY_PROGRAMS: Readonly<Record<ResolverFunction, string>> = {
   gethostbyname2_r: 'handle_gethostbyname2_r',
 };
 
-export class DnsProbe {
+export class DnsProbe extends LoadedProbe {
   private constructor(
-    private readonly loaded: LoadedObjects,
+    loaded: LoadedObjects,
     readonly targets: readonly LibcTarget[],
     readonly skipped: readonly LibcSkipped[],
-  ) {}
+  ) {
+    super(loaded);
+  }
 
   /** Throws when no C library can be probed (the error lists why); a BpfError from loading is thrown as is. */
   static load(bpfDir: string, settings: DnsProbeSettings): DnsProbe {
@@ -91,26 +93,10 @@ export class DnsProbe {
     return new DnsProbe(new LoadedObjects([part], DNS_STAT_COUNT), targets, skipped);
   }
 
-  start(onRecord: (record: Buffer) => void, onFramingError: () => void): void {
-    this.loaded.start(onRecord, onFramingError);
-  }
-
-  drain(): void {
-    this.loaded.drain();
-  }
-
-  /** Ring buffer read errors (see LoadedObjects). */
-  readErrors(): number {
-    return this.loaded.readErrors();
-  }
-
   stats(): DnsKernelStats {
     const s = this.loaded.stats();
     const at = (i: number): bigint => s[i] ?? 0n;
     return { ringbufDrops: at(DnsStat.RingbufDrops), inflightFull: at(DnsStat.InflightFull), events: at(DnsStat.Events), nested: at(DnsStat.Nested) };
   }
 
-  close(): void {
-    this.loaded.close();
-  }
 }

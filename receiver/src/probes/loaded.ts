@@ -110,3 +110,31 @@ export class LoadedObjects {
     }
   }
 }
+
+/**
+ * What every probe does with its loaded objects: start the ring buffer
+ * readers, count their read errors, drain at shutdown, close. The probes add
+ * their own maps and counters.
+ */
+export abstract class LoadedProbe {
+  protected constructor(protected readonly loaded: LoadedObjects) {}
+
+  /** Starts delivering raw event records; `onFramingError` is called when a batch cannot be split. */
+  start(onRecord: (record: Buffer) => void, onFramingError: () => void): void {
+    this.loaded.start(onRecord, onFramingError);
+  }
+
+  /** Failed ring buffer reads: records that may have been lost in the reader. */
+  readErrors(): number {
+    return this.loaded.readErrors();
+  }
+
+  /** Drains what is in the ring buffer now (at shutdown). */
+  drain(): void {
+    this.loaded.drain();
+  }
+
+  close(): void {
+    this.loaded.close();
+  }
+}

@@ -3,7 +3,7 @@
  */
 import { BPF_NOEXIST, type BpfObject } from '../../../addon/lib/index';
 import type { EventLayout } from '../decode/layout';
-import { LoadedObjects, openAndAttach, type AttachedObject } from './loaded';
+import { LoadedObjects, LoadedProbe, openAndAttach, type AttachedObject } from './loaded';
 import { u32, u8 } from './common';
 
 /** bpf/proc.h PROC_EXEC_NAME_LEN: bytes of an exec-count key (a NUL-terminated basename). */
@@ -62,10 +62,12 @@ export const PROC_STAT_COUNT = 7;
 
 const PROGRAMS = ['handle_exec', 'handle_fork', 'handle_exit'] as const;
 
-export class ProcProbe {
+export class ProcProbe extends LoadedProbe {
   private lastExecCounts: Array<[string, bigint]> = [];
 
-  private constructor(private readonly loaded: LoadedObjects) {}
+  private constructor(loaded: LoadedObjects) {
+    super(loaded);
+  }
 
   /** The BPF object, for probes that share its `followed` map (the bash probe). */
   get object(): BpfObject {
@@ -86,21 +88,6 @@ export class ProcProbe {
       return programs.map((program) => object.attach(program));
     });
     return new ProcProbe(new LoadedObjects([part], PROC_STAT_COUNT));
-  }
-
-  /** Starts delivering raw event records; `onFramingError` is called when a batch cannot be split. */
-  start(onRecord: (record: Buffer) => void, onFramingError: () => void): void {
-    this.loaded.start(onRecord, onFramingError);
-  }
-
-  /** Failed ring buffer reads: records that may have been lost in the reader. */
-  readErrors(): number {
-    return this.loaded.readErrors();
-  }
-
-  /** Drains what is in the ring buffer now (at shutdown). */
-  drain(): void {
-    this.loaded.drain();
   }
 
   /**
@@ -162,8 +149,9 @@ export class ProcProbe {
     return this.lastExecCounts;
   }
 
-  close(): void {
+  /** Keeps the last exec counts for the final collection. */
+  override close(): void {
     if (!this.loaded.closed) this.execCounts();
-    this.loaded.close();
+    super.close();
   }
 }

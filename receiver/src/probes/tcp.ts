@@ -5,7 +5,7 @@ import { BPF_NOEXIST, type BpfMap } from '../../../addon/lib/index';
 import { AF_INET, AF_INET6, TCP_OUTCOME_COUNT } from '../decode/tcp-connect';
 import { TCP_HIST_KEY_LAYOUT, TCP_HIST_VALUE_LAYOUT, type HistogramMapSource } from '../tcp/metrics';
 import { u16, u32, u64, u8 } from './common';
-import { LoadedObjects, openAndAttach, type AttachedObject } from './loaded';
+import { LoadedObjects, LoadedProbe, openAndAttach, type AttachedObject } from './loaded';
 
 export interface TcpProbeSettings {
   /** Kernel BTF for CO-RE when not /sys/kernel/btf/vmlinux. */
@@ -62,10 +62,12 @@ export function insertOverflowKeys(map: BpfMap): void {
 export const TcpStat = { RingbufDrops: 0, InflightFull: 1, HistFull: 2, Events: 3, HistLost: 4, RoutineSkipped: 5, InflightSpilled: 6 } as const;
 export const TCP_STAT_COUNT = 7;
 
-export class TcpProbe {
+export class TcpProbe extends LoadedProbe {
   private lastHistogram: Array<[Buffer, Buffer]> = [];
 
-  private constructor(private readonly loaded: LoadedObjects) {}
+  private constructor(loaded: LoadedObjects) {
+    super(loaded);
+  }
 
   static load(bpfDir: string, settings: TcpProbeSettings): TcpProbe {
     const part = openAndAttach(bpfDir, 'tcpconnect', settings.btfPath, (object) => {
@@ -87,21 +89,6 @@ export class TcpProbe {
       return [object.attach('inet_sock_set_state')];
     });
     return new TcpProbe(new LoadedObjects([part], TCP_STAT_COUNT));
-  }
-
-  /** Starts delivering raw event records; `onFramingError` is called when a batch cannot be split. */
-  start(onRecord: (record: Buffer) => void, onFramingError: () => void): void {
-    this.loaded.start(onRecord, onFramingError);
-  }
-
-  /** Failed ring buffer reads: records that may have been lost in the reader. */
-  readErrors(): number {
-    return this.loaded.readErrors();
-  }
-
-  /** Drains what is in the ring buffer now (at shutdown). */
-  drain(): void {
-    this.loaded.drain();
   }
 
   /**
@@ -137,13 +124,14 @@ export class TcpProbe {
     };
   }
 
-  close(): void {
+  /** Keeps the last histogram snapshot for the final collection. */
+  override close(): void {
     if (this.loaded.closed) return;
     try {
       this.histogramSource().entries();
     } catch {
       // keep the previous snapshot
     }
-    this.loaded.close();
+    super.close();
   }
 }
