@@ -159,6 +159,15 @@ function isHeaderChar(c: number): boolean {
 }
 /** Token formats (rule 8), found in one linear scan: literal prefixes not preceded by a letter or digit. */
 const TOKEN_START = new RegExp(`(?<![A-Za-z0-9])(?:${TOKEN_PREFIXES.map((p) => p.replace(/[.+]/g, '\\$&')).join('|')})`, 'g');
+/**
+ * Matches inside every token prefix (each is a lower-case letter before `_`, `-` or `.`, or
+ * starts with AKIA, ASIA, AIza or eyJ; test/unit-redact.test.ts checks each), so a text it does
+ * not match holds no token. It costs a third of TOKEN_START (whose lookbehind runs at every
+ * position) on a 70-character word, and rules out most words of an argv.
+ */
+export const TOKEN_POSSIBLE = /[a-z][_.-]|AKIA|ASIA|AIza|eyJ/;
+/** For the test that checks TOKEN_POSSIBLE against every prefix. */
+export const TOKEN_PREFIX_LIST: readonly string[] = TOKEN_PREFIXES;
 
 /** A token-looking URL user name (no password given): long, letters and digits mixed. */
 function looksLikeToken(text: string): boolean {
@@ -175,17 +184,33 @@ export function redactText(text: string): string {
   if (out.includes('=')) out = redactAssignments(out);
   if (out.startsWith('pass:')) out = `pass:${REDACTED}`;
   // A token is its prefix and at least 12 more characters.
-  if (out.length >= 14) out = redactKnownTokens(out);
+  if (out.length >= 14 && TOKEN_POSSIBLE.test(out)) out = redactKnownTokens(out);
   return out;
 }
+
+/**
+ * Where the first match of `pattern` (global) at or after `from` starts, else text.length. The
+ * scans below run in the regular expression engine: a charCodeAt loop in JavaScript costs two to
+ * four times as much per character on argv strings (slices of the decoded block).
+ */
+function searchFrom(pattern: RegExp, text: string, from: number): number {
+  pattern.lastIndex = from;
+  const m = pattern.exec(text);
+  return m === null ? text.length : m.index;
+}
+/** Ends a URL's authority. */
+const AUTHORITY_END = /[/?#'" \t\n]/g;
+/** Ends an unquoted header value inside a word. */
+const HEADER_VALUE_END = /[ \t\n,;&}"']/g;
+/** Ends an unquoted NAME=value value: white space and quotes always, `&` `,` `;` when a name= follows. */
+const VALUE_END = /[ \t\n"'&,;]/g;
 
 function redactUrls(text: string): string {
   let out = '';
   let from = 0;
   for (let i = text.indexOf('://'); i >= 0; i = text.indexOf('://', i + 3)) {
     const authStart = i + 3;
-    let authEnd = authStart;
-    while (authEnd < text.length && !'/?#\'" \t\n'.includes(text[authEnd] as string)) authEnd++;
+    const authEnd = searchFrom(AUTHORITY_END, text, authStart);
     const at = text.lastIndexOf('@', authEnd - 1);
     if (at < authStart) continue;
     const userinfo = text.slice(authStart, at);
@@ -200,6 +225,9 @@ function redactUrls(text: string): string {
   }
   return from === 0 ? text : out + text.slice(from);
 }
+
+/** The longest auth scheme word (`aws4-hmac-sha256`): a longer word is none, and is not lower-cased to see. */
+const LONGEST_AUTH_SCHEME = Math.max(...[...AUTH_SCHEMES].map((scheme) => scheme.length));
 
 /** `Name: value` and `"name": "value"` where the name says secret. */
 function redactHeaders(text: string): string {
@@ -230,7 +258,7 @@ function redactHeaders(text: string): string {
     if (quote) v++;
     // Keep the scheme word of an Authorization value readable.
     const schemeEnd = text.indexOf(' ', v);
-    if (schemeEnd > v && AUTH_SCHEMES.has(lower(text.slice(v, schemeEnd)))) v = schemeEnd + 1;
+    if (schemeEnd > v && schemeEnd - v <= LONGEST_AUTH_SCHEME && AUTH_SCHEMES.has(lower(text.slice(v, schemeEnd)))) v = schemeEnd + 1;
     let end: number;
     if (quote) {
       end = text.indexOf(quote, v);
@@ -240,8 +268,7 @@ function redactHeaders(text: string): string {
       end = text.indexOf('\n', v);
       if (end < 0) end = text.length;
     } else {
-      end = v;
-      while (end < text.length && !' \t\n,;&}"\''.includes(text[end] as string)) end++;
+      end = searchFrom(HEADER_VALUE_END, text, v);
     }
     if (end > v) {
       out += text.slice(from, v) + REDACTED;
@@ -287,22 +314,22 @@ function valueEnd(text: string, v: number): number {
     const close = text.indexOf(q, v + 1);
     return close < 0 ? text.length : close + 1;
   }
-  let i = v;
+  let i = searchFrom(VALUE_END, text, v);
   while (i < text.length) {
-    const c = text[i] as string;
-    if (c === ' ' || c === '\t' || c === '\n' || c === '"' || c === "'") return i;
-    if ((c === '&' || c === ',' || c === ';') && nameFollows(text, i + 1)) return i;
-    i++;
+    const c = text.charCodeAt(i);
+    if (c !== 38 && c !== 44 && c !== 59) return i; // white space or a quote
+    if (nameFollows(text, i + 1)) return i; // & , ; before another name=
+    i = searchFrom(VALUE_END, text, i + 1);
   }
   return i;
 }
 
 function nameFollows(text: string, from: number): boolean {
   let i = from;
-  while (text[i] === ' ') i++;
+  while (text.charCodeAt(i) === 32) i++;
   const start = i;
   while (i < text.length && i - start < 128 && isNameChar(text.charCodeAt(i))) i++;
-  return i > start && text[i] === '=';
+  return i > start && text.charCodeAt(i) === 61;
 }
 
 function redactKnownTokens(text: string): string {

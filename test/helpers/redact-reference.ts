@@ -1,0 +1,613 @@
+/**
+ * The redaction rules as they were before the fast paths (receiver/src/commands/redact.ts at
+ * commit 18dce12), kept verbatim as the reference the differential test (test/unit-redact.test.ts,
+ * "same output as the reference") compares the optimised rules with, on the corpus and on
+ * generated input. A rule changed on purpose in redact.ts is changed here too, or the test says
+ * where the two differ.
+ */
+/**
+ * Secret redaction for typed command lines and process argv, applied before
+ * anything leaves the agent. Lines are split into simple commands and
+ * unquoted words first (shell-words.ts), so the same rules see `-p'x y'`,
+ * "--password=x" and -p\x alike; scripts passed as arguments (sh -c, su -c,
+ * ssh host '…', eval, $(…)) are redacted as lines in turn.
+ *
+ * Over-redaction is the safe failure: a password never leaks, a port or a
+ * path sometimes reads `****`. Every rule is a single forward scan (no
+ * backtracking regular expression), so the cost is linear in the input.
+ * The rules, in README order:
+ *  1. values of flags whose name says password, passphrase, token, secret,
+ *     key, cookie, auth, credential, bearer (`--db-password x`, `-storepass x`,
+ *     `--token=x`);
+ *  2. ambiguous short flags by tool: `mysql -px`/`-p x`, `sshpass -px`,
+ *     `redis-cli -a x`, `7z -px`, `zip -P x`, `ldapsearch -w x`, `sqlcmd -P x`,
+ *     `mongo -p x`, `docker login -p x`, `openssl -k x`, `curl -b x`, `htpasswd -b … x`;
+ *  3. `user:secret` (or `user%secret`) after -u, --user, -U, --proxy-user,
+ *     --auth, curl -E/--cert, httpie -a;
+ *  4. header values: Authorization, Proxy-Authorization, Cookie, X-Api-Key,
+ *     PRIVATE-TOKEN, and any header (or JSON field) whose name contains key,
+ *     token, secret, auth, session, password or cookie;
+ *  5. URL passwords, and URL user names that look like tokens;
+ *  6. `NAME=value` anywhere in a word, where NAME says pass, pwd, secret,
+ *     token, key, auth, credential, session, cookie, signature (query strings,
+ *     form bodies, `--env=DB_PASSWORD=x`, `-Dx.keyStorePassword=x`, conninfo);
+ *  7. `pass:x` and `env:X` arguments (openssl);
+ *  8. well-known token formats anywhere (ghp_, github_pat_, glpat-, xox?-,
+ *     sk_live_, AKIA…, npm_, hvs., JWTs);
+ *  9. settings named like secrets followed by their value (`aws configure
+ *     set aws_secret_access_key x`, `git config user.password x`, `npm config
+ *     set //r/:_authToken x`, `vault login x`, `gh secret set N --body x`);
+ * 10. whatever --redact-pattern matches (RE2, linear time).
+ */
+import path from 'node:path';
+import type { UserPattern } from '../../receiver/src/commands/patterns';
+import { quoteWord, splitCommands } from '../../receiver/src/commands/shell-words';
+
+export const REDACTED = '****';
+
+export interface Redactor {
+  readonly enabled: boolean;
+  args(args: readonly string[]): string[];
+  line(line: string): string;
+}
+
+/** Nested scripts (sh -c "sh -c '…'", $( $( … ) )) deeper than this are hidden whole. */
+const MAX_DEPTH = 4;
+/** Wrappers in a row (`sudo env nice timeout 5 …`) followed before the rest is hidden whole. */
+const MAX_CHAIN = 8;
+
+/** Substrings that make a NAME=value or header name secret. */
+const SECRET_WORDS = ['pass', 'pwd', 'secret', 'token', 'key', 'auth', 'credential', 'cookie', 'session', 'signature', 'private'];
+const SECRET_NAMES = new Set(['pw', 'sig', 'jwt', 'bearer', 'sid']);
+const AUTH_SCHEMES = new Set(['bearer', 'basic', 'token', 'digest', 'negotiate', 'ntlm', 'apikey', 'aws4-hmac-sha256']);
+const TOKEN_PREFIXES = ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_', 'glpat-', 'gldt-', 'xoxa-', 'xoxb-', 'xoxp-', 'xoxr-', 'xoxs-', 'xoxe-', 'sk_live_', 'sk_test_', 'rk_live_', 'rk_test_', 'sk-', 'AKIA', 'ASIA', 'AIza', 'npm_', 'hvs.', 'hvb.', 'pypi-', 'eyJ'];
+
+const MYSQL = ['mysql', 'mysqldump', 'mysqladmin', 'mysqlimport', 'mysqlshow', 'mysqlcheck', 'mysqlpump', 'mysqlsh', 'mariadb', 'mariadb-dump', 'mariadb-admin', 'mycli'];
+/** Short flags whose value is a secret, glued (-pX) or not (-p X), by tool. */
+const SHORT_SECRET_FLAGS: Record<string, readonly string[]> = {
+  ...Object.fromEntries(MYSQL.map((t) => [t, ['-p']])),
+  sshpass: ['-p'],
+  'redis-cli': ['-a'],
+  '7z': ['-p'],
+  '7za': ['-p'],
+  '7zr': ['-p'],
+  rar: ['-p'],
+  unrar: ['-p'],
+  zip: ['-P'],
+  unzip: ['-P'],
+  zipcloak: ['-P'],
+  ldapsearch: ['-w'],
+  ldapadd: ['-w'],
+  ldapmodify: ['-w'],
+  ldapdelete: ['-w'],
+  ldapwhoami: ['-w'],
+  ldappasswd: ['-w', '-s'],
+  sqlcmd: ['-P'],
+  bcp: ['-P'],
+  mongo: ['-p'],
+  mongosh: ['-p'],
+  mongodump: ['-p'],
+  mongorestore: ['-p'],
+  mongoexport: ['-p'],
+  mongoimport: ['-p'],
+  openssl: ['-k', '-K'],
+  curl: ['-b'],
+  smbclient: ['-P'],
+};
+const LOGIN_TOOLS = new Set(['docker', 'podman', 'nerdctl', 'buildah', 'skopeo', 'helm', 'oras', 'crane', 'regctl']);
+/** Flags whose value is `user:secret`. */
+const USER_FLAGS = new Set(['-u', '--user', '-U', '--proxy-user', '--auth', '--proxy-auth', '--http-user']);
+const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'busybox', 'fish', 'rbash']);
+/** Commands that run the rest of their arguments as a command, with the options that take a value and the positionals before it. */
+const WRAPPERS: Record<string, { withValue: readonly string[]; positionals: number }> = {
+  sudo: { withValue: ['-u', '-g', '-h', '-p', '-C', '-D', '-r', '-t', '-U', '-T', '-R'], positionals: 0 },
+  doas: { withValue: ['-u', '-C'], positionals: 0 },
+  env: { withValue: ['-u', '-C', '--unset', '--chdir'], positionals: 0 },
+  nice: { withValue: ['-n'], positionals: 0 },
+  nohup: { withValue: [], positionals: 0 },
+  time: { withValue: ['-f', '-o'], positionals: 0 },
+  timeout: { withValue: ['-s', '-k', '--signal', '--kill-after'], positionals: 1 },
+  stdbuf: { withValue: ['-i', '-o', '-e'], positionals: 0 },
+  ionice: { withValue: ['-c', '-n', '-p'], positionals: 0 },
+  setsid: { withValue: [], positionals: 0 },
+  chroot: { withValue: [], positionals: 1 },
+  taskset: { withValue: [], positionals: 1 },
+  flock: { withValue: ['-w', '-E'], positionals: 1 },
+  xargs: { withValue: ['-a', '-d', '-E', '-I', '-L', '-n', '-P', '-s'], positionals: 0 },
+  exec: { withValue: ['-a'], positionals: 0 },
+  command: { withValue: [], positionals: 0 },
+  builtin: { withValue: [], positionals: 0 },
+  strace: { withValue: ['-e', '-o', '-p', '-s', '-u'], positionals: 0 },
+  ltrace: { withValue: ['-e', '-o', '-p', '-s', '-u'], positionals: 0 },
+  unbuffer: { withValue: [], positionals: 0 },
+  runuser: { withValue: ['-u', '-g', '-G'], positionals: 0 },
+  nsenter: { withValue: ['-t', '-S', '-G'], positionals: 0 },
+  unshare: { withValue: [], positionals: 0 },
+  watch: { withValue: ['-n', '-d'], positionals: 0 },
+  'kubectl-exec': { withValue: [], positionals: 0 },
+};
+const SSH_WITH_VALUE = new Set(['-b', '-c', '-D', '-E', '-e', '-F', '-I', '-i', '-J', '-L', '-l', '-m', '-O', '-o', '-p', '-Q', '-R', '-S', '-W', '-w', '-B']);
+const INTERPRETER = /^(?:python|perl|ruby|node|php|lua|tclsh|awk)[\d.]*$/;
+const KEYWORDS = new Set(['if', 'then', 'else', 'elif', 'do', 'while', 'until', '!', '{', '}', 'time', 'coproc']);
+const CONFIG_TOOLS = new Set(['aws', 'git', 'npm', 'yarn', 'pnpm', 'gcloud', 'az', 'pip', 'pip3', 'poetry', 'composer', 'cargo', 'heroku', 'dotnet']);
+
+function lower(s: string): string {
+  return s.toLowerCase();
+}
+
+/** Does this flag name (`--db-password`, `-storepass`) say its value is a secret? */
+const SECRET_FLAG_SUFFIX = /^(?:pw|pwd|key)$|(?:password|passwd|passphrase|pass|passin|passout|token|secret|apikey|cookie|auth|credentials?|bearer)$/i;
+function isSecretFlag(word: string): boolean {
+  if (word.charCodeAt(0) !== 45 || word.length < 3 || word.includes('=')) return false;
+  const long = word.charCodeAt(1) === 45;
+  if (!long && word.length < 4) return false; // -ab is a cluster of short flags
+  const last = Math.max(word.lastIndexOf('-'), word.lastIndexOf('_'), word.lastIndexOf('.'));
+  return SECRET_FLAG_SUFFIX.test(word.slice(last + 1));
+}
+
+/** Does a NAME in NAME=value or a header name say secret? */
+const SECRET_WORD = new RegExp(SECRET_WORDS.join('|'), 'i');
+function isSecretName(name: string): boolean {
+  if (SECRET_WORD.test(name)) return true;
+  if (name.length > 6 || name.length < 2) return false;
+  return SECRET_NAMES.has(lower(name.charCodeAt(0) === 45 ? name.replace(/^-+/, '') : name));
+}
+
+function isAlnum(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+}
+/** A character of a NAME in NAME=value: letters, digits, _ . - [ ]. */
+function isNameChar(c: number): boolean {
+  return isAlnum(c) || c === 95 || c === 46 || c === 45 || c === 91 || c === 93;
+}
+/** A character of a header name: letters, digits, _ -. */
+function isHeaderChar(c: number): boolean {
+  return isAlnum(c) || c === 95 || c === 45;
+}
+/** Token formats (rule 8), found in one linear scan: literal prefixes not preceded by a letter or digit. */
+const TOKEN_START = new RegExp(`(?<![A-Za-z0-9])(?:${TOKEN_PREFIXES.map((p) => p.replace(/[.+]/g, '\\$&')).join('|')})`, 'g');
+
+/** A token-looking URL user name (no password given): long, letters and digits mixed. */
+function looksLikeToken(text: string): boolean {
+  if (TOKEN_PREFIXES.some((p) => text.startsWith(p))) return true;
+  return text.length >= 20 && /^[A-Za-z0-9_\-.~+/=]+$/.test(text) && /[0-9]/.test(text) && /[A-Za-z]/.test(text);
+}
+
+/** Rules that look inside one word's text, wherever it is (5, 4, 6, 7, 8). */
+export function redactText(text: string): string {
+  if (text.length < 3) return text;
+  let out = text;
+  if (out.includes('://')) out = redactUrls(out);
+  if (out.includes(':')) out = redactHeaders(out);
+  if (out.includes('=')) out = redactAssignments(out);
+  if (out.startsWith('pass:')) out = `pass:${REDACTED}`;
+  // A token is its prefix and at least 12 more characters.
+  if (out.length >= 14) out = redactKnownTokens(out);
+  return out;
+}
+
+function redactUrls(text: string): string {
+  let out = '';
+  let from = 0;
+  for (let i = text.indexOf('://'); i >= 0; i = text.indexOf('://', i + 3)) {
+    const authStart = i + 3;
+    let authEnd = authStart;
+    while (authEnd < text.length && !'/?#\'" \t\n'.includes(text[authEnd] as string)) authEnd++;
+    const at = text.lastIndexOf('@', authEnd - 1);
+    if (at < authStart) continue;
+    const userinfo = text.slice(authStart, at);
+    const colon = userinfo.indexOf(':');
+    let replacement: string | undefined;
+    if (colon >= 0) replacement = `${userinfo.slice(0, colon)}:${REDACTED}`;
+    else if (looksLikeToken(userinfo)) replacement = REDACTED;
+    if (replacement === undefined) continue;
+    out += text.slice(from, authStart) + replacement;
+    from = at;
+    i = authEnd - 3 > i ? authEnd - 3 : i;
+  }
+  return from === 0 ? text : out + text.slice(from);
+}
+
+/** `Name: value` and `"name": "value"` where the name says secret. */
+function redactHeaders(text: string): string {
+  let out = '';
+  let from = 0;
+  let colon = text.indexOf(':');
+  while (colon >= 0) {
+    let nameEnd = colon;
+    if (text[nameEnd - 1] === '"' || text[nameEnd - 1] === "'") nameEnd--;
+    let nameStart = nameEnd;
+    while (nameStart > 0 && nameEnd - nameStart < 64 && isHeaderChar(text.charCodeAt(nameStart - 1))) nameStart--;
+    if (nameStart === nameEnd) {
+      colon = text.indexOf(':', colon + 1);
+      continue;
+    }
+    const quoted = nameEnd < colon;
+    if (quoted) nameStart--; // the opening quote
+    const before = nameStart === 0 ? '' : (text[nameStart - 1] as string);
+    const name = text.slice(quoted ? nameStart + 1 : nameStart, nameEnd);
+    const atBoundary = nameStart >= from && (before === '' || ' \t\n{,;=(\'"'.includes(before));
+    if (name === '' || !atBoundary || !isSecretName(name) || text.startsWith('//', colon + 1)) {
+      colon = text.indexOf(':', colon + 1);
+      continue;
+    }
+    let v = colon + 1;
+    while (text[v] === ' ' || text[v] === '\t') v++;
+    const quote = text[v] === '"' || text[v] === "'" ? text[v] : undefined;
+    if (quote) v++;
+    // Keep the scheme word of an Authorization value readable.
+    const schemeEnd = text.indexOf(' ', v);
+    if (schemeEnd > v && AUTH_SCHEMES.has(lower(text.slice(v, schemeEnd)))) v = schemeEnd + 1;
+    let end: number;
+    if (quote) {
+      end = text.indexOf(quote, v);
+      if (end < 0) end = text.length;
+    } else if (before === '' || before === '\n') {
+      // A header given as its own word: the value runs to the end of the word (or line).
+      end = text.indexOf('\n', v);
+      if (end < 0) end = text.length;
+    } else {
+      end = v;
+      while (end < text.length && !' \t\n,;&}"\''.includes(text[end] as string)) end++;
+    }
+    if (end > v) {
+      out += text.slice(from, v) + REDACTED;
+      from = end;
+    }
+    colon = text.indexOf(':', Math.max(end, colon + 1));
+  }
+  return from === 0 ? text : out + text.slice(from);
+}
+
+/** `NAME=value` anywhere in the text, NAME secret-looking. */
+function redactAssignments(text: string): string {
+  let out = '';
+  let from = 0;
+  let eq = text.indexOf('=');
+  while (eq >= 0) {
+    let nameStart = eq;
+    while (nameStart > from && eq - nameStart < 128 && isNameChar(text.charCodeAt(nameStart - 1))) nameStart--;
+    if (nameStart === eq || !isSecretName(text.slice(nameStart, eq))) {
+      eq = text.indexOf('=', eq + 1);
+      continue;
+    }
+    let v = eq + 1;
+    while (text[v] === '=' || text[v] === ':') v++; // httpie's name==value, name:=value
+    let end = valueEnd(text, v);
+    if (end > v) {
+      out += text.slice(from, v) + REDACTED;
+      from = end;
+    } else end = v;
+    eq = text.indexOf('=', end);
+  }
+  return from === 0 ? text : out + text.slice(from);
+}
+
+/**
+ * Where a value that starts at `v` ends: a closing quote if it opens with one;
+ * else white space, or `&` `,` `;` when another name= follows (query strings,
+ * mount options, cookie lists); else the end of the text.
+ */
+function valueEnd(text: string, v: number): number {
+  const q = text[v];
+  if (q === '"' || q === "'") {
+    const close = text.indexOf(q, v + 1);
+    return close < 0 ? text.length : close + 1;
+  }
+  let i = v;
+  while (i < text.length) {
+    const c = text[i] as string;
+    if (c === ' ' || c === '\t' || c === '\n' || c === '"' || c === "'") return i;
+    if ((c === '&' || c === ',' || c === ';') && nameFollows(text, i + 1)) return i;
+    i++;
+  }
+  return i;
+}
+
+function nameFollows(text: string, from: number): boolean {
+  let i = from;
+  while (text[i] === ' ') i++;
+  const start = i;
+  while (i < text.length && i - start < 128 && isNameChar(text.charCodeAt(i))) i++;
+  return i > start && text[i] === '=';
+}
+
+function redactKnownTokens(text: string): string {
+  let out = '';
+  let from = 0;
+  TOKEN_START.lastIndex = 0;
+  for (let m = TOKEN_START.exec(text); m; m = TOKEN_START.exec(text)) {
+    const bodyStart = m.index + m[0].length;
+    let end = bodyStart;
+    for (let c = text.charCodeAt(end); end < text.length && (isNameChar(c) || c === 61 || c === 43 || c === 47); c = text.charCodeAt(++end));
+    if (end - bodyStart >= 12) {
+      out += text.slice(from, m.index) + REDACTED;
+      from = end;
+    }
+    TOKEN_START.lastIndex = Math.max(end, bodyStart);
+  }
+  return from === 0 ? text : out + text.slice(from);
+}
+
+export function createRedactor(enabled: boolean, userPatterns: readonly UserPattern[] = []): Redactor {
+  const user = (text: string): string => {
+    let out = text;
+    for (const p of userPatterns) out = p.replace(out, REDACTED);
+    return out;
+  };
+
+  /**
+   * A typed line or a script argument. A variable whose use was redacted
+   * (`curl -u "$U"`) has its assignment in the same line redacted too
+   * (`U=bob:x; …`): a second pass with those names.
+   */
+  const line = (text: string, depth: number): string => {
+    if (depth > MAX_DEPTH) return REDACTED;
+    const commands = splitCommands(text);
+    const tainted = new Set<string>();
+    const firstPass = commands.map((words) => {
+      const values = words.map((w) => w.value);
+      const redacted = argv(values, depth, tainted);
+      values.forEach((v, i) => {
+        if (redacted[i] === v || !v.includes('$')) return;
+        for (const m of v.matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/g)) if (!(redacted[i] as string).includes(m[0])) tainted.add(m[1] as string);
+      });
+      return redacted;
+    });
+    const edits: Array<[number, number, string]> = [];
+    commands.forEach((words, c) => {
+      const values = words.map((w) => w.value);
+      const redacted = tainted.size > 0 ? argv(values, depth, tainted) : (firstPass[c] as string[]);
+      words.forEach((w, i) => {
+        if (redacted[i] !== values[i]) {
+          edits.push([w.start, w.end, quoteWord(redacted[i] as string, w.doubleQuoted)]);
+          return;
+        }
+        for (const [s, e] of w.scripts) {
+          const inner = text.slice(s, e);
+          const r = line(inner, depth + 1);
+          if (r !== inner) edits.push([s, e, r]);
+        }
+      });
+    });
+    let out = '';
+    let from = 0;
+    for (const [s, e, r] of edits) {
+      out += text.slice(from, s) + r;
+      from = e;
+    }
+    return out + text.slice(from);
+  };
+
+  /** One simple command's words, unquoted. */
+  const argv = (words: readonly string[], depth: number, tainted: ReadonlySet<string> = new Set()): string[] => {
+    const out = new Array<string>(words.length);
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i] as string;
+      const assignment = tainted.size > 0 ? /^(?:-[a-z]+=)?([A-Za-z_][A-Za-z0-9_]*)(\[[^\]]*\])?\+?=/.exec(w) : null;
+      out[i] = assignment && tainted.has(assignment[1] as string) ? `${assignment[0]}${REDACTED}` : redactText(w);
+    }
+    // `password: x` and `password = x` as separate words (YAML or INI lines in a heredoc, an
+    // unquoted header): the word after the secret name, and after an auth scheme word.
+    for (let i = 0; i + 1 < words.length; i++) {
+      const w = words[i] as string;
+      let name: string | undefined;
+      if (w.length > 1 && w.endsWith(':')) name = w.slice(0, -1).replace(/^["']|["']$/g, '');
+      else if (words[i + 1] === '=' && i + 2 < words.length) {
+        name = w;
+        i++;
+      }
+      if (name === undefined || name === '' || !isSecretName(name)) continue;
+      let v = i + 1;
+      if (AUTH_SCHEMES.has(lower(words[v] as string)) && v + 1 < words.length) v++;
+      out[v] = REDACTED;
+      i = v;
+    }
+    let k = 0;
+    while (k < words.length && (KEYWORDS.has(words[k] as string) || (words[k] as string).includes('=') && /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/.test(words[k] as string))) k++;
+    if (k < words.length) command(words, k, out, depth);
+    return out;
+  };
+
+  /**
+   * Applies the tool-specific rules to words[k..] (words[k] is the program).
+   * `chain` counts wrappers and interpreters before it (`sudo env nice …`):
+   * beyond MAX_CHAIN the rest is hidden, so a line of 2,000 `watch` costs no
+   * more than a short one.
+   */
+  const command = (words: readonly string[], k: number, out: string[], depth: number, chain = 0): void => {
+    if (chain > MAX_CHAIN || depth > MAX_DEPTH) {
+      for (let j = k; j < words.length; j++) out[j] = REDACTED;
+      return;
+    }
+    const tool = lower(path.basename(words[k] as string));
+    const has = (w: string): boolean => words.indexOf(w, k + 1) >= 0;
+    // Own properties only: a program may be called `constructor` or `__proto__`.
+    const shortSecret = Object.hasOwn(SHORT_SECRET_FLAGS, tool) ? [...(SHORT_SECRET_FLAGS[tool] as readonly string[])] : [];
+    if (LOGIN_TOOLS.has(tool) && has('login')) shortSecret.push('-p');
+    const httpie = tool === 'http' || tool === 'https' || tool === 'xh';
+    const userFlags = { has: (f: string): boolean => USER_FLAGS.has(f) || (httpie && f === '-a') || (tool === 'curl' && (f === '-E' || f === '--cert')) };
+    const redactNext = (i: number): void => {
+      if (i + 1 < words.length) out[i + 1] = REDACTED;
+    };
+
+    const wrapper = Object.hasOwn(WRAPPERS, tool) ? WRAPPERS[tool] : undefined;
+    if (wrapper) {
+      let i = k + 1;
+      let positionals = wrapper.positionals;
+      while (i < words.length) {
+        const w = words[i] as string;
+        if (w === '--') {
+          i++;
+          break;
+        }
+        if (w.startsWith('-') && w.length > 1) {
+          if (tool === 'env' && (w === '-S' || w === '--split-string') && i + 1 < words.length) {
+            out[i + 1] = line(words[i + 1] as string, depth + 1);
+            return;
+          }
+          i += wrapper.withValue.includes(w) ? 2 : 1;
+        } else if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(w)) i++;
+        else if (positionals > 0) {
+          positionals--;
+          i++;
+        } else break;
+      }
+      if (i < words.length) {
+        if (tool === 'watch' && i === words.length - 1) out[i] = line(words[i] as string, depth + 1); // watch 'a script'
+        else command(words, i, out, depth, chain + 1);
+      }
+      return;
+    }
+    // A script run by its interpreter (`#!/bin/sh` stubs and shims reach the kernel as
+    // `/bin/sh /usr/local/bin/mysql -px`): the rules of the script's own name apply.
+    const script = words[k + 1];
+    if ((SHELLS.has(tool) || INTERPRETER.test(tool)) && script !== undefined && !script.startsWith('-') && script.includes('/')) {
+      command(words, k + 1, out, depth, chain + 1);
+      return;
+    }
+    // Keystrokes sent to a terminal are a command line being typed.
+    if ((tool === 'tmux' && (has('send-keys') || has('send'))) || (tool === 'screen' && has('stuff'))) {
+      const from = Math.max(words.indexOf('send-keys', k), words.indexOf('send', k), words.indexOf('stuff', k));
+      for (let j = from + 1; j < words.length; j++) {
+        const w = words[j] as string;
+        if (w === '-t' || w === '-N' || w === '-p') j++;
+        else if (!w.startsWith('-')) out[j] = line(w, depth + 1);
+      }
+      return;
+    }
+    if (tool === 'eval') {
+      for (let j = k + 1; j < words.length; j++) out[j] = line(words[j] as string, depth + 1);
+      return;
+    }
+    if (tool === 'ssh' || tool === 'autossh') {
+      let i = k + 1;
+      while (i < words.length && (words[i] as string).startsWith('-')) i += SSH_WITH_VALUE.has(words[i] as string) ? 2 : 1;
+      const tail = i + 1;
+      if (tail < words.length) {
+        const inner = argv(words.slice(tail), depth + 1);
+        for (let j = tail; j < words.length; j++) {
+          const asArg = inner[j - tail] as string;
+          out[j] = asArg !== words[j] ? asArg : line(words[j] as string, depth + 1);
+        }
+      }
+      return;
+    }
+
+    // What applies to this tool, decided once; the loop below runs per word.
+    const isShell = SHELLS.has(tool);
+    const isSu = tool === 'su';
+    const isOpenssl = tool === 'openssl' || tool === 'ssh-keygen';
+    const ghSecret = tool === 'gh' && has('secret');
+    const isVault = tool === 'vault';
+    const isConfig = CONFIG_TOOLS.has(tool);
+    const special = isShell || isSu || isOpenssl || ghSecret || isVault;
+    let lastPositional = -1;
+    // A line that starts with a flag continues an earlier one (a multi-line command).
+    for (let i = tool.startsWith('-') ? k : k + 1; i < words.length; i++) {
+      const w = words[i] as string;
+      const next = words[i + 1];
+      const flag = w.charCodeAt(0) === 45;
+      if (!flag && !special) {
+        // Positional words: only settings named like secrets (aws, git, npm config …).
+        if (isConfig && next !== undefined && !w.includes('=') && isSecretName(w.split(/[.:/]/).pop() ?? '')) {
+          redactNext(i);
+          i++;
+          continue;
+        }
+        lastPositional = i;
+        continue;
+      }
+      if (isShell && next !== undefined && /^-[a-zA-Z]*c[a-zA-Z]*$/.test(w)) {
+        out[i + 1] = line(next, depth + 1);
+        i++;
+        continue;
+      }
+      if (isSu && (w === '-c' || w === '--command' || w === '-C' || w === '--session-command') && next !== undefined) {
+        out[i + 1] = line(next, depth + 1);
+        i++;
+        continue;
+      }
+      if (isSu && w.startsWith('--command=')) {
+        out[i] = `--command=${line(w.slice(10), depth + 1)}`;
+        continue;
+      }
+      const short = shortSecret.length === 0 ? undefined : shortSecret.find((f) => w === f || (w.startsWith(f) && !w.startsWith('--')));
+      if (short !== undefined) {
+        if (w === short) {
+          redactNext(i);
+          i++;
+        } else out[i] = `${short}${REDACTED}`;
+        continue;
+      }
+      if (flag && isSecretFlag(w)) {
+        redactNext(i);
+        i++;
+        continue;
+      }
+      const glued = flag && w.length > 2 && w.charCodeAt(1) !== 45 ? w.slice(0, 2) : undefined;
+      const userFlag = !flag ? undefined : userFlags.has(w) ? w : glued !== undefined && userFlags.has(glued) ? glued : undefined;
+      if (userFlag !== undefined) {
+        const value = w === userFlag ? next : w.slice(userFlag.length);
+        const at = w === userFlag ? i + 1 : i;
+        if (value !== undefined) {
+          const sep = /[:%]/.exec(value);
+          const prefix = w === userFlag ? '' : userFlag;
+          if (value.includes('://')) {
+            // a URL: rule 5
+          } else if (sep && !/^\d+[:%]\d+$/.test(value)) {
+            out[at] = `${prefix}${value.slice(0, sep.index + 1)}${REDACTED}`;
+          } else if (value.includes('$')) {
+            out[at] = `${prefix}${REDACTED}`; // user:password from a variable
+          }
+        }
+        if (w === userFlag) i++;
+        continue;
+      }
+      if (isOpenssl && (w.startsWith('env:') || w.startsWith('pass:'))) {
+        out[i] = `${w.slice(0, w.indexOf(':') + 1)}${REDACTED}`;
+        continue;
+      }
+      if (ghSecret && (w === '-b' || w === '--body')) {
+        redactNext(i);
+        i++;
+        continue;
+      }
+      if (isVault && (w === 'login' || w === 'unwrap') && next !== undefined && !next.startsWith('-') && !next.includes('=')) {
+        redactNext(i);
+        i++;
+        continue;
+      }
+      if (isConfig && !flag && !w.includes('=') && next !== undefined && isSecretName(w.split(/[.:/]/).pop() ?? '')) {
+        redactNext(i);
+        i++;
+        continue;
+      }
+      if (!flag) lastPositional = i;
+    }
+    // htpasswd -b file user PASSWORD: the password is the last positional.
+    if (tool === 'htpasswd' && words.slice(k + 1).some((w) => /^-[a-zA-Z]*b/.test(w)) && lastPositional > k) out[lastPositional] = REDACTED;
+  };
+
+  return {
+    enabled,
+    args(args) {
+      if (!enabled) return [...args];
+      const out = argv(args, 0);
+      return userPatterns.length === 0 ? out : out.map(user);
+    },
+    line(text) {
+      if (!enabled) return text;
+      return user(line(text, 0));
+    },
+  };
+}
+
+/**
+ * Host names are not secrets by default: only the user's own patterns
+ * (--redact-pattern) rewrite them, and nothing does with --no-redact.
+ */
+export function createNameRedactor(enabled: boolean, userPatterns: readonly UserPattern[] = []): (name: string) => string {
+  if (!enabled || userPatterns.length === 0) return (name) => name;
+  return (name) => userPatterns.reduce((out, p) => p.replace(out, REDACTED), name);
+}
