@@ -179,8 +179,11 @@ function looksLikeToken(text: string): boolean {
 export function redactText(text: string): string {
   if (text.length < 3) return text;
   let out = text;
-  if (out.includes('://')) out = redactUrls(out);
-  if (out.includes(':')) out = redactHeaders(out);
+  // Both need a colon: one scan rules them out for most words.
+  if (out.includes(':')) {
+    if (out.includes('://')) out = redactUrls(out);
+    if (out.includes(':')) out = redactHeaders(out);
+  }
   if (out.includes('=')) out = redactAssignments(out);
   if (out.startsWith('pass:')) out = `pass:${REDACTED}`;
   // A token is its prefix and at least 12 more characters.
