@@ -1,8 +1,8 @@
 /**
  * The redaction rules as they were before the fast paths (receiver/src/commands/redact.ts at
  * commit 18dce12), kept verbatim as the reference the differential test (test/unit-redact.test.ts,
- * "same output as the reference") compares the optimised rules with, on the corpus and on
- * generated input. A rule changed on purpose in redact.ts is changed here too, or the test says
+ * "fast paths: the same output as the rules before them") compares the optimised rules with, on
+ * the corpus and on generated input. A rule changed on purpose in redact.ts is changed here too, or the test says
  * where the two differ.
  */
 /**
