@@ -242,4 +242,46 @@ describe('splitArgs', () => {
   for (const [name, block, args] of cases) {
     it(name, () => assert.deepEqual(splitArgs(block).args, args));
   }
+
+  it('keeps at most maxCount arguments and says when more were there', () => {
+    assert.deepEqual(splitArgs(nul('a', 'b'), 2), { args: ['a', 'b'], dropped: false });
+    assert.deepEqual(splitArgs(Buffer.from('a\0b\0c'), 2), { args: ['a', 'b'], dropped: true });
+    // A third, empty argument is still an argument.
+    assert.deepEqual(splitArgs(Buffer.from('a\0b\0\0'), 2), { args: ['a', 'b'], dropped: true });
+  });
+
+  /** The decoder as it was: one UTF-8 decode per argument, the reference for the whole-block decode. */
+  function splitArgsPerArgument(block: Buffer, maxCount: number): { args: string[]; dropped: boolean } {
+    const args: string[] = [];
+    let start = 0;
+    while (start < block.length) {
+      if (args.length === maxCount) return { args, dropped: true };
+      const end = block.indexOf(0, start);
+      const stop = end === -1 ? block.length : end;
+      args.push(block.toString('utf8', start, stop));
+      start = stop + 1;
+    }
+    return { args, dropped: false };
+  }
+
+  it('gives what a decode per argument gives, on random bytes (cut and invalid UTF-8 included)', () => {
+    // A fixed-seed generator (xorshift32): the same 5,000 blocks every run.
+    let seed = 0x9e3779b9;
+    const next = (): number => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return seed >>> 0;
+    };
+    // NULs, ASCII, lone continuation bytes, lead bytes of 2-4 byte sequences and whole sequences, mixed.
+    const pieces = [[0], [0x61], [0x80], [0xbf], [0xc3], [0xe2, 0x82], [0xf0, 0x9f, 0x98], [0xc3, 0xa9], [0xe2, 0x82, 0xac], [0xf0, 0x9f, 0x98, 0x80], [0xff], [0x2d, 0x2d]];
+    for (let n = 0; n < 5000; n++) {
+      const bytes: number[] = [];
+      const length = next() % 40;
+      while (bytes.length < length) bytes.push(...(pieces[next() % pieces.length] as number[]));
+      const block = Buffer.from(bytes);
+      const maxCount = 1 + (next() % 8);
+      assert.deepEqual(splitArgs(block, maxCount), splitArgsPerArgument(block, maxCount), `block ${block.toString('hex')} max ${maxCount}`);
+    }
+  });
 });

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { compileUserPattern } from '../receiver/src/commands/patterns';
-import { createRedactor, REDACTED } from '../receiver/src/commands/redact';
+import { createRedactor, REDACTED, TOKEN_POSSIBLE, TOKEN_PREFIX_LIST } from '../receiver/src/commands/redact';
 import { quoteWord, splitCommands } from '../receiver/src/commands/shell-words';
+import { GOLDEN_FILE, goldenDigests, goldenRedactor } from './helpers/redaction-golden';
 import { SECRET_CORPUS } from './helpers/secret-corpus';
 
 const r = createRedactor(true, [compileUserPattern('sk_live_[A-Za-z0-9]+')]);
@@ -126,5 +128,19 @@ describe('linear-time matching', () => {
       r.args(h.split(' '));
     }
     assert.equal(r.line(`${'sudo '.repeat(20)}mysql -px`), `${'sudo '.repeat(9)}${'**** '.repeat(11)}**** ****`);
+  });
+});
+
+describe('fast paths: the same output as the rules before them (digests in test/fixtures/redaction-golden.json)', () => {
+  it('every token prefix is matched by the pre-check that skips the token scan', () => {
+    for (const prefix of TOKEN_PREFIX_LIST) assert.ok(TOKEN_POSSIBLE.test(prefix), prefix);
+  });
+
+  it('the corpus, the benchmark argv, hostile 4 KiB words and 20,000 generated argument lists redact as at 18dce12', () => {
+    const expected = JSON.parse(readFileSync(GOLDEN_FILE, 'utf8')) as Record<string, string>;
+    const actual = goldenDigests(goldenRedactor());
+    assert.deepEqual(Object.keys(actual), Object.keys(expected), 'the cases themselves changed: rewrite the file (test/helpers/redaction-golden.ts says how)');
+    const differ = Object.keys(expected).filter((name) => actual[name] !== expected[name]);
+    assert.deepEqual(differ, [], `redaction output changed for: ${differ.slice(0, 10).join(' | ')}`);
   });
 });

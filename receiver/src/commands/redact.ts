@@ -90,6 +90,11 @@ const SHORT_SECRET_FLAGS: Record<string, readonly string[]> = {
 const LOGIN_TOOLS = new Set(['docker', 'podman', 'nerdctl', 'buildah', 'skopeo', 'helm', 'oras', 'crane', 'regctl']);
 /** Flags whose value is `user:secret`. */
 const USER_FLAGS = new Set(['-u', '--user', '-U', '--proxy-user', '--auth', '--proxy-auth', '--http-user']);
+/**
+ * Longer words are no user flag, and are not looked up: a Set lookup hashes the whole word, and
+ * argv words are new strings each exec (a fifth of the rules' time on a 4 KiB argv went there).
+ */
+const LONGEST_USER_FLAG = Math.max(...[...USER_FLAGS].map((flag) => flag.length));
 const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'busybox', 'fish', 'rbash']);
 /** Commands that run the rest of their arguments as a command, with the options that take a value and the positionals before it. */
 const WRAPPERS: Record<string, { withValue: readonly string[]; positionals: number }> = {
@@ -149,9 +154,12 @@ function isSecretName(name: string): boolean {
 function isAlnum(c: number): boolean {
   return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 }
-/** A character of a NAME in NAME=value: letters, digits, _ . - [ ]. */
+/** NAME_CHARS[c] is 1 for the characters of a NAME in NAME=value: letters, digits, _ . - [ ]. */
+const NAME_CHARS = new Uint8Array(128);
+for (let c = 0; c < 128; c++) NAME_CHARS[c] = isAlnum(c) || c === 95 || c === 46 || c === 45 || c === 91 || c === 93 ? 1 : 0;
+/** A table, not the comparisons it is built from: names are scanned backwards a character at a time. */
 function isNameChar(c: number): boolean {
-  return isAlnum(c) || c === 95 || c === 46 || c === 45 || c === 91 || c === 93;
+  return c < 128 && NAME_CHARS[c] === 1;
 }
 /** A character of a header name: letters, digits, _ -. */
 function isHeaderChar(c: number): boolean {
@@ -159,6 +167,15 @@ function isHeaderChar(c: number): boolean {
 }
 /** Token formats (rule 8), found in one linear scan: literal prefixes not preceded by a letter or digit. */
 const TOKEN_START = new RegExp(`(?<![A-Za-z0-9])(?:${TOKEN_PREFIXES.map((p) => p.replace(/[.+]/g, '\\$&')).join('|')})`, 'g');
+/**
+ * Matches inside every token prefix (each is a lower-case letter before `_`, `-` or `.`, or
+ * starts with AKIA, ASIA, AIza or eyJ; test/unit-redact.test.ts checks each), so a text it does
+ * not match holds no token. It costs a third of TOKEN_START (whose lookbehind runs at every
+ * position) on a 70-character word, and rules out most words of an argv.
+ */
+export const TOKEN_POSSIBLE = /[a-z][_.-]|AKIA|ASIA|AIza|eyJ/;
+/** For the test that checks TOKEN_POSSIBLE against every prefix. */
+export const TOKEN_PREFIX_LIST: readonly string[] = TOKEN_PREFIXES;
 
 /** A token-looking URL user name (no password given): long, letters and digits mixed. */
 function looksLikeToken(text: string): boolean {
@@ -170,22 +187,41 @@ function looksLikeToken(text: string): boolean {
 export function redactText(text: string): string {
   if (text.length < 3) return text;
   let out = text;
-  if (out.includes('://')) out = redactUrls(out);
-  if (out.includes(':')) out = redactHeaders(out);
+  // Both need a colon: one scan rules them out for most words.
+  if (out.includes(':')) {
+    if (out.includes('://')) out = redactUrls(out);
+    if (out.includes(':')) out = redactHeaders(out);
+  }
   if (out.includes('=')) out = redactAssignments(out);
   if (out.startsWith('pass:')) out = `pass:${REDACTED}`;
   // A token is its prefix and at least 12 more characters.
-  if (out.length >= 14) out = redactKnownTokens(out);
+  if (out.length >= 14 && TOKEN_POSSIBLE.test(out)) out = redactKnownTokens(out);
   return out;
 }
+
+/**
+ * Where the first match of `pattern` (global) at or after `from` starts, else text.length. The
+ * scans below run in the regular expression engine: a charCodeAt loop in JavaScript costs two to
+ * four times as much per character on argv strings (slices of the decoded block).
+ */
+function searchFrom(pattern: RegExp, text: string, from: number): number {
+  pattern.lastIndex = from;
+  const m = pattern.exec(text);
+  return m === null ? text.length : m.index;
+}
+/** Ends a URL's authority. */
+const AUTHORITY_END = /[/?#'" \t\n]/g;
+/** Ends an unquoted header value inside a word. */
+const HEADER_VALUE_END = /[ \t\n,;&}"']/g;
+/** Ends an unquoted NAME=value value: white space and quotes always, `&` `,` `;` when a name= follows. */
+const VALUE_END = /[ \t\n"'&,;]/g;
 
 function redactUrls(text: string): string {
   let out = '';
   let from = 0;
   for (let i = text.indexOf('://'); i >= 0; i = text.indexOf('://', i + 3)) {
     const authStart = i + 3;
-    let authEnd = authStart;
-    while (authEnd < text.length && !'/?#\'" \t\n'.includes(text[authEnd] as string)) authEnd++;
+    const authEnd = searchFrom(AUTHORITY_END, text, authStart);
     const at = text.lastIndexOf('@', authEnd - 1);
     if (at < authStart) continue;
     const userinfo = text.slice(authStart, at);
@@ -200,6 +236,9 @@ function redactUrls(text: string): string {
   }
   return from === 0 ? text : out + text.slice(from);
 }
+
+/** The longest auth scheme word (`aws4-hmac-sha256`): a longer word is none, and is not lower-cased to see. */
+const LONGEST_AUTH_SCHEME = Math.max(...[...AUTH_SCHEMES].map((scheme) => scheme.length));
 
 /** `Name: value` and `"name": "value"` where the name says secret. */
 function redactHeaders(text: string): string {
@@ -230,7 +269,7 @@ function redactHeaders(text: string): string {
     if (quote) v++;
     // Keep the scheme word of an Authorization value readable.
     const schemeEnd = text.indexOf(' ', v);
-    if (schemeEnd > v && AUTH_SCHEMES.has(lower(text.slice(v, schemeEnd)))) v = schemeEnd + 1;
+    if (schemeEnd > v && schemeEnd - v <= LONGEST_AUTH_SCHEME && AUTH_SCHEMES.has(lower(text.slice(v, schemeEnd)))) v = schemeEnd + 1;
     let end: number;
     if (quote) {
       end = text.indexOf(quote, v);
@@ -240,8 +279,7 @@ function redactHeaders(text: string): string {
       end = text.indexOf('\n', v);
       if (end < 0) end = text.length;
     } else {
-      end = v;
-      while (end < text.length && !' \t\n,;&}"\''.includes(text[end] as string)) end++;
+      end = searchFrom(HEADER_VALUE_END, text, v);
     }
     if (end > v) {
       out += text.slice(from, v) + REDACTED;
@@ -287,22 +325,22 @@ function valueEnd(text: string, v: number): number {
     const close = text.indexOf(q, v + 1);
     return close < 0 ? text.length : close + 1;
   }
-  let i = v;
+  let i = searchFrom(VALUE_END, text, v);
   while (i < text.length) {
-    const c = text[i] as string;
-    if (c === ' ' || c === '\t' || c === '\n' || c === '"' || c === "'") return i;
-    if ((c === '&' || c === ',' || c === ';') && nameFollows(text, i + 1)) return i;
-    i++;
+    const c = text.charCodeAt(i);
+    if (c !== 38 && c !== 44 && c !== 59) return i; // white space or a quote
+    if (nameFollows(text, i + 1)) return i; // & , ; before another name=
+    i = searchFrom(VALUE_END, text, i + 1);
   }
   return i;
 }
 
 function nameFollows(text: string, from: number): boolean {
   let i = from;
-  while (text[i] === ' ') i++;
+  while (text.charCodeAt(i) === 32) i++;
   const start = i;
   while (i < text.length && i - start < 128 && isNameChar(text.charCodeAt(i))) i++;
-  return i > start && text[i] === '=';
+  return i > start && text.charCodeAt(i) === 61;
 }
 
 function redactKnownTokens(text: string): string {
@@ -419,7 +457,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     const shortSecret = Object.hasOwn(SHORT_SECRET_FLAGS, tool) ? [...(SHORT_SECRET_FLAGS[tool] as readonly string[])] : [];
     if (LOGIN_TOOLS.has(tool) && has('login')) shortSecret.push('-p');
     const httpie = tool === 'http' || tool === 'https' || tool === 'xh';
-    const userFlags = { has: (f: string): boolean => USER_FLAGS.has(f) || (httpie && f === '-a') || (tool === 'curl' && (f === '-E' || f === '--cert')) };
+    const userFlags = { has: (f: string): boolean => (f.length <= LONGEST_USER_FLAG && USER_FLAGS.has(f)) || (httpie && f === '-a') || (tool === 'curl' && (f === '-E' || f === '--cert')) };
     const redactNext = (i: number): void => {
       if (i + 1 < words.length) out[i + 1] = REDACTED;
     };
