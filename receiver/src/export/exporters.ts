@@ -5,12 +5,12 @@
  *   metrics: otlp (grpc or http/protobuf, cumulative or delta), prometheus (/metrics), console
  * TLS files and headers come from the standard OTEL_EXPORTER_OTLP_* variables, which the OTLP
  * exporters read themselves (config.ts checks them at start).
+ *
+ * Each exporter's package is loaded only when the configuration names it: gRPC, protobuf and the
+ * Prometheus server together are ~16 MB of resident memory that a `--exporter jsonl` agent never
+ * uses. They are loaded with require(), not import(): import() would take the packages' ESM builds,
+ * a second copy of @opentelemetry/core and api next to the CommonJS ones the agent already has.
  */
-import { OTLPMetricExporter as OTLPMetricExporterGrpc } from '@opentelemetry/exporter-metrics-otlp-grpc';
-import { AggregationTemporalityPreference } from '@opentelemetry/exporter-metrics-otlp-http';
-import { OTLPMetricExporter as OTLPMetricExporterProto } from '@opentelemetry/exporter-metrics-otlp-proto';
-import { OTLPTraceExporter as OTLPTraceExporterGrpc } from '@opentelemetry/exporter-trace-otlp-grpc';
-import { OTLPTraceExporter as OTLPTraceExporterProto } from '@opentelemetry/exporter-trace-otlp-proto';
 import {
   ConsoleMetricExporter,
   PeriodicExportingMetricReader,
@@ -19,11 +19,16 @@ import {
   type PushMetricExporter,
 } from '@opentelemetry/sdk-metrics';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
+import type * as MetricsOtlpGrpc from '@opentelemetry/exporter-metrics-otlp-grpc';
+import type * as MetricsOtlpHttp from '@opentelemetry/exporter-metrics-otlp-http';
+import type * as MetricsOtlpProto from '@opentelemetry/exporter-metrics-otlp-proto';
+import type * as TraceOtlpGrpc from '@opentelemetry/exporter-trace-otlp-grpc';
+import type * as TraceOtlpProto from '@opentelemetry/exporter-trace-otlp-proto';
 import type { AgentConfig, ExporterName } from '../config';
 import type { Logger } from '../log';
 import { ConsoleLineExporter, JsonLinesExporter } from './console';
 import { CountingMetricExporter, DeltaMetricProducer } from './metrics';
-import { AgentPrometheusExporter } from './prometheus';
+import type * as Prometheus from './prometheus';
 import { RetryingSpanExporter, type SpanDropReason } from './span-pipeline';
 
 /** Time allowed at shutdown to deliver buffered spans; with the metric flush, stop stays well under 10 s. */
@@ -56,8 +61,8 @@ function innerSpanExporter(name: ExporterName, config: AgentConfig): SpanExporte
   switch (name) {
     case 'otlp':
       return config.tracesProtocol === 'grpc'
-        ? new OTLPTraceExporterGrpc({ url: config.otlpEndpoint })
-        : new OTLPTraceExporterProto({ url: config.otlpEndpoint });
+        ? new (require('@opentelemetry/exporter-trace-otlp-grpc') as typeof TraceOtlpGrpc).OTLPTraceExporter({ url: config.otlpEndpoint })
+        : new (require('@opentelemetry/exporter-trace-otlp-proto') as typeof TraceOtlpProto).OTLPTraceExporter({ url: config.otlpEndpoint });
     case 'console':
       return new ConsoleLineExporter();
     case 'jsonl':
@@ -65,11 +70,18 @@ function innerSpanExporter(name: ExporterName, config: AgentConfig): SpanExporte
   }
 }
 
-const TEMPORALITY: Record<AgentConfig['metricsTemporality'], AggregationTemporalityPreference> = {
-  cumulative: AggregationTemporalityPreference.CUMULATIVE,
-  delta: AggregationTemporalityPreference.DELTA,
-  lowmemory: AggregationTemporalityPreference.LOWMEMORY,
-};
+function otlpMetricExporter(config: AgentConfig): PushMetricExporter {
+  const { AggregationTemporalityPreference: Preference } = require('@opentelemetry/exporter-metrics-otlp-http') as typeof MetricsOtlpHttp;
+  const temporality: Record<AgentConfig['metricsTemporality'], MetricsOtlpHttp.AggregationTemporalityPreference> = {
+    cumulative: Preference.CUMULATIVE,
+    delta: Preference.DELTA,
+    lowmemory: Preference.LOWMEMORY,
+  };
+  const options = { url: config.otlpMetricsEndpoint, temporalityPreference: temporality[config.metricsTemporality] };
+  return config.metricsProtocol === 'grpc'
+    ? new (require('@opentelemetry/exporter-metrics-otlp-grpc') as typeof MetricsOtlpGrpc).OTLPMetricExporter(options)
+    : new (require('@opentelemetry/exporter-metrics-otlp-proto') as typeof MetricsOtlpProto).OTLPMetricExporter(options);
+}
 
 /**
  * One reader per metrics exporter. The prometheus server is listening when this resolves; a port
@@ -86,9 +98,7 @@ export async function createMetricReaders(
   const exportTimeoutMillis = Math.min(10_000, config.metricIntervalMs);
   for (const name of config.metricsExporters) {
     if (name === 'otlp') {
-      const options = { url: config.otlpMetricsEndpoint, temporalityPreference: TEMPORALITY[config.metricsTemporality] };
-      const inner: PushMetricExporter = config.metricsProtocol === 'grpc' ? new OTLPMetricExporterGrpc(options) : new OTLPMetricExporterProto(options);
-      const exporter = new CountingMetricExporter(inner, 'otlp metrics', log, (reason) => onExportFailed('otlp', reason));
+      const exporter = new CountingMetricExporter(otlpMetricExporter(config), 'otlp metrics', log, (reason) => onExportFailed('otlp', reason));
       readers.push(new PeriodicExportingMetricReader({
         exporter,
         exportIntervalMillis: config.metricIntervalMs,
@@ -104,6 +114,7 @@ export async function createMetricReaders(
         metricProducers: [...producers],
       }));
     } else {
+      const { AgentPrometheusExporter } = require('./prometheus') as typeof Prometheus;
       const reader = new AgentPrometheusExporter({ host: config.prometheusHost, port: config.prometheusPort, metricProducers: [...producers] });
       try {
         await reader.startServer();
