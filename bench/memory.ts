@@ -8,15 +8,16 @@
  * Usage (as root, after `bash scripts/bootstrap.sh test` and `bash bench/run.sh` once, which builds
  * build/bench/connect_storm): scripts/node.sh dist/bench/memory.js [--rounds N] [--seconds S]
  *   [--only defaults,uncapped,otlp] [--node-flag FLAG]... [--agent-flag FLAG]...
- * --node-flag passes a V8/Node flag to the agent (e.g. --max-semi-space-size=4) to compare levers;
- * --agent-flag adds agent flags to every variant.
+ * --node-flag passes a V8/Node flag to the agent (e.g. --max-semi-space-size=4); --compare-node-flag
+ * runs every variant a second time with that flag, interleaved in the same rounds (machine noise
+ * then hits both alike); --agent-flag adds agent flags to every variant.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { startCollector, type CollectorHandle } from '../test/helpers/backends';
 import { foreignActivity, peakRssKb, sampleProc, waitUntilIdle } from './proc';
-import { ROOT, startWatcher, type WatcherSpec } from './watchers';
+import { AGENT_NODE_FLAGS, ROOT, startWatcher, type WatcherSpec } from './watchers';
 
 const CLI = path.join(ROOT, 'dist/receiver/src/cli.js');
 const CONNECT_STORM = path.join(ROOT, 'build/bench/connect_storm');
@@ -26,11 +27,12 @@ interface Options {
   seconds: number;
   only: Set<string>;
   nodeFlags: string[];
+  compareNodeFlags: string[];
   agentFlags: string[];
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { rounds: 3, seconds: 5, only: new Set(['defaults', 'uncapped', 'otlp']), nodeFlags: [], agentFlags: [] };
+  const options: Options = { rounds: 3, seconds: 5, only: new Set(['defaults', 'uncapped', 'otlp']), nodeFlags: [], compareNodeFlags: [], agentFlags: [] };
   for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -40,6 +42,7 @@ function parseOptions(argv: string[]): Options {
       case '--seconds': options.seconds = Number(value); break;
       case '--only': options.only = new Set(value.split(',')); break;
       case '--node-flag': options.nodeFlags.push(value); break;
+      case '--compare-node-flag': options.compareNodeFlags.push(value); break;
       case '--agent-flag': options.agentFlags.push(value); break;
       default: throw new Error(`unknown option ${flag}`);
     }
@@ -93,16 +96,22 @@ async function main(): Promise<void> {
   if (!existsSync(CONNECT_STORM)) throw new Error(`${CONNECT_STORM} is missing: gcc -O2 -o ${CONNECT_STORM} bench/connect_storm.c`);
   let collector: CollectorHandle | undefined;
   if (options.only.has('otlp')) collector = await startCollector({ config: path.join(ROOT, 'bench/collector-bench.yaml') });
-  const spec = (variant: string, args: string[], exporter: 'jsonl' | 'otlp'): WatcherSpec => ({
+  const specFor = (variant: string, nodeFlags: string[], args: string[], exporter: 'jsonl' | 'otlp'): WatcherSpec => ({
     id: variant,
     label: variant,
     kind: 'agent',
-    argv: [process.execPath, '--disable-sigusr1', ...options.nodeFlags, CLI, '--exporter', exporter, '--probes', 'tcp', ...args, ...options.agentFlags],
+    argv: [process.execPath, ...AGENT_NODE_FLAGS, ...nodeFlags, CLI, '--exporter', exporter, '--probes', 'tcp', ...args, ...options.agentFlags],
   });
+  const spec = (variant: string, args: string[], exporter: 'jsonl' | 'otlp'): WatcherSpec[] => [
+    specFor(variant, options.nodeFlags, args, exporter),
+    ...(options.compareNodeFlags.length > 0
+      ? [specFor(`${variant} ${options.compareNodeFlags.join(' ')}`, [...options.nodeFlags, ...options.compareNodeFlags], args, exporter)]
+      : []),
+  ];
   const variants: WatcherSpec[] = [];
-  if (options.only.has('defaults')) variants.push(spec('defaults', [], 'jsonl'));
-  if (options.only.has('uncapped')) variants.push(spec('uncapped', ['--max-spans-per-second', '0'], 'jsonl'));
-  if (collector) variants.push(spec('otlp', ['--max-spans-per-second', '0', '--otlp-endpoint', collector.endpoints.otlpGrpc], 'otlp'));
+  if (options.only.has('defaults')) variants.push(...spec('defaults', [], 'jsonl'));
+  if (options.only.has('uncapped')) variants.push(...spec('uncapped', ['--max-spans-per-second', '0'], 'jsonl'));
+  if (collector) variants.push(...spec('otlp', ['--max-spans-per-second', '0', '--otlp-endpoint', collector.endpoints.otlpGrpc], 'otlp'));
   const runs: Run[] = [];
   try {
     for (let round = 0; round < options.rounds; round++) {
@@ -137,7 +146,7 @@ async function main(): Promise<void> {
     const clean = all.filter((r) => r.disturbedBy.length === 0);
     // Disturbed runs are left out when at least 2 clean ones remain.
     const mine = clean.length >= 2 ? clean : all;
-    process.stdout.write(`${v.id.padEnd(9)} peak RSS ${range(mine.map((r) => r.peakRssMb), 1)} MB; idle ${range(mine.map((r) => r.idleRssMb), 1)} MB; ` +
+    process.stdout.write(`${v.id.padEnd(40)} peak RSS ${range(mine.map((r) => r.peakRssMb), 1)} MB; idle ${range(mine.map((r) => r.idleRssMb), 1)} MB; ` +
       `CPU ${range(mine.map((r) => r.cpuMsPerThousand), 1)} ms/1,000 connects; ${range(mine.map((r) => r.perSecond), 0)} connects/s; ${mine.length} of ${all.length} runs${mine === all && clean.length < all.length ? ' (some disturbed)' : ''}\n`);
   }
 }
