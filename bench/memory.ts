@@ -10,7 +10,9 @@
  *   [--only defaults,uncapped,otlp] [--node-flag FLAG]... [--agent-flag FLAG]...
  * --node-flag passes a V8/Node flag to the agent (e.g. --max-semi-space-size=4); --compare-node-flag
  * runs every variant a second time with that flag, interleaved in the same rounds (machine noise
- * then hits both alike); --agent-flag adds agent flags to every variant.
+ * then hits both alike); --compare-cli PATH does the same with another build of the agent (its
+ * dist/receiver/src/cli.js, started with --disable-sigusr1 only), e.g. the commit before a change;
+ * --agent-flag adds agent flags to every variant.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -28,11 +30,12 @@ interface Options {
   only: Set<string>;
   nodeFlags: string[];
   compareNodeFlags: string[];
+  compareCli: string | undefined;
   agentFlags: string[];
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { rounds: 3, seconds: 5, only: new Set(['defaults', 'uncapped', 'otlp']), nodeFlags: [], compareNodeFlags: [], agentFlags: [] };
+  const options: Options = { rounds: 3, seconds: 5, only: new Set(['defaults', 'uncapped', 'otlp']), nodeFlags: [], compareNodeFlags: [], compareCli: undefined, agentFlags: [] };
   for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -43,6 +46,7 @@ function parseOptions(argv: string[]): Options {
       case '--only': options.only = new Set(value.split(',')); break;
       case '--node-flag': options.nodeFlags.push(value); break;
       case '--compare-node-flag': options.compareNodeFlags.push(value); break;
+      case '--compare-cli': options.compareCli = path.resolve(value); break;
       case '--agent-flag': options.agentFlags.push(value); break;
       default: throw new Error(`unknown option ${flag}`);
     }
@@ -96,17 +100,18 @@ async function main(): Promise<void> {
   if (!existsSync(CONNECT_STORM)) throw new Error(`${CONNECT_STORM} is missing: gcc -O2 -o ${CONNECT_STORM} bench/connect_storm.c`);
   let collector: CollectorHandle | undefined;
   if (options.only.has('otlp')) collector = await startCollector({ config: path.join(ROOT, 'bench/collector-bench.yaml') });
-  const specFor = (variant: string, nodeFlags: string[], args: string[], exporter: 'jsonl' | 'otlp'): WatcherSpec => ({
+  const specFor = (variant: string, nodeFlags: readonly string[], args: string[], exporter: 'jsonl' | 'otlp', cli = CLI): WatcherSpec => ({
     id: variant,
     label: variant,
     kind: 'agent',
-    argv: [process.execPath, ...AGENT_NODE_FLAGS, ...nodeFlags, CLI, '--exporter', exporter, '--probes', 'tcp', ...args, ...options.agentFlags],
+    argv: [process.execPath, ...nodeFlags, cli, '--exporter', exporter, '--probes', 'tcp', ...args, ...options.agentFlags],
   });
   const spec = (variant: string, args: string[], exporter: 'jsonl' | 'otlp'): WatcherSpec[] => [
-    specFor(variant, options.nodeFlags, args, exporter),
+    specFor(variant, [...AGENT_NODE_FLAGS, ...options.nodeFlags], args, exporter),
     ...(options.compareNodeFlags.length > 0
-      ? [specFor(`${variant} ${options.compareNodeFlags.join(' ')}`, [...options.nodeFlags, ...options.compareNodeFlags], args, exporter)]
+      ? [specFor(`${variant} ${options.compareNodeFlags.join(' ')}`, [...AGENT_NODE_FLAGS, ...options.nodeFlags, ...options.compareNodeFlags], args, exporter)]
       : []),
+    ...(options.compareCli ? [specFor(`${variant} (compared build)`, ['--disable-sigusr1'], args, exporter, options.compareCli)] : []),
   ];
   const variants: WatcherSpec[] = [];
   if (options.only.has('defaults')) variants.push(...spec('defaults', [], 'jsonl'));
