@@ -11,7 +11,8 @@
  * --node-flag passes a V8/Node flag to the agent (e.g. --max-semi-space-size=4); --compare-node-flag
  * runs every variant a second time with that flag, interleaved in the same rounds (machine noise
  * then hits both alike); --compare-cli PATH does the same with another build of the agent (its
- * dist/receiver/src/cli.js, started with --disable-sigusr1 only), e.g. the commit before a change;
+ * dist/receiver/src/cli.js, started with --disable-sigusr1 and the --node-flag ones), e.g. the commit
+ * before a change;
  * --agent-flag adds agent flags to every variant.
  */
 import { spawn } from 'node:child_process';
@@ -111,7 +112,7 @@ async function main(): Promise<void> {
     ...(options.compareNodeFlags.length > 0
       ? [specFor(`${variant} ${options.compareNodeFlags.join(' ')}`, [...AGENT_NODE_FLAGS, ...options.nodeFlags, ...options.compareNodeFlags], args, exporter)]
       : []),
-    ...(options.compareCli ? [specFor(`${variant} (compared build)`, ['--disable-sigusr1'], args, exporter, options.compareCli)] : []),
+    ...(options.compareCli ? [specFor(`${variant} (compared build)`, ['--disable-sigusr1', ...options.nodeFlags], args, exporter, options.compareCli)] : []),
   ];
   const variants: WatcherSpec[] = [];
   if (options.only.has('defaults')) variants.push(...spec('defaults', [], 'jsonl'));

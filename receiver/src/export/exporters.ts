@@ -43,7 +43,9 @@ export interface SpanExportCounters {
 
 export function createSpanExporter(name: ExporterName, config: AgentConfig, log: Logger, counters: SpanExportCounters): RetryingSpanExporter {
   const interactive = name !== 'otlp';
-  return new RetryingSpanExporter(innerSpanExporter(name, config), {
+  const inner = innerSpanExporter(name, config);
+  if (name === 'otlp' && config.tracesProtocol === 'grpc') connectEarly(inner);
+  return new RetryingSpanExporter(inner, {
     name,
     maxBufferedSpans: config.exportBufferSpans,
     maxBatchSize: interactive ? 256 : 512,
@@ -55,6 +57,23 @@ export function createSpanExporter(name: ExporterName, config: AgentConfig, log:
     onDropped: (n, reason) => counters.onDropped(name, n, reason),
     onExported: (n) => counters.onExported(name, n),
   });
+}
+
+/**
+ * Exports an empty batch at start. The OTLP gRPC exporter makes its channel and connects on its
+ * first export: when that is the first batch of a connect storm it took ~200 ms, while ~8,000 spans
+ * queued behind it and lived long enough to be promoted (bench/memory.ts, OTLP variant: peak RSS
+ * 169 -> 163 MB median, 188 -> 167 MB max over 5 rounds). Now the first storm finds the channel
+ * up. The answer is not waited for and not reported: a collector that is down is logged by the
+ * first real export, with its retries. Not done over HTTP, which connects per request anyway
+ * (there an empty export to a refused port only made the shutdown wait for its retries).
+ */
+function connectEarly(exporter: SpanExporter): void {
+  try {
+    exporter.export([], () => undefined);
+  } catch {
+    // Reported by the first real export.
+  }
 }
 
 function innerSpanExporter(name: ExporterName, config: AgentConfig): SpanExporter {
