@@ -11,6 +11,8 @@ import path from 'node:path';
 import { sleep, waitUntilIdle } from './proc';
 
 export const ROOT = path.resolve(__dirname, '../..');
+/** The Node flags npm start gives the agent (receiver/src/cli.ts says why). */
+export const AGENT_NODE_FLAGS: readonly string[] = ['--disable-sigusr1', '--max-semi-space-size=4'];
 const CLI = path.join(ROOT, 'dist/receiver/src/cli.js');
 const FLOOR = path.join(ROOT, 'dist/bench/floor.js');
 export const FLOOR_OBJECT = path.join(ROOT, 'build/bench/floor.bpf.o');
@@ -27,7 +29,8 @@ export interface WatcherSpec {
 
 export function agentSpec(id: string, label: string, args: string[], exporter: 'jsonl' | 'otlp' = 'jsonl'): WatcherSpec {
   // process.execPath is the Node 22 that scripts/node.sh picked to run the bench itself.
-  return { id, label, kind: 'agent', argv: [process.execPath, '--disable-sigusr1', CLI, '--exporter', exporter, ...args] };
+  // The Node flags npm start passes (receiver/src/cli.ts).
+  return { id, label, kind: 'agent', argv: [process.execPath, ...AGENT_NODE_FLAGS, CLI, '--exporter', exporter, ...args] };
 }
 
 /** A count-only program on inet_sock_set_state, loaded by the bench itself (bench/floor.bpf.c). */

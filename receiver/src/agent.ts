@@ -17,8 +17,8 @@ import { CommandMetrics } from './commands/metrics';
 import { createNameRedactor, createRedactor } from './commands/redact';
 import { CommandTracer } from './commands/tracer';
 import type { AgentConfig, ProbeName } from './config';
-import { decodeEvent, eventTimeNs, type EventOf, type KernelEvent } from './decode/index';
-import { DecodeError } from './decode/layout';
+import { decodeEvent, peekEventTime, type EventOf, type KernelEvent } from './decode/index';
+import { DecodeError, EventType } from './decode/layout';
 import { createMetricReaders, createSpanExporter } from './export/exporters';
 import { batchProcessor, type RetryingSpanExporter } from './export/span-pipeline';
 import { peekTcpConnect } from './decode/tcp-connect';
@@ -322,14 +322,23 @@ export class Agent {
 
   private readonly onFramingError = (): void => this.stats.decodeErrors.add({ reason: 'framing' });
 
-  /** Every ring buffer's records: one decoder table, routed on the event's kind. */
+  /**
+   * Every ring buffer's records: one decoder table, routed on the event's kind. Records wait in the
+   * reorder buffer as bytes and are decoded when released (what waits there stays off the heap);
+   * DNS lookups are handled on arrival (DnsLookups schedules what must wait itself).
+   */
   private onRecord(probe: ProbeId): (record: Buffer) => void {
     return (record) => {
       this.stats.eventsReceived.add({ probe });
       this.decode(() => {
+        const { type, timeOffset } = peekEventTime(record);
+        if (type === EventType.DnsLookup) {
+          this.route(decodeEvent(record));
+          return;
+        }
         // TCP: sampled before decoding, from two fields: at the storm rate nearly every event is
         // left out, and a full decode per event was most of the agent's garbage.
-        if (probe === 'tcp' && this.tcp) {
+        if (type === EventType.TcpConnect && this.tcp) {
           const { failed, latencyNs } = peekTcpConnect(record);
           const decision = this.tcp.gate.decide(failed, latencyNs);
           if (decision !== 'keep') {
@@ -337,34 +346,36 @@ export class Agent {
             return;
           }
         }
-        this.route(decodeEvent(record));
+        this.reorder?.pushRecord(record, timeOffset, this.onOrderedRecord);
       });
     };
   }
 
+  /** A record released by the reorder buffer, in kernel time order (a decode error is counted there). */
+  private readonly onOrderedRecord = (record: Buffer): void => this.route(decodeEvent(record));
+
+  /** Handles a decoded event; every kind but dns_lookup arrives here in kernel time order. */
   private route(event: KernelEvent): void {
     switch (event.kind) {
       case 'tcp_connect':
         this.routeTcp(event);
         return;
       case 'proc_exec':
-        this.reorder?.push(event.timestampNs, () => this.commands?.onExec(event));
+        this.commands?.onExec(event);
         return;
       case 'proc_fork':
-        this.reorder?.push(event.timestampNs, () => this.commands?.onFork(event));
+        this.commands?.onFork(event);
         return;
       case 'proc_exit':
-        this.reorder?.push(event.timestampNs, () => {
-          this.commands?.onExit(event);
-          this.namer?.forget(event.pid);
-          this.peerNames.forget(event.pid);
-        });
+        this.commands?.onExit(event);
+        this.namer?.forget(event.pid);
+        this.peerNames.forget(event.pid);
         return;
       case 'bash_readline':
-        this.reorder?.push(event.timestampNs, () => this.commands?.onReadline(event));
+        this.commands?.onReadline(event);
         return;
       case 'bash_prompt':
-        this.reorder?.push(event.timestampNs, () => this.commands?.onPrompt(event));
+        this.commands?.onPrompt(event);
         return;
       case 'dns_lookup':
         if (!this.dns) throw new DecodeError('unknown_type', 'dns_lookup event without the dns probe');
@@ -379,10 +390,8 @@ export class Agent {
   private routeTcp(event: EventOf<'tcp_connect'>): void {
     const tcp = this.tcp;
     if (!tcp) throw new DecodeError('unknown_type', 'tcp_connect event without the tcp probe');
-    // Sampled already (onRecord), before decoding.
-    this.reorder?.push(eventTimeNs(event), () =>
-      tcp.spans.emit(event, this.commands?.contextFor(event.pid, event.startNs), this.peerNames.nameFor(event.pid, event.peerAddress, event.startNs)),
-    );
+    // Sampled already (onRecord), before decoding; in time order already (reorder buffer).
+    tcp.spans.emit(event, this.commands?.contextFor(event.pid, event.startNs), this.peerNames.nameFor(event.pid, event.peerAddress, event.startNs));
   }
 
   /** Settings every probe gets: the kernel BTF, and never the agent's own activity. */

@@ -30,8 +30,10 @@ export function startAgentIn(wrapper: string, wrapperArgs: string[]): (args: str
 
 export function startAgent(args: string[], env: NodeJS.ProcessEnv = {}, spawnOptions: SpawnOptions = {}, wrapper: string[] = []): AgentRun {
   const [cmd, ...pre] = wrapper.length > 0 ? wrapper : [process.execPath];
-  // --disable-sigusr1: no signal-blocking watcher thread, so the agent can drop privileges in every thread.
-  const argv = wrapper.length > 0 ? [...pre, process.execPath, '--disable-sigusr1', CLI, ...args] : ['--disable-sigusr1', CLI, ...args];
+  // Node flags as npm start passes them (receiver/src/cli.ts). --disable-sigusr1: no signal-blocking
+  // watcher thread, so the agent can drop privileges in every thread.
+  const nodeFlags = ['--disable-sigusr1', '--max-semi-space-size=4'];
+  const argv = wrapper.length > 0 ? [...pre, process.execPath, ...nodeFlags, CLI, ...args] : [...nodeFlags, CLI, ...args];
   const child = spawn(cmd as string, argv, {
     env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -71,3 +71,31 @@ export function decodeKinds<K extends KernelEventKind>(...kinds: K[]): (record: 
 export function eventTimeNs(event: KernelEvent): bigint {
   return event.kind === 'tcp_connect' || event.kind === 'dns_lookup' ? event.endNs : event.timestampNs;
 }
+
+/** Where each record keeps the time eventTimeNs() gives its decoded event (a u64, little-endian). */
+const EVENT_TIME_FIELD: { readonly [T in EventTypeId]: { readonly offset: number } } = {
+  [EventType.TcpConnect]: TCP_CONNECT_LAYOUT.fields.end_ns,
+  [EventType.ProcExec]: PROC_EXEC_LAYOUT.fields.timestamp_ns,
+  [EventType.ProcExit]: PROC_EXIT_LAYOUT.fields.timestamp_ns,
+  [EventType.ProcFork]: PROC_FORK_LAYOUT.fields.timestamp_ns,
+  [EventType.BashReadline]: BASH_READLINE_LAYOUT.fields.timestamp_ns,
+  [EventType.BashPrompt]: BASH_PROMPT_LAYOUT.fields.timestamp_ns,
+  [EventType.DnsLookup]: DNS_LOOKUP_LAYOUT.fields.end_ns,
+};
+
+/**
+ * The record's type and the offset of its time, read without decoding it (so it can wait to be
+ * put in time order as bytes). Throws a DecodeError for a record too short to hold its header or
+ * of an unknown type; the rest is checked when it is decoded.
+ */
+export function peekEventTime(record: Buffer): { type: EventTypeId; timeOffset: number } {
+  if (record.length < 4) throw new DecodeError('truncated', `record of ${record.length} bytes has no type`);
+  const type = record.readUInt32LE(0);
+  if (!isEventType(type)) throw new DecodeError('unknown_type', `record type ${type}`);
+  const timeOffset = EVENT_TIME_FIELD[type].offset;
+  // Exec and readline records carry only the used part of their struct: the decoder checks the size.
+  if (record.length < timeOffset + 8) {
+    throw new DecodeError('truncated', `${DECODERS[type].layout.struct}: ${record.length} bytes, too short for its time`);
+  }
+  return { type, timeOffset };
+}

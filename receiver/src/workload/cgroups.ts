@@ -65,6 +65,8 @@ export function indexCgroupTree(root: string, maxGroups = WALK_MAX_GROUPS): Map<
 
 export class CgroupResolver {
   private readonly cache = new Map<bigint, CgroupWorkload>();
+  /** The most recently used key of `cache` (its last entry). */
+  private newest: bigint | undefined;
   private readonly procRoot: string;
   /** Cache hits, misses (lookups), evictions and tree walks, for the benchmark and the logs. */
   readonly counts = { hits: 0, lookups: 0, evictions: 0, walks: 0 };
@@ -85,15 +87,20 @@ export class CgroupResolver {
     const cached = this.cache.get(id);
     if (cached !== undefined) {
       this.counts.hits++;
-      // Most recently used last.
-      this.cache.delete(id);
-      this.cache.set(id, cached);
+      // Most recently used last; not re-inserted when it is last already (a storm from one group):
+      // every delete + set leaves a hole, and the Map then rebuilds its table, in old space.
+      if (id !== this.newest) {
+        this.cache.delete(id);
+        this.cache.set(id, cached);
+        this.newest = id;
+      }
       return cached;
     }
     this.counts.lookups++;
     const found = this.lookup(id, pid);
     if (found === undefined) return NONE; // not cached: the next event may find it
     this.cache.set(id, found);
+    this.newest = id;
     if (this.cache.size > this.opts.maxEntries) {
       const oldest = this.cache.keys().next().value;
       if (oldest !== undefined) this.cache.delete(oldest);

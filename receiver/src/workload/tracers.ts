@@ -68,6 +68,8 @@ export interface WorkloadTracersOptions {
 
 export class WorkloadTracers implements TracerSource {
   private readonly providers = new Map<string, Tracer>();
+  /** The most recently used key of `providers` (its last entry). */
+  private newest: string | undefined;
   private readonly shared: SpanProcessor[];
   private readonly hostAttributes: Record<string, string | number | boolean>;
   private readonly agentServiceName: string;
@@ -96,8 +98,12 @@ export class WorkloadTracers implements TracerSource {
     const key = `${serviceName}\u0000${workload.containerId ?? ''}\u0000${workload.podUid ?? ''}`;
     let tracer = this.providers.get(key);
     if (tracer !== undefined) {
-      this.providers.delete(key);
-      this.providers.set(key, tracer);
+      // Most recently used last (not re-inserted when it is already: see CgroupResolver.resolve).
+      if (key !== this.newest) {
+        this.providers.delete(key);
+        this.providers.set(key, tracer);
+        this.newest = key;
+      }
       return tracer;
     }
     const attributes: Record<string, string | number | boolean> = { ...this.hostAttributes, [ATTR_SERVICE_NAME]: serviceName };
@@ -107,6 +113,7 @@ export class WorkloadTracers implements TracerSource {
     const provider = this.opts.makeProvider?.(resource, this.shared) ?? new TracerProvider({ resource, spanProcessors: this.shared });
     tracer = provider.getTracer('ebpf-otel', this.opts.instrumentationVersion);
     this.providers.set(key, tracer);
+    this.newest = key;
     if (this.providers.size > this.opts.maxWorkloads) {
       const oldest = this.providers.keys().next().value;
       if (oldest !== undefined) this.providers.delete(oldest);
