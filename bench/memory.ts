@@ -1,13 +1,14 @@
 /**
  * The agent's memory under a connect storm, quicker than the full bench/run.sh: per round, each
- * variant (defaults, uncapped, uncapped to the real Collector over OTLP) runs once under the same
+ * variant (defaults, uncapped, uncapped to the real Collector over OTLP/gRPC and over OTLP/HTTP
+ * with protobuf) runs once under the same
  * storm, in an order rotated per round. For each run: peak RSS (VmHWM), RSS when idle before the
  * storm, CPU ms per 1,000 connects (utime + stime until idle again), the storm's rate, and the
  * agent's exit summary. Prints one JSON object per run, then medians (min – max) per variant.
  *
  * Usage (as root, after `bash scripts/bootstrap.sh test` and `bash bench/run.sh` once, which builds
  * build/bench/connect_storm): scripts/node.sh dist/bench/memory.js [--rounds N] [--seconds S]
- *   [--only defaults,uncapped,otlp] [--node-flag FLAG]... [--agent-flag FLAG]...
+ *   [--only defaults,uncapped,otlp,otlp-http] [--node-flag FLAG]... [--agent-flag FLAG]...
  * --node-flag passes a V8/Node flag to the agent (e.g. --max-semi-space-size=4); --compare-node-flag
  * runs every variant a second time with that flag, interleaved in the same rounds (machine noise
  * then hits both alike); --compare-cli PATH does the same with another build of the agent (its
@@ -36,7 +37,7 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { rounds: 3, seconds: 5, only: new Set(['defaults', 'uncapped', 'otlp']), nodeFlags: [], compareNodeFlags: [], compareCli: undefined, agentFlags: [] };
+  const options: Options = { rounds: 3, seconds: 5, only: new Set(['defaults', 'uncapped', 'otlp', 'otlp-http']), nodeFlags: [], compareNodeFlags: [], compareCli: undefined, agentFlags: [] };
   for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -100,7 +101,7 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   if (!existsSync(CONNECT_STORM)) throw new Error(`${CONNECT_STORM} is missing: gcc -O2 -o ${CONNECT_STORM} bench/connect_storm.c`);
   let collector: CollectorHandle | undefined;
-  if (options.only.has('otlp')) collector = await startCollector({ config: path.join(ROOT, 'bench/collector-bench.yaml') });
+  if (options.only.has('otlp') || options.only.has('otlp-http')) collector = await startCollector({ config: path.join(ROOT, 'bench/collector-bench.yaml') });
   const specFor = (variant: string, nodeFlags: readonly string[], args: string[], exporter: 'jsonl' | 'otlp', cli = CLI): WatcherSpec => ({
     id: variant,
     label: variant,
@@ -117,7 +118,10 @@ async function main(): Promise<void> {
   const variants: WatcherSpec[] = [];
   if (options.only.has('defaults')) variants.push(...spec('defaults', [], 'jsonl'));
   if (options.only.has('uncapped')) variants.push(...spec('uncapped', ['--max-spans-per-second', '0'], 'jsonl'));
-  if (collector) variants.push(...spec('otlp', ['--max-spans-per-second', '0', '--otlp-endpoint', collector.endpoints.otlpGrpc], 'otlp'));
+  if (collector && options.only.has('otlp')) variants.push(...spec('otlp', ['--max-spans-per-second', '0', '--otlp-endpoint', collector.endpoints.otlpGrpc], 'otlp'));
+  if (collector && options.only.has('otlp-http')) {
+    variants.push(...spec('otlp-http', ['--max-spans-per-second', '0', '--otlp-protocol', 'http/protobuf', '--otlp-endpoint', collector.endpoints.otlpHttp], 'otlp'));
+  }
   const runs: Run[] = [];
   try {
     for (let round = 0; round < options.rounds; round++) {
