@@ -12,7 +12,8 @@
  * --node-flag passes a V8/Node flag to the agent (e.g. --max-semi-space-size=4); --compare-node-flag
  * runs every variant a second time with that flag, interleaved in the same rounds (machine noise
  * then hits both alike); --compare-cli PATH does the same with another build of the agent (its
- * dist/receiver/src/cli.js, started with --disable-sigusr1 and the --node-flag ones), e.g. the commit
+ * dist/receiver/src/cli.js, started with the same Node flags as this build: AGENT_NODE_FLAGS and the
+ * --node-flag ones), e.g. the commit
  * before a change;
  * --agent-flag adds agent flags to every variant.
  */
@@ -113,7 +114,7 @@ async function main(): Promise<void> {
     ...(options.compareNodeFlags.length > 0
       ? [specFor(`${variant} ${options.compareNodeFlags.join(' ')}`, [...AGENT_NODE_FLAGS, ...options.nodeFlags, ...options.compareNodeFlags], args, exporter)]
       : []),
-    ...(options.compareCli ? [specFor(`${variant} (compared build)`, ['--disable-sigusr1', ...options.nodeFlags], args, exporter, options.compareCli)] : []),
+    ...(options.compareCli ? [specFor(`${variant} (compared build)`, [...AGENT_NODE_FLAGS, ...options.nodeFlags], args, exporter, options.compareCli)] : []),
   ];
   const variants: WatcherSpec[] = [];
   if (options.only.has('defaults')) variants.push(...spec('defaults', [], 'jsonl'));
