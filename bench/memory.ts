@@ -12,8 +12,8 @@
  * --node-flag passes a V8/Node flag to the agent (e.g. --max-semi-space-size=4); --compare-node-flag
  * runs every variant a second time with that flag, interleaved in the same rounds (machine noise
  * then hits both alike); --compare-cli PATH does the same with another build of the agent (its
- * dist/receiver/src/cli.js, started with the same Node flags as this build: AGENT_NODE_FLAGS and the
- * --node-flag ones), e.g. the commit
+ * dist/receiver/src/cli.js, started with the Node flags of its own #! line, as that build was run, and
+ * the --node-flag ones), e.g. the commit
  * before a change;
  * --agent-flag adds agent flags to every variant.
  */
@@ -55,6 +55,14 @@ function parseOptions(argv: string[]): Options {
     }
   }
   return options;
+}
+
+/** The Node flags a build's cli.js starts with: its `#!/usr/bin/env -S node FLAGS` line. */
+function shebangNodeFlags(cli: string): string[] {
+  const first = readFileSync(cli, 'utf8').split('\n', 1)[0] ?? '';
+  const match = /^#!.*\bnode((?:\s+--\S+)*)\s*$/.exec(first);
+  if (!match) throw new Error(`${cli}: no "#!... node --flags" line to take the Node flags from`);
+  return match[1]!.trim().split(/\s+/).filter((f) => f.length > 0);
 }
 
 /** The resident set now, in kB (VmRSS). */
@@ -114,7 +122,7 @@ async function main(): Promise<void> {
     ...(options.compareNodeFlags.length > 0
       ? [specFor(`${variant} ${options.compareNodeFlags.join(' ')}`, [...AGENT_NODE_FLAGS, ...options.nodeFlags, ...options.compareNodeFlags], args, exporter)]
       : []),
-    ...(options.compareCli ? [specFor(`${variant} (compared build)`, [...AGENT_NODE_FLAGS, ...options.nodeFlags], args, exporter, options.compareCli)] : []),
+    ...(options.compareCli ? [specFor(`${variant} (compared build)`, [...shebangNodeFlags(options.compareCli), ...options.nodeFlags], args, exporter, options.compareCli)] : []),
   ];
   const variants: WatcherSpec[] = [];
   if (options.only.has('defaults')) variants.push(...spec('defaults', [], 'jsonl'));
