@@ -1,17 +1,19 @@
 /**
  * The agent's memory under a connect storm, quicker than the full bench/run.sh: per round, each
- * variant (defaults, uncapped, uncapped to the real Collector over OTLP) runs once under the same
+ * variant (defaults, uncapped, uncapped to the real Collector over OTLP/gRPC and over OTLP/HTTP
+ * with protobuf) runs once under the same
  * storm, in an order rotated per round. For each run: peak RSS (VmHWM), RSS when idle before the
  * storm, CPU ms per 1,000 connects (utime + stime until idle again), the storm's rate, and the
  * agent's exit summary. Prints one JSON object per run, then medians (min – max) per variant.
  *
  * Usage (as root, after `bash scripts/bootstrap.sh test` and `bash bench/run.sh` once, which builds
  * build/bench/connect_storm): scripts/node.sh dist/bench/memory.js [--rounds N] [--seconds S]
- *   [--only defaults,uncapped,otlp] [--node-flag FLAG]... [--agent-flag FLAG]...
+ *   [--only defaults,uncapped,otlp,otlp-http] [--node-flag FLAG]... [--agent-flag FLAG]...
  * --node-flag passes a V8/Node flag to the agent (e.g. --max-semi-space-size=4); --compare-node-flag
  * runs every variant a second time with that flag, interleaved in the same rounds (machine noise
  * then hits both alike); --compare-cli PATH does the same with another build of the agent (its
- * dist/receiver/src/cli.js, started with --disable-sigusr1 and the --node-flag ones), e.g. the commit
+ * dist/receiver/src/cli.js, started with the Node flags of its own #! line, as that build was run, and
+ * the --node-flag ones), e.g. the commit
  * before a change;
  * --agent-flag adds agent flags to every variant.
  */
@@ -36,7 +38,7 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { rounds: 3, seconds: 5, only: new Set(['defaults', 'uncapped', 'otlp']), nodeFlags: [], compareNodeFlags: [], compareCli: undefined, agentFlags: [] };
+  const options: Options = { rounds: 3, seconds: 5, only: new Set(['defaults', 'uncapped', 'otlp', 'otlp-http']), nodeFlags: [], compareNodeFlags: [], compareCli: undefined, agentFlags: [] };
   for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -53,6 +55,14 @@ function parseOptions(argv: string[]): Options {
     }
   }
   return options;
+}
+
+/** The Node flags a build's cli.js starts with: its `#!/usr/bin/env -S node FLAGS` line. */
+function shebangNodeFlags(cli: string): string[] {
+  const first = readFileSync(cli, 'utf8').split('\n', 1)[0] ?? '';
+  const match = /^#!.*\bnode((?:\s+--\S+)*)\s*$/.exec(first);
+  if (!match) throw new Error(`${cli}: no "#!... node --flags" line to take the Node flags from`);
+  return match[1]!.trim().split(/\s+/).filter((f) => f.length > 0);
 }
 
 /** The resident set now, in kB (VmRSS). */
@@ -100,7 +110,7 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   if (!existsSync(CONNECT_STORM)) throw new Error(`${CONNECT_STORM} is missing: gcc -O2 -o ${CONNECT_STORM} bench/connect_storm.c`);
   let collector: CollectorHandle | undefined;
-  if (options.only.has('otlp')) collector = await startCollector({ config: path.join(ROOT, 'bench/collector-bench.yaml') });
+  if (options.only.has('otlp') || options.only.has('otlp-http')) collector = await startCollector({ config: path.join(ROOT, 'bench/collector-bench.yaml') });
   const specFor = (variant: string, nodeFlags: readonly string[], args: string[], exporter: 'jsonl' | 'otlp', cli = CLI): WatcherSpec => ({
     id: variant,
     label: variant,
@@ -112,12 +122,15 @@ async function main(): Promise<void> {
     ...(options.compareNodeFlags.length > 0
       ? [specFor(`${variant} ${options.compareNodeFlags.join(' ')}`, [...AGENT_NODE_FLAGS, ...options.nodeFlags, ...options.compareNodeFlags], args, exporter)]
       : []),
-    ...(options.compareCli ? [specFor(`${variant} (compared build)`, ['--disable-sigusr1', ...options.nodeFlags], args, exporter, options.compareCli)] : []),
+    ...(options.compareCli ? [specFor(`${variant} (compared build)`, [...shebangNodeFlags(options.compareCli), ...options.nodeFlags], args, exporter, options.compareCli)] : []),
   ];
   const variants: WatcherSpec[] = [];
   if (options.only.has('defaults')) variants.push(...spec('defaults', [], 'jsonl'));
   if (options.only.has('uncapped')) variants.push(...spec('uncapped', ['--max-spans-per-second', '0'], 'jsonl'));
-  if (collector) variants.push(...spec('otlp', ['--max-spans-per-second', '0', '--otlp-endpoint', collector.endpoints.otlpGrpc], 'otlp'));
+  if (collector && options.only.has('otlp')) variants.push(...spec('otlp', ['--max-spans-per-second', '0', '--otlp-endpoint', collector.endpoints.otlpGrpc], 'otlp'));
+  if (collector && options.only.has('otlp-http')) {
+    variants.push(...spec('otlp-http', ['--max-spans-per-second', '0', '--otlp-protocol', 'http/protobuf', '--otlp-endpoint', collector.endpoints.otlpHttp], 'otlp'));
+  }
   const runs: Run[] = [];
   try {
     for (let round = 0; round < options.rounds; round++) {

@@ -12,7 +12,7 @@ import { sleep, waitUntilIdle } from './proc';
 
 export const ROOT = path.resolve(__dirname, '../..');
 /** The Node flags npm start gives the agent (receiver/src/cli.ts says why). */
-export const AGENT_NODE_FLAGS: readonly string[] = ['--disable-sigusr1', '--max-semi-space-size=4'];
+export const AGENT_NODE_FLAGS: readonly string[] = ['--disable-sigusr1', '--max-semi-space-size=4', '--no-allocation-site-pretenuring'];
 const CLI = path.join(ROOT, 'dist/receiver/src/cli.js');
 const FLOOR = path.join(ROOT, 'dist/bench/floor.js');
 export const FLOOR_OBJECT = path.join(ROOT, 'build/bench/floor.bpf.o');

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace } from '@opentelemetry/api';
 import { hrTimeToNanoseconds } from '@opentelemetry/core';
+import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { KernelClock } from '../receiver/src/clock';
 import { decodeTcpConnect, TcpOutcome, AF_INET6 } from '../receiver/src/decode/tcp-connect';
 import { formatSpanLine, spanToJson } from '../receiver/src/export/console';
+import type { SpanSink } from '../receiver/src/export/finished-span';
 import { TcpConnectSpanBuilder } from '../receiver/src/tcp/spans';
 import { tcpRecord } from './helpers/event-builder';
 
@@ -62,4 +64,63 @@ describe('tcp connect spans', () => {
       assert.equal((spanToJson(span as ReadableSpan).status as { code: string }).code, 'ERROR');
     });
   }
+});
+
+describe('tcp connect spans handed over finished (export/finished-span.ts)', () => {
+  /** The same builder over an SDK tracer and over a sink with the provider's resource and processor. */
+  function both() {
+    const exporter = new InMemorySpanExporter();
+    const processor = new SimpleSpanProcessor({ exporter });
+    const resource = resourceFromAttributes({ 'service.name': 'svc' });
+    const provider = new TracerProvider({ resource, spanProcessors: [processor] });
+    const tracer = provider.getTracer('ebpf-otel', '1.2.3');
+    const clock = new KernelClock(() => ({ realtimeNs: 1_700_000_000_000_000_000n + 5n, monotonicNs: 5n }));
+    const sink: SpanSink = { resource, instrumentationScope: { name: 'ebpf-otel', version: '1.2.3' }, processors: [processor] };
+    const viaSdk = new TcpConnectSpanBuilder(tracer, clock);
+    const finished = new TcpConnectSpanBuilder({ tracerFor: () => tracer, sinkFor: () => sink }, clock);
+    return { exporter, tracer, viaSdk, finished };
+  }
+
+  /** What an exporter reads of a span, ids left out (random). */
+  function view(span: ReadableSpan) {
+    return {
+      name: span.name, kind: span.kind, startTime: span.startTime, endTime: span.endTime, duration: span.duration,
+      status: span.status, attributes: span.attributes, links: span.links, events: span.events, ended: span.ended,
+      resource: span.resource.attributes, scope: { name: span.instrumentationScope.name, version: span.instrumentationScope.version },
+      dropped: [span.droppedAttributesCount, span.droppedEventsCount, span.droppedLinksCount],
+      traceFlags: span.spanContext().traceFlags, parentSpanId: span.parentSpanContext?.spanId,
+    };
+  }
+
+  const events: Array<[string, Buffer]> = [
+    ['established', tcpRecord({ start: 1_000_000_000n, end: 1_250_000_000n, pid: 77, tid: 78, uid: 1000, saddr: '127.0.0.1', daddr: '127.0.0.2', sport: 40001, dport: 8080, comm: 'curl' })],
+    ['refused', tcpRecord({ family: AF_INET6, saddr: '::1', daddr: '::1', outcome: TcpOutcome.Refused, err: 111 })],
+    ['end before start', tcpRecord({ start: 2_000_000_000n, end: 1_000_000_000n })],
+  ];
+  for (const [what, record] of events) {
+    it(`${what}: the same span as through the SDK tracer`, () => {
+      const { exporter, viaSdk, finished } = both();
+      viaSdk.emit(decodeTcpConnect(record));
+      finished.emit(decodeTcpConnect(record));
+      const [a, b] = exporter.getFinishedSpans();
+      assert.ok(a && b);
+      assert.deepEqual(view(b), view(a));
+      assert.match(b.spanContext().traceId, /^[0-9a-f]{32}$/);
+      assert.match(b.spanContext().spanId, /^[0-9a-f]{16}$/);
+      assert.notEqual(b.spanContext().spanId, a.spanContext().spanId);
+      assert.equal(formatSpanLine(b).replace(/[0-9a-f]{16,32}/g, 'ID'), formatSpanLine(a).replace(/[0-9a-f]{16,32}/g, 'ID'));
+    });
+  }
+
+  it('under a sampled parent: its trace, the parent\'s span id; under an unsampled parent: no span', () => {
+    const { exporter, tracer, finished } = both();
+    const parent = tracer.startSpan('bash');
+    finished.emit(decodeTcpConnect(tcpRecord({})), trace.setSpan(ROOT_CONTEXT, parent));
+    const [child] = exporter.getFinishedSpans();
+    assert.equal(child?.spanContext().traceId, parent.spanContext().traceId);
+    assert.equal(child?.parentSpanContext?.spanId, parent.spanContext().spanId);
+    const unsampled = trace.wrapSpanContext({ traceId: '1'.repeat(32), spanId: '2'.repeat(16), traceFlags: TraceFlags.NONE });
+    finished.emit(decodeTcpConnect(tcpRecord({})), trace.setSpan(ROOT_CONTEXT, unsampled));
+    assert.equal(exporter.getFinishedSpans().length, 1);
+  });
 });

@@ -1,14 +1,20 @@
-#!/usr/bin/env -S node --disable-sigusr1 --max-semi-space-size=4
+#!/usr/bin/env -S node --disable-sigusr1 --max-semi-space-size=4 --no-allocation-site-pretenuring
 /**
  * ebpf-otel command line: parse, start the agent, stop cleanly on
  * SIGINT/SIGTERM or after --duration. Exit codes: 0 clean stop, 1 the agent
  * could not start or failed, 2 bad flags, environment or configuration.
  *
  * Node flags, passed wherever the agent is started (this #! line, npm start, the tests, the
- * benchmarks, the DaemonSet): --disable-sigusr1 (see privileges.ts) and --max-semi-space-size=4.
+ * benchmarks, the DaemonSet): --disable-sigusr1 (see privileges.ts), --max-semi-space-size=4 and
+ * --no-allocation-site-pretenuring.
  * The young generation then stays at 2 x 4 MiB instead of growing to 2 x 16 MiB under a storm: what
  * the agent allocates per event dies within one reorder tick, so the smaller nursery costs no
  * measurable CPU, and saves 5 to 35 MB of peak RSS (bench/memory.ts; README, Benchmarks).
+ * Without pretenuring V8 no longer allocates span objects straight in the old generation: under a
+ * connect storm spans live one or two scavenges (batch, export round trip), often enough for V8 to
+ * pretenure their allocation sites, and the old generation then filled with spans that were dead
+ * soon after, until the next full collection. Turning it off saved 10-12 MB of peak RSS uncapped
+ * (jsonl, OTLP/HTTP), no CPU (bench/memory.ts --compare-node-flag, 3 interleaved rounds).
  */
 import { diag, DiagLogLevel } from '@opentelemetry/api';
 import { Agent, AGENT_VERSION } from './agent';

@@ -32,7 +32,7 @@ export function startAgent(args: string[], env: NodeJS.ProcessEnv = {}, spawnOpt
   const [cmd, ...pre] = wrapper.length > 0 ? wrapper : [process.execPath];
   // Node flags as npm start passes them (receiver/src/cli.ts). --disable-sigusr1: no signal-blocking
   // watcher thread, so the agent can drop privileges in every thread.
-  const nodeFlags = ['--disable-sigusr1', '--max-semi-space-size=4'];
+  const nodeFlags = ['--disable-sigusr1', '--max-semi-space-size=4', '--no-allocation-site-pretenuring'];
   const argv = wrapper.length > 0 ? [...pre, process.execPath, ...nodeFlags, CLI, ...args] : [...nodeFlags, CLI, ...args];
   const child = spawn(cmd as string, argv, {
     env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: '', ...env },

@@ -6,6 +6,7 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type Attributes, type Context, type Tracer } from '@opentelemetry/api';
 import { constants as osConstants } from 'node:os';
 import type { KernelClock } from '../clock';
+import { emitFinishedSpan } from '../export/finished-span';
 import { TCP_OUTCOME_NAMES, TcpOutcome, type TcpConnectEvent } from '../decode/tcp-connect';
 import {
   ATTR_CGROUP_ID,
@@ -101,20 +102,33 @@ export class TcpConnectSpanBuilder {
   /**
    * Emits the span; `parent` places it under a process span when one is
    * known, `serverName` is the name the process looked the address up by.
+   * The span is complete when the event arrives, so it goes to the span processors as a finished
+   * span (export/finished-span.ts says why) whenever the tracer source can say where; through the
+   * SDK tracer otherwise. Both give the same span (test/unit-spans.test.ts).
    */
   emit(event: TcpConnectEvent, parent?: Context, serverName?: string): void {
+    const attributes = tcpConnectAttributes(event, this.users, serverName);
+    const startTime = this.clock.toHrTime(event.startNs);
+    const endTime = this.clock.toHrTime(event.endNs);
+    const failed = event.outcome !== TcpOutcome.Established;
+    if (this.tracers.sinkFor) {
+      emitFinishedSpan(this.tracers.sinkFor(event.pid, event.cgroupId, event.comm), {
+        name: TCP_CONNECT_SPAN_NAME,
+        kind: SpanKind.CLIENT,
+        startTime,
+        endTime,
+        attributes,
+        status: failed ? { code: SpanStatusCode.ERROR, message: tcpConnectStatusMessage(event) } : undefined,
+        parent,
+      });
+      return;
+    }
     const span = this.tracers.tracerFor(event.pid, event.cgroupId, event.comm).startSpan(
       TCP_CONNECT_SPAN_NAME,
-      {
-        kind: SpanKind.CLIENT,
-        startTime: this.clock.toHrTime(event.startNs),
-        attributes: tcpConnectAttributes(event, this.users, serverName),
-      },
+      { kind: SpanKind.CLIENT, startTime, attributes },
       parent ?? ROOT_CONTEXT,
     );
-    if (event.outcome !== TcpOutcome.Established) {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: tcpConnectStatusMessage(event) });
-    }
-    span.end(this.clock.toHrTime(event.endNs));
+    if (failed) span.setStatus({ code: SpanStatusCode.ERROR, message: tcpConnectStatusMessage(event) });
+    span.end(endTime);
   }
 }

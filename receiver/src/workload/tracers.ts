@@ -10,6 +10,7 @@
 import type { Context, Tracer } from '@opentelemetry/api';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { TracerProvider, type ReadableSpan, type Span, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { SpanSink } from '../export/finished-span';
 import { ATTR_CONTAINER_ID, ATTR_K8S_POD_UID, ATTR_SERVICE_NAME } from '../semconv';
 import type { CgroupResolver } from './cgroups';
 import type { ServiceNamer } from './naming';
@@ -17,6 +18,11 @@ import type { ServiceNamer } from './naming';
 /** What span builders ask for: the tracer for an event's process. */
 export interface TracerSource {
   tracerFor(pid: number, cgroupId: bigint, comm: string): Tracer;
+  /**
+   * Where spans that are finished when made (export/finished-span.ts) go for the same process: the
+   * resource and processors of the provider tracerFor() would use. Absent: builders use the tracer.
+   */
+  sinkFor?(pid: number, cgroupId: bigint, comm: string): SpanSink;
 }
 
 /** A plain Tracer as a TracerSource (everything under one resource). */
@@ -66,16 +72,23 @@ export interface WorkloadTracersOptions {
   makeProvider?: (resource: Resource, processors: SpanProcessor[]) => TracerProvider;
 }
 
+interface Workload {
+  tracer: Tracer;
+  sink: SpanSink;
+}
+
 export class WorkloadTracers implements TracerSource {
-  private readonly providers = new Map<string, Tracer>();
+  private readonly providers = new Map<string, Workload>();
   /** The most recently used key of `providers` (its last entry). */
   private newest: string | undefined;
   private readonly shared: SpanProcessor[];
   private readonly hostAttributes: Record<string, string | number | boolean>;
   private readonly agentServiceName: string;
+  private readonly agent: Workload;
 
   constructor(private readonly opts: WorkloadTracersOptions) {
     this.shared = opts.processors.map((p) => new SharedProcessor(p));
+    this.agent = { tracer: opts.agentTracer, sink: { resource: opts.agentResource, instrumentationScope: this.scope(), processors: opts.processors } };
     this.hostAttributes = {};
     for (const [key, value] of Object.entries(opts.agentResource.attributes)) {
       if (AGENT_ONLY.has(key) || value === undefined) continue;
@@ -89,36 +102,51 @@ export class WorkloadTracers implements TracerSource {
   }
 
   tracerFor(pid: number, cgroupId: bigint, comm: string): Tracer {
+    return this.workloadFor(pid, cgroupId, comm).tracer;
+  }
+
+  sinkFor(pid: number, cgroupId: bigint, comm: string): SpanSink {
+    return this.workloadFor(pid, cgroupId, comm).sink;
+  }
+
+  private scope(): SpanSink['instrumentationScope'] {
+    return { name: 'ebpf-otel', version: this.opts.instrumentationVersion };
+  }
+
+  private workloadFor(pid: number, cgroupId: bigint, comm: string): Workload {
     const workload = this.opts.resolver.resolve(cgroupId, pid);
     const serviceName = this.opts.namer.nameFor(pid, comm, workload.containerId !== undefined);
     // A host process named after the agent: the agent's own resource, as before workloads existed.
     if (serviceName === this.agentServiceName && workload.containerId === undefined && workload.podUid === undefined) {
-      return this.opts.agentTracer;
+      return this.agent;
     }
     const key = `${serviceName}\u0000${workload.containerId ?? ''}\u0000${workload.podUid ?? ''}`;
-    let tracer = this.providers.get(key);
-    if (tracer !== undefined) {
+    let found = this.providers.get(key);
+    if (found !== undefined) {
       // Most recently used last (not re-inserted when it is already: see CgroupResolver.resolve).
       if (key !== this.newest) {
         this.providers.delete(key);
-        this.providers.set(key, tracer);
+        this.providers.set(key, found);
         this.newest = key;
       }
-      return tracer;
+      return found;
     }
     const attributes: Record<string, string | number | boolean> = { ...this.hostAttributes, [ATTR_SERVICE_NAME]: serviceName };
     if (workload.containerId !== undefined) attributes[ATTR_CONTAINER_ID] = workload.containerId;
     if (workload.podUid !== undefined) attributes[ATTR_K8S_POD_UID] = workload.podUid;
     const resource = resourceFromAttributes(attributes);
     const provider = this.opts.makeProvider?.(resource, this.shared) ?? new TracerProvider({ resource, spanProcessors: this.shared });
-    tracer = provider.getTracer('ebpf-otel', this.opts.instrumentationVersion);
-    this.providers.set(key, tracer);
+    found = {
+      tracer: provider.getTracer('ebpf-otel', this.opts.instrumentationVersion),
+      sink: { resource, instrumentationScope: this.scope(), processors: this.shared },
+    };
+    this.providers.set(key, found);
     this.newest = key;
     if (this.providers.size > this.opts.maxWorkloads) {
       const oldest = this.providers.keys().next().value;
       if (oldest !== undefined) this.providers.delete(oldest);
       this.opts.onEvict?.();
     }
-    return tracer;
+    return found;
   }
 }
