@@ -18,7 +18,7 @@
  * agent does not enable.
  */
 import { SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type HrTime, type Link, type SpanContext, type SpanKind, type SpanStatus } from '@opentelemetry/api';
-import type { InstrumentationScope } from '@opentelemetry/core';
+import { hrTimeDuration, type InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import { RandomIdGenerator, type ReadableSpan, type SpanProcessor, type TimedEvent } from '@opentelemetry/sdk-trace';
 
@@ -58,18 +58,14 @@ export class FinishedSpan implements ReadableSpan {
     readonly resource: Resource,
     readonly instrumentationScope: InstrumentationScope,
   ) {
-    let s = endTime[0] - startTime[0];
-    let ns = endTime[1] - startTime[1];
-    if (ns < 0) {
-      s -= 1;
-      ns += 1e9;
-    }
-    if (s < 0) {
+    const duration = hrTimeDuration(startTime, endTime);
+    // As the SDK's Span.end: an end before the start becomes a zero duration.
+    if (duration[0] < 0) {
       this.endTime = startTime;
       this.duration = [0, 0];
     } else {
       this.endTime = endTime;
-      this.duration = [s, ns];
+      this.duration = duration;
     }
   }
 
