@@ -7,8 +7,8 @@ import { SpanStatusCode, type Attributes, type AttributeValue } from '@opentelem
 import { ExportResultCode, hrTimeToMilliseconds, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 
-type Write = (text: string) => void;
-const stdoutWrite: Write = (text) => {
+export type Write = (text: string) => void;
+export const stdoutWrite: Write = (text) => {
   process.stdout.write(text);
 };
 

@@ -17,12 +17,7 @@ import {
   type PushMetricExporter,
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
-import { neutralizeJson } from './console';
-
-type Write = (text: string) => void;
-const stdoutWrite: Write = (text) => {
-  process.stdout.write(text);
-};
+import { neutralizeJson, stdoutWrite, type Write } from './console';
 
 const TYPE_NAMES: Readonly<Record<DataPointType, string>> = {
   [DataPointType.HISTOGRAM]: 'histogram',
