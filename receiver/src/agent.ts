@@ -5,6 +5,7 @@
  * Shutdown runs in reverse: stop reading, drain, detach, flush, export.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { createNoopMeter, trace, type Meter } from '@opentelemetry/api';
@@ -23,7 +24,7 @@ import { createMetricReaders, createSpanExporter } from './export/exporters';
 import { batchProcessor, type RetryingSpanExporter } from './export/span-pipeline';
 import { peekTcpConnect } from './decode/tcp-connect';
 import type { Logger } from './log';
-import { preflight } from './preflight';
+import { oldKernelHint, preflight } from './preflight';
 import { CAP_SYS_PTRACE, dropAfterAttach } from './privileges';
 import { BashProbe } from './probes/bash';
 import { DnsProbe } from './probes/dns';
@@ -227,7 +228,8 @@ export class Agent {
       try {
         starters.push(loaders[name]());
       } catch (err) {
-        failures.push(`${name}: ${(err as Error).message}`);
+        const hint = oldKernelHint(os.release());
+        failures.push(`${name}: ${(err as Error).message}${hint ? `\n  ${hint}` : ''}`);
       }
     }
 

@@ -14,6 +14,27 @@ const CAP_BPF = 39;
 
 const OBJECT_OF: Record<ProbeName, string> = { tcp: 'tcpconnect', exec: 'proc', bash: 'bash', dns: 'dns' };
 
+/** The oldest kernel every program loads on: BPF compare-and-swap (bpf/tcpconnect.bpf.c) came in 5.12. */
+export const MIN_KERNEL: readonly [number, number] = [5, 12];
+
+/**
+ * A hint to add when a program failed to load on a kernel older than
+ * MIN_KERNEL, else undefined. Only a hint, never a refusal at start:
+ * distribution kernels backport BPF features under older version numbers,
+ * and the verifier's own log (which the load error carries) says what it refused.
+ */
+export function oldKernelHint(release: string): string | undefined {
+  const match = /^(\d+)\.(\d+)/.exec(release);
+  if (!match) return undefined;
+  const [major, minor] = [Number(match[1]), Number(match[2])];
+  if (major > MIN_KERNEL[0] || (major === MIN_KERNEL[0] && minor >= MIN_KERNEL[1])) return undefined;
+  return (
+    `this kernel is ${release}, older than Linux ${MIN_KERNEL.join('.')}, which the programs need ` +
+    '(ring buffers 5.8, BTF-typed tracepoints 5.5, socket storage from tracing programs 5.11, BPF compare-and-swap 5.12): ' +
+    'run the agent on a newer kernel'
+  );
+}
+
 export function effectiveCapabilities(statusText: string): bigint {
   const line = statusText.split('\n').find((l) => l.startsWith('CapEff:'));
   return line ? BigInt(`0x${line.slice(7).trim()}`) : 0n;
