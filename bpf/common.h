@@ -36,6 +36,7 @@ enum event_type {
 	EVENT_BASH_READLINE = 5,
 	EVENT_BASH_PROMPT = 6,
 	EVENT_DNS_LOOKUP = 7,
+	EVENT_DNS_RESPONSE = 8,
 };
 EBPF_OTEL_BTF_ENUM(event_type)
 
