@@ -28,7 +28,9 @@ import { oldKernelHint, preflight } from './preflight';
 import { CAP_SYS_PTRACE, dropAfterAttach } from './privileges';
 import { BashProbe } from './probes/bash';
 import { DnsProbe } from './probes/dns';
+import { chooseDnsSource, DnsSocketProbe } from './probes/dns-socket';
 import { DnsLookups } from './dns/lookups';
+import { lookupFromResponse } from './dns/responses';
 import { DnsMetrics } from './dns/metrics';
 import { PeerNames } from './dns/names';
 import { DnsLookupSpanBuilder } from './dns/spans';
@@ -154,7 +156,8 @@ export class Agent {
 
   async start(): Promise<void> {
     const config = this.config;
-    preflight(this.bpfDir(), config.probes, config.btfPath);
+    const dnsSource = chooseDnsSource(config.dnsSource, config.btfPath);
+    preflight(this.bpfDir(), config.probes, config.btfPath, dnsSource.source);
     this.log.debug(`libbpf ${libbpfVersion()}`);
 
     this.clock = new KernelClock(clockPair);
@@ -220,7 +223,7 @@ export class Agent {
       tcp: () => this.loadTcpProbe(tracer, users, gate, producers),
       exec: () => this.loadExecProbe(),
       bash: () => this.loadBashProbe(),
-      dns: () => this.loadDnsProbe(tracer, users, gate),
+      dns: () => this.loadDnsProbe(tracer, users, gate, dnsSource),
     };
     // Fixed order: the bash probe shares the exec probe's map of followed processes.
     const order: ProbeName[] = ['tcp', 'exec', 'bash', 'dns'];
@@ -327,14 +330,14 @@ export class Agent {
   /**
    * Every ring buffer's records: one decoder table, routed on the event's kind. Records wait in the
    * reorder buffer as bytes and are decoded when released (what waits there stays off the heap);
-   * DNS lookups are handled on arrival (DnsLookups schedules what must wait itself).
+   * DNS lookups and responses are handled on arrival (DnsLookups schedules what must wait itself).
    */
   private onRecord(probe: ProbeId): (record: Buffer) => void {
     return (record) => {
       this.stats.eventsReceived.add({ probe });
       this.decode(() => {
         const { type, timeOffset } = peekEventTime(record);
-        if (type === EventType.DnsLookup) {
+        if (type === EventType.DnsLookup || type === EventType.DnsResponse) {
           this.route(decodeEvent(record));
           return;
         }
@@ -356,7 +359,7 @@ export class Agent {
   /** A record released by the reorder buffer, in kernel time order (a decode error is counted there). */
   private readonly onOrderedRecord = (record: Buffer): void => this.route(decodeEvent(record));
 
-  /** Handles a decoded event; every kind but dns_lookup arrives here in kernel time order. */
+  /** Handles a decoded event; every kind but dns_lookup and dns_response arrives here in kernel time order. */
   private route(event: KernelEvent): void {
     switch (event.kind) {
       case 'tcp_connect':
@@ -383,6 +386,14 @@ export class Agent {
         if (!this.dns) throw new DecodeError('unknown_type', 'dns_lookup event without the dns probe');
         this.dns.onLookup(event);
         return;
+      case 'dns_response': {
+        if (!this.dns) throw new DecodeError('unknown_type', 'dns_response event without the dns probe');
+        // Anyone can send anything to a DNS client socket: a message that is not a DNS response is counted.
+        const result = lookupFromResponse(event);
+        if (!result.ok) throw new DecodeError('dns_malformed', `dns_response from ${event.server} to pid ${event.pid}: ${result.reason}`);
+        this.dns.onLookup(result.lookup);
+        return;
+      }
     }
     // A kind added to the decoder table without a route here does not compile.
     const unrouted: never = event;
@@ -483,21 +494,9 @@ export class Agent {
     return () => probe.start(this.onRecord('bash'), this.onFramingError);
   }
 
-  private loadDnsProbe(tracer: TracerSource, users: UserNames, gate: SpanGate): () => void {
+  private loadDnsProbe(tracer: TracerSource, users: UserNames, gate: SpanGate, source: { source: 'sockets' | 'libc'; why: string }): () => void {
     const config = this.config;
-    const probe = DnsProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: config.pid, libcPaths: config.libcPaths });
-    this.addProbe('dns', probe, () => {
-      const s = probe.stats();
-      return [
-        { probe: 'dns', reason: 'ringbuf_full', count: Number(s.ringbufDrops) },
-        { probe: 'dns', reason: 'inflight_table_full', count: Number(s.inflightFull) },
-      ];
-    });
-    for (const s of probe.skipped) this.log.warn(`dns: ${s.path} skipped: ${s.reason}`);
-    for (const t of probe.targets) {
-      this.log.info(`dns: watching ${[...t.functions.keys()].join(', ')} in ${t.path} (${t.via})` +
-        (t.missing.length > 0 ? `; not exported there: ${t.missing.join(', ')}` : ''));
-    }
+    const probe = source.source === 'sockets' ? this.loadDnsSocketSource(source.why) : this.loadDnsLibcSource(source.why);
     const filterName = createNameRedactor(config.redact, config.redactPatterns);
     this.dns = new DnsLookups({
       names: this.peerNames,
@@ -511,6 +510,42 @@ export class Agent {
       onSampledOut: (reason) => this.stats.spansSampledOut.add({ reason }),
     });
     return () => probe.start(this.onRecord('dns'), this.onFramingError);
+  }
+
+  /** The dns probe's socket source: DNS responses read at the socket (tp_btf, no uprobes). */
+  private loadDnsSocketSource(why: string): DnsSocketProbe {
+    const probe = DnsSocketProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: this.config.pid });
+    this.addProbe('dns', probe, () => {
+      const s = probe.stats();
+      return [
+        { probe: 'dns', reason: 'ringbuf_full', count: Number(s.ringbufDrops) },
+        { probe: 'dns', reason: 'buffer_unreadable', count: Number(s.unreadable) },
+        { probe: 'dns', reason: 'unsupported_receive', count: Number(s.unsupported) },
+        { probe: 'dns', reason: 'socket_storage_full', count: Number(s.storageFull) },
+      ];
+    });
+    this.log.info(`dns: source sockets (${why}): DNS responses to every program's UDP queries to port 53, read at the socket (tp_btf sock_send_length, sock_recv_length; no uprobes)`);
+    return probe;
+  }
+
+  /** The dns probe's libc source: uprobes on the resolver functions of the C libraries found. */
+  private loadDnsLibcSource(why: string): DnsProbe {
+    const config = this.config;
+    const probe = DnsProbe.load(this.bpfDir(), { ...this.probeBase(), filterTgid: config.pid, libcPaths: config.libcPaths });
+    this.addProbe('dns', probe, () => {
+      const s = probe.stats();
+      return [
+        { probe: 'dns', reason: 'ringbuf_full', count: Number(s.ringbufDrops) },
+        { probe: 'dns', reason: 'inflight_table_full', count: Number(s.inflightFull) },
+      ];
+    });
+    this.log.info(`dns: source libc (${config.libcPaths.length > 0 ? '--libc' : why}): the C library's resolver calls (uprobes)`);
+    for (const s of probe.skipped) this.log.warn(`dns: ${s.path} skipped: ${s.reason}`);
+    for (const t of probe.targets) {
+      this.log.info(`dns: watching ${[...t.functions.keys()].join(', ')} in ${t.path} (${t.via})` +
+        (t.missing.length > 0 ? `; not exported there: ${t.missing.join(', ')}` : ''));
+    }
+    return probe;
   }
 
   private requireClock(): KernelClock {

@@ -13,6 +13,8 @@ export type MetricsExporterName = 'otlp' | 'prometheus' | 'console' | 'jsonl';
 export type OtlpProtocol = 'grpc' | 'http/protobuf';
 export type TemporalityPreference = 'cumulative' | 'delta' | 'lowmemory';
 export type ProbeName = 'tcp' | 'exec' | 'bash' | 'dns';
+/** Where the dns probe sees lookups: DNS responses at the socket, or the C library's resolver calls; auto picks sockets when the kernel has them. */
+export type DnsSource = 'auto' | 'sockets' | 'libc';
 export type TraceExecsMode = 'all' | 'interactive' | 'none';
 export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
 
@@ -47,7 +49,9 @@ export interface AgentConfig {
   metricIntervalMs: number;
   traceExecs: TraceExecsMode;
   bashPaths: string[];
-  /** C libraries whose resolver the dns probe watches (empty: found automatically). */
+  /** Where the dns probe sees lookups ('auto' is resolved at start, from the kernel's BTF). */
+  dnsSource: DnsSource;
+  /** C libraries whose resolver the dns probe watches (empty: found automatically); implies the libc source. */
   libcPaths: string[];
   /** dns.question.name on DNS metrics (high cardinality). */
   dnsMetricNames: boolean;
@@ -95,7 +99,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'metrics-exporter', type: 'string', arg: 'LIST', default: '', help: 'where metrics go, comma-separated: otlp, prometheus (a /metrics endpoint), console, jsonl (a JSON line per data point, with the jsonl spans), none (default: OTEL_METRICS_EXPORTER, else otlp when the span exporters include otlp, else the span exporter: console or jsonl)' },
   { flag: 'prometheus-host', type: 'string', arg: 'HOST', default: '', help: 'address the prometheus exporter listens on (default: OTEL_EXPORTER_PROMETHEUS_HOST, else localhost; 0.0.0.0 exposes it to the network)' },
   { flag: 'prometheus-port', type: 'string', arg: 'PORT', default: '', help: 'port of the prometheus exporter (default: OTEL_EXPORTER_PROMETHEUS_PORT, else 9464)' },
-  { flag: 'probes', type: 'string', arg: 'LIST', default: 'tcp,exec,bash,dns', help: 'what to watch: tcp (connects), exec (processes), bash (typed commands), dns (name lookups through the C library, names on connects)' },
+  { flag: 'probes', type: 'string', arg: 'LIST', default: 'tcp,exec,bash,dns', help: 'what to watch: tcp (connects), exec (processes), bash (typed commands), dns (name lookups, names on connects)' },
   { flag: 'pid', type: 'string', arg: 'PID', default: '0', help: 'only connects from this process (0: all)' },
   { flag: 'port', type: 'string', arg: 'PORT', default: '0', help: 'only connects to this server port (0: all)' },
   { flag: 'min-latency-ms', type: 'string', arg: 'MS', default: '0', help: 'no span for successful connects faster than this (metrics still count them)' },
@@ -113,7 +117,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'health-port', type: 'string', arg: 'PORT', default: '0', help: 'serve GET /healthz on this port (all interfaces) for liveness probes (0: off)' },
   { flag: 'trace-execs', type: 'string', arg: 'MODE', default: 'interactive', help: 'process spans for: interactive (started from a traced bash), all, none; execs are always counted in metrics' },
   { flag: 'bash', type: 'string', multiple: true, arg: 'PATH', default: '', help: 'bash binary to trace (repeatable; default /bin/bash and /usr/bin/bash)' },
-  { flag: 'libc', type: 'string', multiple: true, arg: 'PATH', default: '', help: 'C library whose resolver the dns probe watches (repeatable; default: libc.so.6 from /etc/ld.so.cache, musl, and the C libraries running processes have mapped)' },
+  { flag: 'dns-source', type: 'string', arg: 'SOURCE', default: 'auto', help: 'where the dns probe sees lookups: sockets (DNS responses to every program, Linux 6.3+), libc (the C library\'s resolver calls, uprobes: /etc/hosts names too), auto (sockets when the kernel has them, else libc; libc when --libc is given)' },
+  { flag: 'libc', type: 'string', multiple: true, arg: 'PATH', default: '', help: 'C library whose resolver the dns probe watches, with the libc source (repeatable; default: libc.so.6 from /etc/ld.so.cache, musl, and the C libraries running processes have mapped)' },
   { flag: 'dns-metric-names', type: 'boolean', default: 'false', help: 'add dns.question.name to DNS metrics (high cardinality)' },
   { flag: 'no-redact', type: 'boolean', default: 'false', help: 'do not redact secrets in command lines (default: redacted)' },
   { flag: 'redact-pattern', type: 'string', multiple: true, arg: 'REGEX', default: '', help: 'extra secret pattern to redact in command lines and argv (repeatable; RE2 syntax, matched in linear time)' },
@@ -134,7 +139,7 @@ export function helpText(version: string): string {
   const lines = [
     `ebpf-otel ${version}: TCP connects, bash commands and processes seen with eBPF, exported as OpenTelemetry spans and metrics.`,
     '',
-    'Usage: ebpf-otel [options]      (as root, or with CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN and, not as root, CAP_DAC_READ_SEARCH; dropped once attached)',
+    'Usage: ebpf-otel [options]      (as root, or with CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN for uprobes (bash, --dns-source libc) and, not as root, CAP_DAC_READ_SEARCH; dropped once attached)',
     '',
     'Options (each also read from the environment variable shown):',
   ];
@@ -283,7 +288,7 @@ export function parseCommandLine(argv: readonly string[], env: Env = process.env
       metricIntervalMs,
       traceExecs: oneOf('trace-execs', raw('trace-execs'), ['all', 'interactive', 'none'] as const),
       bashPaths: list('bash'),
-      libcPaths: list('libc'),
+      ...dnsSourceAndLibcs(oneOf('dns-source', raw('dns-source'), ['auto', 'sockets', 'libc'] as const), list('libc'), where),
       dnsMetricNames: bool('dns-metric-names'),
       redact: !bool('no-redact'),
       redactPatterns,
@@ -304,6 +309,14 @@ export function parseCommandLine(argv: readonly string[], env: Env = process.env
       healthPort: int('health-port', 0, 65535),
     },
   };
+}
+
+/** --libc names libraries for the libc source: with auto it chooses that source, with sockets it contradicts it. */
+function dnsSourceAndLibcs(dnsSource: DnsSource, libcPaths: string[], where: (flag: string) => string): Pick<AgentConfig, 'dnsSource' | 'libcPaths'> {
+  if (libcPaths.length > 0 && dnsSource === 'sockets') {
+    throw new ConfigError(`${where('libc')} names C libraries to probe, but ${where('dns-source')} is sockets: use --dns-source libc (or auto), or leave --libc out`);
+  }
+  return { dnsSource: libcPaths.length > 0 ? 'libc' : dnsSource, libcPaths };
 }
 
 type ExportSettings = Pick<AgentConfig,

@@ -13,6 +13,8 @@ const CAP_PERFMON = 38;
 const CAP_BPF = 39;
 
 const OBJECT_OF: Record<ProbeName, string> = { tcp: 'tcpconnect', exec: 'proc', bash: 'bash', dns: 'dns' };
+/** The dns probe's object for each source. */
+const DNS_OBJECT_OF: Record<'sockets' | 'libc', string> = { sockets: 'dnssock', libc: 'dns' };
 
 /** The oldest kernel every program loads on: BPF compare-and-swap (bpf/tcpconnect.bpf.c) came in 5.12. */
 export const MIN_KERNEL: readonly [number, number] = [5, 12];
@@ -44,7 +46,7 @@ export function hasCap(caps: bigint, cap: number): boolean {
   return (caps & (1n << BigInt(cap))) !== 0n;
 }
 
-export function preflight(bpfDir: string, probes: readonly ProbeName[], btfPath = '/sys/kernel/btf/vmlinux'): void {
+export function preflight(bpfDir: string, probes: readonly ProbeName[], btfPath = '/sys/kernel/btf/vmlinux', dnsSource: 'sockets' | 'libc' = 'libc'): void {
   const customBtf = btfPath !== '/sys/kernel/btf/vmlinux';
   if (process.platform !== 'linux') {
     throw new PreflightError(`ebpf-otel runs on Linux only (this is ${process.platform})`);
@@ -65,14 +67,14 @@ export function preflight(bpfDir: string, probes: readonly ProbeName[], btfPath 
   if (!canBpf) {
     throw new PreflightError(
       `not enough privileges to load eBPF programs (uid ${process.getuid?.() ?? '?'}, effective capabilities 0x${caps.toString(16)}): ` +
-        'run as root (sudo), or grant CAP_BPF and CAP_PERFMON, with CAP_SYS_ADMIN for the bash probe (uprobes) and ' +
+        'run as root (sudo), or grant CAP_BPF and CAP_PERFMON, with CAP_SYS_ADMIN for the bash probe and the dns probe\'s libc source (uprobes) and ' +
         'CAP_DAC_READ_SEARCH when not root, for other users\' binaries and /proc entries (plus CAP_SYS_RESOURCE on kernels before 5.11), e.g. ' +
         '`setpriv --inh-caps +bpf,+perfmon,+sys_admin,+dac_read_search --ambient-caps +bpf,+perfmon,+sys_admin,+dac_read_search -- ...` ' +
         "or docker's cap_add (README: What it needs); all of them are dropped once the probes are attached",
     );
   }
   for (const probe of probes) {
-    const file = path.join(bpfDir, `${OBJECT_OF[probe]}.bpf.o`);
+    const file = path.join(bpfDir, `${probe === 'dns' ? DNS_OBJECT_OF[dnsSource] : OBJECT_OF[probe]}.bpf.o`);
     if (!existsSync(file)) {
       throw new PreflightError(`${file} is missing: build the BPF programs with scripts/bootstrap.sh (npm start does it) or point --bpf-dir at them`);
     }

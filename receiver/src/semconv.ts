@@ -51,6 +51,10 @@ export const ATTR_DNS_OUTCOME = 'ebpf_otel.dns.outcome';
 export const ATTR_DNS_RESULT_CODE = 'ebpf_otel.dns.result_code';
 export const ATTR_DNS_ANSWERS_TRUNCATED = 'ebpf_otel.dns.answers_truncated';
 export const ATTR_DNS_NAME_TRUNCATED = 'ebpf_otel.dns.name_truncated';
+/** Where a lookup was seen: `libc` (the resolver call) or `socket` (the DNS response). */
+export const ATTR_DNS_SOURCE = 'ebpf_otel.dns.source';
+export const ATTR_DNS_RECORD_TYPE = 'ebpf_otel.dns.record_type';
+export const ATTR_DNS_ANSWERS_INCOMPLETE = 'ebpf_otel.dns.answers_incomplete';
 
 // Metric names. There is no stable semantic convention for TCP handshake
 // duration yet (a `system.network.tcp.handshake.duration` proposal is open

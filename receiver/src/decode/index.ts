@@ -16,6 +16,7 @@
  */
 import { BASH_PROMPT_LAYOUT, BASH_READLINE_LAYOUT, decodeBashPrompt, decodeBashReadline } from './bash';
 import { decodeDnsLookup, DNS_LOOKUP_LAYOUT } from './dns';
+import { decodeDnsResponse, DNS_RESPONSE_LAYOUT } from './dns-response';
 import { DecodeError, EventType, type EventLayout, type EventTypeId } from './layout';
 import { decodeProcExec, decodeProcExit, decodeProcFork, PROC_EXEC_LAYOUT, PROC_EXIT_LAYOUT, PROC_FORK_LAYOUT } from './proc';
 import { decodeTcpConnect, TCP_CONNECT_LAYOUT } from './tcp-connect';
@@ -35,6 +36,7 @@ export const DECODERS = {
   [EventType.BashReadline]: { layout: BASH_READLINE_LAYOUT, decode: decodeBashReadline },
   [EventType.BashPrompt]: { layout: BASH_PROMPT_LAYOUT, decode: decodeBashPrompt },
   [EventType.DnsLookup]: { layout: DNS_LOOKUP_LAYOUT, decode: decodeDnsLookup },
+  [EventType.DnsResponse]: { layout: DNS_RESPONSE_LAYOUT, decode: decodeDnsResponse },
 } as const satisfies { readonly [T in EventTypeId]: DecoderEntry<{ readonly kind: string }> };
 
 /** Every event the kernel sends, discriminated by `kind`. */
@@ -69,7 +71,15 @@ export function decodeKinds<K extends KernelEventKind>(...kinds: K[]): (record: 
 
 /** Kernel CLOCK_MONOTONIC time of the event, in the order it happened (a connect and a lookup count at their end). */
 export function eventTimeNs(event: KernelEvent): bigint {
-  return event.kind === 'tcp_connect' || event.kind === 'dns_lookup' ? event.endNs : event.timestampNs;
+  switch (event.kind) {
+    case 'tcp_connect':
+    case 'dns_lookup':
+      return event.endNs;
+    case 'dns_response':
+      return event.recvNs;
+    default:
+      return event.timestampNs;
+  }
 }
 
 /** Where each record keeps the time eventTimeNs() gives its decoded event (a u64, little-endian). */
@@ -81,6 +91,7 @@ const EVENT_TIME_FIELD: { readonly [T in EventTypeId]: { readonly offset: number
   [EventType.BashReadline]: BASH_READLINE_LAYOUT.fields.timestamp_ns,
   [EventType.BashPrompt]: BASH_PROMPT_LAYOUT.fields.timestamp_ns,
   [EventType.DnsLookup]: DNS_LOOKUP_LAYOUT.fields.end_ns,
+  [EventType.DnsResponse]: DNS_RESPONSE_LAYOUT.fields.recv_ns,
 };
 
 /**

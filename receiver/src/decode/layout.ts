@@ -21,7 +21,8 @@ export interface EventLayout<F extends string = string> {
 /** A record the decoder could not read: counted by the agent, never fatal. */
 export class DecodeError extends Error {
   constructor(
-    readonly reason: 'truncated' | 'unknown_type' | 'invalid',
+    /** dns_malformed: a message on a DNS client socket that is not a DNS response (anyone can send one). */
+    readonly reason: 'truncated' | 'unknown_type' | 'invalid' | 'dns_malformed',
     message: string,
   ) {
     super(message);
@@ -57,5 +58,6 @@ export const EventType = {
   BashReadline: 5,
   BashPrompt: 6,
   DnsLookup: 7,
+  DnsResponse: 8,
 } as const;
 export type EventTypeId = (typeof EventType)[keyof typeof EventType];

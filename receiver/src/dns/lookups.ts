@@ -7,11 +7,20 @@
  * carry their time), so only kept spans wait.
  */
 import type { Context } from '@opentelemetry/api';
-import { dnsOutcome, isNumericHost, type DnsLookupEvent } from '../decode/dns';
+import { dnsOutcome, isNumericHost, type DnsLookupEvent, type DnsOutcome } from '../decode/dns';
 import type { SampleDecision, SpanGate } from '../sampling';
 import type { DnsMetrics } from './metrics';
 import type { PeerNames } from './names';
+import type { DnsResponseLookup } from './responses';
 import type { DnsLookupSpanBuilder, NameFilter } from './spans';
+
+/** A lookup from either source: a C library call (uprobes), or a DNS response read at the socket. */
+export type DnsLookup = DnsLookupEvent | DnsResponseLookup;
+
+/** Success, or the error.type value, whichever source the lookup came from. */
+export function lookupOutcome(lookup: DnsLookup): DnsOutcome {
+  return lookup.kind === 'dns_response_lookup' ? lookup.outcome : dnsOutcome(lookup);
+}
 
 export interface DnsLookupsOptions {
   readonly names: PeerNames;
@@ -30,11 +39,11 @@ export interface DnsLookupsOptions {
 export class DnsLookups {
   constructor(private readonly opts: DnsLookupsOptions) {}
 
-  onLookup(event: DnsLookupEvent): void {
+  onLookup(event: DnsLookup): void {
     if (isNumericHost(event.name)) return;
     const o = this.opts;
     const name = o.filterName(event.name);
-    const outcome = dnsOutcome(event);
+    const outcome = lookupOutcome(event);
     if (outcome.ok) o.names.remember(event.pid, name, event.addresses, event.endNs);
     o.metrics()?.record(event, name);
     const decision = o.gate.decide(!outcome.ok, event.endNs - event.startNs);

@@ -5,7 +5,7 @@
  * (--dns-metric-names).
  */
 import type { Attributes, Counter, Histogram, Meter } from '@opentelemetry/api';
-import { dnsOutcome, type DnsLookupEvent } from '../decode/dns';
+import { lookupOutcome, type DnsLookup } from './lookups';
 import { ATTR_DNS_OUTCOME, ATTR_DNS_QUESTION_NAME, ATTR_ERROR_TYPE, METRIC_DNS_LOOKUP_DURATION, METRIC_DNS_LOOKUPS } from '../semconv';
 
 /** Explicit bucket bounds in seconds: 100 µs (a cache or /etc/hosts) to 30 s (resolver timeouts). */
@@ -20,7 +20,7 @@ export class DnsMetrics {
     private readonly withNames: boolean,
   ) {
     this.duration = meter.createHistogram(METRIC_DNS_LOOKUP_DURATION, {
-      description: 'Time a name lookup took in the C library resolver, on the calling thread',
+      description: 'Time a name lookup took: a C library resolver call on the calling thread, or a DNS query to its response on the socket',
       unit: 's',
       advice: { explicitBucketBoundaries: DNS_DURATION_BOUNDS },
     });
@@ -28,8 +28,8 @@ export class DnsMetrics {
   }
 
   /** `name` already passed through the user's redaction. */
-  record(event: DnsLookupEvent, name: string): void {
-    const outcome = dnsOutcome(event);
+  record(event: DnsLookup, name: string): void {
+    const outcome = lookupOutcome(event);
     const attributes: Attributes = {};
     if (!outcome.ok) attributes[ATTR_ERROR_TYPE] = outcome.outcome;
     if (this.withNames) attributes[ATTR_DNS_QUESTION_NAME] = name;

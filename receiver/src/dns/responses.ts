@@ -1,0 +1,108 @@
+/**
+ * A DNS response read at the socket, turned into the lookup the libc source
+ * would have reported, so names on connects, spans, metrics, sampling and
+ * redaction handle both the same way. One lookup per response: glibc asks A
+ * and AAAA in parallel, so one getaddrinfo() is two lookups here, each with
+ * its record type.
+ *
+ * The outcome uses the error.type values the C library gives for the same
+ * answer (glibc's res_query.c and getaddrinfo(); see EAI_ERRORS in
+ * decode/dns.ts): NXDOMAIN is host_not_found, SERVFAIL and REFUSED are
+ * temporary_failure (glibc tries the next server, then EAI_AGAIN), FORMERR,
+ * NOTIMP and the rest no_recovery, NOERROR without an answer of the type
+ * asked no_data. The RCODE itself is kept as the result code.
+ */
+import { DNS_ADDR_MAX, DnsFlag, type DnsOutcome } from '../decode/dns';
+import type { DnsResponseEvent } from '../decode/dns-response';
+import { DnsRcode, DnsRecordType, parseDnsMessage, rcodeName, recordTypeName } from './wire';
+
+export interface DnsResponseLookup {
+  readonly kind: 'dns_response_lookup';
+  /** CLOCK_MONOTONIC nanoseconds: the first unanswered query on the socket, and the response. */
+  readonly startNs: bigint;
+  readonly endNs: bigint;
+  readonly cgroupId: bigint;
+  readonly pid: number;
+  readonly tid: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly comm: string;
+  /** The question's name, in presentation form (no trailing dot). */
+  readonly name: string;
+  /** A and AAAA answers in the response's order, repeats folded, at most DNS_ADDR_MAX (DnsFlag.MoreAddrs beyond). */
+  readonly addresses: readonly string[];
+  /** DnsFlag bits: MoreAddrs. */
+  readonly flags: number;
+  /** The question's type: A, AAAA, HTTPS, ... */
+  readonly recordType: string;
+  /** NOERROR, NXDOMAIN, ... */
+  readonly resultCode: string;
+  readonly outcome: DnsOutcome;
+  readonly server: string;
+  readonly serverPort: number;
+  /** TC set (the client asks again over TCP, which is not seen), or the capture was cut before the last answer. */
+  readonly answersIncomplete: boolean;
+}
+
+export type ResponseResult = { readonly ok: true; readonly lookup: DnsResponseLookup } | { readonly ok: false; readonly reason: string };
+
+/** The lookup a response answers; a message that is not a DNS response is returned as malformed, with why. */
+export function lookupFromResponse(event: DnsResponseEvent): ResponseResult {
+  const parsed = parseDnsMessage(event.message, event.cut);
+  if (!parsed.ok) return parsed;
+  const m = parsed.message;
+  if (!m.response) return { ok: false, reason: 'a query, not a response (QR clear)' };
+  if (m.opcode !== 0) return { ok: false, reason: `opcode ${m.opcode}, not a standard query` };
+  const addresses: string[] = [];
+  let flags = 0;
+  for (const { address } of m.answers) {
+    if (addresses.includes(address)) continue;
+    if (addresses.length === DNS_ADDR_MAX) {
+      flags |= DnsFlag.MoreAddrs;
+      break;
+    }
+    addresses.push(address);
+  }
+  const addressQuestion = m.question.type === DnsRecordType.A || m.question.type === DnsRecordType.AAAA;
+  const answered = addressQuestion ? m.answers.length > 0 : m.answerRecords > 0;
+  return {
+    ok: true,
+    lookup: {
+      kind: 'dns_response_lookup',
+      // A receive with no send before it on the socket cannot happen (the socket is marked by its send).
+      startNs: event.sendNs > 0n && event.sendNs <= event.recvNs ? event.sendNs : event.recvNs,
+      endNs: event.recvNs,
+      cgroupId: event.cgroupId,
+      pid: event.pid,
+      tid: event.tid,
+      uid: event.uid,
+      gid: event.gid,
+      comm: event.comm,
+      name: m.question.name,
+      addresses,
+      flags,
+      recordType: recordTypeName(m.question.type),
+      resultCode: rcodeName(m.rcode),
+      outcome: rcodeOutcome(m.rcode, answered),
+      server: event.server,
+      serverPort: event.serverPort,
+      answersIncomplete: m.truncated || !m.complete,
+    },
+  };
+}
+
+/** What the C library would have reported for this RCODE. */
+export function rcodeOutcome(rcode: number, answered: boolean): DnsOutcome {
+  const code = rcodeName(rcode);
+  switch (rcode) {
+    case DnsRcode.NoError:
+      return answered ? { ok: true, outcome: 'success' } : { ok: false, outcome: 'no_data', code };
+    case DnsRcode.NxDomain:
+      return { ok: false, outcome: 'host_not_found', code };
+    case DnsRcode.ServFail:
+    case DnsRcode.Refused:
+      return { ok: false, outcome: 'temporary_failure', code };
+    default:
+      return { ok: false, outcome: 'no_recovery', code };
+  }
+}
