@@ -112,6 +112,8 @@ describe('dns: lookups through the C library become spans, and name the connects
         '--exporter', 'otlp,jsonl',
         '--otlp-endpoint', collector.endpoints.otlpGrpc,
         '--probes', 'tcp,exec,bash,dns',
+        // The libc source's semantics (/etc/hosts names, gethostbyname*, result codes on timeouts): e2e-dns-socket tests the other.
+        '--dns-source', 'libc',
         '--trace-execs', 'interactive',
         '--port', String(port),
         '--max-spans-per-second', '0',
@@ -149,7 +151,8 @@ describe('dns: lookups through the C library become spans, and name the connects
   const connectSpan = (pid: number, sport: number) => (o: Json): boolean =>
     o.name === 'tcp connect' && attrs(o)['process.pid'] === pid && attrs(o)['network.local.port'] === sport;
 
-  it('the agent reports which C library it probes', () => {
+  it('the agent reports which source and which C library it probes', () => {
+    assert.match(agent.stderr(), /dns: source libc \(--dns-source libc\): the C library's resolver calls \(uprobes\)/);
     assert.match(agent.stderr(), /dns: watching getaddrinfo, gethostbyname, gethostbyname2, gethostbyname_r, gethostbyname2_r in \S*libc\.so\.6 \(ld\.so\.cache\)/);
   });
 

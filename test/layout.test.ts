@@ -22,6 +22,8 @@ import { EventType, type EventLayout } from '../receiver/src/decode/layout';
 import { TCP_OUTCOME_COUNT, TCP_OUTCOME_NAMES, TcpOutcome } from '../receiver/src/decode/tcp-connect';
 import { BASH_STAT_COUNT, BashGlobal, BashLimit, BashStat } from '../receiver/src/probes/bash';
 import { DNS_STAT_COUNT, DnsStat } from '../receiver/src/probes/dns';
+import { DnsSockFlag, DnsSockLimit } from '../receiver/src/decode/dns-response';
+import { DNSSOCK_STAT_COUNT, DnsSockStat } from '../receiver/src/probes/dns-socket';
 import { PROC_CGROUP_NAMES_LAYOUT, PROC_EXEC_COUNT_KEY_LAYOUT, PROC_STAT_COUNT, ProcStat } from '../receiver/src/probes/proc';
 import { TCP_STAT_COUNT, TcpStat } from '../receiver/src/probes/tcp';
 import { TCP_HIST_KEY_LAYOUT, TCP_HIST_SLOTS, TCP_HIST_SUB_BITS, TCP_HIST_SUB_BUCKETS, TCP_HIST_VALUE_LAYOUT } from '../receiver/src/tcp/metrics';
@@ -61,6 +63,9 @@ const ENUMS: EnumMirror[] = [
   { cEnum: 'dns_func', prefix: 'DNS_FUNC_', values: DnsFunc },
   { cEnum: 'dns_lookup_flag', prefix: 'DNS_F_', values: DnsFlag },
   { cEnum: 'dns_stat', prefix: 'DNS_STAT_', values: DnsStat, count: DNS_STAT_COUNT },
+  { cEnum: 'dnssock_limit', prefix: 'DNSSOCK_', values: DnsSockLimit },
+  { cEnum: 'dnssock_flag', prefix: 'DNSSOCK_F_', values: DnsSockFlag },
+  { cEnum: 'dnssock_stat', prefix: 'DNSSOCK_STAT_', values: DnsSockStat, count: DNSSOCK_STAT_COUNT },
 ];
 
 const EXPECTED: AbiExpectations = { enums: ENUMS, layouts: LAYOUTS };

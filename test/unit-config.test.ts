@@ -49,6 +49,16 @@ describe('command line and environment', () => {
     assert.equal(run(['--dns-metric-names']).dnsMetricNames, true);
   });
 
+  it('dns: --dns-source auto by default, or EBPF_OTEL_DNS_SOURCE; --libc chooses the libc source, and contradicts sockets', () => {
+    assert.equal(run([]).dnsSource, 'auto');
+    assert.equal(run(['--dns-source', 'sockets']).dnsSource, 'sockets');
+    assert.equal(run([], { EBPF_OTEL_DNS_SOURCE: 'libc' }).dnsSource, 'libc');
+    assert.equal(run(['--libc', '/lib/x86_64-linux-gnu/libc.so.6']).dnsSource, 'libc');
+    assert.throws(() => run(['--dns-source', 'udp']), /--dns-source "udp": expected one of auto, sockets, libc/);
+    assert.throws(() => run(['--dns-source', 'sockets', '--libc', '/x/libc.so.6']), /--libc names C libraries to probe, but --dns-source is sockets/);
+    assert.throws(() => run(['--libc', '/x/libc.so.6'], { EBPF_OTEL_DNS_SOURCE: 'sockets' }), /EBPF_OTEL_DNS_SOURCE is sockets/);
+  });
+
   it('maps OTEL_TRACES_EXPORTER when --exporter is not given', () => {
     assert.deepEqual(run([], { OTEL_TRACES_EXPORTER: 'console' }).exporters, ['console']);
     assert.deepEqual(run([], { OTEL_TRACES_EXPORTER: 'none' }).exporters, []);
