@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DNS_LOOKUP_LAYOUT, DnsFunc } from '../receiver/src/decode/dns';
+import { DNS_RESPONSE_LAYOUT } from '../receiver/src/decode/dns-response';
+import { AF_INET } from '../receiver/src/decode/tcp-connect';
 import { decodeEvent, decodeKinds, DECODERS, eventTimeNs } from '../receiver/src/decode/index';
 import { DecodeError, EventType, type EventLayout } from '../receiver/src/decode/layout';
 import { buildRecord, tcpRecord } from './helpers/event-builder';
@@ -29,6 +31,7 @@ describe('decoder table', () => {
       const record = buildRecord(layout, { type: Number(type) });
       if (Number(type) === EventType.TcpConnect) tcpRecord({}).copy(record);
       if (Number(type) === EventType.DnsLookup) record.writeUInt32LE(DnsFunc.Getaddrinfo, DNS_LOOKUP_LAYOUT.fields.func.offset); // no function 0
+      if (Number(type) === EventType.DnsResponse) record.writeUInt16LE(AF_INET, DNS_RESPONSE_LAYOUT.fields.family.offset); // no family 0
       const event = decodeEvent(record);
       assert.equal(event.kind, entry.decode(record).kind);
       kinds.add(event.kind);
