@@ -233,7 +233,8 @@ describe('dns, socket source: DNS responses at the socket become lookups, for ev
   it('a hostile local user (unprivileged) sends malformed messages to its own DNS client socket: counted, the agent carries on', async () => {
     // An address nobody listens on: the bait query marks the socket and gets no answer.
     const before = agent.jsonLines().length;
-    const out = await lab.run(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'python3', DNSWIRE, 'hostile', '127.54.0.1']);
+    // Debian's python3 (a user-local interpreter may not be reachable by nobody).
+    const out = await lab.run(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '/usr/bin/python3', DNSWIRE, 'hostile', '127.54.0.1']);
     assert.equal(out.status, 0, out.stderr);
     const run = JSON.parse(out.stdout) as { pid: number; sent: number };
     hostileSent = run.sent;

@@ -390,7 +390,7 @@ export class Agent {
         if (!this.dns) throw new DecodeError('unknown_type', 'dns_response event without the dns probe');
         // Anyone can send anything to a DNS client socket: a message that is not a DNS response is counted.
         const result = lookupFromResponse(event);
-        if (!result.ok) throw new DecodeError('dns_malformed', `dns_response from ${event.server} to pid ${event.pid}: ${result.reason}`);
+        if (!result.ok) throw new DecodeError('dns_malformed', `dns_response to pid ${event.pid} (a socket that queried ${event.server}): ${result.reason}`);
         this.dns.onLookup(result.lookup);
         return;
       }

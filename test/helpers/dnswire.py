@@ -15,6 +15,7 @@ dns socket-source tests.
 import json
 import os
 import random
+import select
 import socket
 import struct
 import sys
@@ -67,6 +68,7 @@ def do_query(server, name, mode):
     elif mode == "connect":
         s.connect((server, 53))
         s.send(q)
+        select.select([s], [], [], 5)  # a socket with a timeout is non-blocking underneath
         msg = os.read(s.fileno(), 4096)
     else:
         sys.exit(f"unknown mode {mode}")
