@@ -4,12 +4,16 @@
  * still reads events, reads maps and shuts down cleanly. Then the agent run
  * as an unprivileged user (nobody) holding only the documented start-up
  * capabilities (util-linux setpriv, as ambient capabilities): every probe
- * attaches, connects, execs and typed commands are reported.
+ * attaches, connects, execs and typed commands are reported; without
+ * CAP_SYS_ADMIN only the uprobes (bash) are refused: the dns probe's socket
+ * source needs none.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { threadPrivileges } from '../receiver/src/privileges';
+import path from 'node:path';
 import { attrs, startAgent, startAgentIn, type AgentRun } from './helpers/agent';
+import { DnsLab } from './helpers/dns-lab';
 import { connect, freePort } from './helpers/net';
 import { TmuxShell } from './helpers/tmux';
 
@@ -85,5 +89,25 @@ describe('least privilege', { timeout: 120_000 }, () => {
     assert.match(agent.stderr(), /bash: .*Permission denied.*continuing without it/s);
     await refusedConnectSeen(agent, port);
     assert.equal(await agent.stop(), 0);
+  });
+
+  it('as nobody without CAP_SYS_ADMIN: the dns probe\'s socket source (no uprobes) runs and reports lookups', async () => {
+    const lab = await DnsLab.start({ domain: 'privtest', records: { 'web.privtest': '127.21.0.1' }, hosts: {} });
+    try {
+      const caps = DOCUMENTED.filter((c) => c !== 'sys_admin').map((c) => `+${c}`).join(',');
+      const run = startAgentIn('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', '--inh-caps', caps, '--ambient-caps', caps, '--']);
+      const agent = run(['--exporter', 'jsonl', '--probes', 'dns', '--dns-source', 'sockets']);
+      running.push(agent);
+      await agent.waitForStderr(/running/);
+      assert.match(agent.stderr(), /dns: source sockets/);
+      await checkDropped(agent);
+      const out = await lab.run(['python3', path.resolve(__dirname, '../../test/helpers/dnswire.py'), 'query', lab.server, 'web.privtest', 'sendto']);
+      const { pid } = JSON.parse(out.stdout) as { pid: number };
+      const span = await agent.waitForJson((s) => s.name === 'dns lookup' && attrs(s)['process.pid'] === pid);
+      assert.deepEqual(attrs(span)['dns.answers'], ['127.21.0.1']);
+      assert.equal(await agent.stop(), 0);
+    } finally {
+      lab.stop();
+    }
   });
 });
