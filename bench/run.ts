@@ -502,6 +502,9 @@ async function main(): Promise<void> {
       floorSpec('floor-btf', 'floor: count-only program, tp_btf', 'tp_btf'),
       agentSpec('agent', 'ebpf-otel, defaults (cap 1,000 spans/s)', ['--probes', 'tcp']),
       agentSpec('agent-uncapped', 'ebpf-otel, --max-spans-per-second 0', ['--probes', 'tcp', '--max-spans-per-second', '0']),
+      // Every probe, as installed: the dns probe's socket source hooks every send and receive on the
+      // host, and must cost a TCP storm nothing (its connects send nothing; its checks are on UDP).
+      agentSpec('agent-all', 'ebpf-otel, every probe (the real defaults; dns from sockets)', []),
     ];
     let collectorNote: string | undefined;
     try {
@@ -538,9 +541,11 @@ async function main(): Promise<void> {
     const libcPath = libcOf('/bin/true');
     const execSpecs = [
       // The real defaults (every probe): fork and exit programs attached, shells followed, this storm not.
-      agentSpec('agent-exec', 'ebpf-otel, defaults (every probe; spans for interactive commands only)', []),
-      // The dns probe's uprobes in libc are written into every process that maps it, at exec:
-      // the defaults without it, and one bare uprobe in libc by bpftrace, show that cost apart.
+      agentSpec('agent-exec', 'ebpf-otel, defaults (every probe, dns from sockets; spans for interactive commands only)', []),
+      // The dns probe's libc source puts uprobes in libc, written into every process that maps it, at
+      // exec: that source, the defaults without the dns probe, and one bare uprobe in libc by bpftrace,
+      // show that cost apart from the default socket source's.
+      agentSpec('agent-exec-dns-libc', 'ebpf-otel --dns-source libc (defaults with the dns probe\'s uprobes in libc)', ['--dns-source', 'libc']),
       agentSpec('agent-exec-no-dns', 'ebpf-otel --probes tcp,exec,bash (defaults without the dns probe)', ['--probes', 'tcp,exec,bash']),
       agentSpec('agent-exec-all', 'ebpf-otel --probes exec --trace-execs all --max-spans-per-second 0', ['--probes', 'exec', '--trace-execs', 'all', '--max-spans-per-second', '0']),
       toolSpec('execsnoop', 'Debian libbpf-tools execsnoop', ['execsnoop']),
