@@ -56,6 +56,15 @@
 #error "dnssock.bpf.c: syscall numbers are only known for x86-64 and arm64"
 #endif
 
+/*
+ * A send this long after the first unanswered one starts over: that query
+ * was never answered (lost), and a long-lived socket (a forwarder's
+ * upstream socket) must not time its later queries from it. Longer than
+ * any stub resolver waits in total (glibc: timeout x attempts, at most 30 s
+ * x 5).
+ */
+#define DNSSOCK_STALE_NS (300ULL * 1000000000ULL)
+
 /* A query on its socket. */
 struct dns_query {
 	__u64 send_ns;          /* first send not yet answered */
@@ -153,6 +162,7 @@ SEC("tp_btf/sock_send_length")
 int BPF_PROG(dns_send, struct sock *sk, int ret, int flags)
 {
 	struct dns_query q = {}, *stored;
+	__u64 now;
 	__u16 dport;
 	__u32 tgid;
 
@@ -186,8 +196,11 @@ int BPF_PROG(dns_send, struct sock *sk, int ret, int flags)
 		count(DNSSOCK_STAT_STORAGE_FULL);
 		return 0;
 	}
-	if (stored->pending == 0)
-		stored->send_ns = bpf_ktime_get_ns();
+	now = bpf_ktime_get_ns();
+	if (stored->pending == 0 || now - stored->send_ns > DNSSOCK_STALE_NS) {
+		stored->send_ns = now;
+		stored->pending = 0;
+	}
 	stored->pending += 1;
 	stored->tgid = tgid;
 	stored->family = q.family;

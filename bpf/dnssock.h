@@ -13,9 +13,12 @@
  *   bytes, is one DNS_RESPONSE event carrying the message as received (the
  *   first DNSSOCK_MSG_MAX bytes of it). User space decodes the message: the
  *   kernel does not look inside.
- * - send_ns is the first send still unanswered on the socket: a query
- *   retried after a timeout counts from its first try, and the two answers
- *   of glibc's parallel A and AAAA queries share their start.
+ * - send_ns is the first send still unanswered on the socket (for at most
+ *   5 minutes): a query retried after a timeout counts from its first try,
+ *   and the two answers of glibc's parallel A and AAAA queries share their
+ *   start.
+ * - A response is not matched to its query's id: whatever arrives on the
+ *   socket is reported (a local user can send anything to it).
  * - Not seen: names answered without a DNS query (/etc/hosts, nscd,
  *   systemd-resolved's cache over its varlink socket), DNS over TCP, TLS or
  *   HTTPS, queries that never got an answer, receives through io_uring or

@@ -18,30 +18,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { attrs, startAgent, type AgentRun } from './helpers/agent';
-import { ensureBackends, flattenMetrics, flattenSpans, startCollector, startJaeger, waitFor, type CollectorHandle, type FlatSpan, type JaegerHandle } from './helpers/backends';
+import { ensureBackends, flattenMetrics, startCollector, startJaeger, waitFor, type CollectorHandle, type JaegerHandle } from './helpers/backends';
 import { DnsLab } from './helpers/dns-lab';
+import { dnsctl as runDnsctl, typedCurlTrace, type DnsctlRun, type LookupResult } from './helpers/dns-trace';
 import { freePort, listen, type Listener } from './helpers/net';
-import { TmuxShell } from './helpers/tmux';
 
 const DNSCTL = path.resolve(__dirname, '../../test/helpers/dnsctl.py');
 const DNS_CLIENT_SRC = path.resolve(__dirname, '../../test/fixtures/dns_client.c');
 const GLIBC_CLIENT = path.resolve(__dirname, '../../build/test-bpf/dns_client');
 const DOMAIN = 'dnstest';
-
-interface LookupResult {
-  name: string;
-  tid: number;
-  t0: number;
-  t1: number;
-  ok: boolean;
-  error: number | null;
-  addrs: string[];
-  sport: number | null;
-}
-interface DnsctlRun {
-  pid: number;
-  results: LookupResult[];
-}
 
 type Json = Record<string, unknown>;
 
@@ -142,9 +127,7 @@ describe('dns: lookups through the C library become spans, and name the connects
     return JSON.parse((await lab.run([binary, fn, name, String(port)])).stdout) as ClientRun;
   }
 
-  async function dnsctl(...args: string[]): Promise<DnsctlRun> {
-    return JSON.parse((await lab.run(['python3', DNSCTL, ...args])).stdout) as DnsctlRun;
-  }
+  const dnsctl = (...args: string[]): Promise<DnsctlRun> => runDnsctl(lab, ...args);
 
   const lookupSpan = (pid: number, tid: number, name: string) => (o: Json): boolean =>
     o.name === 'dns lookup' && attrs(o)['process.pid'] === pid && attrs(o)['thread.id'] === tid && attrs(o)['dns.question.name'] === name;
@@ -314,41 +297,14 @@ describe('dns: lookups through the C library become spans, and name the connects
   });
 
   it('a command typed in bash: line -> process -> dns lookup -> connect, one trace in Jaeger', async () => {
-    // The shell starts in the namespace after the probes are attached, as a login would.
-    const [cmd, ...rest] = lab.wrap(['bash', '--norc', '--noprofile']);
-    const shell = TmuxShell.start('dns', [cmd, ...rest].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' '));
-    try {
-      await shell.waitForPrompt();
-      const command = `curl -s -o /dev/null --max-time 10 http://typed.${DOMAIN}:${port}/; echo done-$((6*7))`;
-      shell.type(command);
-      await shell.waitFor(/done-42/);
-      const spans = await waitFor(
-        async () => flattenSpans(await jaeger.traces(service, since)),
-        (all) => {
-          const root = all.find((s) => s.attributes['process.command_line'] === command);
-          return root !== undefined && all.some((s) => s.traceId === root.traceId && s.name === 'tcp connect') &&
-            all.some((s) => s.traceId === root.traceId && s.name === 'dns lookup');
-        },
-        { timeoutMs: 30_000, intervalMs: 500, what: 'the typed command\'s trace with its dns lookup and connect' },
-      ).catch((err: Error) => {
-        throw new Error(`${err.message}\nagent stderr:\n${agent.stderr().slice(-3000)}`);
-      });
-      const root = spans.find((s) => s.attributes['process.command_line'] === command) as FlatSpan;
-      const trace = spans.filter((s) => s.traceId === root.traceId);
-      const shape = trace.map((s) => `${s.spanId} <- ${s.parentSpanId || '(root)'} ${s.name}`).join('\n');
-      const curl = trace.find((s) => s.name === 'curl' && s.parentSpanId === root.spanId);
-      assert.ok(curl, `a curl process span under the command; ${shape}`);
-      const lookup = trace.find((s) => s.name === 'dns lookup') as FlatSpan;
-      const connect = trace.find((s) => s.name === 'tcp connect') as FlatSpan;
-      assert.equal(lookup.parentSpanId, curl.spanId, `dns lookup under curl; ${shape}`);
-      assert.equal(connect.parentSpanId, curl.spanId, `tcp connect under curl; ${shape}`);
-      assert.equal(lookup.attributes['dns.question.name'], `typed.${DOMAIN}`);
-      assert.equal(connect.attributes['server.address'], `typed.${DOMAIN}`);
-      assert.equal(connect.attributes['network.peer.address'], '127.5.0.1');
-      assert.ok(lookup.endTimeUnixNano <= connect.startTimeUnixNano, 'lookup, then connect');
-    } finally {
-      shell.kill();
-    }
+    const { curl, lookup, connect, shape } = await typedCurlTrace({ lab, jaeger, agent, service, since, name: `typed.${DOMAIN}`, port, isLookup: () => true });
+    assert.ok(curl, `a curl process span under the command; ${shape}`);
+    assert.equal(lookup.parentSpanId, curl.spanId, `dns lookup under curl; ${shape}`);
+    assert.equal(connect.parentSpanId, curl.spanId, `tcp connect under curl; ${shape}`);
+    assert.equal(lookup.attributes['dns.question.name'], `typed.${DOMAIN}`);
+    assert.equal(connect.attributes['server.address'], `typed.${DOMAIN}`);
+    assert.equal(connect.attributes['network.peer.address'], '127.5.0.1');
+    assert.ok(lookup.endTimeUnixNano <= connect.startTimeUnixNano, 'lookup, then connect');
   });
 
   it('gethostbyname2 (getent hosts): one lookup per call, the nested gethostbyname2_r is not a second one', async () => {

@@ -12,27 +12,19 @@
  * NOTIMP and the rest no_recovery, NOERROR without an answer of the type
  * asked no_data. The RCODE itself is kept as the result code.
  */
-import { DNS_ADDR_MAX, DnsFlag, type DnsOutcome } from '../decode/dns';
+import { DNS_ADDR_MAX, DnsFlag, type DnsLookupEvent, type DnsOutcome } from '../decode/dns';
 import type { DnsResponseEvent } from '../decode/dns-response';
 import { DnsRcode, DnsRecordType, parseDnsMessage, rcodeName, recordTypeName } from './wire';
 
-export interface DnsResponseLookup {
+/**
+ * Who asked, when, the name and the answers: the libc source's fields, with these meanings:
+ * startNs/endNs the query's first unanswered send and the response (CLOCK_MONOTONIC); pid/tid the
+ * receiving thread; name the question's, in presentation form; addresses the A and AAAA answers in
+ * the response's order, repeats folded, at most DNS_ADDR_MAX; flags DnsFlag.MoreAddrs beyond.
+ */
+export interface DnsResponseLookup
+  extends Pick<DnsLookupEvent, 'startNs' | 'endNs' | 'cgroupId' | 'pid' | 'tid' | 'uid' | 'gid' | 'comm' | 'name' | 'addresses' | 'flags'> {
   readonly kind: 'dns_response_lookup';
-  /** CLOCK_MONOTONIC nanoseconds: the first unanswered query on the socket, and the response. */
-  readonly startNs: bigint;
-  readonly endNs: bigint;
-  readonly cgroupId: bigint;
-  readonly pid: number;
-  readonly tid: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly comm: string;
-  /** The question's name, in presentation form (no trailing dot). */
-  readonly name: string;
-  /** A and AAAA answers in the response's order, repeats folded, at most DNS_ADDR_MAX (DnsFlag.MoreAddrs beyond). */
-  readonly addresses: readonly string[];
-  /** DnsFlag bits: MoreAddrs. */
-  readonly flags: number;
   /** The question's type: A, AAAA, HTTPS, ... */
   readonly recordType: string;
   /** NOERROR, NXDOMAIN, ... */
