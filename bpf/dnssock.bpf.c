@@ -36,6 +36,7 @@
  */
 #if defined(__TARGET_ARCH_x86)
 #define NR_read 0
+#define NR_write 1
 #define NR_readv 19
 #define NR_sendto 44
 #define NR_recvfrom 45
@@ -45,6 +46,7 @@
 #define syscall_nr(regs) BPF_CORE_READ(regs, orig_ax)
 #elif defined(__TARGET_ARCH_arm64)
 #define NR_read 63
+#define NR_write 64
 #define NR_readv 65
 #define NR_sendto 206
 #define NR_recvfrom 207
@@ -72,10 +74,13 @@ struct dns_query {
 	__u32 pending;          /* sends not yet answered */
 	__u16 family;
 	__u16 port;             /* host byte order */
-	__u32 _pad0;
+	__u16 id_count;         /* ids[] used; DNSSOCK_ID_UNKNOWN: a send whose id was not read */
+	__u16 id_next;          /* where the next id goes (a ring) */
 	__u8 server[16];
+	__u16 ids[DNSSOCK_IDS_MAX];
 };
-_Static_assert(sizeof(struct dns_query) == 40, "dns_query layout");
+_Static_assert(sizeof(struct dns_query) == 48, "dns_query layout");
+#define DNSSOCK_ID_UNKNOWN 0xffff
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -158,6 +163,64 @@ static __always_inline bool send_destination(struct dns_query *q)
 	return true;
 }
 
+/* sendmsg()'s first buffer. */
+static __always_inline __u64 msghdr_first_buffer(__u64 msghdr)
+{
+	struct user_msghdr_head head;
+	struct user_iovec iov;
+
+	if (bpf_probe_read_user(&head, sizeof(head), (const void *)msghdr) != 0 || head.iovlen == 0 ||
+	    bpf_probe_read_user(&iov, sizeof(iov), (const void *)head.iov) != 0 || iov.len < 2)
+		return 0;
+	return iov.base;
+}
+
+static __always_inline void add_id(struct dns_query *q, __u64 buf)
+{
+	__u16 id;
+
+	if (q->id_count == DNSSOCK_ID_UNKNOWN)
+		return;
+	if (!buf || bpf_probe_read_user(&id, sizeof(id), (const void *)buf) != 0) {
+		q->id_count = DNSSOCK_ID_UNKNOWN;
+		return;
+	}
+	q->ids[q->id_next & (DNSSOCK_IDS_MAX - 1)] = id;
+	q->id_next = (q->id_next + 1) & (DNSSOCK_IDS_MAX - 1);
+	if (q->id_count < DNSSOCK_IDS_MAX)
+		q->id_count += 1;
+}
+
+/* struct mmsghdr: a struct msghdr, then unsigned int msg_len (and padding). */
+#define MMSGHDR_SIZE 64
+
+/*
+ * The id (first two bytes) of what this send sent, from the syscall's own
+ * buffer. sendmmsg() runs the tracepoint once per message, without saying
+ * which: the ids of its first two messages (glibc's A and AAAA) are taken
+ * at each, a repeat changing nothing but the ring's order.
+ */
+static __always_inline void add_sent_ids(struct dns_query *q)
+{
+	struct pt_regs *regs = syscall_regs();
+	__u64 nr = syscall_nr(regs);
+	__u64 arg2 = PT_REGS_PARM2_CORE_SYSCALL(regs);
+
+	if (nr == NR_sendto || nr == NR_write) {
+		add_id(q, arg2);
+	} else if (nr == NR_sendmsg) {
+		add_id(q, msghdr_first_buffer(arg2));
+	} else if (nr == NR_sendmmsg) {
+		__u64 vlen = PT_REGS_PARM3_CORE_SYSCALL(regs);
+
+		add_id(q, msghdr_first_buffer(arg2));
+		if (vlen > 1)
+			add_id(q, msghdr_first_buffer(arg2 + MMSGHDR_SIZE));
+	} else {
+		q->id_count = DNSSOCK_ID_UNKNOWN; /* writev, io_uring, ...: nothing to match against */
+	}
+}
+
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(dns_send, struct sock *sk, int ret, int flags)
 {
@@ -200,8 +263,11 @@ int BPF_PROG(dns_send, struct sock *sk, int ret, int flags)
 	if (stored->pending == 0 || now - stored->send_ns > DNSSOCK_STALE_NS) {
 		stored->send_ns = now;
 		stored->pending = 0;
+		stored->id_count = 0;
+		stored->id_next = 0;
 	}
 	stored->pending += 1;
+	add_sent_ids(stored);
 	stored->tgid = tgid;
 	stored->family = q.family;
 	stored->port = q.port;
@@ -313,6 +379,8 @@ int BPF_PROG(dns_recv, struct sock *sk, int ret, int flags)
 	e->msg_len = (__u32)ret;
 	__builtin_memcpy(e->server, q->server, sizeof(e->server));
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	__builtin_memcpy(e->query_ids, q->ids, sizeof(e->query_ids));
+	e->query_id_count = q->id_count == DNSSOCK_ID_UNKNOWN ? 0 : q->id_count;
 	e->_pad1 = 0;
 	if (q->pending > 0)
 		q->pending -= 1;

@@ -17,8 +17,12 @@
  *   5 minutes): a query retried after a timeout counts from its first try,
  *   and the two answers of glibc's parallel A and AAAA queries share their
  *   start.
- * - A response is not matched to its query's id: whatever arrives on the
- *   socket is reported (a local user can send anything to it).
+ * - The ids of the socket's last DNSSOCK_IDS_MAX queries go with each
+ *   response (query_ids): user space drops a response whose id is not one
+ *   of them, as the resolver itself does, so another local user cannot
+ *   answer in a process's name without guessing the id. query_id_count 0:
+ *   the ids could not be read (a send the probe does not locate the buffer
+ *   of, io_uring): nothing to match against.
  * - Not seen: names answered without a DNS query (/etc/hosts, nscd,
  *   systemd-resolved's cache over its varlink socket), DNS over TCP, TLS or
  *   HTTPS, queries that never got an answer, receives through io_uring or
@@ -33,6 +37,7 @@ enum dnssock_limit {
 	DNSSOCK_MSG_MAX = 512,        /* bytes of a message kept: classic DNS over UDP's own limit; a power of two */
 	DNSSOCK_HEADER_SIZE = 12,     /* a DNS header: shorter receives are not DNS messages */
 	DNSSOCK_PORT = 53,
+	DNSSOCK_IDS_MAX = 4,          /* query ids kept per socket (glibc: 2 in flight, A and AAAA); a power of two */
 };
 EBPF_OTEL_BTF_ENUM(dnssock_limit)
 
@@ -60,10 +65,12 @@ struct dns_response_event {
 	__u32 msg_len;                  /* bytes the receive returned */
 	__u8 server[16];                /* the address the query went to (IPv4: first 4 bytes) */
 	char comm[EBPF_OTEL_COMM_LEN];
-	__u32 _pad1;
+	__u16 query_ids[DNSSOCK_IDS_MAX]; /* ids (network byte order, as on the wire) of the socket's last queries */
+	__u16 query_id_count;           /* entries of query_ids used; 0: unknown */
+	__u16 _pad1;
 	__u8 msg[DNSSOCK_MSG_MAX];
 };
-_Static_assert(sizeof(struct dns_response_event) == 96 + DNSSOCK_MSG_MAX, "dns_response_event layout");
+_Static_assert(sizeof(struct dns_response_event) == 104 + DNSSOCK_MSG_MAX, "dns_response_event layout");
 
 /* Indices of the per-CPU `stats` array. */
 enum dnssock_stat {

@@ -242,15 +242,16 @@ describe('dns, socket source: DNS responses at the socket become lookups, for ev
     assert.equal(agent.jsonLines().filter((o) => o.name === 'dns lookup' && attrs(o)['process.pid'] === run.pid).length, 0);
   });
 
-  it('a hostile local user (unprivileged) sends malformed messages to its own DNS client socket: counted, the agent carries on', async () => {
+  it('a hostile local user (unprivileged) sends malformed messages and a spoofed answer (wrong id) to a DNS client socket: counted, no span, the agent carries on', async () => {
     // An address nobody listens on: the bait query marks the socket and gets no answer.
     const before = agent.jsonLines().length;
     // Debian's python3 (a user-local interpreter may not be reachable by nobody).
     const out = await lab.run(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '/usr/bin/python3', DNSWIRE, 'hostile', '127.54.0.1']);
     assert.equal(out.status, 0, out.stderr);
-    const run = JSON.parse(out.stdout) as { pid: number; sent: number };
+    const run = JSON.parse(out.stdout) as { pid: number; sent: number; spoofed: number };
     hostileSent = run.sent;
     assert.equal(run.sent, 8);
+    assert.equal(run.spoofed, 1);
     // The agent still works: a lookup after the storm is a span.
     const after = await wire('query', lab.server, `after.${DOMAIN}`, 'sendto');
     await agent.waitForJson(lookupSpan(after.pid, `after.${DOMAIN}`));
@@ -283,15 +284,16 @@ describe('dns, socket source: DNS responses at the socket become lookups, for ev
     const last = (name: string, where: (a: Record<string, unknown>) => boolean): number =>
       points.filter((p) => p.name === name && where(p.attributes)).at(-1)?.value ?? -1;
     assert.equal(last('ebpf_otel.decode.errors', (a) => a['ebpf_otel.reason'] === 'dns_malformed'), hostileSent, 'each malformed message counted once');
+    assert.equal(last('ebpf_otel.decode.errors', (a) => a['ebpf_otel.reason'] === 'dns_unmatched'), 1, 'the spoofed answer');
     assert.ok(last('ebpf_otel.dns.lookups', (a) => a['ebpf_otel.dns.outcome'] === 'success') >= 8);
     for (const reason of ['ringbuf_full', 'buffer_unreadable', 'unsupported_receive', 'socket_storage_full']) {
       assert.equal(last('ebpf_otel.events.lost', (a) => a['ebpf_otel.probe'] === 'dns' && a['ebpf_otel.reason'] === reason), 0, `dns ${reason}`);
     }
   });
 
-  it('the agent exits cleanly: the malformed messages are its only decode errors', async () => {
+  it('the agent exits cleanly: the hostile messages are its only decode errors', async () => {
     assert.equal(await agent.stop(), 0);
-    assert.match(agent.stderr(), new RegExp(`decode errors: dns_malformed=${hostileSent};`));
+    assert.match(agent.stderr(), new RegExp(`decode errors: dns_malformed=${hostileSent} dns_unmatched=1;`));
     assert.match(agent.stderr(), /spans dropped: 0/);
     assert.doesNotMatch(agent.stderr(), /lost in kernel: [^;]*dns/);
   });

@@ -194,7 +194,7 @@ describe('DNS wire format: what a lookup needs', () => {
 function responseEvent(msg: Buffer, over: Partial<DnsResponseEvent> = {}): DnsResponseEvent {
   return {
     kind: 'dns_response', sendNs: 1_000n, recvNs: 5_000n, cgroupId: 7n, pid: 42, tid: 43, uid: 1000, gid: 1000,
-    server: '127.0.0.53', serverPort: 53, message: msg, messageLength: msg.length, cut: false, comm: 'curl', ...over,
+    server: '127.0.0.53', serverPort: 53, message: msg, messageLength: msg.length, cut: false, queryIds: [0x1234], comm: 'curl', ...over,
   };
 }
 
@@ -231,8 +231,14 @@ describe('a response as a lookup: the C library\'s error.type for its RCODE', ()
   });
 
   it('a query, or another opcode, is not a response', () => {
-    assert.deepEqual(lookupFromResponse(responseEvent(message({ qr: false }, question('q.example')))), { ok: false, reason: 'a query, not a response (QR clear)' });
-    assert.deepEqual(lookupFromResponse(responseEvent(message({ opcode: 4 }, question('q.example')))), { ok: false, reason: 'opcode 4, not a standard query' });
+    assert.deepEqual(lookupFromResponse(responseEvent(message({ qr: false }, question('q.example')))), { ok: false, why: 'malformed', reason: 'a query, not a response (QR clear)' });
+    assert.deepEqual(lookupFromResponse(responseEvent(message({ opcode: 4 }, question('q.example')))), { ok: false, why: 'malformed', reason: 'opcode 4, not a standard query' });
+  });
+
+  it('a response to none of the socket\'s queries (its id) is not taken; with the ids unknown, nothing is matched', () => {
+    assert.deepEqual(lookupFromResponse(responseEvent(WEB, { queryIds: [0x1111, 0x2222] })), { ok: false, why: 'unmatched', reason: 'id 4660, the socket asked 4369, 8738' });
+    assert.equal(lookupFromResponse(responseEvent(WEB, { queryIds: [0x1111, 0x1234] })).ok, true);
+    assert.equal(lookupFromResponse(responseEvent(WEB, { queryIds: undefined })).ok, true);
   });
 
   it('TC or a cut capture: answers marked incomplete', () => {
@@ -244,11 +250,13 @@ describe('a response as a lookup: the C library\'s error.type for its RCODE', ()
 });
 
 describe('dns_response_event decoder', () => {
-  const build = (over: { family?: number; size?: number; flags?: number; type?: number } = {}): Buffer =>
+  const build = (over: { family?: number; size?: number; flags?: number; type?: number; ids?: number } = {}): Buffer =>
     buildRecord(DNS_RESPONSE_LAYOUT, {
       type: over.type ?? EventType.DnsResponse, flags: over.flags ?? 0, send_ns: 10n, recv_ns: 20n, cgroup_id: 3n,
       pid: 100, tid: 101, uid: 1000, gid: 1001, family: over.family ?? 10, server_port: 53,
-      msg_size: over.size ?? WEB.length, msg_len: 700, server: Buffer.from(parseAddress('fd00::53').bytes), comm: 'python3', msg: WEB,
+      msg_size: over.size ?? WEB.length, msg_len: 700, server: Buffer.from(parseAddress('fd00::53').bytes), comm: 'python3',
+      // As the kernel copies them: the wire's bytes (big-endian).
+      query_ids: Buffer.from([0x12, 0x34, 0xab, 0xcd, 0, 0, 0, 0]), query_id_count: over.ids ?? 2, msg: WEB,
     });
 
   it('decodes through the decoder table; the message is a copy of the used bytes', () => {
@@ -256,8 +264,9 @@ describe('dns_response_event decoder', () => {
     const e = decodeEvent(raw);
     assert.equal(e.kind, 'dns_response');
     const r = e as DnsResponseEvent;
-    assert.deepEqual([r.sendNs, r.recvNs, r.cgroupId, r.pid, r.tid, r.uid, r.gid, r.server, r.serverPort, r.messageLength, r.cut, r.comm],
-      [10n, 20n, 3n, 100, 101, 1000, 1001, 'fd00::53', 53, 700, true, 'python3']);
+    assert.deepEqual([r.sendNs, r.recvNs, r.cgroupId, r.pid, r.tid, r.uid, r.gid, r.server, r.serverPort, r.messageLength, r.cut, r.queryIds, r.comm],
+      [10n, 20n, 3n, 100, 101, 1000, 1001, 'fd00::53', 53, 700, true, [0x1234, 0xabcd], 'python3']);
+    assert.equal(decodeDnsResponse(build({ ids: 0 })).queryIds, undefined, 'none read: unknown');
     assert.deepEqual(r.message, WEB);
     raw.fill(0);
     assert.deepEqual(r.message, WEB, 'not a view into the ring buffer batch');
@@ -266,6 +275,7 @@ describe('dns_response_event decoder', () => {
   it('rejects a bad family or size', () => {
     assert.throws(() => decodeDnsResponse(build({ family: 7 })), (e: unknown) => e instanceof DecodeError && e.reason === 'invalid');
     assert.throws(() => decodeDnsResponse(build({ size: DNSSOCK_MSG_MAX + 1 })), /message of 513 bytes/);
+    assert.throws(() => decodeDnsResponse(build({ ids: 5 })), /5 query ids/);
     assert.throws(() => decodeDnsResponse(build().subarray(0, 100)), (e: unknown) => e instanceof DecodeError && e.reason === 'truncated');
   });
 });

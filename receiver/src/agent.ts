@@ -388,9 +388,12 @@ export class Agent {
         return;
       case 'dns_response': {
         if (!this.dns) throw new DecodeError('unknown_type', 'dns_response event without the dns probe');
-        // Anyone can send anything to a DNS client socket: a message that is not a DNS response is counted.
+        // Anyone can send anything to a DNS client socket: a message that is not a DNS response, or not
+        // to a query the socket sent, is counted.
         const result = lookupFromResponse(event);
-        if (!result.ok) throw new DecodeError('dns_malformed', `dns_response to pid ${event.pid} (a socket that queried ${event.server}): ${result.reason}`);
+        if (!result.ok) {
+          throw new DecodeError(result.why === 'unmatched' ? 'dns_unmatched' : 'dns_malformed', `dns_response to pid ${event.pid} (a socket that queried ${event.server}): ${result.reason}`);
+        }
         this.dns.onLookup(result.lookup);
         return;
       }

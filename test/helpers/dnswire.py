@@ -9,8 +9,9 @@ dns socket-source tests.
     prints {"pid", "tid", "id", "rcode", "answers": ["1.2.3.4", ...]}
   dnswire.py hostile SERVER             a query to SERVER:53 (marks the socket
     as a DNS client), then messages that are no valid DNS response sent to it
-    from another socket of the same unprivileged process, each received;
-    prints {"pid", "sent": N}
+    from another socket of the same unprivileged process, each received, and
+    one well-formed answer with another id than the query's (a spoof);
+    prints {"pid", "sent": N, "spoofed": 1}
 """
 import json
 import os
@@ -95,10 +96,12 @@ def hostile(server):
         header(1, 0, flags=0x0100) + b"\x04bait\x07example\0\0\1\0\1",               # a query, not a response
         header(1, 1) + b"\x01a\0\0\1\0\1" + b"\xc0\x0c\0\1\0\1\0\0\0\1\0\5" + bytes(5),  # an A record of 5 bytes
     ]
-    for m in messages:
+    # Well-formed: "bait.example is 127.66.6.6", id 2 where the query's was 1.
+    spoof = header(1, 1).replace(b"\0\1", b"\0\2", 1) + b"\x04bait\x07example\0\0\1\0\1" + b"\xc0\x0c\0\1\0\1\0\0\0\x3c\0\4" + bytes([127, 66, 6, 6])
+    for m in messages + [spoof]:
         attacker.sendto(m, client.getsockname())
         client.recvfrom(4096)
-    print(json.dumps({"pid": os.getpid(), "sent": len(messages)}), flush=True)
+    print(json.dumps({"pid": os.getpid(), "sent": len(messages), "spoofed": 1}), flush=True)
 
 
 def main(argv):

@@ -7,7 +7,7 @@ import { AF_INET, AF_INET6, formatAddress } from './tcp-connect';
 import { checkEventHeader, DecodeError, EventType, readCString, type EventLayout } from './layout';
 
 /** enum dnssock_limit of bpf/dnssock.h (checked against BTF by test/layout.test.ts, like the enums below). */
-export const DnsSockLimit = { MsgMax: 512, HeaderSize: 12, Port: 53 } as const;
+export const DnsSockLimit = { MsgMax: 512, HeaderSize: 12, Port: 53, IdsMax: 4 } as const;
 export const DNSSOCK_MSG_MAX = DnsSockLimit.MsgMax;
 
 /** enum dnssock_flag (bits of dns_response_event.flags). */
@@ -15,11 +15,11 @@ export const DnsSockFlag = { Cut: 1 << 0 } as const;
 
 export const DNS_RESPONSE_LAYOUT: EventLayout<
   | 'type' | 'flags' | 'send_ns' | 'recv_ns' | 'cgroup_id' | 'pid' | 'tid' | 'uid' | 'gid' | 'family' | 'server_port'
-  | 'msg_size' | 'msg_len' | 'server' | 'comm' | 'msg'
+  | 'msg_size' | 'msg_len' | 'server' | 'comm' | 'query_ids' | 'query_id_count' | 'msg'
 > = {
   struct: 'dns_response_event',
   object: 'dnssock',
-  size: 96 + DNSSOCK_MSG_MAX,
+  size: 104 + DNSSOCK_MSG_MAX,
   fields: {
     type: { offset: 0, size: 4 },
     flags: { offset: 4, size: 4 },
@@ -36,7 +36,9 @@ export const DNS_RESPONSE_LAYOUT: EventLayout<
     msg_len: { offset: 56, size: 4 },
     server: { offset: 60, size: 16 },
     comm: { offset: 76, size: 16 },
-    msg: { offset: 96, size: DNSSOCK_MSG_MAX },
+    query_ids: { offset: 92, size: 2 * DnsSockLimit.IdsMax },
+    query_id_count: { offset: 100, size: 2 },
+    msg: { offset: 104, size: DNSSOCK_MSG_MAX },
   },
 };
 
@@ -58,6 +60,8 @@ export interface DnsResponseEvent {
   /** Bytes the receive returned (more than message.length when cut). */
   readonly messageLength: number;
   readonly cut: boolean;
+  /** Ids of the socket's last queries; undefined when the kernel could not read them (nothing to match). */
+  readonly queryIds: readonly number[] | undefined;
   readonly comm: string;
 }
 
@@ -70,6 +74,11 @@ export function decodeDnsResponse(buf: Buffer): DnsResponseEvent {
   const size = buf.readUInt16LE(F.msg_size.offset);
   if (size > DNSSOCK_MSG_MAX) throw new DecodeError('invalid', `dns_response_event: message of ${size} bytes (at most ${DNSSOCK_MSG_MAX})`);
   const flags = buf.readUInt32LE(F.flags.offset);
+  const idCount = buf.readUInt16LE(F.query_id_count.offset);
+  if (idCount > DnsSockLimit.IdsMax) throw new DecodeError('invalid', `dns_response_event: ${idCount} query ids (at most ${DnsSockLimit.IdsMax})`);
+  const queryIds: number[] = [];
+  // As on the wire (big-endian), like the id in the message.
+  for (let i = 0; i < idCount; i++) queryIds.push(buf.readUInt16BE(F.query_ids.offset + 2 * i));
   return {
     kind: 'dns_response',
     sendNs: buf.readBigUInt64LE(F.send_ns.offset),
@@ -85,6 +94,7 @@ export function decodeDnsResponse(buf: Buffer): DnsResponseEvent {
     message: Buffer.from(buf.subarray(F.msg.offset, F.msg.offset + size)),
     messageLength: buf.readUInt32LE(F.msg_len.offset),
     cut: (flags & DnsSockFlag.Cut) !== 0,
+    queryIds: idCount > 0 ? queryIds : undefined,
     comm: readCString(buf, F.comm.offset, F.comm.size),
   };
 }

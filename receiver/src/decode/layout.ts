@@ -21,8 +21,11 @@ export interface EventLayout<F extends string = string> {
 /** A record the decoder could not read: counted by the agent, never fatal. */
 export class DecodeError extends Error {
   constructor(
-    /** dns_malformed: a message on a DNS client socket that is not a DNS response (anyone can send one). */
-    readonly reason: 'truncated' | 'unknown_type' | 'invalid' | 'dns_malformed',
+    /**
+     * dns_malformed: a message on a DNS client socket that is not a DNS response; dns_unmatched: a
+     * response to no query the socket sent (its id). Anyone can send either.
+     */
+    readonly reason: 'truncated' | 'unknown_type' | 'invalid' | 'dns_malformed' | 'dns_unmatched',
     message: string,
   ) {
     super(message);

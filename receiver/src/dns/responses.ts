@@ -5,6 +5,10 @@
  * and AAAA in parallel, so one getaddrinfo() is two lookups here, each with
  * its record type.
  *
+ * A response whose id is none of the socket's last queries' is not taken
+ * (the resolver would drop it too): a local user who can send to the socket
+ * cannot answer in the process's name without guessing the id.
+ *
  * The outcome uses the error.type values the C library gives for the same
  * answer (glibc's res_query.c and getaddrinfo(); see EAI_ERRORS in
  * decode/dns.ts): NXDOMAIN is host_not_found, SERVFAIL and REFUSED are
@@ -36,15 +40,22 @@ export interface DnsResponseLookup
   readonly answersIncomplete: boolean;
 }
 
-export type ResponseResult = { readonly ok: true; readonly lookup: DnsResponseLookup } | { readonly ok: false; readonly reason: string };
+/** Why a message is not taken: not a DNS response at all, or not the answer to a query the socket sent (its id). */
+export type ResponseResult =
+  | { readonly ok: true; readonly lookup: DnsResponseLookup }
+  | { readonly ok: false; readonly why: 'malformed' | 'unmatched'; readonly reason: string };
 
 /** The lookup a response answers; a message that is not a DNS response is returned as malformed, with why. */
 export function lookupFromResponse(event: DnsResponseEvent): ResponseResult {
   const parsed = parseDnsMessage(event.message, event.cut);
-  if (!parsed.ok) return parsed;
+  if (!parsed.ok) return { ok: false, why: 'malformed', reason: parsed.reason };
   const m = parsed.message;
-  if (!m.response) return { ok: false, reason: 'a query, not a response (QR clear)' };
-  if (m.opcode !== 0) return { ok: false, reason: `opcode ${m.opcode}, not a standard query` };
+  if (!m.response) return { ok: false, why: 'malformed', reason: 'a query, not a response (QR clear)' };
+  if (m.opcode !== 0) return { ok: false, why: 'malformed', reason: `opcode ${m.opcode}, not a standard query` };
+  // The resolver drops a response whose id it did not send; so do we (anyone can send to the socket).
+  if (event.queryIds !== undefined && !event.queryIds.includes(m.id)) {
+    return { ok: false, why: 'unmatched', reason: `id ${m.id}, the socket asked ${event.queryIds.join(', ')}` };
+  }
   const addresses: string[] = [];
   let flags = 0;
   for (const { address } of m.answers) {
