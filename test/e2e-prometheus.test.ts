@@ -105,7 +105,8 @@ describe('e2e: a real Prometheus scrapes the agent and the collector', { timeout
     closedPort = await freePort();
     prometheus = await startPrometheusServer(shippedConfig(collector.ports.prometheus, agentPort));
     agent = startAgent([
-      '--exporter', 'jsonl', '--probes', 'tcp,dns', '--per-peer-metrics',
+      // The libc source: the lookup below is answered from /etc/hosts, which sends no DNS query (the socket source sees none).
+      '--exporter', 'jsonl', '--probes', 'tcp,dns', '--dns-source', 'libc', '--per-peer-metrics',
       '--metrics-exporter', 'prometheus,otlp', '--prometheus-port', String(agentPort),
       '--otlp-protocol', 'http/protobuf', '--otlp-endpoint', collector.endpoints.otlpHttp,
       '--metric-interval-ms', '1000',
