@@ -18,11 +18,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { attrs, startAgent, type AgentRun } from './helpers/agent';
-import { ensureBackends, flattenMetrics, startCollector, startJaeger, waitFor, type CollectorHandle, type JaegerHandle } from './helpers/backends';
+import { attrs, type AgentRun } from './helpers/agent';
+import { ensureBackends, flattenMetrics, waitFor, type CollectorHandle, type JaegerHandle } from './helpers/backends';
 import { DnsLab } from './helpers/dns-lab';
-import { dnsctl as runDnsctl, typedCurlTrace, type DnsctlRun, type LookupResult } from './helpers/dns-trace';
-import { freePort, listen, type Listener } from './helpers/net';
+import { dnsctl as runDnsctl, startDnsAgent, startDnsBackends, stopDnsBackends, typedCurlTrace, type DnsBackends, type DnsctlRun, type LookupResult } from './helpers/dns-trace';
 
 const DNSWIRE = path.resolve(__dirname, '../../test/helpers/dnswire.py');
 const DNS_CLIENT_SRC = path.resolve(__dirname, '../../test/fixtures/dns_client.c');
@@ -67,7 +66,7 @@ describe('dns, socket source: DNS responses at the socket become lookups, for ev
   let jaeger: JaegerHandle;
   let collector: CollectorHandle;
   let agent: AgentRun;
-  let listener: Listener;
+  let backends: DnsBackends;
   let port: number;
   let since = 0;
   let buildDir = '';
@@ -89,33 +88,15 @@ describe('dns, socket source: DNS responses at the socket become lookups, for ev
       },
       hosts: { 'fromhosts.hoststest': '127.16.0.1' },
     });
-    jaeger = await startJaeger();
-    collector = await startCollector({ jaeger });
-    port = await freePort();
-    listener = await listen('0.0.0.0', port);
+    backends = await startDnsBackends();
+    ({ jaeger, collector, port } = backends);
     since = Date.now() - 1000;
-    agent = startAgent(
-      [
-        '--exporter', 'otlp,jsonl',
-        '--otlp-endpoint', collector.endpoints.otlpGrpc,
-        // The defaults' probes and --dns-source (auto).
-        '--probes', 'tcp,exec,bash,dns',
-        '--trace-execs', 'interactive',
-        '--port', String(port),
-        '--max-spans-per-second', '0',
-        '--metric-interval-ms', '1000',
-      ],
-      { OTEL_SERVICE_NAME: service },
-    );
-    await agent.waitForStderr(/running/);
+    // The defaults' probes and --dns-source (auto).
+    agent = await startDnsAgent(backends, service, []);
   });
 
   after(async () => {
-    await agent?.stop();
-    listener?.stop();
-    lab?.stop();
-    await collector?.stop();
-    await jaeger?.stop();
+    await stopDnsBackends(agent, backends, lab);
     if (buildDir) rmSync(buildDir, { recursive: true, force: true });
   });
 

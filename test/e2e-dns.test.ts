@@ -17,11 +17,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { attrs, startAgent, type AgentRun } from './helpers/agent';
-import { ensureBackends, flattenMetrics, startCollector, startJaeger, waitFor, type CollectorHandle, type JaegerHandle } from './helpers/backends';
+import { attrs, type AgentRun } from './helpers/agent';
+import { ensureBackends, flattenMetrics, waitFor, type CollectorHandle, type JaegerHandle } from './helpers/backends';
 import { DnsLab } from './helpers/dns-lab';
-import { dnsctl as runDnsctl, typedCurlTrace, type DnsctlRun, type LookupResult } from './helpers/dns-trace';
-import { freePort, listen, type Listener } from './helpers/net';
+import { dnsctl as runDnsctl, startDnsAgent, startDnsBackends, stopDnsBackends, typedCurlTrace, type DnsBackends, type DnsctlRun, type LookupResult } from './helpers/dns-trace';
 
 const DNSCTL = path.resolve(__dirname, '../../test/helpers/dnsctl.py');
 const DNS_CLIENT_SRC = path.resolve(__dirname, '../../test/fixtures/dns_client.c');
@@ -44,7 +43,7 @@ describe('dns: lookups through the C library become spans, and name the connects
   let jaeger: JaegerHandle;
   let collector: CollectorHandle;
   let agent: AgentRun;
-  let listener: Listener;
+  let backends: DnsBackends;
   let port: number;
   let since = 0;
   let buildDir = '';
@@ -80,11 +79,8 @@ describe('dns: lookups through the C library become spans, and name the connects
       },
       hosts: { 'fromhosts.hoststest': '127.6.0.1' },
     });
-    jaeger = await startJaeger();
-    collector = await startCollector({ jaeger });
-    port = await freePort();
-    // Any 127.x.y.z: each name has its own address.
-    listener = await listen('0.0.0.0', port);
+    backends = await startDnsBackends();
+    ({ jaeger, collector, port } = backends);
     // A process that is already running when the agent starts (uprobes attach to the file: it is covered).
     const [cmd, ...rest] = lab.wrap(['python3', DNSCTL, 'serve', String(port)]);
     early = spawn(cmd as string, rest, { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -92,21 +88,8 @@ describe('dns: lookups through the C library become spans, and name the connects
     const ready = JSON.parse(String((await earlyLines.next()).value)) as { ready: number };
     earlyPid = ready.ready;
     since = Date.now() - 1000;
-    agent = startAgent(
-      [
-        '--exporter', 'otlp,jsonl',
-        '--otlp-endpoint', collector.endpoints.otlpGrpc,
-        '--probes', 'tcp,exec,bash,dns',
-        // The libc source's semantics (/etc/hosts names, gethostbyname*, result codes on timeouts): e2e-dns-socket tests the other.
-        '--dns-source', 'libc',
-        '--trace-execs', 'interactive',
-        '--port', String(port),
-        '--max-spans-per-second', '0',
-        '--metric-interval-ms', '1000',
-      ],
-      { OTEL_SERVICE_NAME: service },
-    );
-    await agent.waitForStderr(/running/);
+    // The libc source's semantics (/etc/hosts names, gethostbyname*, result codes on timeouts): e2e-dns-socket tests the other.
+    agent = await startDnsAgent(backends, service, ['--dns-source', 'libc']);
   });
 
   after(async () => {
@@ -114,11 +97,7 @@ describe('dns: lookups through the C library become spans, and name the connects
     const earlyExited = early && early.exitCode === null ? new Promise((resolve) => early?.once('exit', resolve)) : Promise.resolve();
     early?.stdin?.end();
     await earlyExited;
-    await agent?.stop();
-    listener?.stop();
-    lab?.stop();
-    await collector?.stop();
-    await jaeger?.stop();
+    await stopDnsBackends(agent, backends, lab);
     if (buildDir) rmSync(buildDir, { recursive: true, force: true });
   });
 

@@ -1,14 +1,59 @@
 /**
  * What both dns end-to-end suites (the libc source and the socket source)
- * do the same way: run test/helpers/dnsctl.py in the lab, and type a curl
- * command into a real bash (tmux) in the lab's namespace, then read its
- * trace back from Jaeger: line -> curl -> dns lookup + tcp connect.
+ * do the same way: the real Jaeger and Collector, a listener to connect to,
+ * the agent exporting to both jsonl and the Collector; dnsctl.py in the lab;
+ * a curl command typed into a real bash (tmux) in the lab's namespace, its
+ * trace read back from Jaeger: line -> curl -> dns lookup + tcp connect.
  */
 import path from 'node:path';
-import type { AgentRun } from './agent';
-import { flattenSpans, waitFor, type FlatSpan, type JaegerHandle } from './backends';
+import { startAgent, type AgentRun } from './agent';
+import { flattenSpans, startCollector, startJaeger, waitFor, type CollectorHandle, type FlatSpan, type JaegerHandle } from './backends';
 import type { DnsLab } from './dns-lab';
+import { freePort, listen, type Listener } from './net';
 import { TmuxShell } from './tmux';
+
+export interface DnsBackends {
+  readonly jaeger: JaegerHandle;
+  readonly collector: CollectorHandle;
+  /** Listens on every 127.x.y.z: each name of a lab can have its own address. */
+  readonly listener: Listener;
+  readonly port: number;
+}
+
+export async function startDnsBackends(): Promise<DnsBackends> {
+  const jaeger = await startJaeger();
+  const collector = await startCollector({ jaeger });
+  const port = await freePort();
+  return { jaeger, collector, port, listener: await listen('0.0.0.0', port) };
+}
+
+/** The agent as both suites run it: every probe, spans to jsonl and the Collector, metrics each second. */
+export async function startDnsAgent(backends: DnsBackends, service: string, extraArgs: readonly string[]): Promise<AgentRun> {
+  const agent = startAgent(
+    [
+      '--exporter', 'otlp,jsonl',
+      '--otlp-endpoint', backends.collector.endpoints.otlpGrpc,
+      '--probes', 'tcp,exec,bash,dns',
+      '--trace-execs', 'interactive',
+      '--port', String(backends.port),
+      '--max-spans-per-second', '0',
+      '--metric-interval-ms', '1000',
+      ...extraArgs,
+    ],
+    { OTEL_SERVICE_NAME: service },
+  );
+  await agent.waitForStderr(/running/);
+  return agent;
+}
+
+/** Stops what startDnsAgent and startDnsBackends started (each may be missing: a failed start). */
+export async function stopDnsBackends(agent: AgentRun | undefined, backends: DnsBackends | undefined, lab: DnsLab | undefined): Promise<void> {
+  await agent?.stop();
+  backends?.listener.stop();
+  lab?.stop();
+  await backends?.collector.stop();
+  await backends?.jaeger.stop();
+}
 
 const DNSCTL = path.resolve(__dirname, '../../../test/helpers/dnsctl.py');
 
