@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# What the dns probe costs a program that resolves names in a loop:
+# What the dns probe's libc source costs a program that resolves names in a loop:
 # bench/dns_storm.c (getaddrinfo of an /etc/hosts name) unwatched, watched by
-# the agent (--probes dns), and, when bpftrace is installed, watched by a
+# the agent (--probes dns --dns-source libc: an /etc/hosts name sends no DNS
+# query, so the default socket source has nothing to see here), and, when bpftrace is installed, watched by a
 # count-only bpftrace uprobe + uretprobe on the same function (the floor any
 # uprobe-based tool pays). Interleaved rounds, the order rotated per round,
 # in a private mount namespace with its own /etc/hosts (the machine's files
@@ -57,7 +58,7 @@ run_variant() {
   case "$1" in
     none) storm; return ;;
     agent)
-      scripts/node.sh dist/receiver/src/cli.js --probes dns --exporter jsonl >/dev/null 2>"$tmp/watcher.log" &
+      scripts/node.sh dist/receiver/src/cli.js --probes dns --dns-source libc --exporter jsonl >/dev/null 2>"$tmp/watcher.log" &
       watcher=$!
       wait_for_line "$tmp/watcher.log" running "the agent" ;;
     bpftrace)
