@@ -3,7 +3,8 @@
  * responses read at the socket, answered by a real resolver (Debian's
  * dnsmasq on a loopback address of its own, test/helpers/dns-lab.ts), for
  * real programs: python and curl through glibc, a statically linked musl
- * program (invisible to the libc source), a DNS client of its own
+ * program and a Go program on Go's own resolver (both invisible to the libc
+ * source), a DNS client of its own
  * (dnswire.py: sendto, sendmsg, connect+read), and a hostile local user.
  * The real agent exports to jsonl (checked here) and, through the real
  * Collector, to Jaeger and the metrics pipeline.
@@ -25,6 +26,10 @@ import { dnsctl as runDnsctl, startDnsAgent, startDnsBackends, stopDnsBackends, 
 
 const DNSWIRE = path.resolve(__dirname, '../../test/helpers/dnswire.py');
 const DNS_CLIENT_SRC = path.resolve(__dirname, '../../test/fixtures/dns_client.c');
+const GO_RESOLVE_SRC = path.resolve(__dirname, '../../test/fixtures/go_resolve.go');
+/** The Go toolchain the backends are built with (scripts/build-backends.sh), and its caches. */
+const GO = process.env.GO ?? '/usr/local/go/bin/go';
+const GO_CACHE = process.env.EBPF_OTEL_CACHE ?? '/var/cache/ebpf-otel';
 const DOMAIN = 'socktest';
 
 type Json = Record<string, unknown>;
@@ -75,6 +80,10 @@ describe('dns, socket source: DNS responses at the socket become lookups, for ev
   before(async () => {
     buildDir = mkdtempSync(path.join(tmpdir(), 'ebpf-otel-dns-socket-'));
     execFileSync('musl-gcc', ['-O2', '-static', '-o', path.join(buildDir, 'musl-static'), DNS_CLIENT_SRC]);
+    execFileSync(GO, ['build', '-o', path.join(buildDir, 'go_resolve'), GO_RESOLVE_SRC], {
+      env: { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', GOFLAGS: '-buildvcs=false', GOCACHE: path.join(GO_CACHE, 'gocache'), GOPATH: path.join(GO_CACHE, 'gopath'), GOMODCACHE: path.join(GO_CACHE, 'gomod') },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     lab = await DnsLab.start({
       domain: DOMAIN,
       records: {
@@ -82,6 +91,7 @@ describe('dns, socket source: DNS responses at the socket become lookups, for ev
         [`curl.${DOMAIN}`]: '127.14.0.1',
         [`static.${DOMAIN}`]: '127.17.0.3',
         [`own.${DOMAIN}`]: '127.18.0.1',
+        [`go.${DOMAIN}`]: '127.20.0.1',
         [`slow.${DOMAIN}`]: '127.13.0.1',
         [`typed.${DOMAIN}`]: '127.15.0.1',
         [`after.${DOMAIN}`]: '127.19.0.1',
@@ -173,6 +183,18 @@ describe('dns, socket source: DNS responses at the socket become lookups, for ev
     assert.equal(attrs(lookup)['process.executable.name'], 'musl-static');
     const connect = await agent.waitForJson(connectSpan(run.pid, run.sport));
     assert.equal(attrs(connect)['server.address'], `static.${DOMAIN}`);
+  });
+
+  it('Go\'s pure-Go resolver (CGO_ENABLED=0, static, write/read on a connected socket): an A and an AAAA lookup, its connect named', async () => {
+    const out = await lab.run([path.join(buildDir, 'go_resolve'), `go.${DOMAIN}`, String(port)]);
+    const run = JSON.parse(out.stdout) as { pid: number; addrs: string[]; sport: number; error: string };
+    assert.equal(run.error, '', out.stderr);
+    assert.deepEqual(run.addrs, ['127.20.0.1']);
+    const a = await agent.waitForJson(lookupSpan(run.pid, `go.${DOMAIN}`, 'A'));
+    assert.deepEqual(attrs(a)['dns.answers'], ['127.20.0.1']);
+    await agent.waitForJson(lookupSpan(run.pid, `go.${DOMAIN}`, 'AAAA'));
+    const connect = await agent.waitForJson(connectSpan(run.pid, run.sport));
+    assert.equal(attrs(connect)['server.address'], `go.${DOMAIN}`);
   });
 
   it('a name that does not exist: NXDOMAIN is an error span (host_not_found, as EAI_NONAME)', async () => {
