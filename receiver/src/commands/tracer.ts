@@ -339,7 +339,10 @@ export class CommandTracer {
       }
       proc.span.end(this.clock.toHrTime(e.timestampNs));
     }
-    if (proc?.context) this.tombstones.set(e.pid, { context: proc.context, exitNs: e.timestampNs, untilNs: e.timestampNs + TOMBSTONE_NS });
+    // The tombstone keeps the span's identity, not the span: a finished span (its attributes, a
+    // 4 KiB argv) held for TOMBSTONE_NS was promoted to the old generation, every one of them.
+    const spanContext = proc?.context ? trace.getSpanContext(proc.context) : undefined;
+    if (spanContext) this.tombstones.set(e.pid, { context: trace.setSpanContext(ROOT_CONTEXT, spanContext), exitNs: e.timestampNs, untilNs: e.timestampNs + TOMBSTONE_NS });
     this.procs.delete(e.pid);
     this.sweepTombstones(e.timestampNs);
   }
