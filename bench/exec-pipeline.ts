@@ -20,6 +20,7 @@
  * (the rules before commit 8ca12e4 on the same machine: 69.0–74.4 ms with long argv).
  */
 import { openSync, writeSync } from 'node:fs';
+import { resourceFromAttributes } from '@opentelemetry/resources';
 import { TracerProvider } from '@opentelemetry/sdk-trace';
 import { KernelClock } from '../receiver/src/clock';
 import { createRedactor } from '../receiver/src/commands/redact';
@@ -28,6 +29,7 @@ import { decodeEvent, peekEventTime } from '../receiver/src/decode/index';
 import { EventType } from '../receiver/src/decode/layout';
 import { PROC_ARGS_MAX_BYTES, PROC_EXEC_LAYOUT, PROC_EXIT_LAYOUT, PROC_FORK_LAYOUT, ProcExecFlag } from '../receiver/src/decode/proc';
 import { JsonLinesExporter } from '../receiver/src/export/console';
+import type { SpanSink } from '../receiver/src/export/finished-span';
 import { batchProcessor, RetryingSpanExporter } from '../receiver/src/export/span-pipeline';
 import { createLogger } from '../receiver/src/log';
 import { ReorderBuffer } from '../receiver/src/reorder';
@@ -133,12 +135,18 @@ async function round(argv: readonly string[], devNull: number): Promise<number> 
     onExported: () => undefined,
   });
   const gate = new SpanGate({ successRatio: 1, slowThresholdNs: 100_000_000n, maxPerSecond: 0 });
+  const processor = new GatedSpanProcessor(gate, [batchProcessor(exporter, { maxBatchSize: 256, scheduledDelayMs: 100 })], () => undefined);
+  const resource = resourceFromAttributes({ 'service.name': 'true' });
   const provider = new TracerProvider({
-    spanProcessors: [new GatedSpanProcessor(gate, [batchProcessor(exporter, { maxBatchSize: 256, scheduledDelayMs: 100 })], () => undefined)],
+    resource,
+    spanProcessors: [processor],
     spanLimits: { attributeCountLimit: 64, attributeValueLengthLimit: 16_384, eventCountLimit: 16, linkCountLimit: 4 },
   });
   const clock = new KernelClock(() => ({ realtimeNs: BigInt(Date.now()) * 1_000_000n, monotonicNs: process.hrtime.bigint() }));
-  const commands = new CommandTracer(provider.getTracer('bench'), clock, { traceExecs: 'all', redactor: createRedactor(REDACT) });
+  // As the agent's WorkloadTracers: a tracer, and the sink its spans go to (one workload here).
+  const tracer = provider.getTracer('ebpf-otel', 'bench');
+  const sink: SpanSink = { resource, instrumentationScope: { name: 'ebpf-otel', version: 'bench' }, processors: [processor] };
+  const commands = new CommandTracer({ tracerFor: () => tracer, sinkFor: () => sink }, clock, { traceExecs: 'all', redactor: createRedactor(REDACT) });
   const reorder = new ReorderBuffer(REORDER_WINDOW_NS, (err) => { throw err; });
   // As the agent does (receiver/src/agent.ts onRecord): records wait in the reorder window as
   // bytes and are decoded when released, in kernel time order.
