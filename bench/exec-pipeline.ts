@@ -30,7 +30,7 @@ import { EventType } from '../receiver/src/decode/layout';
 import { PROC_ARGS_MAX_BYTES, PROC_EXEC_LAYOUT, PROC_EXIT_LAYOUT, PROC_FORK_LAYOUT, ProcExecFlag } from '../receiver/src/decode/proc';
 import { JsonLinesExporter } from '../receiver/src/export/console';
 import type { SpanSink } from '../receiver/src/export/finished-span';
-import { batchProcessor, RetryingSpanExporter } from '../receiver/src/export/span-pipeline';
+import { batchOptionsFor, batchProcessor, RetryingSpanExporter } from '../receiver/src/export/span-pipeline';
 import { createLogger } from '../receiver/src/log';
 import { ReorderBuffer } from '../receiver/src/reorder';
 import { GatedSpanProcessor, SpanGate } from '../receiver/src/sampling';
@@ -135,7 +135,7 @@ async function round(argv: readonly string[], devNull: number): Promise<number> 
     onExported: () => undefined,
   });
   const gate = new SpanGate({ successRatio: 1, slowThresholdNs: 100_000_000n, maxPerSecond: 0 });
-  const processor = new GatedSpanProcessor(gate, [batchProcessor(exporter, { maxBatchSize: 256, scheduledDelayMs: 100 })], () => undefined);
+  const processor = new GatedSpanProcessor(gate, [batchProcessor(exporter, batchOptionsFor('jsonl'))], () => undefined);
   const resource = resourceFromAttributes({ 'service.name': 'true' });
   const provider = new TracerProvider({
     resource,
