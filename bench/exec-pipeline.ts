@@ -122,7 +122,7 @@ class ExecRecords {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function round(argv: readonly string[], devNull: number): Promise<number> {
-  const exporter = new RetryingSpanExporter(new JsonLinesExporter((text) => { writeSync(devNull, text); }), {
+  const exporter = new RetryingSpanExporter(new JsonLinesExporter((data) => { writeSync(devNull, typeof data === 'string' ? Buffer.from(data) : data); }), {
     name: 'jsonl',
     maxBufferedSpans: 20_000,
     maxBatchSize: 256,
