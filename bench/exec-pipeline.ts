@@ -13,11 +13,13 @@
  *
  *   node dist/bench/exec-pipeline.js [--rounds 7] [--execs 5000] [--rate 1700] [--no-redact] [--only short|long]
  *
- * Sample output (2 CPUs shared with other engineers' benchmarks, so the spread is wide):
- *   short argv       26.6 ms per 1,000 execs, median (19.3 – 69.5) over 9 rounds of 1500 execs
- *   4,000-byte argv  64.5 ms per 1,000 execs, median (58.1 – 73.4) over 9 rounds of 1500 execs
- *   long / short     2.43 (median of the rounds' ratios; 0.95 – 3.23)
- * (the rules before commit 8ca12e4 on the same machine: 69.0–74.4 ms with long argv).
+ * Run it with the agent's Node flags (--max-semi-space-size=4 --no-allocation-site-pretenuring) to
+ * see the agent's garbage collection. Sample output (2 CPUs shared with other engineers'
+ * benchmarks, so the spread is wide):
+ *   short argv       30.7 ms per 1,000 execs, median (26.9 – 45.3) over 7 rounds of 3000 execs
+ *   4,000-byte argv  68.5 ms per 1,000 execs, median (58.6 – 87.3) over 7 rounds of 3000 execs
+ *   long / short     2.04 (median of the rounds' ratios; 1.67 – 3.06)
+ * (7f22bc0's code under this replay, same machine and hour: 87.0 ms with long argv, 38.6 short).
  */
 import { openSync, writeSync } from 'node:fs';
 import { resourceFromAttributes } from '@opentelemetry/resources';
