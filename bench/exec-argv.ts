@@ -11,10 +11,13 @@
  * Usage (as root, after `bash bench/run.sh` compiled build/bench/exec_storm once):
  *   scripts/node.sh dist/bench/exec-argv.js [--rounds 6] [--execs 10000] [--compare-cli DIR/dist/receiver/src/cli.js]
  *
- * Sample output (shared 2-CPU machine, 6 rounds of 10,000 execs, this tree against 7f22bc0):
- *   this tree     short argv  61.5 (59.0 – 67.0) ms per 1,000 execs, peak RSS 91 MB (5 of 6 runs)
- *   this tree     long argv  115.5 (93.0 – 138.0) ms per 1,000 execs, peak RSS 108 MB (6 of 6 runs)
- *   this tree     long / short per round 1.79 (1.52 – 2.23) over 4 rounds with both runs kept
+ * Sample output (shared 2-CPU machine, 5 rounds of 10,000 execs, --compare-cli a build of 7f22bc0):
+ *   this tree     short argv 77.0 (76.0 – 102.0) ms per 1,000 execs, peak RSS 93 MB (3 of 5 runs)
+ *   this tree     long argv 122.0 (116.0 – 137.0) ms per 1,000 execs, peak RSS 109 MB (5 of 5 runs)
+ *   this tree     long / short per round 1.58 (1.24 – 1.80) over 3 rounds with both runs kept
+ *   compared      short argv 82.0 (74.0 – 89.0) ms per 1,000 execs, peak RSS 101 MB (4 of 5 runs)
+ *   compared      long argv 158.5 (130.0 – 194.0) ms per 1,000 execs, peak RSS 169 MB (4 of 5 runs)
+ *   compared      long / short per round 2.08 (1.46 – 2.26) over 4 rounds with both runs kept
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
