@@ -11,24 +11,28 @@
  * the kernel, the ring buffer and other processes' load, which make the full benchmark noisy on
  * a shared machine.
  *
- *   node dist/bench/exec-pipeline.js [--rounds 7] [--execs 5000] [--rate 1700] [--no-redact]
+ *   node dist/bench/exec-pipeline.js [--rounds 7] [--execs 5000] [--rate 1700] [--no-redact] [--only short|long]
  *
- * Sample output (2 CPUs shared with other engineers' benchmarks, so the spread is wide):
- *   short argv       26.6 ms per 1,000 execs, median (19.3 – 69.5) over 9 rounds of 1500 execs
- *   4,000-byte argv  64.5 ms per 1,000 execs, median (58.1 – 73.4) over 9 rounds of 1500 execs
- *   long / short     2.43 (median of the rounds' ratios; 0.95 – 3.23)
- * (the rules before commit 8ca12e4 on the same machine: 69.0–74.4 ms with long argv).
+ * Run it with the agent's Node flags (--max-semi-space-size=4 --no-allocation-site-pretenuring) to
+ * see the agent's garbage collection. Sample output (2 CPUs shared with other engineers'
+ * benchmarks, so the spread is wide):
+ *   short argv       30.7 ms per 1,000 execs, median (26.9 – 45.3) over 7 rounds of 3000 execs
+ *   4,000-byte argv  68.5 ms per 1,000 execs, median (58.6 – 87.3) over 7 rounds of 3000 execs
+ *   long / short     2.04 (median of the rounds' ratios; 1.67 – 3.06)
+ * (7f22bc0's code under this replay, same machine and hour: 87.0 ms with long argv, 38.6 short).
  */
 import { openSync, writeSync } from 'node:fs';
+import { resourceFromAttributes } from '@opentelemetry/resources';
 import { TracerProvider } from '@opentelemetry/sdk-trace';
 import { KernelClock } from '../receiver/src/clock';
 import { createRedactor } from '../receiver/src/commands/redact';
 import { CommandTracer } from '../receiver/src/commands/tracer';
-import { decodeEvent } from '../receiver/src/decode/index';
+import { decodeEvent, peekEventTime } from '../receiver/src/decode/index';
 import { EventType } from '../receiver/src/decode/layout';
 import { PROC_ARGS_MAX_BYTES, PROC_EXEC_LAYOUT, PROC_EXIT_LAYOUT, PROC_FORK_LAYOUT, ProcExecFlag } from '../receiver/src/decode/proc';
 import { JsonLinesExporter } from '../receiver/src/export/console';
-import { batchProcessor, RetryingSpanExporter } from '../receiver/src/export/span-pipeline';
+import type { SpanSink } from '../receiver/src/export/finished-span';
+import { batchOptionsFor, batchProcessor, RetryingSpanExporter } from '../receiver/src/export/span-pipeline';
 import { createLogger } from '../receiver/src/log';
 import { ReorderBuffer } from '../receiver/src/reorder';
 import { GatedSpanProcessor, SpanGate } from '../receiver/src/sampling';
@@ -44,6 +48,9 @@ const ROUNDS = arg('rounds', 7);
 const EXECS = arg('execs', 5000);
 const RATE = arg('rate', 1700);
 const REDACT = !process.argv.includes('--no-redact');
+/** `--only short` or `--only long`: one variant, for a profile (--cpu-prof, --trace-gc) of it alone. */
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+if (ONLY !== undefined && ONLY !== 'short' && ONLY !== 'long') throw new Error('--only takes short or long');
 const TICK_MS = 10;
 /** The agent's (receiver/src/agent.ts). */
 const REORDER_WINDOW_NS = 250_000_000n;
@@ -117,7 +124,7 @@ class ExecRecords {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function round(argv: readonly string[], devNull: number): Promise<number> {
-  const exporter = new RetryingSpanExporter(new JsonLinesExporter((text) => { writeSync(devNull, text); }), {
+  const exporter = new RetryingSpanExporter(new JsonLinesExporter((data) => { writeSync(devNull, typeof data === 'string' ? Buffer.from(data) : data); }), {
     name: 'jsonl',
     maxBufferedSpans: 20_000,
     maxBatchSize: 256,
@@ -130,19 +137,28 @@ async function round(argv: readonly string[], devNull: number): Promise<number> 
     onExported: () => undefined,
   });
   const gate = new SpanGate({ successRatio: 1, slowThresholdNs: 100_000_000n, maxPerSecond: 0 });
+  const processor = new GatedSpanProcessor(gate, [batchProcessor(exporter, batchOptionsFor('jsonl'))], () => undefined);
+  const resource = resourceFromAttributes({ 'service.name': 'true' });
   const provider = new TracerProvider({
-    spanProcessors: [new GatedSpanProcessor(gate, [batchProcessor(exporter, { maxBatchSize: 256, scheduledDelayMs: 100 })], () => undefined)],
+    resource,
+    spanProcessors: [processor],
     spanLimits: { attributeCountLimit: 64, attributeValueLengthLimit: 16_384, eventCountLimit: 16, linkCountLimit: 4 },
   });
   const clock = new KernelClock(() => ({ realtimeNs: BigInt(Date.now()) * 1_000_000n, monotonicNs: process.hrtime.bigint() }));
-  const commands = new CommandTracer(provider.getTracer('bench'), clock, { traceExecs: 'all', redactor: createRedactor(REDACT) });
+  // As the agent's WorkloadTracers: a tracer, and the sink its spans go to (one workload here).
+  const tracer = provider.getTracer('ebpf-otel', 'bench');
+  const sink: SpanSink = { resource, instrumentationScope: { name: 'ebpf-otel', version: 'bench' }, processors: [processor] };
+  const commands = new CommandTracer({ tracerFor: () => tracer, sinkFor: () => sink }, clock, { traceExecs: 'all', redactor: createRedactor(REDACT) });
   const reorder = new ReorderBuffer(REORDER_WINDOW_NS, (err) => { throw err; });
-  const onRecord = (record: Buffer): void => {
+  // As the agent does (receiver/src/agent.ts onRecord): records wait in the reorder window as
+  // bytes and are decoded when released, in kernel time order.
+  const onOrderedRecord = (record: Buffer): void => {
     const event = decodeEvent(record);
-    if (event.kind === 'proc_exec') reorder.push(event.timestampNs, () => commands.onExec(event));
-    else if (event.kind === 'proc_fork') reorder.push(event.timestampNs, () => commands.onFork(event));
-    else if (event.kind === 'proc_exit') reorder.push(event.timestampNs, () => commands.onExit(event));
+    if (event.kind === 'proc_exec') commands.onExec(event);
+    else if (event.kind === 'proc_fork') commands.onFork(event);
+    else if (event.kind === 'proc_exit') commands.onExit(event);
   };
+  const onRecord = (record: Buffer): void => reorder.pushRecord(record, peekEventTime(record).timeOffset, onOrderedRecord);
   const records = new ExecRecords(argv);
   const perTick = Math.max(1, Math.round((RATE * TICK_MS) / 1000));
   const before = process.cpuUsage();
@@ -183,18 +199,19 @@ async function main(): Promise<void> {
   const variants = [
     { name: 'short argv', argv: execStormArgv(0) },
     { name: '4,000-byte argv', argv: execStormArgv(4000) },
-  ];
+  ].filter((_, i) => ONLY === undefined || ONLY === (i === 0 ? 'short' : 'long'));
   // Warm-up: JIT and heap sizing, not counted.
   for (const v of variants) await round(v.argv, devNull);
   const results = variants.map(() => [] as number[]);
   for (let r = 0; r < ROUNDS; r++) {
     // Alternate the order so neither variant always runs on a warmer heap.
-    const order = r % 2 === 0 ? [0, 1] : [1, 0];
+    const order = variants.length < 2 ? [0] : r % 2 === 0 ? [0, 1] : [1, 0];
     for (const i of order) (results[i] as number[]).push(await round((variants[i] as { argv: string[] }).argv, devNull));
   }
   const line = (name: string, values: readonly number[]): string =>
     `${name.padEnd(16)} ${median(values).toFixed(1)} ms per 1,000 execs, median (${Math.min(...values).toFixed(1)} – ${Math.max(...values).toFixed(1)}) over ${ROUNDS} rounds of ${EXECS} execs\n`;
   variants.forEach((v, i) => process.stdout.write(line(v.name, results[i] as number[])));
+  if (variants.length < 2) return;
   const ratios = (results[1] as number[]).map((long, i) => long / ((results[0] as number[])[i] as number));
   process.stdout.write(`long / short     ${median(ratios).toFixed(2)} (median of the rounds' ratios; ${Math.min(...ratios).toFixed(2)} – ${Math.max(...ratios).toFixed(2)})${REDACT ? '' : ', redaction off'}\n`);
 }

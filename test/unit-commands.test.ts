@@ -4,11 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SpanStatusCode } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanStatusCode, TraceFlags, trace } from '@opentelemetry/api';
+import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { KernelClock } from '../receiver/src/clock';
 import { createRedactor } from '../receiver/src/commands/redact';
 import { CommandTracer, commandName } from '../receiver/src/commands/tracer';
+import { startRecordingSpan, type SpanSink } from '../receiver/src/export/finished-span';
 import type { BashPromptEvent, BashReadlineEvent } from '../receiver/src/decode/bash';
 import type { ProcExecEvent, ProcExitEvent, ProcForkEvent } from '../receiver/src/decode/proc';
 import { ReorderBuffer } from '../receiver/src/reorder';
@@ -186,5 +188,102 @@ describe('CommandTracer', () => {
     assert.equal(commandName('FOO=1 BAR=2 /usr/bin/make -j4'), 'make');
     assert.equal(commandName('(cd x && ls)'), 'cd');
     assert.equal(commandName('   '), 'bash');
+  });
+});
+
+describe('CommandTracer spans handed to the processors when they end (RecordingSpan)', () => {
+  /** The same events through an SDK tracer and through a sink with the provider's resource and processor. */
+  function both() {
+    started.clear();
+    const exporter = new InMemorySpanExporter();
+    const processor = new SimpleSpanProcessor({ exporter });
+    const resource = resourceFromAttributes({ 'service.name': 'svc' });
+    const provider = new TracerProvider({ resource, spanProcessors: [processor] });
+    const tracer = provider.getTracer('ebpf-otel', '1.2.3');
+    const sink: SpanSink = { resource, instrumentationScope: { name: 'ebpf-otel', version: '1.2.3' }, processors: [processor] };
+    const clock = new KernelClock(() => ({ realtimeNs: 1_000_000_000_000n, monotonicNs: 0n }));
+    const options = { traceExecs: 'all' as const, redactor: createRedactor(true) };
+    return { exporter, viaSdk: new CommandTracer(tracer, clock, options), viaSink: new CommandTracer({ tracerFor: () => tracer, sinkFor: () => sink }, clock, options) };
+  }
+
+  /** What an exporter reads of a span, ids replaced by their place in the run (random). */
+  function views(spans: readonly ReadableSpan[]) {
+    const ids = new Map<string, number>();
+    const id = (spanId: string | undefined): number | undefined => (spanId === undefined ? undefined : (ids.get(spanId) ?? ids.set(spanId, ids.size).get(spanId)));
+    spans.forEach((s) => id(s.spanContext().spanId));
+    return spans.map((span) => ({
+      name: span.name, kind: span.kind, startTime: span.startTime, endTime: span.endTime, duration: span.duration,
+      status: span.status, attributes: span.attributes, links: span.links, events: span.events, ended: span.ended,
+      resource: span.resource.attributes, scope: { name: span.instrumentationScope.name, version: span.instrumentationScope.version },
+      dropped: [span.droppedAttributesCount, span.droppedEventsCount, span.droppedLinksCount],
+      traceFlags: span.spanContext().traceFlags, id: id(span.spanContext().spanId), parent: id(span.parentSpanContext?.spanId),
+    }));
+  }
+
+  /** Commands, a pipeline, an exec chain, a signal, a subshell, a process whose start was not seen, one evicted by the sweep, one running at shutdown. */
+  function run(t: CommandTracer): void {
+    t.onReadline(line(100, 10n * MS, 'curl -u bob:hunter2 https://x | grep y'));
+    t.onFork(fork(101, 100, 11n * MS));
+    t.onFork(fork(102, 100, 12n * MS));
+    t.onExec(exec(101, 100, 13n * MS, '/usr/bin/curl', ['curl', '-u', 'bob:hunter2', 'https://x']));
+    t.onExec(exec(102, 100, 14n * MS, '/usr/bin/env', ['env', 'grep', 'y']));
+    t.onExec(exec(102, 100, 15n * MS, '/usr/bin/grep', ['grep', 'y']));
+    t.onExit(exit(101, 100, 16n * MS, 0));
+    t.onExit(exit(102, 100, 17n * MS, 0, 9));
+    t.onPrompt(prompt(100, 20n * MS));
+    t.onReadline(line(100, 21n * MS, '(exit 3)'));
+    t.onFork(fork(103, 100, 22n * MS));
+    t.onExit(exit(103, 100, 23n * MS, 3));
+    t.onPrompt(prompt(100, 24n * MS));
+    t.onExit(exit(200, 1, 25n * MS, 0));
+    t.onFork(fork(300, 1, 26n * MS));
+    t.onExec(exec(300, 1, 27n * MS, '/usr/bin/mysql', ['mysql', '-pS3cret', '--token=x', 'DB_PASSWORD=y']));
+    t.sweep(28n * MS, (pid) => pid !== 300);
+    t.onFork(fork(400, 1, 29n * MS));
+    t.onExec(exec(400, 1, 30n * MS, '/usr/bin/sleep', ['sleep', '9']));
+    t.close(31n * MS);
+  }
+
+  it('the same spans as through the SDK tracer', () => {
+    const { exporter, viaSdk, viaSink } = both();
+    run(viaSdk);
+    const sdkSpans = exporter.getFinishedSpans();
+    exporter.reset();
+    run(viaSink);
+    const sinkSpans = exporter.getFinishedSpans();
+    assert.equal(sinkSpans.length, 9);
+    assert.deepEqual(views(sinkSpans), views(sdkSpans));
+    assert.deepEqual(sinkSpans.find((s) => s.name === 'mysql')?.attributes['process.command_args'], ['mysql', '-p****', '--token=****', 'DB_PASSWORD=****']);
+  });
+
+  it('under an unsampled parent: no span, the parent\'s context carried on', () => {
+    const exporter = new InMemorySpanExporter();
+    const sink: SpanSink = { resource: resourceFromAttributes({}), instrumentationScope: { name: 't' }, processors: [new SimpleSpanProcessor({ exporter })] };
+    const unsampled = trace.wrapSpanContext({ traceId: '1'.repeat(32), spanId: '2'.repeat(16), traceFlags: TraceFlags.NONE });
+    const span = startRecordingSpan(sink, { name: 'x', kind: 0, startTime: [1, 0], attributes: {}, parent: trace.setSpan(ROOT_CONTEXT, unsampled) });
+    assert.equal(span.isRecording(), false);
+    assert.equal(span.spanContext().traceId, '1'.repeat(32));
+    span.end([2, 0]);
+    assert.equal(exporter.getFinishedSpans().length, 0);
+  });
+
+  it('as the SDK span: status rules, nothing changes after end, end before start is a zero duration, events refused', () => {
+    const exporter = new InMemorySpanExporter();
+    const sink: SpanSink = { resource: resourceFromAttributes({}), instrumentationScope: { name: 't' }, processors: [new SimpleSpanProcessor({ exporter })] };
+    const span = startRecordingSpan(sink, { name: 'x', kind: 0, startTime: [5, 0], attributes: { a: 1 } });
+    span.setStatus({ code: SpanStatusCode.UNSET });
+    span.setStatus({ code: SpanStatusCode.ERROR, message: 'bad' });
+    assert.throws(() => span.addEvent('e'));
+    span.end([4, 0]);
+    span.setAttribute('b', 2);
+    span.updateName('y');
+    span.end([9, 0]);
+    const [finished] = exporter.getFinishedSpans();
+    assert.equal(exporter.getFinishedSpans().length, 1);
+    assert.equal(finished?.name, 'x');
+    assert.deepEqual(finished?.attributes, { a: 1 });
+    assert.deepEqual(finished?.status, { code: SpanStatusCode.ERROR, message: 'bad' });
+    assert.deepEqual(finished?.duration, [0, 0]);
+    assert.deepEqual(finished?.endTime, [5, 0]);
   });
 });

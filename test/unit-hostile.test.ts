@@ -14,7 +14,7 @@ import { CommandTracer, MAX_COMMAND_BYTES, NOT_RUN, ttyFromDevice, type TableNam
 import { CAP_BPF, capabilitiesToKeep } from '../receiver/src/privileges';
 import type { BashPromptEvent, BashReadlineEvent } from '../receiver/src/decode/bash';
 import type { ProcExecEvent, ProcExitEvent, ProcForkEvent } from '../receiver/src/decode/proc';
-import { formatSpanLine, JsonLinesExporter } from '../receiver/src/export/console';
+import { formatSpanLine, jsonLines, JsonLinesExporter } from '../receiver/src/export/console';
 import { LruMap } from '../receiver/src/lru';
 import { GatedSpanProcessor, SpanGate } from '../receiver/src/sampling';
 import type { TraceExecsMode } from '../receiver/src/config';
@@ -204,6 +204,16 @@ describe('terminal escapes', () => {
     assert.ok(!/[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]/.test(json));
     for (const l of json.trim().split('\n')) JSON.parse(l);
     assert.ok(json.includes('\u009b'.replace(/./, '\\u009b')));
+  });
+
+  it('jsonl: an ASCII batch is written as encoded; DEL, C1 and bidi overrides escaped in any batch', () => {
+    const texts = [JSON.stringify({ a: 'plain' }), JSON.stringify({ b: ['x', 'y=1'] })];
+    assert.equal(jsonLines(texts).toString(), `${texts.join('\n')}\n`);
+    for (const evil of ['del\x7f', 'c1\x9b', 'bidi\u202e', 'mixed é \x7f']) {
+      const out = jsonLines([...texts, JSON.stringify({ evil })]).toString();
+      assert.ok(!/[\x7f-\x9f\u202e]/.test(out), JSON.stringify(out));
+      assert.deepEqual(out.trim().split('\n').map((l) => JSON.parse(l) as unknown), [...texts, JSON.stringify({ evil })].map((t) => JSON.parse(t) as unknown));
+    }
   });
 });
 

@@ -84,6 +84,7 @@ class RingReader {
   std::mutex ring_mutex_;  // serialises ring_buffer__consume between the thread and JS
   RingBatch* filling_ = nullptr;  // batch OnSample appends to; under ring_mutex_
   bool batch_full_ = false;
+  size_t last_batch_bytes_ = 0;   // size of the last batch drained; under ring_mutex_
 
   std::mutex queue_mutex_;
   std::condition_variable queue_space_;

@@ -21,7 +21,7 @@ import type { AgentConfig, ProbeName } from './config';
 import { decodeEvent, peekEventTime, type EventOf, type KernelEvent } from './decode/index';
 import { DecodeError, EventType } from './decode/layout';
 import { createMetricReaders, createSpanExporter } from './export/exporters';
-import { batchProcessor, type RetryingSpanExporter } from './export/span-pipeline';
+import { batchOptionsFor, batchProcessor, type RetryingSpanExporter } from './export/span-pipeline';
 import { peekTcpConnect } from './decode/tcp-connect';
 import type { Logger } from './log';
 import { oldKernelHint, preflight } from './preflight';
@@ -298,10 +298,7 @@ export class Agent {
   /** Batch processors feeding the shared span exporters, behind the one sampling budget. */
   private newSpanProcessor(): SpanProcessor {
     if (!this.spanGate) throw new Error('internal: the span gate is made before any TracerProvider');
-    const batches = this.spanExporters.map((exporter, i) => batchProcessor(exporter, {
-      maxBatchSize: this.config.exporters[i] === 'otlp' ? 512 : 256,
-      scheduledDelayMs: this.config.exporters[i] === 'otlp' ? 1000 : 100,
-    }));
+    const batches = this.spanExporters.map((exporter, i) => batchProcessor(exporter, batchOptionsFor(this.config.exporters[i])));
     return new GatedSpanProcessor(this.spanGate, batches, (reason) => this.stats.spansSampledOut.add({ reason }));
   }
 

@@ -168,12 +168,12 @@ function isHeaderChar(c: number): boolean {
 /** Token formats (rule 8), found in one linear scan: literal prefixes not preceded by a letter or digit. */
 const TOKEN_START = new RegExp(`(?<![A-Za-z0-9])(?:${TOKEN_PREFIXES.map((p) => p.replace(/[.+]/g, '\\$&')).join('|')})`, 'g');
 /**
- * Matches inside every token prefix (each is a lower-case letter before `_`, `-` or `.`, or
- * starts with AKIA, ASIA, AIza or eyJ; test/unit-redact.test.ts checks each), so a text it does
- * not match holds no token. It costs a third of TOKEN_START (whose lookbehind runs at every
- * position) on a 70-character word, and rules out most words of an argv.
+ * The prefixes alone, without TOKEN_START's lookbehind (which runs at every position): a text it
+ * does not match holds no token (test/unit-redact.test.ts checks each prefix). Exact rather than
+ * a looser `[a-z][_.-]`, which matched a quarter of the exec storm's words (`--from-literal=`,
+ * `-Djavax.net…`) and most paths, each then scanned again by TOKEN_START for nothing.
  */
-export const TOKEN_POSSIBLE = /[a-z][_.-]|AKIA|ASIA|AIza|eyJ/;
+export const TOKEN_POSSIBLE = new RegExp(TOKEN_PREFIXES.map((p) => p.replace(/[.+]/g, '\\$&')).join('|'));
 /** For the test that checks TOKEN_POSSIBLE against every prefix. */
 export const TOKEN_PREFIX_LIST: readonly string[] = TOKEN_PREFIXES;
 

@@ -11,13 +11,14 @@
  * than nothing: an exit whose exec was never seen, a process that outlived
  * its command.
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type HrTime, type Span, type Tracer } from '@opentelemetry/api';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { KernelClock } from '../clock';
 import type { TraceExecsMode } from '../config';
 import type { BashPromptEvent, BashReadlineEvent } from '../decode/bash';
 import type { ProcExecEvent, ProcExitEvent, ProcForkEvent } from '../decode/proc';
+import { startRecordingSpan } from '../export/finished-span';
 import {
   ATTR_PROCESS_COMMAND_ARGS,
   ATTR_PROCESS_COMMAND_LINE,
@@ -159,11 +160,7 @@ export class CommandTracer {
     }
     this.endCommand(shell, e.timestampNs);
     if (e.line.trim() === '') return; // an empty line runs nothing
-    const span = this.tracers.tracerFor(e.pid, e.cgroupId, 'bash').startSpan(
-      'bash',
-      { kind: SpanKind.INTERNAL, startTime: this.clock.toHrTime(e.timestampNs), attributes: this.shellAttributes(e.pid, e.uid) },
-      ROOT_CONTEXT,
-    );
+    const span = this.startSpan(e.pid, e.cgroupId, 'bash', 'bash', this.clock.toHrTime(e.timestampNs), this.shellAttributes(e.pid, e.uid), ROOT_CONTEXT);
     const command: Command = {
       shellPid: e.pid,
       span,
@@ -282,11 +279,7 @@ export class CommandTracer {
     if (owner !== undefined) attributes[ATTR_PROCESS_OWNER] = owner;
     if (e.argsTruncated || e.filenameTruncated) attributes[ATTR_PROCESS_ARGS_TRUNCATED] = true;
     if (e.tty) attributes[ATTR_PROCESS_TTY] = e.tty;
-    const span = this.tracers.tracerFor(e.pid, e.cgroupId, e.comm).startSpan(
-      executable,
-      { kind: SpanKind.INTERNAL, startTime: this.clock.toHrTime(e.timestampNs), attributes },
-      proc.parentContext ?? ROOT_CONTEXT,
-    );
+    const span = this.startSpan(e.pid, e.cgroupId, e.comm, executable, this.clock.toHrTime(e.timestampNs), attributes, proc.parentContext ?? ROOT_CONTEXT);
     proc.span = span;
     proc.context = trace.setSpan(proc.parentContext ?? ROOT_CONTEXT, span);
   }
@@ -321,11 +314,7 @@ export class CommandTracer {
       if (!startSeen) attributes[ATTR_PROCESS_START_SEEN] = false;
       const owner = this.opts.users?.nameOf(e.uid);
       if (owner !== undefined) attributes[ATTR_PROCESS_OWNER] = owner;
-      proc.span = this.tracers.tracerFor(e.pid, e.cgroupId, e.comm).startSpan(
-        e.comm,
-        { kind: SpanKind.INTERNAL, startTime: this.clock.toHrTime(proc.forkNs ?? e.startNs), attributes },
-        proc.parentContext ?? ROOT_CONTEXT,
-      );
+      proc.span = this.startSpan(e.pid, e.cgroupId, e.comm, e.comm, this.clock.toHrTime(proc.forkNs ?? e.startNs), attributes, proc.parentContext ?? ROOT_CONTEXT);
       proc.context = trace.setSpan(proc.parentContext ?? ROOT_CONTEXT, proc.span);
     }
     if (proc?.span) {
@@ -339,7 +328,11 @@ export class CommandTracer {
       }
       proc.span.end(this.clock.toHrTime(e.timestampNs));
     }
-    if (proc?.context) this.tombstones.set(e.pid, { context: proc.context, exitNs: e.timestampNs, untilNs: e.timestampNs + TOMBSTONE_NS });
+    // The tombstone keeps the span's identity, not the span: finished spans (their attributes, up
+    // to 4 KiB of argv each) held for TOMBSTONE_NS filled the old generation (the agent's peak RSS
+    // under the long-argv exec storm: 169 MB, 108 MB without).
+    const spanContext = proc?.context ? trace.getSpanContext(proc.context) : undefined;
+    if (spanContext) this.tombstones.set(e.pid, { context: trace.setSpanContext(ROOT_CONTEXT, spanContext), exitNs: e.timestampNs, untilNs: e.timestampNs + TOMBSTONE_NS });
     this.procs.delete(e.pid);
     this.sweepTombstones(e.timestampNs);
   }
@@ -397,6 +390,16 @@ export class CommandTracer {
   /** Open commands and tracked processes, for diagnostics and tests. */
   get size(): { shells: number; procs: number; tombstones: number } {
     return { shells: this.shells.size, procs: this.procs.size, tombstones: this.tombstones.size };
+  }
+
+  /**
+   * A span of the event's workload, handed to the span processors when it ends (RecordingSpan:
+   * export/finished-span.ts says why), or from the tracer when the source has no sink.
+   */
+  private startSpan(pid: number, cgroupId: bigint, comm: string, name: string, startTime: HrTime, attributes: Attributes, parent: Context): Span {
+    const sink = this.tracers.sinkFor?.(pid, cgroupId, comm);
+    if (sink) return startRecordingSpan(sink, { name, kind: SpanKind.INTERNAL, startTime, attributes, parent });
+    return this.tracers.tracerFor(pid, cgroupId, comm).startSpan(name, { kind: SpanKind.INTERNAL, startTime, attributes }, parent);
   }
 
   private wantsSpan(proc: Proc): boolean {

@@ -6,10 +6,12 @@
 import { SpanStatusCode, type Attributes, type AttributeValue } from '@opentelemetry/api';
 import { ExportResultCode, hrTimeToMilliseconds, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+import { isAscii } from 'node:buffer';
 
-export type Write = (text: string) => void;
-export const stdoutWrite: Write = (text) => {
-  process.stdout.write(text);
+/** Text, or UTF-8 bytes already encoded. */
+export type Write = (data: string | Uint8Array) => void;
+export const stdoutWrite: Write = (data) => {
+  process.stdout.write(data);
 };
 
 /**
@@ -155,11 +157,31 @@ export function neutralizeJson(json: string): string {
   return json.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/**
+ * JSON texts as UTF-8 lines, each neutralized (neutralizeJson), in one buffer. What neutralizeJson
+ * rewrites is never ASCII but for DEL (JSON.stringify escapes C0 itself): a batch that is ASCII
+ * without DEL, nearly every one, is written as encoded, after one SIMD check of its bytes instead
+ * of a regular-expression scan per line (2–3 µs for a span with a 4 KiB argv), and without
+ * joining the lines into one string first.
+ */
+export function jsonLines(texts: readonly string[]): Buffer {
+  let size = 0;
+  for (const text of texts) size += Buffer.byteLength(text) + 1;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const text of texts) {
+    at += out.write(text, at);
+    out[at++] = 0x0a;
+  }
+  if (isAscii(out) && out.indexOf(0x7f) < 0) return out;
+  return Buffer.from(texts.map((text) => `${neutralizeJson(text)}\n`).join(''));
+}
+
 export class JsonLinesExporter implements SpanExporter {
   constructor(private readonly write: Write = stdoutWrite) {}
 
   export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    this.write(spans.map((s) => `${neutralizeJson(JSON.stringify(spanToJson(s)))}\n`).join(''));
+    this.write(jsonLines(spans.map((s) => JSON.stringify(spanToJson(s)))));
     done({ code: ExportResultCode.SUCCESS });
   }
 

@@ -62,6 +62,19 @@ export const PROC_STAT_COUNT = 7;
 
 const PROGRAMS = ['handle_exec', 'handle_fork', 'handle_exit'] as const;
 
+/**
+ * When the exec programs wake the reader (bpf/agent.bpf.h wakeup_bytes): once a quarter of the
+ * ring waits, not the default 64 KiB. An exec record carries up to 4 KiB of argv, so 64 KiB was
+ * 15 long-argv execs: ~110 wake-ups a second under the exec storm (each one the reader thread, a
+ * drain, a hand-over to the JavaScript thread), where short records wait for the 50 ms poll. A
+ * quarter of the 1 MiB ring is ~58 long-argv execs (~30 wake-ups a second at the storm's rate)
+ * and leaves three quarters for the time the reader takes to drain.
+ */
+function procWakeupBytes(object: BpfObject): number {
+  const ring = object.maps().find((m) => m.name === 'events');
+  return Math.floor((ring?.maxEntries ?? 1024 * 1024) / 4);
+}
+
 export class ProcProbe extends LoadedProbe {
   private lastExecCounts: Array<[string, bigint]> = [];
 
@@ -79,6 +92,7 @@ export class ProcProbe extends LoadedProbe {
       object.setGlobal('filter_tgid', u32(settings.filterTgid));
       object.setGlobal('exclude_tgid', u32(settings.excludeTgid));
       object.setGlobal('follow_all', u8(settings.followAll));
+      object.setGlobal('wakeup_bytes', u32(procWakeupBytes(object)));
       const programs = settings.followNothing && !settings.followAll ? (['handle_exec'] as const) : PROGRAMS;
       for (const program of PROGRAMS) if (!(programs as readonly string[]).includes(program)) object.setAutoload(program, false);
       object.load();
