@@ -39,7 +39,8 @@ export function v8FullGc(): FullGc | undefined {
 }
 
 export class Http2BufferCollector {
-  private threshold: number;
+  /** The lowest array-buffer level seen since the last collection asked for here. */
+  private floor: number;
   private pending = false;
   /** Full collections asked for (for tests and diagnostics). */
   requested = 0;
@@ -49,22 +50,25 @@ export class Http2BufferCollector {
     private readonly growthBytes: number = HTTP2_BUFFER_GROWTH_BYTES,
     private readonly arrayBufferBytes: () => number = () => process.memoryUsage().arrayBuffers,
   ) {
-    this.threshold = arrayBufferBytes() + growthBytes;
+    this.floor = arrayBufferBytes();
   }
 
   /**
-   * Called after each export. The next threshold is counted from what the collection left, so
-   * buffers that are still alive (a request in flight) never make it collect again and again.
+   * Called after each export. Growth is counted from the lowest level seen since the last request,
+   * not from a reading just after it: V8 frees array buffers on a helper thread and counts them
+   * freed a little later (read at once, the next step once began 16 MB too high, and a storm
+   * reached 32 MB). Buffers that stay alive raise the floor, so they never make it collect again
+   * and again.
    */
   check(): void {
-    if (this.pending || this.arrayBufferBytes() < this.threshold) return;
+    const now = this.arrayBufferBytes();
+    if (now < this.floor) this.floor = now;
+    if (this.pending || now - this.floor < this.growthBytes) return;
     this.pending = true;
     this.requested++;
-    const settle = (): void => {
-      this.pending = false;
-      this.threshold = this.arrayBufferBytes() + this.growthBytes;
-    };
-    this.gc().then(settle, settle);
+    this.floor = now;
+    const done = (): void => { this.pending = false; };
+    this.gc().then(done, done);
   }
 }
 
