@@ -15,6 +15,7 @@ import { AggregationTemporality, DataPointType, type CollectionResult, type Hist
 import { TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
 import { ConfigError, parseCommandLine, type AgentConfig } from '../receiver/src/config';
 import { classifyExportError } from '../receiver/src/export/errors';
+import { Http2BufferCollectingExporter, Http2BufferCollector, v8FullGc } from '../receiver/src/export/http2-buffers';
 import { CountingMetricExporter, DeltaMetricProducer } from '../receiver/src/export/metrics';
 import { prometheusName } from '../receiver/src/export/prometheus';
 import { batchProcessor, RetryingSpanExporter, type RetryingExporterOptions, type SpanDropReason } from '../receiver/src/export/span-pipeline';
@@ -366,5 +367,76 @@ describe('exporter settings', () => {
     fails([], { OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: '/etc/hostname' }, /CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY go together/);
     fails([], { OTEL_EXPORTER_OTLP_HEADERS: 'Bearer abc' }, /^OTEL_EXPORTER_OTLP_HEADERS: expected key=value pairs/);
     fails([], { OTEL_EXPORTER_OTLP_TIMEOUT: '10s' }, /^OTEL_EXPORTER_OTLP_TIMEOUT="10s": expected milliseconds/);
+  });
+});
+
+describe('Http2BufferCollector (full collections for the buffers HTTP/2 writes leave)', () => {
+  /** A fake heap: array-buffer bytes set by the test, a gc() that frees down to `live` when the test says so. */
+  function fakeHeap(start: number) {
+    const heap = { bytes: start, live: 0, gcs: 0, finish: () => undefined as void };
+    const gc = (): PromiseLike<void> => {
+      heap.gcs++;
+      return new Promise<void>((resolve) => { heap.finish = () => { heap.bytes = heap.live; resolve(); }; });
+    };
+    return { heap, gc };
+  }
+
+  it('asks for one full collection per growth step above the lowest level since the last one', async () => {
+    const { heap, gc } = fakeHeap(1_000);
+    const collector = new Http2BufferCollector(gc, 10_000, () => heap.bytes);
+    heap.bytes = 10_999;
+    collector.check();
+    assert.equal(heap.gcs, 0, 'below start + growth');
+    heap.bytes = 11_000;
+    collector.check();
+    collector.check();
+    assert.equal(heap.gcs, 1, 'one at a time while it runs');
+    heap.live = 11_000; // V8 counts what it freed a little later: just after the collection, nothing has gone yet
+    heap.finish();
+    await Promise.resolve();
+    collector.check();
+    assert.equal(heap.gcs, 1);
+    heap.bytes = 3_000; // counted freed now; 3,000 still alive (a request in flight)
+    collector.check();
+    heap.bytes = 12_999;
+    collector.check();
+    assert.equal(heap.gcs, 1, 'the next step is counted from 3,000: live buffers do not make it collect again and again');
+    heap.bytes = 13_000;
+    collector.check();
+    assert.equal(heap.gcs, 2);
+    assert.equal(collector.requested, 2);
+  });
+
+  it('a failed collection does not stop later ones', async () => {
+    let gcs = 0;
+    let bytes = 0;
+    const collector = new Http2BufferCollector(() => { gcs++; return Promise.reject(new Error('no')); }, 100, () => bytes);
+    bytes = 100;
+    collector.check();
+    await new Promise((resolve) => setImmediate(resolve));
+    bytes = 200;
+    collector.check();
+    assert.equal(gcs, 2);
+  });
+
+  it('the exporter passes every result through and checks after each export', async () => {
+    const inner = new ScriptedExporter();
+    let checks = 0;
+    const exporter = new Http2BufferCollectingExporter(inner, { check: () => { checks++; } } as unknown as Http2BufferCollector);
+    const results: ExportResult[] = [];
+    exporter.export([], (r) => results.push(r));
+    const call = await inner.call(0);
+    assert.equal(checks, 0, 'not before the answer');
+    call.answer({ code: ExportResultCode.FAILED, error: new Error('down') });
+    assert.deepEqual(results.map((r) => r.code), [ExportResultCode.FAILED]);
+    assert.equal(checks, 1);
+    await exporter.shutdown();
+    assert.equal(inner.shutdowns, 1);
+  });
+
+  it("V8's gc() is reachable at run time (setFlagsFromString('--expose-gc'), then runInNewContext('gc'))", async () => {
+    const gc = v8FullGc();
+    assert.ok(gc);
+    await gc();
   });
 });

@@ -27,6 +27,7 @@ import type * as TraceOtlpProto from '@opentelemetry/exporter-trace-otlp-proto';
 import type { AgentConfig, ExporterName } from '../config';
 import type { Logger } from '../log';
 import { ConsoleLineExporter, JsonLinesExporter } from './console';
+import { Http2BufferCollectingExporter, Http2BufferCollector, v8FullGc } from './http2-buffers';
 import { JsonLinesMetricExporter } from './jsonl-metrics';
 import { CountingMetricExporter, DeltaMetricProducer } from './metrics';
 import type * as Prometheus from './prometheus';
@@ -44,8 +45,13 @@ export interface SpanExportCounters {
 
 export function createSpanExporter(name: ExporterName, config: AgentConfig, log: Logger, counters: SpanExportCounters): RetryingSpanExporter {
   const interactive = name !== 'otlp';
-  const inner = innerSpanExporter(name, config);
-  if (name === 'otlp' && config.tracesProtocol === 'grpc') connectEarly(inner);
+  let inner = innerSpanExporter(name, config);
+  if (name === 'otlp' && config.tracesProtocol === 'grpc') {
+    connectEarly(inner);
+    // Each request written to the HTTP/2 stream waits for V8's next full collection (http2-buffers.ts).
+    const gc = v8FullGc();
+    if (gc) inner = new Http2BufferCollectingExporter(inner, new Http2BufferCollector(gc));
+  }
   return new RetryingSpanExporter(inner, {
     name,
     maxBufferedSpans: config.exportBufferSpans,
