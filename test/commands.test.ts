@@ -74,7 +74,8 @@ describe('commands typed in bash become traces', () => {
     await shell.waitForPrompt();
     bashreadline = watch('stdbuf', ['-oL', '/usr/sbin/bashreadline']);
     execsnoop = watch('stdbuf', ['-oL', '/usr/sbin/execsnoop']);
-    agent = startAgent(['--exporter', 'jsonl', '--probes', 'tcp,exec,bash', '--max-spans-per-second', '0']);
+    // Only connects to our listener: other connects on the host (a storm) would bury the lines we wait for.
+    agent = startAgent(['--exporter', 'jsonl', '--probes', 'tcp,exec,bash', '--max-spans-per-second', '0', '--port', String(listener.port)]);
     await agent.waitForStderr(/running/);
     // The tools print their header once attached.
     await bashreadline.waitFor(/^TIME\s+PID\s+COMMAND/m);
