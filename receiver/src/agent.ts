@@ -156,8 +156,9 @@ export class Agent {
 
   async start(): Promise<void> {
     const config = this.config;
-    const dnsSource = chooseDnsSource(config.dnsSource, config.btfPath);
-    preflight(this.bpfDir(), config.probes, config.btfPath, dnsSource.source);
+    // Only when the dns probe runs: choosing its source reads the kernel's BTF.
+    const dnsSource = config.probes.includes('dns') ? chooseDnsSource(config.dnsSource, config.btfPath) : undefined;
+    preflight(this.bpfDir(), config.probes, config.btfPath, dnsSource?.source);
     this.log.debug(`libbpf ${libbpfVersion()}`);
 
     this.clock = new KernelClock(clockPair);
@@ -223,7 +224,7 @@ export class Agent {
       tcp: () => this.loadTcpProbe(tracer, users, gate, producers),
       exec: () => this.loadExecProbe(),
       bash: () => this.loadBashProbe(),
-      dns: () => this.loadDnsProbe(tracer, users, gate, dnsSource),
+      dns: () => this.loadDnsProbe(tracer, users, gate, dnsSource ?? chooseDnsSource(config.dnsSource, config.btfPath)),
     };
     // Fixed order: the bash probe shares the exec probe's map of followed processes.
     const order: ProbeName[] = ['tcp', 'exec', 'bash', 'dns'];

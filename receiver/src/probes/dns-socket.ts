@@ -42,6 +42,18 @@ export const DEFAULT_KERNEL_BTF = '/sys/kernel/btf/vmlinux';
  * MB, read once at start).
  */
 export function kernelHasSocketTracepoints(btfPath: string = DEFAULT_KERNEL_BTF): boolean {
+  // Asked when the source is chosen and again when the probe loads: the file is read once.
+  let has = tracepointsByBtf.get(btfPath);
+  if (has === undefined) {
+    has = btfHasSocketTracepoints(btfPath);
+    tracepointsByBtf.set(btfPath, has);
+  }
+  return has;
+}
+
+const tracepointsByBtf = new Map<string, boolean>();
+
+function btfHasSocketTracepoints(btfPath: string): boolean {
   let btf: Buffer;
   try {
     btf = readFileSync(btfPath);
