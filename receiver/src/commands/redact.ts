@@ -166,14 +166,15 @@ function isHeaderChar(c: number): boolean {
   return isAlnum(c) || c === 95 || c === 45;
 }
 /** Token formats (rule 8), found in one linear scan: literal prefixes not preceded by a letter or digit. */
-const TOKEN_START = new RegExp(`(?<![A-Za-z0-9])(?:${TOKEN_PREFIXES.map((p) => p.replace(/[.+]/g, '\\$&')).join('|')})`, 'g');
+const TOKEN_PREFIX_ALTERNATION = TOKEN_PREFIXES.map((p) => p.replace(/[.+]/g, '\\$&')).join('|');
+const TOKEN_START = new RegExp(`(?<![A-Za-z0-9])(?:${TOKEN_PREFIX_ALTERNATION})`, 'g');
 /**
  * The prefixes alone, without TOKEN_START's lookbehind (which runs at every position): a text it
  * does not match holds no token (test/unit-redact.test.ts checks each prefix). Exact rather than
  * a looser `[a-z][_.-]`, which matched a quarter of the exec storm's words (`--from-literal=`,
  * `-Djavax.net…`) and most paths, each then scanned again by TOKEN_START for nothing.
  */
-export const TOKEN_POSSIBLE = new RegExp(TOKEN_PREFIXES.map((p) => p.replace(/[.+]/g, '\\$&')).join('|'));
+export const TOKEN_POSSIBLE = new RegExp(TOKEN_PREFIX_ALTERNATION);
 /** For the test that checks TOKEN_POSSIBLE against every prefix. */
 export const TOKEN_PREFIX_LIST: readonly string[] = TOKEN_PREFIXES;
 
