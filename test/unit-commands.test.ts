@@ -30,7 +30,7 @@ const fork = (pid: number, ppid: number, ts: bigint): ProcForkEvent => {
 };
 const exec = (pid: number, ppid: number, ts: bigint, file: string, args: string[]): ProcExecEvent => ({
   kind: 'proc_exec', ...base, pid, tid: pid, ppid, oldTid: pid, timestampNs: ts, startNs: started.get(pid) ?? started.set(pid, ts).get(pid) ?? ts, sessionId: 0, tty: 'pts/0', comm: file.split('/').pop() ?? '',
-  filename: file, filenameTruncated: false, argc: args.length, args, argsTruncated: false, argsUnreadable: false, argsSizeTotal: 0,
+  filename: file, filenameTruncated: false, argc: args.length, args, argsText: args.join('\0'), argsTruncated: false, argsUnreadable: false, argsSizeTotal: 0,
 });
 const exit = (pid: number, ppid: number, ts: bigint, code: number, signal?: number): ProcExitEvent => ({
   kind: 'proc_exit', ...base, pid, tid: pid, ppid, timestampNs: ts, startNs: started.get(pid) ?? 0n, durationNs: ts, comm: 'x', waitStatus: signal ?? code << 8,

@@ -69,6 +69,7 @@ describe('decodeProcExec', () => {
       filenameTruncated: false,
       argc: 3,
       args: ['/bin/echo', 'hello', 'a b'],
+      argsText: '/bin/echo\0hello\0a b',
       argsTruncated: false,
       argsUnreadable: false,
       argsSizeTotal: 10 + 6 + 4,
@@ -244,10 +245,10 @@ describe('splitArgs', () => {
   }
 
   it('keeps at most maxCount arguments and says when more were there', () => {
-    assert.deepEqual(splitArgs(nul('a', 'b'), 2), { args: ['a', 'b'], dropped: false });
-    assert.deepEqual(splitArgs(Buffer.from('a\0b\0c'), 2), { args: ['a', 'b'], dropped: true });
+    assert.deepEqual(splitArgs(nul('a', 'b'), 2), { args: ['a', 'b'], text: 'a\0b', dropped: false });
+    assert.deepEqual(splitArgs(Buffer.from('a\0b\0c'), 2), { args: ['a', 'b'], text: 'a\0b', dropped: true });
     // A third, empty argument is still an argument.
-    assert.deepEqual(splitArgs(Buffer.from('a\0b\0\0'), 2), { args: ['a', 'b'], dropped: true });
+    assert.deepEqual(splitArgs(Buffer.from('a\0b\0\0'), 2), { args: ['a', 'b'], text: 'a\0b', dropped: true });
   });
 
   /** The decoder as it was: one UTF-8 decode per argument, the reference for the whole-block decode. */
@@ -281,7 +282,9 @@ describe('splitArgs', () => {
       while (bytes.length < length) bytes.push(...(pieces[next() % pieces.length] as number[]));
       const block = Buffer.from(bytes);
       const maxCount = 1 + (next() % 8);
-      assert.deepEqual(splitArgs(block, maxCount), splitArgsPerArgument(block, maxCount), `block ${block.toString('hex')} max ${maxCount}`);
+      const { args, text, dropped } = splitArgs(block, maxCount);
+      assert.deepEqual({ args, dropped }, splitArgsPerArgument(block, maxCount), `block ${block.toString('hex')} max ${maxCount}`);
+      assert.equal(text, args.join('\0'), `block ${block.toString('hex')} max ${maxCount}: text is the arguments joined with NUL`);
     }
   });
 });

@@ -29,7 +29,7 @@ const prompt = (pid: number, ts: bigint, commandLine = 0): BashPromptEvent => ({
 const fork = (pid: number, ppid: number, ts: bigint): ProcForkEvent => ({ kind: 'proc_fork', ...base, pid, ppid, parentTid: ppid, timestampNs: ts, comm: 'bash' });
 const exec = (pid: number, ppid: number, ts: bigint, startNs: bigint, file: string, args: string[]): ProcExecEvent => ({
   kind: 'proc_exec', ...base, pid, tid: pid, ppid, oldTid: pid, timestampNs: ts, startNs, sessionId: 0, tty: 'pts/0', comm: file.split('/').pop() ?? '',
-  filename: file, filenameTruncated: false, argc: args.length, args, argsTruncated: false, argsUnreadable: false, argsSizeTotal: 0,
+  filename: file, filenameTruncated: false, argc: args.length, args, argsText: args.join('\0'), argsTruncated: false, argsUnreadable: false, argsSizeTotal: 0,
 });
 const exit = (pid: number, ppid: number, ts: bigint, startNs: bigint, code: number): ProcExitEvent => ({
   kind: 'proc_exit', ...base, pid, tid: pid, ppid, timestampNs: ts, startNs, durationNs: ts - startNs, comm: 'x', waitStatus: code << 8,

@@ -266,7 +266,7 @@ export class CommandTracer {
       proc.parentContext = proc.context;
     }
     if (!this.wantsSpan(proc)) return;
-    const args = this.opts.redactor.args(e.args);
+    const args = this.opts.redactor.args(e.args, e.argsText);
     const attributes: Attributes = {
       [ATTR_PROCESS_PID]: e.pid,
       [ATTR_PROCESS_PARENT_PID]: e.ppid,
