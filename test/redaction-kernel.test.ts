@@ -23,9 +23,9 @@ import { PASTED_SECRET, SECRET_CORPUS } from './helpers/secret-corpus';
 import { TmuxShell } from './helpers/tmux';
 
 const STUBS = [
-  '7z', 'app', 'aws', 'cli', 'curl', 'docker', 'gh', 'git', 'gpg', 'htpasswd', 'http', 'java', 'keytool', 'kubectl', 'ldapsearch', 'mongosh',
+  '7z', 'app', 'aws', 'az', 'chpasswd', 'cli', 'curl', 'docker', 'gh', 'git', 'gpg', 'htpasswd', 'http', 'java', 'jq', 'keytool', 'kubectl', 'ldapsearch', 'mongosh',
   'mount', 'mysql', 'mysqldump', 'npm', 'openssl', 'psql', 'redis-cli', 'scp', 'slack-post', 'smbclient', 'ssh', 'sshpass', 'su', 'sudo', 'tool',
-  'vault', 'wget', 'migrate.sh', 'run',
+  'vault', 'wget', 'migrate.sh', 'run', 'ssh-keygen', 'useradd', 'mosquitto_pub', 'rabbitmqctl', 'sqlplus',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

@@ -96,6 +96,19 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'expanded', line: 'U=mo:Zq68exp; curl -u "$U" http://h/', secrets: ['Zq68exp'], keep: ['http://h/'], typedOnly: true },
   { category: 'expanded', line: 'T=Zq69exp; curl -H "Authorization: Bearer $T" http://h/', secrets: ['Zq69exp'], keep: ['http://h/'], typedOnly: true },
   { category: 'expanded', line: "Q='password=Zq70exp'; curl -d \"$Q\" http://h/", secrets: ['Zq70exp'], keep: ['http://h/'], typedOnly: true },
+  // a password piped to a login that reads it on stdin (echo is a builtin: its words reach no argv; /bin/echo's would, without the line)
+  { category: 'positional', line: 'echo Zq71stdin | docker login -u kim --password-stdin reg.example', secrets: ['Zq71stdin'], keep: ['kim', 'reg.example'], typedOnly: true },
+  { category: 'glued', line: 'az login -u kim@example.org -p Zq72az --tenant t1', secrets: ['Zq72az'], keep: ['--tenant', 't1'] },
+  { category: 'token', line: 'curl -d @msg.json https://hooks.slack.com/services/T0001/B0001/Zq73hook', secrets: ['Zq73hook'], keep: ['@msg.json', 'T0001'] },
+  { category: 'setting', line: "jq -n --arg token Zq74jq --arg user kim '{t: $token}'", secrets: ['Zq74jq'], keep: ['kim'] },
+  { category: 'positional', line: "echo 'kim:Zq75chpw' | chpasswd", secrets: ['Zq75chpw'], keep: ['chpasswd'], typedOnly: true },
+  { category: 'positional', line: 'echo Zq76sudo | sudo -S systemctl restart nginx', secrets: ['Zq76sudo'], keep: ['systemctl', 'nginx'], typedOnly: true },
+  { category: 'glued', line: 'ssh-keygen -t ed25519 -N Zq77new -f id_ci', secrets: ['Zq77new'], keep: ['ed25519', 'id_ci'] },
+  { category: 'glued', line: 'useradd -m -p Zq78hash kim', secrets: ['Zq78hash'], keep: ['kim'] },
+  { category: 'glued', line: 'mosquitto_pub -h mq1 -u kim -P Zq79mq -t a/b -m on', secrets: ['Zq79mq'], keep: ['mq1', 'a/b'] },
+  { category: 'positional', line: 'vault kv put secret/app db_url=Zq80vault', secrets: ['Zq80vault'], keep: ['secret/app', 'db_url'] },
+  { category: 'positional', line: 'rabbitmqctl add_user kim Zq81rmq', secrets: ['Zq81rmq'], keep: ['add_user', 'kim'] },
+  { category: 'positional', line: 'sqlplus -s scott/Zq82ora@//db1:1521/orcl @report.sql', secrets: ['Zq82ora'], keep: ['scott', '@//db1:1521/orcl', '@report.sql'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

@@ -88,8 +88,22 @@ const SHORT_SECRET_FLAGS: Record<string, readonly string[]> = {
   openssl: ['-k', '-K'],
   curl: ['-b'],
   smbclient: ['-P'],
+  'ssh-keygen': ['-N', '-P'],
+  useradd: ['-p'],
+  usermod: ['-p'],
+  mosquitto_pub: ['-P'],
+  mosquitto_sub: ['-P'],
+  mosquitto_rr: ['-P'],
 };
-const LOGIN_TOOLS = new Set(['docker', 'podman', 'nerdctl', 'buildah', 'skopeo', 'helm', 'oras', 'crane', 'regctl']);
+/** rabbitmqctl commands followed by a user name and that user's password. */
+const RABBITMQ_PASSWORD_COMMANDS = new Set(['add_user', 'change_password', 'authenticate_user']);
+/** Oracle tools whose first argument is a logon, `user/password@database`. */
+const ORACLE_LOGON_TOOLS = new Set(['sqlplus', 'sqlldr', 'exp', 'imp', 'expdp', 'impdp', 'rman', 'sqlcl', 'sql']);
+const LOGIN_TOOLS = new Set(['docker', 'podman', 'nerdctl', 'buildah', 'skopeo', 'helm', 'oras', 'crane', 'regctl', 'az']);
+/** Flags that make a command read a password on standard input (docker login, gpg, …). */
+const PASSWORD_STDIN_FLAGS = new Set(['--password-stdin', '--passphrase-fd', '--token-stdin']);
+/** Commands whose words a line reading a password on standard input pipes to it. */
+const ECHOES = new Set(['echo', 'printf']);
 /** Flags whose value is `user:secret`. */
 const USER_FLAGS = new Set(['-u', '--user', '-U', '--proxy-user', '--auth', '--proxy-auth', '--http-user']);
 /**
@@ -248,7 +262,7 @@ export function redactText(text: string): string {
   let out = text;
   // Both need a colon: one scan rules them out for most words.
   if (out.includes(':')) {
-    if (out.includes('://')) out = redactUrls(out);
+    if (out.includes('://')) out = redactWebhooks(redactUrls(out));
     if (out.includes(':')) out = redactHeaders(out);
   }
   if (out.includes('=')) out = redactAssignments(out);
@@ -290,6 +304,8 @@ function searchFrom(pattern: RegExp, text: string, from: number): number {
 }
 /** Ends a URL's authority. */
 const AUTHORITY_END = /[/?#'" \t\n\0]/g;
+/** Ends a URL's path. */
+const PATH_END = /[?#'" \t\n\0]/g;
 /** Ends an unquoted header value inside a word. */
 const HEADER_VALUE_END = /[ \t\n,;&}"'\0]/g;
 
@@ -310,6 +326,32 @@ function redactUrls(text: string): string {
     out += text.slice(from, authStart) + replacement;
     from = at;
     i = authEnd - 3 > i ? authEnd - 3 : i;
+  }
+  return from === 0 ? text : out + text.slice(from);
+}
+
+/** Webhook URLs whose last path part is their secret (Slack's, Discord's): where that path starts. */
+const WEBHOOK_PATHS = ['hooks.slack.com/services/', 'discord.com/api/webhooks/', 'discordapp.com/api/webhooks/'];
+
+/** Rule 8 for webhook URLs: `https://hooks.slack.com/services/T…/B…/secret`, the last part hidden. */
+function redactWebhooks(text: string): string {
+  let out = text;
+  for (const marker of WEBHOOK_PATHS) if (out.includes(marker)) out = redactWebhook(out, marker);
+  return out;
+}
+
+function redactWebhook(text: string, marker: string): string {
+  let out = '';
+  let from = 0;
+  for (let at = text.indexOf(marker); at >= 0; at = text.indexOf(marker, at + 1)) {
+    if (!text.startsWith('://', at - 3) && text.charCodeAt(at - 1) !== 46) continue; // the host, or a subdomain of it
+    const pathStart = at + marker.length;
+    const pathEnd = searchFrom(PATH_END, text, pathStart);
+    const last = text.lastIndexOf('/', pathEnd - 1);
+    if (last < pathStart || pathEnd - last < 2) continue; // no part after the ids
+    out += text.slice(from, last + 1) + REDACTED;
+    from = pathEnd;
+    at = pathEnd;
   }
   return from === 0 ? text : out + text.slice(from);
 }
@@ -502,6 +544,39 @@ function redactWords(words: readonly string[], joined?: string): string[] {
   return out.length === words.length ? out : words.map(redactText);
 }
 
+/** The program's place in a simple command: after shell keywords and NAME=value assignments. */
+function programIndex(words: readonly string[]): number {
+  let k = 0;
+  while (k < words.length && (KEYWORDS.has(words[k] as string) || (words[k] as string).includes('=') && /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/.test(words[k] as string))) k++;
+  return k;
+}
+
+/**
+ * Does this command read a password on standard input: a --password-stdin flag (docker login, helm,
+ * gpg's --passphrase-fd), `sudo -S`, `passwd --stdin`, chpasswd (`user:password` lines)?
+ */
+function readsPasswordOnStdin(words: readonly string[]): boolean {
+  const k = programIndex(words);
+  if (k >= words.length) return false;
+  const tool = path.basename(words[k] as string);
+  if (tool === 'chpasswd') return true;
+  for (let j = k + 1; j < words.length; j++) {
+    const w = words[j] as string;
+    if (PASSWORD_STDIN_FLAGS.has(w) || (tool === 'sudo' && (w === '-S' || w === '--stdin')) || (tool === 'passwd' && w === '--stdin')) return true;
+  }
+  return false;
+}
+
+/**
+ * In a line where a command reads a password on standard input (`echo X | docker login
+ * --password-stdin`), an echo's or printf's words (not its options) are that password.
+ */
+function hideEchoed(words: readonly string[], out: string[]): void {
+  const k = programIndex(words);
+  if (k >= words.length || !ECHOES.has(path.basename(words[k] as string))) return;
+  for (let j = k + 1; j < words.length; j++) if (!(words[j] as string).startsWith('-')) out[j] = REDACTED;
+}
+
 export function createRedactor(enabled: boolean, userPatterns: readonly UserPattern[] = []): Redactor {
   const user = (text: string): string => {
     let out = text;
@@ -518,9 +593,15 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     if (depth > MAX_DEPTH) return REDACTED;
     const commands = splitCommands(text);
     const tainted = new Set<string>();
+    const readsPassword = commands.some((words) => readsPasswordOnStdin(words.map((w) => w.value)));
+    const redactCommand = (values: readonly string[], names: ReadonlySet<string>): string[] => {
+      const redacted = argv(values, depth, names);
+      if (readsPassword) hideEchoed(values, redacted);
+      return redacted;
+    };
     const firstPass = commands.map((words) => {
       const values = words.map((w) => w.value);
-      const redacted = argv(values, depth, tainted);
+      const redacted = redactCommand(values, tainted);
       values.forEach((v, i) => {
         if (redacted[i] === v || !v.includes('$')) return;
         for (const m of v.matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/g)) if (!(redacted[i] as string).includes(m[0])) tainted.add(m[1] as string);
@@ -530,7 +611,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     const edits: Array<[number, number, string]> = [];
     commands.forEach((words, c) => {
       const values = words.map((w) => w.value);
-      const redacted = tainted.size > 0 ? argv(values, depth, tainted) : (firstPass[c] as string[]);
+      const redacted = tainted.size > 0 ? redactCommand(values, tainted) : (firstPass[c] as string[]);
       words.forEach((w, i) => {
         if (redacted[i] !== values[i]) {
           edits.push([w.start, w.end, quoteWord(redacted[i] as string, w.doubleQuoted)]);
@@ -577,8 +658,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       out[v] = REDACTED;
       i = v;
     }
-    let k = 0;
-    while (k < words.length && (KEYWORDS.has(words[k] as string) || (words[k] as string).includes('=') && /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/.test(words[k] as string))) k++;
+    const k = programIndex(words);
     if (k < words.length) command(words, k, out, depth);
     return out;
   };
@@ -677,6 +757,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     const ghSecret = tool === 'gh' && has('secret');
     const isVault = tool === 'vault';
     const isConfig = CONFIG_TOOLS.has(tool);
+    const isJq = tool === 'jq' || tool === 'gojq' || tool === 'yq';
     const special = isShell || isSu || isOpenssl || ghSecret || isVault;
     let lastPositional = -1;
     // A line that starts with a flag continues an earlier one (a multi-line command).
@@ -749,6 +830,12 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         i++;
         continue;
       }
+      // jq --arg token X: the variable's name says what its value is.
+      if (isJq && (w === '--arg' || w === '--argjson') && next !== undefined) {
+        if (i + 2 < words.length && isSecretName(next)) out[i + 2] = REDACTED;
+        i += 2;
+        continue;
+      }
       if (isVault && (w === 'login' || w === 'unwrap') && next !== undefined && !next.startsWith('-') && !next.includes('=')) {
         redactNext(i);
         i++;
@@ -761,8 +848,33 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       }
       if (!flag) lastPositional = i;
     }
+    // Positional secrets of the tools that take them so.
     // htpasswd -b file user PASSWORD: the password is the last positional.
     if (tool === 'htpasswd' && words.slice(k + 1).some((w) => /^-[a-zA-Z]*b/.test(w)) && lastPositional > k) out[lastPositional] = REDACTED;
+    // vault kv put PATH name=value …, vault write …: a secret store's values are secrets, whatever their name.
+    if (isVault && (has('put') || has('write') || has('patch'))) {
+      for (let j = k + 1; j < words.length; j++) {
+        const w = words[j] as string;
+        const eq = w.indexOf('=');
+        if (eq > 0 && !w.startsWith('-')) out[j] = `${w.slice(0, eq + 1)}${REDACTED}`;
+      }
+    }
+    // rabbitmqctl add_user NAME PASSWORD (change_password, authenticate_user).
+    if (tool === 'rabbitmqctl') {
+      for (let j = k + 1; j + 2 < words.length; j++) {
+        if (RABBITMQ_PASSWORD_COMMANDS.has(words[j] as string)) out[j + 2] = REDACTED;
+      }
+    }
+    // sqlplus user/password@database: the logon is the first argument that is not an option.
+    if (ORACLE_LOGON_TOOLS.has(tool)) {
+      const j = words.findIndex((w, i) => i > k && !w.startsWith('-'));
+      const logon = j > k ? (words[j] as string) : '';
+      const slash = /^[^/@\s]+\//.exec(logon)?.[0].length ?? 0;
+      if (slash > 0 && slash < logon.length && logon[slash] !== '@') {
+        const at = logon.indexOf('@', slash);
+        out[j] = `${logon.slice(0, slash)}${REDACTED}${at < 0 ? '' : logon.slice(at)}`;
+      }
+    }
   };
 
   return {
