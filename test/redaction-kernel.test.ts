@@ -26,6 +26,7 @@ const STUBS = [
   '7z', 'app', 'aws', 'az', 'chpasswd', 'cli', 'curl', 'docker', 'gh', 'git', 'gpg', 'htpasswd', 'http', 'java', 'jq', 'keytool', 'kubectl', 'ldapsearch', 'mongosh',
   'mount', 'mysql', 'mysqldump', 'npm', 'openssl', 'psql', 'redis-cli', 'scp', 'slack-post', 'smbclient', 'ssh', 'sshpass', 'su', 'sudo', 'tool',
   'vault', 'wget', 'migrate.sh', 'run', 'ssh-keygen', 'useradd', 'mosquitto_pub', 'rabbitmqctl', 'sqlplus',
+  'doctl', 'cargo', 'composer', 'dotnet', 'consul',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

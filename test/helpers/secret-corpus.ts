@@ -109,6 +109,13 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'positional', line: 'vault kv put secret/app db_url=Zq80vault', secrets: ['Zq80vault'], keep: ['secret/app', 'db_url'] },
   { category: 'positional', line: 'rabbitmqctl add_user kim Zq81rmq', secrets: ['Zq81rmq'], keep: ['add_user', 'kim'] },
   { category: 'positional', line: 'sqlplus -s scott/Zq82ora@//db1:1521/orcl @report.sql', secrets: ['Zq82ora'], keep: ['scott', '@//db1:1521/orcl', '@report.sql'] },
+  { category: 'glued', line: 'doctl auth init -t Zq83do', secrets: ['Zq83do'], keep: ['init'] },
+  { category: 'positional', line: 'cargo login Zq84crates', secrets: ['Zq84crates'], keep: ['login'] },
+  { category: 'setting', line: 'composer config http-basic.repo.example kim Zq85comp', secrets: ['Zq85comp'], keep: ['http-basic.repo.example', 'kim'] },
+  { category: 'glued', line: 'dotnet nuget add source https://feed.example/v3/index.json -u kim -p Zq86nuget', secrets: ['Zq86nuget'], keep: ['https://feed.example/v3/index.json', 'kim'] },
+  { category: 'flag', line: 'az keyvault secret set --vault-name kv1 --name db --value Zq87az', secrets: ['Zq87az'], keep: ['kv1', 'db'] },
+  { category: 'flag', line: "aws secretsmanager create-secret --name db --secret-string 'Zq88sm'", secrets: ['Zq88sm'], keep: ['--name'] },
+  { category: 'glued', line: 'consul agent -dev -encrypt=Zq89gossip', secrets: ['Zq89gossip'], keep: ['-dev', '-encrypt='] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

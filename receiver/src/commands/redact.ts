@@ -94,6 +94,10 @@ const SHORT_SECRET_FLAGS: Record<string, readonly string[]> = {
   mosquitto_pub: ['-P'],
   mosquitto_sub: ['-P'],
   mosquitto_rr: ['-P'],
+  doctl: ['-t'],
+  consul: ['-encrypt'],
+  serf: ['-encrypt'],
+  nomad: ['-encrypt'],
 };
 /** rabbitmqctl commands followed by a user name and that user's password. */
 const RABBITMQ_PASSWORD_COMMANDS = new Set(['add_user', 'change_password', 'authenticate_user']);
@@ -150,7 +154,10 @@ function lower(s: string): string {
 }
 
 /** Does this flag name (`--db-password`, `-storepass`) say its value is a secret? */
-const SECRET_FLAG_SUFFIX = /^(?:pw|pwd|key)$|(?:password|passwd|passphrase|pass|passin|passout|token|secret|apikey|cookie|auth|credentials?|bearer)$/i;
+const SECRET_FLAG_SUFFIX = /^(?:pw|pwd|key)$|(?:password|passwd|passphrase|pass|passin|passout|token|secret|apikey|cookie|auth|credentials?|bearer|otp)$/i;
+/** Flags that take a secret but whose name's end does not say so. */
+const SECRET_FLAGS = new Set(['--secret-string', '--secret-binary', '--token-code', '--mfa-code']);
+const LONGEST_SECRET_FLAG = Math.max(...[...SECRET_FLAGS].map((flag) => flag.length));
 /** The longest word SECRET_FLAG_SUFFIX ends with (`credentials`). */
 const LONGEST_FLAG_SUFFIX = 11;
 function isSecretFlag(word: string): boolean {
@@ -678,7 +685,8 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     const has = (w: string): boolean => words.indexOf(w, k + 1) >= 0;
     // Own properties only: a program may be called `constructor` or `__proto__`.
     const shortSecret = Object.hasOwn(SHORT_SECRET_FLAGS, tool) ? [...(SHORT_SECRET_FLAGS[tool] as readonly string[])] : [];
-    if (LOGIN_TOOLS.has(tool) && has('login')) shortSecret.push('-p');
+    if ((LOGIN_TOOLS.has(tool) && has('login')) || (tool === 'dotnet' && has('nuget'))) shortSecret.push('-p');
+    if (tool === 'az' && has('secret')) shortSecret.push('--value'); // az keyvault secret set --value x
     const httpie = tool === 'http' || tool === 'https' || tool === 'xh';
     const userFlags = { has: (f: string): boolean => (f.length <= LONGEST_USER_FLAG && USER_FLAGS.has(f)) || (httpie && f === '-a') || (tool === 'curl' && (f === '-E' || f === '--cert')) };
     /** userFlags.has(`-${letter}`): USER_FLAGS' -u and -U, httpie's -a, curl's -E. */
@@ -794,10 +802,10 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         if (w === short) {
           redactNext(i);
           i++;
-        } else out[i] = `${short}${REDACTED}`;
+        } else out[i] = short.length > 2 && w.charCodeAt(short.length) === 61 ? `${short}=${REDACTED}` : `${short}${REDACTED}`; // -encrypt=x
         continue;
       }
-      if (flag && isSecretFlag(w)) {
+      if (flag && (isSecretFlag(w) || (w.length <= LONGEST_SECRET_FLAG && SECRET_FLAGS.has(w)))) {
         redactNext(i);
         i++;
         continue;
@@ -857,6 +865,20 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         const w = words[j] as string;
         const eq = w.indexOf('=');
         if (eq > 0 && !w.startsWith('-')) out[j] = `${w.slice(0, eq + 1)}${REDACTED}`;
+      }
+    }
+    // cargo login TOKEN.
+    if (tool === 'cargo') {
+      const login = words.indexOf('login', k + 1);
+      if (login > k && login + 1 < words.length && !(words[login + 1] as string).startsWith('-')) out[login + 1] = REDACTED;
+    }
+    // composer config http-basic.HOST USER PASSWORD, bearer.HOST TOKEN (github-oauth, gitlab-token, …).
+    if (tool === 'composer') {
+      for (let j = k + 1; j < words.length; j++) {
+        const w = words[j] as string;
+        // The words after the setting that are secrets: the second (http-basic's password), the first (a token), both (bitbucket's key and secret).
+        const [first, last] = w.startsWith('http-basic.') ? [2, 2] : w.startsWith('bitbucket-oauth.') ? [1, 2] : /^(?:bearer|github-oauth|gitlab-oauth|gitlab-token)\./.test(w) ? [1, 1] : [0, -1];
+        for (let n = first; n <= last && j + n < words.length; n++) out[j + n] = REDACTED;
       }
     }
     // rabbitmqctl add_user NAME PASSWORD (change_password, authenticate_user).
