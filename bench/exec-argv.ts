@@ -9,7 +9,8 @@
  * events of slack) is printed but left out of the medians.
  *
  * Usage (as root, after `bash bench/run.sh` compiled build/bench/exec_storm once):
- *   scripts/node.sh dist/bench/exec-argv.js [--rounds 6] [--execs 10000] [--compare-cli DIR/dist/receiver/src/cli.js]
+ *   scripts/node.sh dist/bench/exec-argv.js [--rounds 6] [--execs 10000] [--compare-cli DIR/dist/receiver/src/cli.js] [--no-redact-too]
+ * --no-redact-too adds the long argv with `--no-redact`: the pipeline's own cost of long argv, without the rules.
  *
  * Sample output (shared 2-CPU machine, 5 rounds of 10,000 execs, --compare-cli a build of 7f22bc0):
  *   this tree     short argv 77.0 (76.0 – 102.0) ms per 1,000 execs, peak RSS 93 MB (3 of 5 runs)
@@ -44,7 +45,8 @@ function positive(name: string, fallback: number): number {
 interface Variant {
   build: string;
   cli: string;
-  argv: 'short' | 'long';
+  /** long-no-redact: the long argv with `--no-redact`, what the pipeline costs without the rules. */
+  argv: 'short' | 'long' | 'long-no-redact';
 }
 
 interface Run {
@@ -65,7 +67,8 @@ function runStorm(args: string[]): Promise<{ per_second: number }> {
 async function runOnce(v: Variant, execs: number): Promise<{ run: Run; line: string; kept: boolean }> {
   const spec: WatcherSpec = {
     id: v.build, label: v.build, kind: 'agent',
-    argv: [process.execPath, ...AGENT_NODE_FLAGS, v.cli, '--exporter', 'jsonl', '--probes', 'exec', '--trace-execs', 'all', '--max-spans-per-second', '0'],
+    argv: [process.execPath, ...AGENT_NODE_FLAGS, v.cli, '--exporter', 'jsonl', '--probes', 'exec', '--trace-execs', 'all', '--max-spans-per-second', '0',
+      ...(v.argv === 'long-no-redact' ? ['--no-redact'] : [])],
   };
   const watcher = await startWatcher(spec);
   const before = sampleProc(watcher.pid).cpuSeconds;
@@ -78,7 +81,7 @@ async function runOnce(v: Variant, execs: number): Promise<{ run: Run; line: str
   // A little slack for the machine's own processes (cron, shells); another storm is thousands.
   const kept = events <= EVENTS_PER_EXEC * execs * 1.02 + 300;
   const run = { cpuMsPerThousand: (cpuSeconds * 1e6) / execs, peakRssMb };
-  const line = `${v.build.padEnd(14)}${v.argv.padEnd(6)} ${run.cpuMsPerThousand.toFixed(1)} ms per 1,000 execs, ${storm.per_second.toFixed(0)} execs/s, ` +
+  const line = `${v.build.padEnd(14)}${v.argv.padEnd(15)} ${run.cpuMsPerThousand.toFixed(1)} ms per 1,000 execs, ${storm.per_second.toFixed(0)} execs/s, ` +
     `peak RSS ${peakRssMb.toFixed(0)} MB, events ${events}, lost ${exit.summary?.lostInKernel ?? '?'}${kept ? '' : ' (other execs traced too: left out)'}`;
   return { run, line, kept };
 }
@@ -97,7 +100,8 @@ async function main(): Promise<void> {
   const builds: Array<[string, string]> = [['this tree', path.join(ROOT, 'dist/receiver/src/cli.js')]];
   const compare = option('compare-cli');
   if (compare !== undefined) builds.push(['compared', path.resolve(compare)]);
-  const variants: Variant[] = builds.flatMap(([build, cli]) => (['short', 'long'] as const).map((argv) => ({ build, cli, argv })));
+  const kinds = process.argv.includes('--no-redact-too') ? (['short', 'long', 'long-no-redact'] as const) : (['short', 'long'] as const);
+  const variants: Variant[] = builds.flatMap(([build, cli]) => kinds.map((argv) => ({ build, cli, argv })));
   const kept = new Map<string, Array<{ round: number; run: Run }>>();
   for (let round = 0; round < rounds; round++) {
     for (let i = 0; i < variants.length; i++) {
@@ -110,14 +114,16 @@ async function main(): Promise<void> {
   }
   for (const [build] of builds) {
     const of = (argv: string): Array<{ round: number; run: Run }> => kept.get(`${build}\u0000${argv}`) ?? [];
-    for (const argv of ['short', 'long']) {
+    for (const argv of kinds) {
       const runs = of(argv);
       if (runs.length === 0) continue;
       process.stdout.write(`${build.padEnd(14)}${argv} argv ${spread(runs.map((r) => r.run.cpuMsPerThousand), 1)} ms per 1,000 execs, ` +
         `peak RSS ${median(runs.map((r) => r.run.peakRssMb)).toFixed(0)} MB (${runs.length} of ${rounds} runs)\n`);
     }
-    const ratios = of('long').flatMap((l) => of('short').filter((s) => s.round === l.round).map((s) => l.run.cpuMsPerThousand / s.run.cpuMsPerThousand));
-    if (ratios.length > 0) process.stdout.write(`${build.padEnd(14)}long / short per round ${spread(ratios, 2)} over ${ratios.length} rounds with both runs kept\n`);
+    for (const long of kinds.filter((k) => k !== 'short')) {
+      const ratios = of(long).flatMap((l) => of('short').filter((s) => s.round === l.round).map((s) => l.run.cpuMsPerThousand / s.run.cpuMsPerThousand));
+      if (ratios.length > 0) process.stdout.write(`${build.padEnd(14)}${long} / short per round ${spread(ratios, 2)} over ${ratios.length} rounds with both runs kept\n`);
+    }
   }
 }
 

@@ -106,6 +106,7 @@ const ORACLE_LOGON_TOOLS = new Set(['sqlplus', 'sqlldr', 'exp', 'imp', 'expdp', 
 const LOGIN_TOOLS = new Set(['docker', 'podman', 'nerdctl', 'buildah', 'skopeo', 'helm', 'oras', 'crane', 'regctl', 'az']);
 /** Flags that make a command read a password on standard input (docker login, gpg, …). */
 const PASSWORD_STDIN_FLAGS = new Set(['--password-stdin', '--passphrase-fd', '--token-stdin']);
+const LONGEST_PASSWORD_STDIN_FLAG = Math.max(...[...PASSWORD_STDIN_FLAGS].map((flag) => flag.length));
 /** Commands whose words a line reading a password on standard input pipes to it. */
 const ECHOES = new Set(['echo', 'printf']);
 /** Flags whose value is `user:secret`. */
@@ -537,6 +538,9 @@ function redactKnownTokens(text: string): string {
   return from === 0 ? text : out + text.slice(from);
 }
 
+/** The average word length from which redactWords scans the words joined (measured: 4 KiB argv of 64 words gain, of 600 lose). */
+const BLOCK_MIN_AVERAGE_WORD = 16;
+
 /**
  * redactText of every word, in one pass over the words joined with NUL (`joined`, when the caller
  * has it: the decoder's argv block). No rule crosses a NUL, so a word holding one (never argv, a C
@@ -544,6 +548,11 @@ function redactKnownTokens(text: string): string {
  */
 function redactWords(words: readonly string[], joined?: string): string[] {
   if (words.length === 1) return [redactText(words[0] as string)];
+  let length = joined?.length ?? words.length - 1;
+  if (joined === undefined) for (const w of words) length += w.length;
+  // Short words (`--flag value` × 300) go one by one: most are ruled out by their length alone,
+  // where the whole text would be scanned for every `-` and `_` in them and split again after.
+  if (length < words.length * BLOCK_MIN_AVERAGE_WORD) return words.map(redactText);
   const text = joined ?? words.join('\0');
   const redacted = redactText(text);
   if (redacted === text) return words.slice();
@@ -565,11 +574,16 @@ function programIndex(words: readonly string[]): number {
 function readsPasswordOnStdin(words: readonly string[]): boolean {
   const k = programIndex(words);
   if (k >= words.length) return false;
-  const tool = path.basename(words[k] as string);
-  if (tool === 'chpasswd') return true;
+  // Every line comes here: words are compared before any is hashed or the program's name is cut out.
+  const program = words[k] as string;
+  if (program.endsWith('chpasswd') && path.basename(program) === 'chpasswd') return true;
   for (let j = k + 1; j < words.length; j++) {
     const w = words[j] as string;
-    if (PASSWORD_STDIN_FLAGS.has(w) || (tool === 'sudo' && (w === '-S' || w === '--stdin')) || (tool === 'passwd' && w === '--stdin')) return true;
+    if (w.length <= LONGEST_PASSWORD_STDIN_FLAG && PASSWORD_STDIN_FLAGS.has(w)) return true;
+    if (w === '-S' || w === '--stdin') {
+      const tool = path.basename(program);
+      if (tool === 'sudo' || (tool === 'passwd' && w === '--stdin')) return true;
+    }
   }
   return false;
 }
@@ -599,15 +613,15 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
   const line = (text: string, depth: number): string => {
     if (depth > MAX_DEPTH) return REDACTED;
     const commands = splitCommands(text);
+    const valuesOf = commands.map((words) => words.map((w) => w.value));
     const tainted = new Set<string>();
-    const readsPassword = commands.some((words) => readsPasswordOnStdin(words.map((w) => w.value)));
+    const readsPassword = valuesOf.some(readsPasswordOnStdin);
     const redactCommand = (values: readonly string[], names: ReadonlySet<string>): string[] => {
       const redacted = argv(values, depth, names);
       if (readsPassword) hideEchoed(values, redacted);
       return redacted;
     };
-    const firstPass = commands.map((words) => {
-      const values = words.map((w) => w.value);
+    const firstPass = valuesOf.map((values) => {
       const redacted = redactCommand(values, tainted);
       values.forEach((v, i) => {
         if (redacted[i] === v || !v.includes('$')) return;
@@ -617,7 +631,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     });
     const edits: Array<[number, number, string]> = [];
     commands.forEach((words, c) => {
-      const values = words.map((w) => w.value);
+      const values = valuesOf[c] as string[];
       const redacted = tainted.size > 0 ? redactCommand(values, tainted) : (firstPass[c] as string[]);
       words.forEach((w, i) => {
         if (redacted[i] !== values[i]) {
