@@ -39,6 +39,18 @@ describe('secret redaction: what stays readable', () => {
     'git log --oneline -n 5',
     'curl -s https://example.com/a?page=2&sort=asc',
     'tar -C /srv -xzf a.tgz',
+    // the rules of 2026-12-06 leave these alone
+    'sqlplus /nolog @setup.sql',
+    'sqlplus / as sysdba',
+    'echo hello | wc -c',
+    'echo done; ls -S /var',
+    'dotnet build -p:Configuration=Release',
+    'composer require monolog/monolog',
+    'cargo build --release',
+    'jq -n --arg user kim \'{u: $user}\'',
+    'curl https://evilhooks.slack.com/services/a/b/c',
+    'curl https://hooks.slack.com/services/',
+    'rabbitmqctl list_users',
   ];
   for (const line of same) it(line, () => assert.equal(r.line(line), line));
 
@@ -55,6 +67,19 @@ describe('secret redaction: what stays readable', () => {
     ['cat <<EOF > app.yml\nuser: app\npassword: hunter2\nEOF', 'cat <<EOF > app.yml\nuser: app\npassword: ****\nEOF'],
     ['cat > app.ini <<EOF\ndb_password = hunter2\nEOF', 'cat > app.ini <<EOF\ndb_password = ****\nEOF'],
     ['curl -H Authorization: Bearer abc123 http://h/', 'curl -H Authorization: Bearer **** http://h/'],
+    ['printf %s hunter2 | docker login -u kim --password-stdin r', 'printf **** **** | docker login -u kim --password-stdin r'],
+    ['echo -n hunter2 | sudo -S -u app id', 'echo -n **** | sudo -S -u app id'],
+    ["PW=hunter2; echo \"$PW\" | podman login --password-stdin q", "PW=****; echo **** | podman login --password-stdin q"],
+    ['consul agent -encrypt=abc -dev', 'consul agent -encrypt=**** -dev'],
+    ['consul agent -encrypt abc -dev', 'consul agent -encrypt **** -dev'],
+    ['composer config bitbucket-oauth.bitbucket.org key1 secret1', 'composer config bitbucket-oauth.bitbucket.org **** ****'],
+    ['composer config --global github-oauth.github.com tok1', 'composer config --global github-oauth.github.com ****'],
+    ['sqlplus -s scott/tiger@orcl', 'sqlplus -s scott/****@orcl'],
+    ['sqlplus scott/tiger', 'sqlplus scott/****'],
+    ['rabbitmqctl -n rabbit@h change_password kim hunter2', 'rabbitmqctl -n rabbit@h change_password kim ****'],
+    ['vault write auth/userpass/users/kim password=x policies=admin', 'vault write auth/userpass/users/kim password=**** policies=****'],
+    ['curl https://x.discordapp.com/api/webhooks/1/SEC?wait=true', 'curl \'https://x.discordapp.com/api/webhooks/1/****?wait=true\''],
+    ['gem push --otp 123456 x.gem', 'gem push --otp **** x.gem'],
   ];
   for (const [input, output] of exact) it(`exact: ${JSON.stringify(input)}`, () => assert.equal(r.line(input), output));
 

@@ -45,6 +45,7 @@ export interface Redactor {
   line(line: string): string;
 }
 
+/** No variable's use redacted (argv has no assignments to follow): one empty set, not one per call. */
 const NO_NAMES: ReadonlySet<string> = new Set();
 /** Nested scripts (sh -c "sh -c '…'", $( $( … ) )) deeper than this are hidden whole. */
 const MAX_DEPTH = 4;
@@ -543,8 +544,8 @@ const BLOCK_MIN_AVERAGE_WORD = 16;
 
 /**
  * redactText of every word, in one pass over the words joined with NUL (`joined`, when the caller
- * has it: the decoder's argv block). No rule crosses a NUL, so a word holding one (never argv, a C
- * string) is the only case that needs the words one by one.
+ * has it: the decoder's argv block). No rule crosses a NUL, so the result is the same as word by
+ * word, which is still how short words go, and words holding a NUL (never argv: C strings).
  */
 function redactWords(words: readonly string[], joined?: string): string[] {
   if (words.length === 1) return [redactText(words[0] as string)];
