@@ -103,7 +103,7 @@ const SHORT_SECRET_FLAGS: Record<string, readonly string[]> = {
 /** rabbitmqctl commands followed by a user name and that user's password. */
 const RABBITMQ_PASSWORD_COMMANDS = new Set(['add_user', 'change_password', 'authenticate_user']);
 /** Oracle tools whose first argument is a logon, `user/password@database`. */
-const ORACLE_LOGON_TOOLS = new Set(['sqlplus', 'sqlldr', 'exp', 'imp', 'expdp', 'impdp', 'rman', 'sqlcl', 'sql']);
+const ORACLE_LOGON_TOOLS = new Set(['sqlplus', 'sqlldr', 'exp', 'imp', 'expdp', 'impdp', 'rman', 'sqlcl']);
 const LOGIN_TOOLS = new Set(['docker', 'podman', 'nerdctl', 'buildah', 'skopeo', 'helm', 'oras', 'crane', 'regctl', 'az']);
 /** Flags that make a command read a password on standard input (docker login, gpg, …). */
 const PASSWORD_STDIN_FLAGS = new Set(['--password-stdin', '--passphrase-fd', '--token-stdin']);
