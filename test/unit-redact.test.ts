@@ -147,6 +147,9 @@ describe('linear-time matching', () => {
       'eval '.repeat(800),
       'ssh h '.repeat(680),
       `-p${'\\'.repeat(4094)}`,
+      '://hooks.slack.com/services/'.repeat(146),
+      'pass:'.repeat(819),
+      'x-'.repeat(2048),
     ];
     for (const h of hostile) {
       r.line(h);

@@ -251,8 +251,11 @@ export function tokenStarts(text: string): Array<[start: number, length: number]
       for (const [prefix, offset] of prefixes) if (text.startsWith(prefix, at - offset)) add(at - offset, prefix.length);
     }
   }
-  // At most one prefix starts at a place (none is a prefix of another), so the order is total.
-  return starts.length > 1 ? starts.sort((x, y) => x[0] - y[0]) : starts;
+  // At most one prefix starts at a place (none is a prefix of another), so the order is total. Found
+  // anchor by anchor, they are mostly in order already (`ghp_` × 1,024: no sort of 1,024 needed).
+  let ordered = true;
+  for (let k = 1; k < starts.length && ordered; k++) ordered = (starts[k - 1] as [number, number])[0] < (starts[k] as [number, number])[0];
+  return ordered ? starts : starts.sort((x, y) => x[0] - y[0]);
 }
 
 /** A token-looking URL user name (no password given): long, letters and digits mixed. */
@@ -321,10 +324,16 @@ const HEADER_VALUE_END = /[ \t\n,;&}"'\0]/g;
 function redactUrls(text: string): string {
   let out = '';
   let from = 0;
+  // The next `@` from the authority on, kept until passed: lastIndexOf alone walked back to the
+  // text's start from every `://` without one (`x://` × 1,024: 0.8 ms, quadratic).
+  let nextAt = -1;
   for (let i = text.indexOf('://'); i >= 0; i = text.indexOf('://', i + 3)) {
     const authStart = i + 3;
     const authEnd = searchFrom(AUTHORITY_END, text, authStart);
-    const at = text.lastIndexOf('@', authEnd - 1);
+    if (nextAt < authStart) nextAt = text.indexOf('@', authStart);
+    if (nextAt < 0) break; // no `@` after here: no URL further on has a user
+    if (nextAt >= authEnd) continue;
+    const at = text.lastIndexOf('@', authEnd - 1); // the authority's last, at or after nextAt
     if (at < authStart) continue;
     const userinfo = text.slice(authStart, at);
     const colon = userinfo.indexOf(':');
@@ -357,7 +366,10 @@ function redactWebhook(text: string, marker: string): string {
     const pathStart = at + marker.length;
     const pathEnd = searchFrom(PATH_END, text, pathStart);
     const last = text.lastIndexOf('/', pathEnd - 1);
-    if (last < pathStart || pathEnd - last < 2) continue; // no part after the ids
+    if (last < pathStart || pathEnd - last < 2) {
+      at = pathEnd; // no part after the ids, nor for a marker further in this path: one scan of it, not one per marker
+      continue;
+    }
     out += text.slice(from, last + 1) + REDACTED;
     from = pathEnd;
     at = pathEnd;
