@@ -105,9 +105,13 @@ const RABBITMQ_PASSWORD_COMMANDS = new Set(['add_user', 'change_password', 'auth
 /** Oracle tools whose first argument is a logon, `user/password@database`. */
 const ORACLE_LOGON_TOOLS = new Set(['sqlplus', 'sqlldr', 'exp', 'imp', 'expdp', 'impdp', 'rman', 'sqlcl']);
 const LOGIN_TOOLS = new Set(['docker', 'podman', 'nerdctl', 'buildah', 'skopeo', 'helm', 'oras', 'crane', 'regctl', 'az']);
+/** The length of the longest of these words: a longer word is none of them, and is not hashed to see. */
+function longestOf(words: ReadonlySet<string>): number {
+  return Math.max(...[...words].map((word) => word.length));
+}
 /** Flags that make a command read a password on standard input (docker login, gpg, …). */
 const PASSWORD_STDIN_FLAGS = new Set(['--password-stdin', '--passphrase-fd', '--token-stdin']);
-const LONGEST_PASSWORD_STDIN_FLAG = Math.max(...[...PASSWORD_STDIN_FLAGS].map((flag) => flag.length));
+const LONGEST_PASSWORD_STDIN_FLAG = longestOf(PASSWORD_STDIN_FLAGS);
 /** Commands whose words a line reading a password on standard input pipes to it. */
 const ECHOES = new Set(['echo', 'printf']);
 /** Flags whose value is `user:secret`. */
@@ -116,7 +120,9 @@ const USER_FLAGS = new Set(['-u', '--user', '-U', '--proxy-user', '--auth', '--p
  * Longer words are no user flag, and are not looked up: a Set lookup hashes the whole word, and
  * argv words are new strings each exec (a fifth of the rules' time on a 4 KiB argv went there).
  */
-const LONGEST_USER_FLAG = Math.max(...[...USER_FLAGS].map((flag) => flag.length));
+const LONGEST_USER_FLAG = longestOf(USER_FLAGS);
+/** The letters of USER_FLAGS' short flags (-u, -U): a glued user flag (`-ualice:x`) is known by its letter. */
+const USER_FLAG_LETTERS = new Set([...USER_FLAGS].filter((flag) => flag.length === 2).map((flag) => flag.charCodeAt(1)));
 const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'busybox', 'fish', 'rbash']);
 /** Commands that run the rest of their arguments as a command, with the options that take a value and the positionals before it. */
 const WRAPPERS: Record<string, { withValue: readonly string[]; positionals: number }> = {
@@ -159,7 +165,7 @@ function lower(s: string): string {
 const SECRET_FLAG_SUFFIX = /^(?:pw|pwd|key)$|(?:password|passwd|passphrase|pass|passin|passout|token|secret|apikey|cookie|auth|credentials?|bearer|otp)$/i;
 /** Flags that take a secret but whose name's end does not say so. */
 const SECRET_FLAGS = new Set(['--secret-string', '--secret-binary', '--token-code', '--mfa-code']);
-const LONGEST_SECRET_FLAG = Math.max(...[...SECRET_FLAGS].map((flag) => flag.length));
+const LONGEST_SECRET_FLAG = longestOf(SECRET_FLAGS);
 /** The longest word SECRET_FLAG_SUFFIX ends with (`credentials`). */
 const LONGEST_FLAG_SUFFIX = 11;
 function isSecretFlag(word: string): boolean {
@@ -378,7 +384,7 @@ function redactWebhook(text: string, marker: string): string {
 }
 
 /** The longest auth scheme word (`aws4-hmac-sha256`): a longer word is none, and is not lower-cased to see. */
-const LONGEST_AUTH_SCHEME = Math.max(...[...AUTH_SCHEMES].map((scheme) => scheme.length));
+const LONGEST_AUTH_SCHEME = longestOf(AUTH_SCHEMES);
 
 /** `Name: value` and `"name": "value"` where the name says secret. */
 function redactHeaders(text: string): string {
@@ -716,8 +722,8 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     if (tool === 'az' && has('secret')) shortSecret.push('--value'); // az keyvault secret set --value x
     const httpie = tool === 'http' || tool === 'https' || tool === 'xh';
     const userFlags = { has: (f: string): boolean => (f.length <= LONGEST_USER_FLAG && USER_FLAGS.has(f)) || (httpie && f === '-a') || (tool === 'curl' && (f === '-E' || f === '--cert')) };
-    /** userFlags.has(`-${letter}`): USER_FLAGS' -u and -U, httpie's -a, curl's -E. */
-    const gluedUserFlag = (letter: number): boolean => letter === 117 || letter === 85 || (httpie && letter === 97) || (tool === 'curl' && letter === 69);
+    /** userFlags.has(`-${letter}`), without making the string: USER_FLAGS' short flags, httpie's -a, curl's -E. */
+    const gluedUserFlag = (letter: number): boolean => USER_FLAG_LETTERS.has(letter) || (httpie && letter === 97) || (tool === 'curl' && letter === 69);
     const redactNext = (i: number): void => {
       if (i + 1 < words.length) out[i + 1] = REDACTED;
     };
