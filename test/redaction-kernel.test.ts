@@ -27,6 +27,7 @@ const STUBS = [
   'mount', 'mysql', 'mysqldump', 'npm', 'openssl', 'psql', 'redis-cli', 'scp', 'slack-post', 'smbclient', 'ssh', 'sshpass', 'su', 'sudo', 'tool',
   'vault', 'wget', 'migrate.sh', 'run', 'ssh-keygen', 'useradd', 'mosquitto_pub', 'rabbitmqctl', 'sqlplus',
   'doctl', 'cargo', 'composer', 'dotnet', 'consul',
+  'oc', 'twine', 'nmcli', 'xfreerdp', 'mc', 'lftp', 'wpa_passphrase', 'db2', 'rabbitmqadmin', 'mysqladmin', 'rclone',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

@@ -52,6 +52,19 @@ describe('secret redaction: what stays readable', () => {
     'curl https://hooks.slack.com/services/',
     'rabbitmqctl list_users',
     'sql db/report.sql',
+    // the rules of 2026-12-07 leave these alone
+    'docker run --rm -it -e TZ=UTC -v /srv:/srv alpine sh',
+    'docker exec -it db1 psql -U app shop',
+    'kubectl exec -it web-0 -- ls /var/log',
+    'kubectl run -it tmp --image=busybox -- sh',
+    'psql -c "select count(*) from users where password is null"',
+    'grep -rn "password" src/',
+    'nmcli dev wifi list',
+    'mc ls s3/bucket',
+    'lftp -u kim ftp.example',
+    'xfreerdp /v:win1 /u:kim /size:1920x1080',
+    'cat <<< "hello world"',
+    'curl https://api.telegram.org/',
   ];
   for (const line of same) it(line, () => assert.equal(r.line(line), line));
 
@@ -81,6 +94,29 @@ describe('secret redaction: what stays readable', () => {
     ['vault write auth/userpass/users/kim password=x policies=admin', 'vault write auth/userpass/users/kim password=**** policies=****'],
     ['curl https://x.discordapp.com/api/webhooks/1/SEC?wait=true', 'curl \'https://x.discordapp.com/api/webhooks/1/****?wait=true\''],
     ['gem push --otp 123456 x.gem', 'gem push --otp **** x.gem'],
+    ["psql -c \"ALTER ROLE app LOGIN ENCRYPTED PASSWORD 'x1'\"", "psql -c \"ALTER ROLE app LOGIN ENCRYPTED PASSWORD '****'\""],
+    ["mysql -e \"SET PASSWORD FOR 'kim'@'%' = PASSWORD('x1')\"", "mysql -e \"SET PASSWORD FOR 'kim'@'%' = PASSWORD('****')\""],
+    ["mysql -e \"ALTER USER kim IDENTIFIED WITH mysql_native_password BY 'x1'\"", "mysql -e \"ALTER USER kim IDENTIFIED WITH mysql_native_password BY '****'\""],
+    ["mysql <<< \"CREATE USER kim IDENTIFIED BY 'x1'\"", "mysql <<< \"CREATE USER kim IDENTIFIED BY '****'\""],
+    ['cat <<< hunter2', 'cat <<< hunter2'],
+    ["gh auth login --with-token <<< 'x1'", 'gh auth login --with-token <<< ****'],
+    ['gcloud secrets versions add db --data-file=- <<< x1', 'gcloud secrets versions add db --data-file=- <<< ****'],
+    ['docker run --rm -e A=1 --name t mysql:8 mysql -h db -px1', 'docker run --rm -e A=1 --name t mysql:8 mysql -h db -p****'],
+    ['docker compose exec -T db mysql -px1', 'docker compose exec -T db mysql -p****'],
+    ['podman exec -u 0 db sh -c "mysql -px1"', 'podman exec -u 0 db sh -c "mysql -p****"'],
+    ['oc exec web-0 -- redis-cli -a x1 ping', 'oc exec web-0 -- redis-cli -a **** ping'],
+    ['mc admin user add s3 kim x1', 'mc admin user add s3 kim ****'],
+    ['cf auth kim x1', 'cf auth kim ****'],
+    ['xfreerdp /u:kim /gp:x1 /pth:x2 /v:h', 'xfreerdp /u:kim /gp:**** /pth:**** /v:h'],
+    ['nmcli con modify wifi1 wifi-sec.psk x1', 'nmcli con modify wifi1 wifi-sec.psk ****'],
+    ['curl https://api.telegram.org/bot12:x1/getMe?x=1', "curl 'https://api.telegram.org/bot****/getMe?x=1'"],
+    ['poetry config pypi-token.pypi x1', 'poetry config pypi-token.pypi ****'],
+    ['poetry config http-basic.corp kim x1', 'poetry config http-basic.corp kim ****'],
+    // a subcommand named like a secret is no setting: its next word stays
+    ['gcloud auth login kim@example.org', 'gcloud auth login kim@example.org'],
+    ['aws secretsmanager get-secret-value --secret-id db', 'aws secretsmanager get-secret-value --secret-id db'],
+    ['dotnet user-secrets set Db:Password x1', 'dotnet user-secrets set Db:Password ****'],
+    ['yarn config set npmAuthToken x1', 'yarn config set npmAuthToken ****'],
   ];
   for (const [input, output] of exact) it(`exact: ${JSON.stringify(input)}`, () => assert.equal(r.line(input), output));
 
@@ -150,6 +186,16 @@ describe('linear-time matching', () => {
       '://hooks.slack.com/services/'.repeat(146),
       'pass:'.repeat(819),
       'x-'.repeat(2048),
+      "password '".repeat(409),
+      `password${' '.repeat(4080)}'`,
+      'PASSWORD('.repeat(455),
+      "IDENTIFIED BY '".repeat(273),
+      '://api.telegram.org/bot'.repeat(178),
+      'docker exec '.repeat(341),
+      'kubectl exec -- '.repeat(256),
+      'mc alias set '.repeat(315),
+      'x <<< '.repeat(682),
+      '/p:'.repeat(1365),
     ];
     for (const h of hostile) {
       r.line(h);

@@ -116,6 +116,28 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'flag', line: 'az keyvault secret set --vault-name kv1 --name db --value Zq87az', secrets: ['Zq87az'], keep: ['kv1', 'db'] },
   { category: 'flag', line: "aws secretsmanager create-secret --name db --secret-string 'Zq88sm'", secrets: ['Zq88sm'], keep: ['--name'] },
   { category: 'glued', line: 'consul agent -dev -encrypt=Zq89gossip', secrets: ['Zq89gossip'], keep: ['-dev', '-encrypt='] },
+  // SQL that sets a password, given to a client
+  { category: 'sql', line: `psql -h db1 -c "ALTER USER app WITH PASSWORD 'Zq90sql'"`, secrets: ['Zq90sql'], keep: ['db1', 'ALTER USER app WITH PASSWORD'] },
+  { category: 'sql', line: `mysql -e "CREATE USER 'kim'@'%' IDENTIFIED BY 'Zq91sql'" shop`, secrets: ['Zq91sql'], keep: ['CREATE USER', 'IDENTIFIED BY', 'shop'] },
+  // a command run in a container: its own tool's rules
+  { category: 'container', line: 'docker exec -it db1 mysql -uroot -pZq92ctr shop', secrets: ['Zq92ctr'], keep: ['db1', '-uroot', 'shop'] },
+  { category: 'container', line: 'kubectl exec -it web-0 -c app -- mysql -h db -pZq93kube', secrets: ['Zq93kube'], keep: ['web-0', 'db'] },
+  { category: 'glued', line: 'oc login https://api.c1:6443 -u kim -p Zq94oc', secrets: ['Zq94oc'], keep: ['https://api.c1:6443', 'kim'] },
+  { category: 'glued', line: 'twine upload -u __token__ -p Zq95pypi dist/pkg.tar.gz', secrets: ['Zq95pypi'], keep: ['__token__', 'dist/pkg.tar.gz'] },
+  { category: 'setting', line: 'nmcli dev wifi connect HomeNet password Zq96wifi', secrets: ['Zq96wifi'], keep: ['HomeNet', 'password'] },
+  { category: 'flag', line: 'xfreerdp /v:win1 /u:kim /p:Zq97rdp', secrets: ['Zq97rdp'], keep: ['/v:win1', '/u:kim', '/p:'] },
+  { category: 'positional', line: 'mc alias set s3 http://minio1:9000 kimkey Zq98mc', secrets: ['Zq98mc'], keep: ['http://minio1:9000', 'kimkey'] },
+  { category: 'user', line: 'lftp -u kim,Zq100ftp ftp.example', secrets: ['Zq100ftp'], keep: ['kim', 'ftp.example'] },
+  { category: 'token', line: 'curl -s https://api.telegram.org/bot1234:Zq101tg/sendMessage', secrets: ['Zq101tg'], keep: ['api.telegram.org', 'sendMessage'] },
+  // a here-string is standard input: a password when the command reads one there (not argv)
+  { category: 'positional', line: 'docker login -u kim --password-stdin reg.example <<< Zq102here', secrets: ['Zq102here'], keep: ['kim', 'reg.example'], typedOnly: true },
+  { category: 'positional', line: 'wpa_passphrase HomeNet Zq103wpa', secrets: ['Zq103wpa'], keep: ['HomeNet'] },
+  { category: 'positional', line: 'db2 connect to shop user kim using Zq104db2', secrets: ['Zq104db2'], keep: ['shop', 'kim', 'using'] },
+  { category: 'glued', line: 'rabbitmqadmin -u kim -p Zq105rmq list queues', secrets: ['Zq105rmq'], keep: ['kim', 'queues'] },
+  { category: 'glued', line: 'vault token create -id=Zq106vt -ttl=1h', secrets: ['Zq106vt'], keep: ['create', '-ttl=1h'] },
+  { category: 'setting', line: 'mysqladmin -u root password Zq107new', secrets: ['Zq107new'], keep: ['root'] },
+  { category: 'setting', line: 'rclone config create nas sftp host nas1 user kim pass Zq108rc', secrets: ['Zq108rc'], keep: ['nas1', 'kim'] },
+  { category: 'positional', line: "printf 'Zq109sec' | docker secret create db_pw -", secrets: ['Zq109sec'], keep: ['db_pw'], typedOnly: true },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

@@ -30,7 +30,10 @@
  *  9. settings named like secrets followed by their value (`aws configure
  *     set aws_secret_access_key x`, `git config user.password x`, `npm config
  *     set //r/:_authToken x`, `vault login x`, `gh secret set N --body x`);
- * 10. whatever --redact-pattern matches (RE2, linear time).
+ * 10. SQL password literals (`PASSWORD 'x'`, `IDENTIFIED BY 'x'`);
+ * 11. positional secrets by tool (htpasswd, rabbitmqctl, sqlplus, mc, db2, …),
+ *     and a command run by `docker exec`/`kubectl exec --` under its own rules;
+ * 12. whatever --redact-pattern matches (RE2, linear time).
  */
 import path from 'node:path';
 import type { UserPattern } from './patterns';
@@ -54,7 +57,7 @@ const MAX_CHAIN = 8;
 
 /** Substrings that make a NAME=value or header name secret. */
 const SECRET_WORDS = ['pass', 'pwd', 'secret', 'token', 'key', 'auth', 'credential', 'cookie', 'session', 'signature', 'private'];
-const SECRET_NAMES = new Set(['pw', 'sig', 'jwt', 'bearer', 'sid']);
+const SECRET_NAMES = new Set(['pw', 'sig', 'jwt', 'bearer', 'sid', 'psk']);
 const AUTH_SCHEMES = new Set(['bearer', 'basic', 'token', 'digest', 'negotiate', 'ntlm', 'apikey', 'aws4-hmac-sha256']);
 const TOKEN_PREFIXES = ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_', 'glpat-', 'gldt-', 'xoxa-', 'xoxb-', 'xoxp-', 'xoxr-', 'xoxs-', 'xoxe-', 'sk_live_', 'sk_test_', 'rk_live_', 'rk_test_', 'sk-', 'AKIA', 'ASIA', 'AIza', 'npm_', 'hvs.', 'hvb.', 'pypi-', 'eyJ'];
 
@@ -99,18 +102,41 @@ const SHORT_SECRET_FLAGS: Record<string, readonly string[]> = {
   consul: ['-encrypt'],
   serf: ['-encrypt'],
   nomad: ['-encrypt'],
+  twine: ['-p'],
+  rabbitmqadmin: ['-p'],
+  rdesktop: ['-p'],
+  vault: ['-id'], // vault token create -id=TOKEN
 };
 /** rabbitmqctl commands followed by a user name and that user's password. */
 const RABBITMQ_PASSWORD_COMMANDS = new Set(['add_user', 'change_password', 'authenticate_user']);
 /** Oracle tools whose first argument is a logon, `user/password@database`. */
 const ORACLE_LOGON_TOOLS = new Set(['sqlplus', 'sqlldr', 'exp', 'imp', 'expdp', 'impdp', 'rman', 'sqlcl']);
-const LOGIN_TOOLS = new Set(['docker', 'podman', 'nerdctl', 'buildah', 'skopeo', 'helm', 'oras', 'crane', 'regctl', 'az']);
+const LOGIN_TOOLS = new Set(['docker', 'podman', 'nerdctl', 'buildah', 'skopeo', 'helm', 'oras', 'crane', 'regctl', 'az', 'oc', 'cf']);
+/**
+ * Positional secrets after a subcommand: the tool, the subcommand's words in order, and how many
+ * words after its last one the secret is (`mc alias set NAME URL ACCESS_KEY SECRET_KEY`).
+ */
+const POSITIONAL_SECRETS: Record<string, ReadonlyArray<[subcommand: readonly string[], after: number]>> = {
+  mc: [[['alias', 'set'], 4], [['alias', 'add'], 4], [['config', 'host', 'add'], 4], [['admin', 'user', 'add'], 3]],
+  cf: [[['auth'], 2]],
+  db2: [[['using'], 1]], // db2 connect to DB user NAME using PASSWORD
+  wpa_passphrase: [[[], 2]], // wpa_passphrase SSID PASSPHRASE
+};
+/** FreeRDP's Windows-style options whose value is a password: /p:x, /gp:x (gateway), /pth:x (a hash). */
+const FREERDP = /^(?:xfreerdp|wlfreerdp|sdl-freerdp)3?$/;
+const FREERDP_SECRET_OPTION = /^\/(?:p|gp|pth|password):/i;
+/** Container CLIs whose `exec` (and `run`) run a command: its own rules apply to it. */
+const CONTAINER_CLIS = new Set(['docker', 'podman', 'nerdctl']);
+/** Their exec/run flags that take no value (a long flag not listed takes one, unless written --flag=value). */
+const CONTAINER_BOOLEAN_FLAGS = new Set(['--rm', '--privileged', '--init', '--read-only', '--tty', '--interactive', '--detach', '--no-healthcheck', '--oom-kill-disable', '--publish-all', '--sig-proxy', '--disable-content-trust', '--help', '--quiet', '--no-deps', '--service-ports', '--use-aliases', '--remove-orphans', '--build', '--no-TTY']);
+/** Kubernetes CLIs: what follows `--` in exec, run and debug is a command. */
+const KUBE_CLIS = new Set(['kubectl', 'oc', 'k3s', 'microk8s.kubectl']);
 /** The length of the longest of these words: a longer word is none of them, and is not hashed to see. */
 function longestOf(words: ReadonlySet<string>): number {
   return Math.max(...[...words].map((word) => word.length));
 }
 /** Flags that make a command read a password on standard input (docker login, gpg, …). */
-const PASSWORD_STDIN_FLAGS = new Set(['--password-stdin', '--passphrase-fd', '--token-stdin']);
+const PASSWORD_STDIN_FLAGS = new Set(['--password-stdin', '--passphrase-fd', '--token-stdin', '--with-token']);
 const LONGEST_PASSWORD_STDIN_FLAG = longestOf(PASSWORD_STDIN_FLAGS);
 /** Commands whose words a line reading a password on standard input pipes to it. */
 const ECHOES = new Set(['echo', 'printf']);
@@ -155,7 +181,22 @@ const WRAPPERS: Record<string, { withValue: readonly string[]; positionals: numb
 const SSH_WITH_VALUE = new Set(['-b', '-c', '-D', '-E', '-e', '-F', '-I', '-i', '-J', '-L', '-l', '-m', '-O', '-o', '-p', '-Q', '-R', '-S', '-W', '-w', '-B']);
 const INTERPRETER = /^(?:python|perl|ruby|node|php|lua|tclsh|awk)[\d.]*$/;
 const KEYWORDS = new Set(['if', 'then', 'else', 'elif', 'do', 'while', 'until', '!', '{', '}', 'time', 'coproc']);
-const CONFIG_TOOLS = new Set(['aws', 'git', 'npm', 'yarn', 'pnpm', 'gcloud', 'az', 'pip', 'pip3', 'poetry', 'composer', 'cargo', 'heroku', 'dotnet']);
+const CONFIG_TOOLS = new Set(['aws', 'git', 'npm', 'yarn', 'pnpm', 'gcloud', 'az', 'pip', 'pip3', 'poetry', 'composer', 'cargo', 'heroku', 'dotnet', 'nmcli', 'rclone', 'mysqladmin']);
+/** Config tools whose settings are plain words (`nmcli … password X`, `rclone … pass X`, `mysqladmin password X`); the others' plain words are subcommands. */
+const PLAIN_SETTING_TOOLS = new Set(['nmcli', 'rclone', 'mysqladmin']);
+
+/**
+ * Is `word`, a positional of a config tool, a setting named like a secret (its value follows)? A
+ * setting has a `.` `:` `/` `_` or a capital in it (`user.password`, `aws_secret_access_key`,
+ * `//r/:_authToken`, `npmAuthToken`); a plain word is a subcommand (`gcloud auth login`, `aws
+ * secretsmanager get-secret-value`, `gcloud secrets versions add`), except for the tools whose
+ * settings are plain words.
+ */
+function isSecretSetting(tool: string, word: string): boolean {
+  if (word.includes('=')) return false;
+  if (!PLAIN_SETTING_TOOLS.has(tool) && !/[.:/_A-Z]/.test(word)) return false;
+  return isSecretName(word.split(/[.:/]/).pop() ?? '');
+}
 
 function lower(s: string): string {
   return s.toLowerCase();
@@ -283,11 +324,62 @@ export function redactText(text: string): string {
     if (out.includes('://')) out = redactWebhooks(redactUrls(out));
     if (out.includes(':')) out = redactHeaders(out);
   }
+  // A quote, at memchr speed, before the keywords are looked for case-blind.
+  if (out.includes("'") || out.includes('"')) out = redactSqlPasswords(out);
   if (out.includes('=')) out = redactAssignments(out);
   if (out.includes(':')) out = redactPassWords(out);
   // A token is its prefix and at least 12 more characters.
   if (out.length >= 14) out = redactKnownTokens(out);
   return out;
+}
+
+/** What a SQL password literal follows: `PASSWORD 'x'`, `PASSWORD('x')`, `PASSWORD = 'x'`, `IDENTIFIED [WITH plugin] BY 'x'`. */
+const SQL_PASSWORD_KEYWORD = /password|identified/gi;
+
+/** Is `text` at `at` the word BY (any case), followed by no letter? */
+function isBy(text: string, at: number): boolean {
+  return (text.charCodeAt(at) | 32) === 98 && (text.charCodeAt(at + 1) | 32) === 121 && !/[A-Za-z0-9_]/.test(text.charAt(at + 2));
+}
+
+function isBlank(c: number): boolean {
+  return c === 32 || c === 9 || c === 10 || c === 13;
+}
+
+/**
+ * SQL statements that set a password (`ALTER USER bob WITH PASSWORD 'x'`, `CREATE USER … IDENTIFIED
+ * BY 'x'`, `SET PASSWORD … = PASSWORD('x')`) in `psql -c`, `mysql -e`, an echo piped to a client or
+ * a here-string: the quoted literal. Only with something between the keyword and the quote, so a
+ * JSON or dict key (`"password":`) is left to the header rule. Each keyword reads forward to its
+ * quote once, and the search goes on after it: linear.
+ */
+function redactSqlPasswords(text: string): string {
+  let out = '';
+  let from = 0;
+  SQL_PASSWORD_KEYWORD.lastIndex = 0;
+  for (let m = SQL_PASSWORD_KEYWORD.exec(text); m !== null; m = SQL_PASSWORD_KEYWORD.exec(text)) {
+    const keywordEnd = m.index + m[0].length;
+    let v = keywordEnd;
+    while (isBlank(text.charCodeAt(v))) v++;
+    if (v > keywordEnd && isBy(text, v)) {
+      v += 2;
+      while (isBlank(text.charCodeAt(v))) v++;
+    }
+    if (text.charCodeAt(v) === 61 || text.charCodeAt(v) === 40) {
+      v++; // = or (
+      while (isBlank(text.charCodeAt(v))) v++;
+    }
+    const quote = text.charCodeAt(v);
+    if ((quote !== 39 && quote !== 34) || v === keywordEnd) continue;
+    const close = text.indexOf(quote === 39 ? "'" : '"', v + 1);
+    const last = wordEnd(text, v);
+    const end = close < 0 || close > last ? last : close;
+    if (end > v + 1) {
+      out += text.slice(from, v + 1) + REDACTED;
+      from = end;
+    }
+    SQL_PASSWORD_KEYWORD.lastIndex = Math.max(end, keywordEnd);
+  }
+  return from === 0 ? text : out + text.slice(from);
 }
 
 /** Where the word holding `from` ends: its NUL, or the end of the text. */
@@ -361,7 +453,27 @@ const WEBHOOK_PATHS = ['hooks.slack.com/services/', 'discord.com/api/webhooks/',
 function redactWebhooks(text: string): string {
   let out = text;
   for (const marker of WEBHOOK_PATHS) if (out.includes(marker)) out = redactWebhook(out, marker);
+  if (out.includes(TELEGRAM_BOT_PATH)) out = redactTelegramBots(out);
   return out;
+}
+
+/** Telegram's bot API has the bot's token as its first path part: `https://api.telegram.org/bot123:AA…/sendMessage`. */
+const TELEGRAM_BOT_PATH = 'api.telegram.org/bot';
+const TOKEN_PATH_PART_END = /[/?#'" \t\n\0]/g;
+
+function redactTelegramBots(text: string): string {
+  let out = '';
+  let from = 0;
+  for (let at = text.indexOf(TELEGRAM_BOT_PATH); at >= 0; at = text.indexOf(TELEGRAM_BOT_PATH, at + 1)) {
+    if (!text.startsWith('://', at - 3) && text.charCodeAt(at - 1) !== 46) continue;
+    const tokenStart = at + TELEGRAM_BOT_PATH.length;
+    const tokenEnd = searchFrom(TOKEN_PATH_PART_END, text, tokenStart);
+    if (tokenEnd === tokenStart) continue;
+    out += text.slice(from, tokenStart) + REDACTED;
+    from = tokenEnd;
+    at = tokenEnd;
+  }
+  return from === 0 ? text : out + text.slice(from);
 }
 
 function redactWebhook(text: string, marker: string): string {
@@ -579,6 +691,45 @@ function redactWords(words: readonly string[], joined?: string): string[] {
   return out.length === words.length ? out : words.map(redactText);
 }
 
+/**
+ * The secret `after` words after a subcommand (its words in order, each the next word that is not an
+ * option; none: the program itself), counting words that are not options.
+ */
+function redactPositional(words: readonly string[], k: number, subcommand: readonly string[], after: number, out: string[]): void {
+  let j = k;
+  for (const part of subcommand) {
+    j = words.indexOf(part, j + 1);
+    if (j < 0) return;
+  }
+  let left = after;
+  for (j++; j < words.length; j++) {
+    if ((words[j] as string).startsWith('-')) continue;
+    if (--left === 0) {
+      out[j] = REDACTED;
+      return;
+    }
+  }
+}
+
+/**
+ * Where the command of `docker exec|run [options] CONTAINER|IMAGE COMMAND…` starts, from its first
+ * option at `from`: options are skipped with their value (a short option or a long one not known to
+ * take none, unless written --flag=value), then the container or image.
+ */
+function containerCommand(words: readonly string[], from: number): number {
+  let i = from;
+  while (i < words.length) {
+    const w = words[i] as string;
+    if (w === '--') return i + 1;
+    if (!w.startsWith('-') || w === '-') break;
+    const long = w.startsWith('--');
+    // -e X, --env X, --name X take a value; -it, -d, --rm, --env=X do not.
+    const takesValue = long ? !w.includes('=') && !CONTAINER_BOOLEAN_FLAGS.has(w) : w.length === 2 && 'evpuwhlmca'.includes(w.charAt(1));
+    i += takesValue ? 2 : 1;
+  }
+  return i + 1; // past the container or image
+}
+
 /** The program's place in a simple command: after shell keywords and NAME=value assignments. */
 function programIndex(words: readonly string[]): number {
   let k = 0;
@@ -596,6 +747,9 @@ function readsPasswordOnStdin(words: readonly string[]): boolean {
   // Every line comes here: words are compared before any is hashed or the program's name is cut out.
   const program = words[k] as string;
   if (program.endsWith('chpasswd') && path.basename(program) === 'chpasswd') return true;
+  // docker secret create NAME - and gcloud secrets … --data-file=-: the secret is read from standard input.
+  if (words[words.length - 1] === '-' && words.indexOf('secret', k + 1) > k && words.indexOf('create', k + 1) > k) return true;
+  if (words.indexOf('--data-file=-', k + 1) > k && words.indexOf('secrets', k + 1) > k) return true;
   for (let j = k + 1; j < words.length; j++) {
     const w = words[j] as string;
     if (w.length <= LONGEST_PASSWORD_STDIN_FLAG && PASSWORD_STDIN_FLAGS.has(w)) return true;
@@ -653,6 +807,8 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       const values = valuesOf[c] as string[];
       const redacted = tainted.size > 0 ? redactCommand(values, tainted) : (firstPass[c] as string[]);
       words.forEach((w, i) => {
+        // A here-string (`<<< x`) is the command's standard input: a password when it reads one there.
+        if (readsPassword && w.hereString && values[i] !== '') redacted[i] = REDACTED;
         if (redacted[i] !== values[i]) {
           edits.push([w.start, w.end, quoteWord(redacted[i] as string, w.doubleQuoted)]);
           return;
@@ -777,6 +933,24 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       for (let j = k + 1; j < words.length; j++) out[j] = line(words[j] as string, depth + 1);
       return;
     }
+    // docker exec [options] CONTAINER COMMAND…, docker run [options] IMAGE COMMAND…, compose's too.
+    if (CONTAINER_CLIS.has(tool) || tool === 'docker-compose') {
+      let i = k + 1;
+      if (words[i] === 'compose' || words[i] === 'container') i++;
+      if (words[i] === 'exec' || words[i] === 'run') {
+        i = containerCommand(words, i + 1);
+        if (i < words.length) command(words, i, out, depth, chain + 1);
+        return;
+      }
+    }
+    // kubectl exec POD -- COMMAND… (run, debug).
+    if (KUBE_CLIS.has(tool) && (has('exec') || has('run') || has('debug'))) {
+      const dashes = words.indexOf('--', k + 1);
+      if (dashes > k && dashes + 1 < words.length) {
+        command(words, dashes + 1, out, depth, chain + 1);
+        return;
+      }
+    }
     if (tool === 'ssh' || tool === 'autossh') {
       let i = k + 1;
       while (i < words.length && (words[i] as string).startsWith('-')) i += SSH_WITH_VALUE.has(words[i] as string) ? 2 : 1;
@@ -808,7 +982,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       const flag = w.charCodeAt(0) === 45;
       if (!flag && !special) {
         // Positional words: only settings named like secrets (aws, git, npm config …).
-        if (isConfig && next !== undefined && !w.includes('=') && isSecretName(w.split(/[.:/]/).pop() ?? '')) {
+        if (isConfig && next !== undefined && isSecretSetting(tool, w)) {
           redactNext(i);
           i++;
           continue;
@@ -849,7 +1023,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         const value = w === userFlag ? next : w.slice(userFlag.length);
         const at = w === userFlag ? i + 1 : i;
         if (value !== undefined) {
-          const sep = /[:%]/.exec(value);
+          const sep = (tool === 'lftp' ? /,/ : /[:%]/).exec(value); // lftp -u user,password
           const prefix = w === userFlag ? '' : userFlag;
           if (value.includes('://')) {
             // a URL: rule 5
@@ -882,7 +1056,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         i++;
         continue;
       }
-      if (isConfig && !flag && !w.includes('=') && next !== undefined && isSecretName(w.split(/[.:/]/).pop() ?? '')) {
+      if (isConfig && !flag && next !== undefined && isSecretSetting(tool, w)) {
         redactNext(i);
         i++;
         continue;
@@ -890,6 +1064,14 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       if (!flag) lastPositional = i;
     }
     // Positional secrets of the tools that take them so.
+    const positional = Object.hasOwn(POSITIONAL_SECRETS, tool) ? POSITIONAL_SECRETS[tool] : undefined;
+    if (positional) for (const [subcommand, after] of positional) redactPositional(words, k, subcommand, after, out);
+    if (FREERDP.test(tool)) {
+      for (let j = k + 1; j < words.length; j++) {
+        const m = FREERDP_SECRET_OPTION.exec(words[j] as string);
+        if (m) out[j] = `${m[0]}${REDACTED}`;
+      }
+    }
     // htpasswd -b file user PASSWORD: the password is the last positional.
     if (tool === 'htpasswd' && words.slice(k + 1).some((w) => /^-[a-zA-Z]*b/.test(w)) && lastPositional > k) out[lastPositional] = REDACTED;
     // vault kv put PATH name=value …, vault write …: a secret store's values are secrets, whatever their name.
@@ -905,12 +1087,13 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       const login = words.indexOf('login', k + 1);
       if (login > k && login + 1 < words.length && !(words[login + 1] as string).startsWith('-')) out[login + 1] = REDACTED;
     }
-    // composer config http-basic.HOST USER PASSWORD, bearer.HOST TOKEN (github-oauth, gitlab-token, …).
-    if (tool === 'composer') {
+    // composer config http-basic.HOST USER PASSWORD, bearer.HOST TOKEN (github-oauth, gitlab-token, …);
+    // poetry config http-basic.REPO USER PASSWORD, pypi-token.REPO TOKEN.
+    if (tool === 'composer' || tool === 'poetry') {
       for (let j = k + 1; j < words.length; j++) {
         const w = words[j] as string;
         // The words after the setting that are secrets: the second (http-basic's password), the first (a token), both (bitbucket's key and secret).
-        const [first, last] = w.startsWith('http-basic.') ? [2, 2] : w.startsWith('bitbucket-oauth.') ? [1, 2] : /^(?:bearer|github-oauth|gitlab-oauth|gitlab-token)\./.test(w) ? [1, 1] : [0, -1];
+        const [first, last] = w.startsWith('http-basic.') ? [2, 2] : w.startsWith('bitbucket-oauth.') ? [1, 2] : /^(?:bearer|github-oauth|gitlab-oauth|gitlab-token|pypi-token)\./.test(w) ? [1, 1] : [0, -1];
         for (let n = first; n <= last && j + n < words.length; n++) out[j + n] = REDACTED;
       }
     }

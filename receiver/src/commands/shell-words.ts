@@ -22,6 +22,8 @@ export interface Word {
   readonly doubleQuoted: boolean;
   /** Source ranges of command substitutions inside the word (their inner text). */
   readonly scripts: ReadonlyArray<readonly [number, number]>;
+  /** The word follows `<<<`: it is the command's standard input, not an argument. */
+  readonly hereString: boolean;
 }
 
 /** Characters that end a word and separate commands (newline included). */
@@ -37,19 +39,25 @@ export function splitCommands(line: string): Word[][] {
   let current: Word[] = [];
   const n = line.length;
   let i = 0;
+  let hereString = false;
   while (i < n) {
     const c = line[i] as string;
     if (WORD_SEPARATORS.has(c)) {
-      i++;
+      if (c === '<' && line.startsWith('<<<', i)) {
+        hereString = true;
+        i += 3;
+      } else i++;
       continue;
     }
     if (COMMAND_SEPARATORS.has(c)) {
       if (current.length > 0) commands.push(current);
       current = [];
+      hereString = false;
       i++;
       continue;
     }
-    const word = readWord(line, i);
+    const word = readWord(line, i, hereString);
+    hereString = false;
     current.push(word);
     i = word.end;
   }
@@ -57,7 +65,7 @@ export function splitCommands(line: string): Word[][] {
   return commands;
 }
 
-function readWord(line: string, start: number): Word {
+function readWord(line: string, start: number, hereString: boolean): Word {
   const n = line.length;
   let i = start;
   let value = '';
@@ -96,7 +104,7 @@ function readWord(line: string, start: number): Word {
       doubleQuotedOnly = false;
     }
   }
-  return { start, end: Math.min(i, n), value, doubleQuoted: doubleQuotedOnly && segments === 1 && line[start] === '"', scripts };
+  return { start, end: Math.min(i, n), value, doubleQuoted: doubleQuotedOnly && segments === 1 && line[start] === '"', scripts, hereString };
 }
 
 /** Reads "…" from just after the opening quote; returns the index after the closing quote. */
