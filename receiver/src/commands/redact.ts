@@ -37,7 +37,7 @@
  */
 import path from 'node:path';
 import type { UserPattern } from './patterns';
-import { quoteWord, splitCommands } from './shell-words';
+import { quoteWord, splitCommands, type Word } from './shell-words';
 
 export const REDACTED = '****';
 
@@ -61,9 +61,18 @@ const SECRET_NAMES = new Set(['pw', 'sig', 'jwt', 'bearer', 'sid', 'psk']);
 const AUTH_SCHEMES = new Set(['bearer', 'basic', 'token', 'digest', 'negotiate', 'ntlm', 'apikey', 'aws4-hmac-sha256']);
 const TOKEN_PREFIXES = ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_', 'glpat-', 'gldt-', 'xoxa-', 'xoxb-', 'xoxp-', 'xoxr-', 'xoxs-', 'xoxe-', 'sk_live_', 'sk_test_', 'rk_live_', 'rk_test_', 'sk-', 'AKIA', 'ASIA', 'AIza', 'npm_', 'hvs.', 'hvb.', 'pypi-', 'eyJ'];
 
+/**
+ * A table by program name, as a Map: a program may be called `constructor` or `__proto__`, and a
+ * Map looks up a new string by its hash where Object.hasOwn first looks it up in V8's string table
+ * (the hottest line of the tool rules on a 4 KiB sh -c script).
+ */
+function byTool<T>(table: Record<string, T>): ReadonlyMap<string, T> {
+  return new Map(Object.entries(table));
+}
+
 const MYSQL = ['mysql', 'mysqldump', 'mysqladmin', 'mysqlimport', 'mysqlshow', 'mysqlcheck', 'mysqlpump', 'mysqlsh', 'mariadb', 'mariadb-dump', 'mariadb-admin', 'mycli'];
 /** Short flags whose value is a secret, glued (-pX) or not (-p X), by tool. */
-const SHORT_SECRET_FLAGS: Record<string, readonly string[]> = {
+const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   ...Object.fromEntries(MYSQL.map((t) => [t, ['-p']])),
   sshpass: ['-p'],
   'redis-cli': ['-a'],
@@ -106,7 +115,7 @@ const SHORT_SECRET_FLAGS: Record<string, readonly string[]> = {
   rabbitmqadmin: ['-p'],
   rdesktop: ['-p'],
   vault: ['-id'], // vault token create -id=TOKEN
-};
+});
 /** rabbitmqctl commands followed by a user name and that user's password. */
 const RABBITMQ_PASSWORD_COMMANDS = new Set(['add_user', 'change_password', 'authenticate_user']);
 /** Oracle tools whose first argument is a logon, `user/password@database`. */
@@ -116,14 +125,14 @@ const LOGIN_TOOLS = new Set(['docker', 'podman', 'nerdctl', 'buildah', 'skopeo',
  * Positional secrets after a subcommand: the tool, the subcommand's words in order, and how many
  * words after its last one the secret is (`mc alias set NAME URL ACCESS_KEY SECRET_KEY`).
  */
-const POSITIONAL_SECRETS: Record<string, ReadonlyArray<[subcommand: readonly string[], after: number]>> = {
+const POSITIONAL_SECRETS = byTool<ReadonlyArray<[subcommand: readonly string[], after: number]>>({
   mc: [[['alias', 'set'], 4], [['alias', 'add'], 4], [['config', 'host', 'add'], 4], [['admin', 'user', 'add'], 3]],
   cf: [[['auth'], 2]],
   db2: [[['using'], 1]], // db2 connect to DB user NAME using PASSWORD
   wpa_passphrase: [[[], 2]], // wpa_passphrase SSID PASSPHRASE
-};
+});
 /** FreeRDP's Windows-style options whose value is a password: /p:x, /gp:x (gateway), /pth:x (a hash). */
-const FREERDP = /^(?:xfreerdp|wlfreerdp|sdl-freerdp)3?$/;
+const FREERDP = new Set(['xfreerdp', 'wlfreerdp', 'sdl-freerdp', 'xfreerdp3', 'wlfreerdp3', 'sdl-freerdp3']);
 const FREERDP_SECRET_OPTION = /^\/(?:p|gp|pth|password):/i;
 /** Container CLIs whose `exec` (and `run`) run a command: its own rules apply to it. */
 const CONTAINER_CLIS = new Set(['docker', 'podman', 'nerdctl']);
@@ -151,7 +160,7 @@ const LONGEST_USER_FLAG = longestOf(USER_FLAGS);
 const USER_FLAG_LETTERS = new Set([...USER_FLAGS].filter((flag) => flag.length === 2).map((flag) => flag.charCodeAt(1)));
 const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'busybox', 'fish', 'rbash']);
 /** Commands that run the rest of their arguments as a command, with the options that take a value and the positionals before it. */
-const WRAPPERS: Record<string, { withValue: readonly string[]; positionals: number }> = {
+const WRAPPERS = byTool<{ withValue: readonly string[]; positionals: number }>({
   sudo: { withValue: ['-u', '-g', '-h', '-p', '-C', '-D', '-r', '-t', '-U', '-T', '-R'], positionals: 0 },
   doas: { withValue: ['-u', '-C'], positionals: 0 },
   env: { withValue: ['-u', '-C', '--unset', '--chdir'], positionals: 0 },
@@ -177,7 +186,7 @@ const WRAPPERS: Record<string, { withValue: readonly string[]; positionals: numb
   unshare: { withValue: [], positionals: 0 },
   watch: { withValue: ['-n', '-d'], positionals: 0 },
   'kubectl-exec': { withValue: [], positionals: 0 },
-};
+});
 const SSH_WITH_VALUE = new Set(['-b', '-c', '-D', '-E', '-e', '-F', '-I', '-i', '-J', '-L', '-l', '-m', '-O', '-o', '-p', '-Q', '-R', '-S', '-W', '-w', '-B']);
 const INTERPRETER = /^(?:python|perl|ruby|node|php|lua|tclsh|awk)[\d.]*$/;
 const KEYWORDS = new Set(['if', 'then', 'else', 'elif', 'do', 'while', 'until', '!', '{', '}', 'time', 'coproc']);
@@ -196,6 +205,11 @@ function isSecretSetting(tool: string, word: string): boolean {
   if (word.includes('=')) return false;
   if (!PLAIN_SETTING_TOOLS.has(tool) && !/[.:/_A-Z]/.test(word)) return false;
   return isSecretName(word.split(/[.:/]/).pop() ?? '');
+}
+
+/** path.basename, without its call when there is no slash (nearly every program word). */
+function baseName(word: string): string {
+  return word.includes('/') ? path.basename(word) : word;
 }
 
 function lower(s: string): string {
@@ -785,48 +799,62 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
    */
   const line = (text: string, depth: number): string => {
     if (depth > MAX_DEPTH) return REDACTED;
+    // Loops rather than map/forEach closures, and no Set until a name is tainted: a script
+    // argument (sh -c) of 4 KiB can hold 2,000 commands, each one a round of this.
     const commands = splitCommands(text);
-    const valuesOf = commands.map((words) => words.map((w) => w.value));
-    const tainted = new Set<string>();
-    const readsPassword = valuesOf.some(readsPasswordOnStdin);
-    const redactCommand = (values: readonly string[], names: ReadonlySet<string>): string[] => {
-      const redacted = argv(values, depth, names);
+    const valuesOf: string[][] = new Array<string[]>(commands.length);
+    let readsPassword = false;
+    for (let c = 0; c < commands.length; c++) {
+      const words = commands[c] as Word[];
+      const values = new Array<string>(words.length);
+      for (let i = 0; i < words.length; i++) values[i] = (words[i] as Word).value;
+      valuesOf[c] = values;
+      if (!readsPassword) readsPassword = readsPasswordOnStdin(values);
+    }
+    let tainted: Set<string> | undefined;
+    const redactCommand = (values: readonly string[]): string[] => {
+      const redacted = argv(values, depth, tainted ?? NO_NAMES);
       if (readsPassword) hideEchoed(values, redacted);
       return redacted;
     };
-    const firstPass = valuesOf.map((values) => {
-      const redacted = redactCommand(values, tainted);
-      values.forEach((v, i) => {
-        if (redacted[i] === v || !v.includes('$')) return;
-        for (const m of v.matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/g)) if (!(redacted[i] as string).includes(m[0])) tainted.add(m[1] as string);
-      });
-      return redacted;
-    });
-    const edits: Array<[number, number, string]> = [];
-    commands.forEach((words, c) => {
+    // The first pass sees the names tainted by the commands before (the set grows as it goes).
+    const firstPass: string[][] = new Array<string[]>(commands.length);
+    for (let c = 0; c < commands.length; c++) {
       const values = valuesOf[c] as string[];
-      const redacted = tainted.size > 0 ? redactCommand(values, tainted) : (firstPass[c] as string[]);
-      words.forEach((w, i) => {
+      const redacted = redactCommand(values);
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i] as string;
+        if (redacted[i] === v || !v.includes('$')) continue;
+        for (const m of v.matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/g)) if (!(redacted[i] as string).includes(m[0])) (tainted ??= new Set<string>()).add(m[1] as string);
+      }
+      firstPass[c] = redacted;
+    }
+    // Edits come in text order (commands, their words, the scripts in a word): written as they come.
+    let out = '';
+    let from = 0;
+    for (let c = 0; c < commands.length; c++) {
+      const words = commands[c] as Word[];
+      const values = valuesOf[c] as string[];
+      const redacted = tainted !== undefined ? redactCommand(values) : (firstPass[c] as string[]);
+      for (let i = 0; i < words.length; i++) {
+        const w = words[i] as Word;
         // A here-string (`<<< x`) is the command's standard input: a password when it reads one there.
         if (readsPassword && w.hereString && values[i] !== '') redacted[i] = REDACTED;
         if (redacted[i] !== values[i]) {
-          edits.push([w.start, w.end, quoteWord(redacted[i] as string, w.doubleQuoted)]);
-          return;
+          out += text.slice(from, w.start) + quoteWord(redacted[i] as string, w.doubleQuoted);
+          from = w.end;
+          continue;
         }
         for (const [s, e] of w.scripts) {
           const inner = text.slice(s, e);
           const r = line(inner, depth + 1);
-          if (r !== inner) edits.push([s, e, r]);
+          if (r === inner) continue;
+          out += text.slice(from, s) + r;
+          from = e;
         }
-      });
-    });
-    let out = '';
-    let from = 0;
-    for (const [s, e, r] of edits) {
-      out += text.slice(from, s) + r;
-      from = e;
+      }
     }
-    return out + text.slice(from);
+    return from === 0 ? text : out + text.slice(from);
   };
 
   /** One simple command's words, unquoted. */
@@ -870,10 +898,11 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       for (let j = k; j < words.length; j++) out[j] = REDACTED;
       return;
     }
-    const tool = lower(path.basename(words[k] as string));
+    // A program alone: no tool rule has anything to look at (a flag alone continues an earlier line, and still goes on).
+    if (k + 1 >= words.length && (words[k] as string).charCodeAt(0) !== 45) return;
+    const tool = lower(baseName(words[k] as string));
     const has = (w: string): boolean => words.indexOf(w, k + 1) >= 0;
-    // Own properties only: a program may be called `constructor` or `__proto__`.
-    const shortSecret = Object.hasOwn(SHORT_SECRET_FLAGS, tool) ? [...(SHORT_SECRET_FLAGS[tool] as readonly string[])] : [];
+    const shortSecret = [...(SHORT_SECRET_FLAGS.get(tool) ?? [])];
     if ((LOGIN_TOOLS.has(tool) && has('login')) || (tool === 'dotnet' && has('nuget'))) shortSecret.push('-p');
     if (tool === 'az' && has('secret')) shortSecret.push('--value'); // az keyvault secret set --value x
     const httpie = tool === 'http' || tool === 'https' || tool === 'xh';
@@ -884,7 +913,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       if (i + 1 < words.length) out[i + 1] = REDACTED;
     };
 
-    const wrapper = Object.hasOwn(WRAPPERS, tool) ? WRAPPERS[tool] : undefined;
+    const wrapper = WRAPPERS.get(tool);
     if (wrapper) {
       let i = k + 1;
       let positionals = wrapper.positionals;
@@ -1064,9 +1093,9 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       if (!flag) lastPositional = i;
     }
     // Positional secrets of the tools that take them so.
-    const positional = Object.hasOwn(POSITIONAL_SECRETS, tool) ? POSITIONAL_SECRETS[tool] : undefined;
+    const positional = POSITIONAL_SECRETS.get(tool);
     if (positional) for (const [subcommand, after] of positional) redactPositional(words, k, subcommand, after, out);
-    if (FREERDP.test(tool)) {
+    if (FREERDP.has(tool)) {
       for (let j = k + 1; j < words.length; j++) {
         const m = FREERDP_SECRET_OPTION.exec(words[j] as string);
         if (m) out[j] = `${m[0]}${REDACTED}`;

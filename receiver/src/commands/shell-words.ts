@@ -27,9 +27,28 @@ export interface Word {
 }
 
 /** Characters that end a word and separate commands (newline included). */
-const COMMAND_SEPARATORS = new Set(['|', '&', ';', '(', ')', '\n']);
+const COMMAND_SEPARATORS = '|&;()\n';
 /** Characters that end a word without ending the command (redirections). */
-const WORD_SEPARATORS = new Set([' ', '\t', '\r', '<', '>']);
+const WORD_SEPARATORS = ' \t\r<>';
+/** Characters that start something other than plain text inside a word: quotes, escapes, substitutions. */
+const WORD_SPECIALS = '\\\'"$`';
+
+/**
+ * CHAR_CLASS[c] for the ASCII codes: what the character is to the splitter. A table, not Set
+ * lookups of one-character strings: a script argument of 4 KiB (sh -c …) is read a character at a
+ * time, on every exec that has one.
+ */
+const PLAIN = 0;
+const WORD_SEPARATOR = 1;
+const COMMAND_SEPARATOR = 2;
+const SPECIAL = 3;
+const CHAR_CLASS = new Uint8Array(128);
+for (const c of WORD_SEPARATORS) CHAR_CLASS[c.charCodeAt(0)] = WORD_SEPARATOR;
+for (const c of COMMAND_SEPARATORS) CHAR_CLASS[c.charCodeAt(0)] = COMMAND_SEPARATOR;
+for (const c of WORD_SPECIALS) CHAR_CLASS[c.charCodeAt(0)] = SPECIAL;
+function charClass(code: number): number {
+  return code < 128 ? (CHAR_CLASS[code] as number) : PLAIN;
+}
 
 const ANSI_C_ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', a: '\x07', b: '\b', e: '\x1b', E: '\x1b', f: '\f', v: '\v', '\\': '\\', "'": "'", '"': '"', '?': '?' };
 
@@ -41,15 +60,15 @@ export function splitCommands(line: string): Word[][] {
   let i = 0;
   let hereString = false;
   while (i < n) {
-    const c = line[i] as string;
-    if (WORD_SEPARATORS.has(c)) {
-      if (c === '<' && line.startsWith('<<<', i)) {
+    const kind = charClass(line.charCodeAt(i));
+    if (kind === WORD_SEPARATOR) {
+      if (line.charCodeAt(i) === 60 && line.startsWith('<<<', i)) {
         hereString = true;
         i += 3;
       } else i++;
       continue;
     }
-    if (COMMAND_SEPARATORS.has(c)) {
+    if (kind === COMMAND_SEPARATOR) {
       if (current.length > 0) commands.push(current);
       current = [];
       hereString = false;
@@ -73,9 +92,19 @@ function readWord(line: string, start: number, hereString: boolean): Word {
   let segments = 0;
   let doubleQuotedOnly = true;
   while (i < n) {
-    const c = line[i] as string;
-    if (WORD_SEPARATORS.has(c) || COMMAND_SEPARATORS.has(c)) break;
+    const kind = charClass(line.charCodeAt(i));
+    if (kind === WORD_SEPARATOR || kind === COMMAND_SEPARATOR) break;
     segments++;
+    if (kind === PLAIN) {
+      // A run of plain characters, added in one piece.
+      let j = i + 1;
+      while (j < n && charClass(line.charCodeAt(j)) === PLAIN) j++;
+      value += line.slice(i, j);
+      i = j;
+      doubleQuotedOnly = false;
+      continue;
+    }
+    const c = line[i] as string;
     if (c === '\\') {
       // A backslash-newline is a line continuation; otherwise the next character is literal.
       if (line[i + 1] !== '\n') value += line[i + 1] ?? '';
@@ -99,7 +128,7 @@ function readWord(line: string, start: number, hereString: boolean): Word {
       i = after;
       doubleQuotedOnly = false;
     } else {
-      value += c;
+      value += c; // a $ that starts no substitution
       i++;
       doubleQuotedOnly = false;
     }
@@ -113,6 +142,15 @@ function readDoubleQuoted(line: string, from: number, add: (s: string) => void, 
   let i = from;
   let chunk = '';
   while (i < n) {
+    const code = line.charCodeAt(i);
+    if (code !== 34 && code !== 92 && code !== 36 && code !== 96) {
+      // Up to the next " \ $ or `, in one piece.
+      let j = i + 1;
+      for (let d = line.charCodeAt(j); j < n && d !== 34 && d !== 92 && d !== 36 && d !== 96; d = line.charCodeAt(++j));
+      chunk += line.slice(i, j);
+      i = j;
+      continue;
+    }
     const c = line[i] as string;
     if (c === '"') {
       add(chunk);
