@@ -7,14 +7,16 @@
  *    (`--probes exec --trace-execs all --max-spans-per-second 0`: every exec a
  *    span, so every argv is redacted) is charged its CPU time per 1,000 execs
  *    (utime+stime from /proc, until it is idle again); kernel loss is read
- *    from its exit summary. Rounds interleave (a) and (b); medians and ranges.
+ *    from its exit summary. Also: (c) a program named sh given `-c` and a 4 KiB
+ *    script, realistic and hostile (redacted as a line, command by command).
+ *    Rounds interleave the variants; medians and ranges.
  * 2. The built-in rules alone on one 4 KiB argument list and one 4 KiB line,
  *    realistic and hostile, median microseconds per call.
  *
  * Usage (as root, after scripts/bootstrap.sh): scripts/node.sh dist/bench/redaction.js [--rounds 5] [--execs 3000] [--out bench/REDACTION.md]
  */
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createRedactor } from '../receiver/src/commands/redact';
@@ -63,9 +65,20 @@ export function ordinaryArgs(): string[] {
   return out;
 }
 
+/** A shell script of 4 KiB (deploy steps, as CI and build tools pass to `sh -c`): redacted as a line, command by command. */
+export function deployScript(): string {
+  const steps = 'set -e; cd /srv/app && git fetch --all && git checkout "$BRANCH" && npm ci --no-audit && npm run build && rsync -a dist/ /var/www/app/ && systemctl reload nginx; ';
+  return steps.repeat(Math.ceil(4000 / steps.length)).slice(0, 4000);
+}
+
+/** A hostile script of 4 KiB: 2,000 one-word commands, the most rounds of the per-command rules a script can hold. */
+export function hostileScript(): string {
+  return 'a;'.repeat(2000);
+}
+
 interface Round { variant: string; execs: number; rate: number; cpuPer1000Ms: number; lost: string; received: number }
 
-async function round(variant: string, argFile: string, execs: number, extra: readonly string[] = []): Promise<Round> {
+async function round(variant: string, argFile: string, execs: number, extra: readonly string[] = [], program = '/bin/true'): Promise<Round> {
   const agent = spawn(process.execPath, ['--disable-sigusr1', CLI, '--exporter', 'jsonl', '--probes', 'exec', '--trace-execs', 'all', '--max-spans-per-second', '0', ...extra], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -78,7 +91,7 @@ async function round(variant: string, argFile: string, execs: number, extra: rea
   const pid = agent.pid as number;
   await waitUntilIdle(pid, 10_000);
   const before = sampleProc(pid).cpuSeconds;
-  const out = execFileSync(STORM, [String(execs), '/bin/true', argFile], { encoding: 'utf8' });
+  const out = execFileSync(STORM, [String(execs), program, argFile], { encoding: 'utf8' });
   await waitUntilIdle(pid, 60_000);
   const cpu = sampleProc(pid).cpuSeconds - before;
   agent.kill('SIGINT');
@@ -112,6 +125,8 @@ function microbench(): string[] {
     ['line, 4 KiB realistic', () => r.line(realisticLine)],
     ['line, 4 KiB of `$(`', () => r.line('$('.repeat(2048))],
     ['line, 4 KiB of `a=`', () => r.line('a='.repeat(2048))],
+    ['argv, sh -c with a 4 KiB deploy script', () => r.args(['sh', '-c', deployScript()])],
+    ['argv, sh -c with 4 KiB of `a;` (hostile)', () => r.args(['sh', '-c', hostileScript()])],
   ];
   return cases.map(([name, fn]) => {
     for (let i = 0; i < 200; i++) fn();
@@ -138,21 +153,30 @@ async function main(): Promise<void> {
   writeFileSync(longFile, `${hostileArgs().join('\n')}\n`);
   const ordinaryFile = path.join(dir, 'ordinary');
   writeFileSync(ordinaryFile, `${ordinaryArgs().join('\n')}\n`);
+  // A program named sh (a copy of /bin/true: the rules go by the name) given a 4 KiB script with -c.
+  const sh = path.join(dir, 'sh');
+  copyFileSync('/bin/true', sh);
+  const scriptFile = path.join(dir, 'script');
+  writeFileSync(scriptFile, `-c\n${deployScript()}\n`);
+  const hostileScriptFile = path.join(dir, 'hostile-script');
+  writeFileSync(hostileScriptFile, `-c\n${hostileScript()}\n`);
   const results: Round[] = [];
   for (let i = 0; i < rounds; i++) {
-    const variants: Array<[string, string, string[]]> = [
+    const variants: Array<[string, string, string[], string?]> = [
       ['short argv', shortFile, []],
       ['4 KiB ordinary argv', ordinaryFile, []],
       ['4 KiB hostile argv', longFile, []],
       ['4 KiB hostile argv, --no-redact', longFile, ['--no-redact']],
+      ['sh -c, 4 KiB deploy script', scriptFile, [], sh],
+      ['sh -c, 4 KiB of `a;` (hostile)', hostileScriptFile, [], sh],
     ];
-    for (const [variant, file, extra] of variants) {
-      const r = await round(variant, file, execs, extra);
+    for (const [variant, file, extra, program] of variants) {
+      const r = await round(variant, file, execs, extra, program);
       process.stderr.write(`bench: round ${i + 1} ${variant}: ${r.rate.toFixed(0)} execs/s, ${r.cpuPer1000Ms.toFixed(0)} ms CPU per 1,000, lost ${r.lost}\n`);
       results.push(r);
     }
   }
-  const rows = ['short argv', '4 KiB ordinary argv', '4 KiB hostile argv', '4 KiB hostile argv, --no-redact'].map((v) => {
+  const rows = ['short argv', '4 KiB ordinary argv', '4 KiB hostile argv', '4 KiB hostile argv, --no-redact', 'sh -c, 4 KiB deploy script', 'sh -c, 4 KiB of `a;` (hostile)'].map((v) => {
     const rs = results.filter((r) => r.variant === v);
     const cpu = rs.map((r) => r.cpuPer1000Ms);
     const rate = rs.map((r) => r.rate);
@@ -161,6 +185,8 @@ async function main(): Promise<void> {
   const ratio = (rows[1]?.cpu ?? 0) / (rows[0]?.cpu ?? 1);
   const hostileRatio = (rows[2]?.cpu ?? 0) / (rows[0]?.cpu ?? 1);
   const unredactedRatio = (rows[3]?.cpu ?? 0) / (rows[0]?.cpu ?? 1);
+  const scriptRatio = (rows[4]?.cpu ?? 0) / (rows[0]?.cpu ?? 1);
+  const hostileScriptRatio = (rows[5]?.cpu ?? 0) / (rows[0]?.cpu ?? 1);
   const text = [
     '# Redaction benchmark',
     '',
@@ -172,8 +198,9 @@ async function main(): Promise<void> {
     ...rows.map((r) => r.line),
     '',
     `Agent CPU per 1,000 execs relative to short argv: 4 KiB ordinary **${ratio.toFixed(2)}**, 4 KiB hostile **${hostileRatio.toFixed(2)}**,`,
-    `4 KiB hostile without redaction ${unredactedRatio.toFixed(2)} (target ≤ 1.20). The agent traces every exec on the host: other`,
-    'activity on the machine during a round is charged to it too (the events received column shows how much).',
+    `4 KiB hostile without redaction ${unredactedRatio.toFixed(2)} (target ≤ 1.20); \`sh -c\` with a 4 KiB script ${scriptRatio.toFixed(2)},`,
+    `with a hostile one ${hostileScriptRatio.toFixed(2)} (a script is redacted as a typed line, command by command). The agent traces every`,
+    'exec on the host: other activity on the machine during a round is charged to it too (the events received column shows how much).',
     '',
     '| built-in rules alone | median per call (min – max of 15 × 100 calls) |',
     '| --- | --- |',

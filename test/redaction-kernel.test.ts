@@ -28,6 +28,7 @@ const STUBS = [
   'vault', 'wget', 'migrate.sh', 'run', 'ssh-keygen', 'useradd', 'mosquitto_pub', 'rabbitmqctl', 'sqlplus',
   'doctl', 'cargo', 'composer', 'dotnet', 'consul',
   'oc', 'twine', 'nmcli', 'xfreerdp', 'mc', 'lftp', 'wpa_passphrase', 'db2', 'rabbitmqadmin', 'mysqladmin', 'rclone',
+  'skopeo', 'cqlsh', 'poetry', 'openvpn', 'wg', 'kinit',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

@@ -117,6 +117,18 @@ describe('secret redaction: what stays readable', () => {
     ['aws secretsmanager get-secret-value --secret-id db', 'aws secretsmanager get-secret-value --secret-id db'],
     ['dotnet user-secrets set Db:Password x1', 'dotnet user-secrets set Db:Password ****'],
     ['yarn config set npmAuthToken x1', 'yarn config set npmAuthToken ****'],
+    ['poetry publish --username __token__ --password x1', 'poetry publish --username __token__ --password ****'],
+    ['redis-cli AUTH x1', 'redis-cli AUTH ****'],
+    ['redis-cli CONFIG SET requirepass x1', 'redis-cli CONFIG SET requirepass ****'],
+    ["redis-cli ACL SETUSER kim on '>x1' '~keys:*' +get", "redis-cli ACL SETUSER kim on '>****' '~keys:*' +get"],
+    ['skopeo copy --dest-creds=kim:x1 docker://a docker://b', 'skopeo copy --dest-creds=kim:**** docker://a docker://b'],
+    ['wg set wg0 private-key <(echo x1)', 'wg set wg0 private-key ****'],
+    ['diff <(sort a) <(sort b)', 'diff <(sort a) <(sort b)'],
+    ['cat <(curl -u kim:x1 https://h)', 'cat <(curl -u kim:**** https://h)'],
+    ["cryptsetup open /dev/sdb1 vault <<< 'x1'", 'cryptsetup open /dev/sdb1 vault <<< ****'],
+    ['smbpasswd -s -a kim <<< x1', 'smbpasswd -s -a kim <<< ****'],
+    ['sshfs kim@h:/ /mnt -o password_stdin <<< x1', 'sshfs kim@h:/ /mnt -o password_stdin <<< ****'],
+    ['echo x1 | htpasswd -i .htpasswd kim', 'echo **** | htpasswd -i .htpasswd kim'],
   ];
   for (const [input, output] of exact) it(`exact: ${JSON.stringify(input)}`, () => assert.equal(r.line(input), output));
 

@@ -138,6 +138,15 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'setting', line: 'mysqladmin -u root password Zq107new', secrets: ['Zq107new'], keep: ['root'] },
   { category: 'setting', line: 'rclone config create nas sftp host nas1 user kim pass Zq108rc', secrets: ['Zq108rc'], keep: ['nas1', 'kim'] },
   { category: 'positional', line: "printf 'Zq109sec' | docker secret create db_pw -", secrets: ['Zq109sec'], keep: ['db_pw'], typedOnly: true },
+  { category: 'positional', line: 'redis-cli -h cache1 AUTH default Zq110redis', secrets: ['Zq110redis'], keep: ['cache1', 'AUTH', 'default'] },
+  { category: 'user', line: 'skopeo copy --src-creds kim:Zq111sko docker://a/b docker://c/d', secrets: ['Zq111sko'], keep: ['kim', 'docker://a/b'] },
+  { category: 'user', line: 'curl --user=kim:Zq112curl https://api.example', secrets: ['Zq112curl'], keep: ['kim', 'https://api.example'] },
+  { category: 'glued', line: 'cqlsh -u cassandra -p Zq113cql db1', secrets: ['Zq113cql'], keep: ['cassandra', 'db1'] },
+  { category: 'glued', line: 'poetry publish -u kim -p Zq114poe --build', secrets: ['Zq114poe'], keep: ['kim', '--build'] },
+  // a secret in a process substitution given to a secret flag, and echoed into a program that reads one on stdin
+  { category: 'flag', line: "openvpn --config c.ovpn --auth-user-pass <(printf 'kim\nZq115vpn')", secrets: ['Zq115vpn'], keep: ['c.ovpn'], typedOnly: true },
+  { category: 'positional', line: 'echo Zq116wg | wg pubkey > pub.key', secrets: ['Zq116wg'], keep: ['pubkey', 'pub.key'], typedOnly: true },
+  { category: 'positional', line: 'echo Zq117krb | kinit kim@EXAMPLE.ORG', secrets: ['Zq117krb'], keep: ['kim@EXAMPLE.ORG'], typedOnly: true },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

@@ -115,6 +115,8 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   rabbitmqadmin: ['-p'],
   rdesktop: ['-p'],
   vault: ['-id'], // vault token create -id=TOKEN
+  cqlsh: ['-p'],
+  poetry: ['-p'], // poetry publish -p
 });
 /** rabbitmqctl commands followed by a user name and that user's password. */
 const RABBITMQ_PASSWORD_COMMANDS = new Set(['add_user', 'change_password', 'authenticate_user']);
@@ -130,6 +132,7 @@ const POSITIONAL_SECRETS = byTool<ReadonlyArray<[subcommand: readonly string[], 
   cf: [[['auth'], 2]],
   db2: [[['using'], 1]], // db2 connect to DB user NAME using PASSWORD
   wpa_passphrase: [[[], 2]], // wpa_passphrase SSID PASSPHRASE
+  wg: [[['private-key'], 1], [['preshared-key'], 1]], // wg set wg0 private-key FILE (often <(echo KEY))
 });
 /** FreeRDP's Windows-style options whose value is a password: /p:x, /gp:x (gateway), /pth:x (a hash). */
 const FREERDP = new Set(['xfreerdp', 'wlfreerdp', 'sdl-freerdp', 'xfreerdp3', 'wlfreerdp3', 'sdl-freerdp3']);
@@ -150,7 +153,9 @@ const LONGEST_PASSWORD_STDIN_FLAG = longestOf(PASSWORD_STDIN_FLAGS);
 /** Commands whose words a line reading a password on standard input pipes to it. */
 const ECHOES = new Set(['echo', 'printf']);
 /** Flags whose value is `user:secret`. */
-const USER_FLAGS = new Set(['-u', '--user', '-U', '--proxy-user', '--auth', '--proxy-auth', '--http-user']);
+const USER_FLAGS = new Set(['-u', '--user', '-U', '--proxy-user', '--auth', '--proxy-auth', '--http-user', '--creds', '--src-creds', '--dest-creds']);
+/** A `--user=…` word longer than this (the longest user flag, its `=` and this) is not looked at as one: no user:password is 4 KiB. */
+const MAX_USER_VALUE = 1024;
 /**
  * Longer words are no user flag, and are not looked up: a Set lookup hashes the whole word, and
  * argv words are new strings each exec (a fifth of the rules' time on a 4 KiB argv went there).
@@ -190,9 +195,12 @@ const WRAPPERS = byTool<{ withValue: readonly string[]; positionals: number }>({
 const SSH_WITH_VALUE = new Set(['-b', '-c', '-D', '-E', '-e', '-F', '-I', '-i', '-J', '-L', '-l', '-m', '-O', '-o', '-p', '-Q', '-R', '-S', '-W', '-w', '-B']);
 const INTERPRETER = /^(?:python|perl|ruby|node|php|lua|tclsh|awk)[\d.]*$/;
 const KEYWORDS = new Set(['if', 'then', 'else', 'elif', 'do', 'while', 'until', '!', '{', '}', 'time', 'coproc']);
-const CONFIG_TOOLS = new Set(['aws', 'git', 'npm', 'yarn', 'pnpm', 'gcloud', 'az', 'pip', 'pip3', 'poetry', 'composer', 'cargo', 'heroku', 'dotnet', 'nmcli', 'rclone', 'mysqladmin']);
+const REDIS_CLIS = new Set(['redis-cli', 'valkey-cli', 'keydb-cli']);
 /** Config tools whose settings are plain words (`nmcli … password X`, `rclone … pass X`, `mysqladmin password X`); the others' plain words are subcommands. */
 const PLAIN_SETTING_TOOLS = new Set(['nmcli', 'rclone', 'mysqladmin']);
+const CONFIG_TOOLS = new Set(['aws', 'git', 'npm', 'yarn', 'pnpm', 'gcloud', 'az', 'pip', 'pip3', 'poetry', 'composer', 'cargo', 'heroku', 'dotnet', ...PLAIN_SETTING_TOOLS]);
+/** Programs that read a secret on standard input whatever their arguments: a password (chpasswd's `user:password` lines), a Kerberos or Samba password, a LUKS passphrase. */
+const STDIN_SECRET_READERS = new Set(['chpasswd', 'kinit', 'smbpasswd', 'cryptsetup']);
 
 /**
  * Is `word`, a positional of a config tool, a setting named like a secret (its value follows)? A
@@ -338,8 +346,8 @@ export function redactText(text: string): string {
     if (out.includes('://')) out = redactWebhooks(redactUrls(out));
     if (out.includes(':')) out = redactHeaders(out);
   }
-  // A quote, at memchr speed, before the keywords are looked for case-blind.
-  if (out.includes("'") || out.includes('"')) out = redactSqlPasswords(out);
+  // A quote, at memchr speed, before the keywords are looked for case-blind; `password 'x'` is 12 characters.
+  if (out.length >= 12 && (out.includes("'") || out.includes('"'))) out = redactSqlPasswords(out);
   if (out.includes('=')) out = redactAssignments(out);
   if (out.includes(':')) out = redactPassWords(out);
   // A token is its prefix and at least 12 more characters.
@@ -760,17 +768,20 @@ function readsPasswordOnStdin(words: readonly string[]): boolean {
   if (k >= words.length) return false;
   // Every line comes here: words are compared before any is hashed or the program's name is cut out.
   const program = words[k] as string;
-  if (program.endsWith('chpasswd') && path.basename(program) === 'chpasswd') return true;
+  const tool = baseName(program);
+  if (STDIN_SECRET_READERS.has(tool)) return true;
+  // wg pubkey (a private key in), htpasswd -i, sshfs -o password_stdin, openssl -passin stdin.
+  if (tool === 'wg' && words[k + 1] === 'pubkey') return true;
+  if (tool === 'htpasswd' && words.some((w, j) => j > k && /^-[a-zA-Z]*i/.test(w))) return true;
+  if (tool === 'sshfs' && words.some((w, j) => j > k && w.includes('password_stdin'))) return true;
+  if (tool === 'openssl' && words.some((w, j) => j > k && (w === 'stdin' || w === 'fd:0') && /^-pass/.test(words[j - 1] as string))) return true;
   // docker secret create NAME - and gcloud secrets … --data-file=-: the secret is read from standard input.
   if (words[words.length - 1] === '-' && words.indexOf('secret', k + 1) > k && words.indexOf('create', k + 1) > k) return true;
   if (words.indexOf('--data-file=-', k + 1) > k && words.indexOf('secrets', k + 1) > k) return true;
   for (let j = k + 1; j < words.length; j++) {
     const w = words[j] as string;
     if (w.length <= LONGEST_PASSWORD_STDIN_FLAG && PASSWORD_STDIN_FLAGS.has(w)) return true;
-    if (w === '-S' || w === '--stdin') {
-      const tool = path.basename(program);
-      if (tool === 'sudo' || (tool === 'passwd' && w === '--stdin')) return true;
-    }
+    if ((w === '-S' && tool === 'sudo') || (w === '--stdin' && tool === 'passwd')) return true;
   }
   return false;
 }
@@ -1011,7 +1022,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       const flag = w.charCodeAt(0) === 45;
       if (!flag && !special) {
         // Positional words: only settings named like secrets (aws, git, npm config …).
-        if (isConfig && next !== undefined && isSecretSetting(tool, w)) {
+        if (isConfig && next !== undefined && next.charCodeAt(0) !== 45 && isSecretSetting(tool, w)) {
           redactNext(i);
           i++;
           continue;
@@ -1047,13 +1058,16 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         continue;
       }
       // A user flag, whole (-u, --user) or glued to its value (-ualice:x): the letter says, no slice needed to see.
-      const userFlag = !flag ? undefined : userFlags.has(w) ? w : w.length > 2 && gluedUserFlag(w.charCodeAt(1)) ? w.slice(0, 2) : undefined;
+      // --user=alice:x: the flag and its = are the prefix kept.
+      const eq = flag && w.charCodeAt(1) === 45 && w.length <= LONGEST_USER_FLAG + 1 + MAX_USER_VALUE ? w.indexOf('=') : -1;
+      const userFlag = !flag ? undefined : userFlags.has(w) ? w : eq > 0 && userFlags.has(w.slice(0, eq)) ? w.slice(0, eq + 1) : w.length > 2 && gluedUserFlag(w.charCodeAt(1)) ? w.slice(0, 2) : undefined;
       if (userFlag !== undefined) {
-        const value = w === userFlag ? next : w.slice(userFlag.length);
         const at = w === userFlag ? i + 1 : i;
+        const prefix = w === userFlag ? '' : userFlag;
+        // From what the text rules left of the word: what they hid stays hidden.
+        const value = at < words.length && (out[at] as string).startsWith(prefix) ? (out[at] as string).slice(prefix.length) : undefined;
         if (value !== undefined) {
           const sep = (tool === 'lftp' ? /,/ : /[:%]/).exec(value); // lftp -u user,password
-          const prefix = w === userFlag ? '' : userFlag;
           if (value.includes('://')) {
             // a URL: rule 5
           } else if (sep && !/^\d+[:%]\d+$/.test(value)) {
@@ -1085,7 +1099,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         i++;
         continue;
       }
-      if (isConfig && !flag && next !== undefined && isSecretSetting(tool, w)) {
+      if (isConfig && !flag && next !== undefined && next.charCodeAt(0) !== 45 && isSecretSetting(tool, w)) {
         redactNext(i);
         i++;
         continue;
@@ -1109,6 +1123,18 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         const w = words[j] as string;
         const eq = w.indexOf('=');
         if (eq > 0 && !w.startsWith('-')) out[j] = `${w.slice(0, eq + 1)}${REDACTED}`;
+      }
+    }
+    // redis-cli AUTH [user] PASSWORD (the last word), CONFIG SET requirepass|masterauth VALUE, ACL SETUSER name >password.
+    if (REDIS_CLIS.has(tool)) {
+      for (let j = k + 1; j < words.length; j++) {
+        const w = words[j] as string;
+        if (w.length === 4 && lower(w) === 'auth') {
+          const last = Math.min(j + 2, words.length - 1);
+          if (last > j) out[last] = REDACTED;
+        } else if (w.length === 3 && lower(w) === 'set' && j + 2 < words.length && isSecretName(words[j + 1] as string)) {
+          out[j + 2] = REDACTED;
+        } else if (w.length > 1 && (w.charCodeAt(0) === 62 || w.charCodeAt(0) === 35) && j > k + 1) out[j] = `${w.charAt(0)}${REDACTED}`; // >pw, #hash
       }
     }
     // cargo login TOKEN.

@@ -61,6 +61,14 @@ export function splitCommands(line: string): Word[][] {
   let hereString = false;
   while (i < n) {
     const kind = charClass(line.charCodeAt(i));
+    if (kind === WORD_SEPARATOR && (line.charCodeAt(i) === 60 || line.charCodeAt(i) === 62) && line.charCodeAt(i + 1) === 40) {
+      // <(…) and >(…), process substitution: one word (a file name to the program), its text a script.
+      const [inner, after] = readParenthesised(line, i + 2);
+      current.push({ start: i, end: after, value: line.slice(i, after), doubleQuoted: false, scripts: [inner], hereString });
+      hereString = false;
+      i = after;
+      continue;
+    }
     if (kind === WORD_SEPARATOR) {
       if (line.charCodeAt(i) === 60 && line.startsWith('<<<', i)) {
         hereString = true;
