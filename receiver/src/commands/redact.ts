@@ -154,6 +154,8 @@ const LONGEST_PASSWORD_STDIN_FLAG = longestOf(PASSWORD_STDIN_FLAGS);
 const ECHOES = new Set(['echo', 'printf']);
 /** Flags whose value is `user:secret`. */
 const USER_FLAGS = new Set(['-u', '--user', '-U', '--proxy-user', '--auth', '--proxy-auth', '--http-user', '--creds', '--src-creds', '--dest-creds']);
+/** The last letters of the long user flags (r, h, s): `--name=` with another before its `=` is no user flag. */
+const USER_FLAG_LAST_LETTERS = new Set([...USER_FLAGS].filter((flag) => flag.length > 2).map((flag) => flag.charCodeAt(flag.length - 1)));
 /** A `--user=…` word longer than this (the longest user flag, its `=` and this) is not looked at as one: no user:password is 4 KiB. */
 const MAX_USER_VALUE = 1024;
 /**
@@ -1060,7 +1062,8 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       // A user flag, whole (-u, --user) or glued to its value (-ualice:x): the letter says, no slice needed to see.
       // --user=alice:x: the flag and its = are the prefix kept.
       const eq = flag && w.charCodeAt(1) === 45 && w.length <= LONGEST_USER_FLAG + 1 + MAX_USER_VALUE ? w.indexOf('=') : -1;
-      const userFlag = !flag ? undefined : userFlags.has(w) ? w : eq > 0 && userFlags.has(w.slice(0, eq)) ? w.slice(0, eq + 1) : w.length > 2 && gluedUserFlag(w.charCodeAt(1)) ? w.slice(0, 2) : undefined;
+      // Only a flag whose name ends as a user flag's does is cut out to look up (--password= and --token= are not).
+      const userFlag = !flag ? undefined : userFlags.has(w) ? w : eq > 0 && eq <= LONGEST_USER_FLAG && USER_FLAG_LAST_LETTERS.has(w.charCodeAt(eq - 1)) && userFlags.has(w.slice(0, eq)) ? w.slice(0, eq + 1) : w.length > 2 && gluedUserFlag(w.charCodeAt(1)) ? w.slice(0, 2) : undefined;
       if (userFlag !== undefined) {
         const at = w === userFlag ? i + 1 : i;
         const prefix = w === userFlag ? '' : userFlag;
