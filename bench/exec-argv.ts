@@ -9,8 +9,10 @@
  * events of slack) is printed but left out of the medians.
  *
  * Usage (as root, after `bash bench/run.sh` compiled build/bench/exec_storm once):
- *   scripts/node.sh dist/bench/exec-argv.js [--rounds 6] [--execs 10000] [--compare-cli DIR/dist/receiver/src/cli.js] [--no-redact-too]
+ *   scripts/node.sh dist/bench/exec-argv.js [--rounds 6] [--execs 10000] [--warm 10000] [--compare-cli DIR/dist/receiver/src/cli.js] [--no-redact-too]
  * --no-redact-too adds the long argv with `--no-redact`: the pipeline's own cost of long argv, without the rules.
+ * --warm N first runs N execs of the same storm, not charged: the steady state of an agent that has run a while
+ * (its code compiled, its heap grown) rather than the first 10,000 execs of a fresh one.
  *
  * Sample output (shared 2-CPU machine, 5 rounds of 10,000 execs, --compare-cli a build of 7f22bc0):
  *   this tree     short argv 77.0 (76.0 – 102.0) ms per 1,000 execs, peak RSS 93 MB (3 of 5 runs)
@@ -64,22 +66,27 @@ function runStorm(args: string[]): Promise<{ per_second: number }> {
   });
 }
 
-async function runOnce(v: Variant, execs: number): Promise<{ run: Run; line: string; kept: boolean }> {
+async function runOnce(v: Variant, execs: number, warm: number): Promise<{ run: Run; line: string; kept: boolean }> {
   const spec: WatcherSpec = {
     id: v.build, label: v.build, kind: 'agent',
     argv: [process.execPath, ...AGENT_NODE_FLAGS, v.cli, '--exporter', 'jsonl', '--probes', 'exec', '--trace-execs', 'all', '--max-spans-per-second', '0',
       ...(v.argv === 'long-no-redact' ? ['--no-redact'] : [])],
   };
   const watcher = await startWatcher(spec);
+  const stormArgs = (count: number): string[] => (v.argv === 'short' ? [String(count)] : [String(count), '/bin/true', String(LONG_ARGV_BYTES)]);
+  if (warm > 0) {
+    await runStorm(stormArgs(warm));
+    await waitUntilIdle(watcher.pid, 20_000);
+  }
   const before = sampleProc(watcher.pid).cpuSeconds;
-  const storm = await runStorm(v.argv === 'short' ? [String(execs)] : [String(execs), '/bin/true', String(LONG_ARGV_BYTES)]);
+  const storm = await runStorm(stormArgs(execs));
   await waitUntilIdle(watcher.pid, 20_000);
   const cpuSeconds = sampleProc(watcher.pid).cpuSeconds - before;
   const peakRssMb = peakRssKb(watcher.pid) / 1024;
   const exit = await watcher.stop();
   const events = exit.summary?.eventsReceived ?? 0;
   // A little slack for the machine's own processes (cron, shells); another storm is thousands.
-  const kept = events <= EVENTS_PER_EXEC * execs * 1.02 + 300;
+  const kept = events <= EVENTS_PER_EXEC * (execs + warm) * 1.02 + 300;
   const run = { cpuMsPerThousand: (cpuSeconds * 1e6) / execs, peakRssMb };
   const line = `${v.build.padEnd(14)}${v.argv.padEnd(15)} ${run.cpuMsPerThousand.toFixed(1)} ms per 1,000 execs, ${storm.per_second.toFixed(0)} execs/s, ` +
     `peak RSS ${peakRssMb.toFixed(0)} MB, events ${events}, lost ${exit.summary?.lostInKernel ?? '?'}${kept ? '' : ' (other execs traced too: left out)'}`;
@@ -97,6 +104,7 @@ const spread = (values: readonly number[], digits: number): string =>
 async function main(): Promise<void> {
   const rounds = positive('rounds', 6);
   const execs = positive('execs', 10_000);
+  const warm = option('warm') === undefined ? 0 : positive('warm', 1);
   const builds: Array<[string, string]> = [['this tree', path.join(ROOT, 'dist/receiver/src/cli.js')]];
   const compare = option('compare-cli');
   if (compare !== undefined) builds.push(['compared', path.resolve(compare)]);
@@ -106,7 +114,7 @@ async function main(): Promise<void> {
   for (let round = 0; round < rounds; round++) {
     for (let i = 0; i < variants.length; i++) {
       const v = variants[(i + round) % variants.length] as Variant;
-      const result = await runOnce(v, execs);
+      const result = await runOnce(v, execs, warm);
       process.stdout.write(`round ${round + 1} ${result.line}\n`);
       const key = `${v.build}\u0000${v.argv}`;
       if (result.kept) kept.set(key, [...(kept.get(key) ?? []), { round, run: result.run }]);
