@@ -215,6 +215,12 @@ describe('linear-time matching', () => {
       r.args(h.split(' '));
     }
     assert.equal(r.line(`${'sudo '.repeat(20)}mysql -px`), `${'sudo '.repeat(9)}${'**** '.repeat(11)}**** ****`);
+    // At most 512 simple commands are read per line or argv, scripts inside included; the rest is hidden whole.
+    assert.equal(r.line('a;'.repeat(512)), 'a;'.repeat(512));
+    assert.equal(r.line(`${'a;'.repeat(512)}mysql -px;`), `${'a;'.repeat(512)}****`);
+    assert.deepEqual(r.args(['sh', '-c', `${'a;'.repeat(600)}`]), ['sh', '-c', `${'a;'.repeat(512)}****`]);
+    const nested = r.line('echo $(a); '.repeat(300)); // 300 commands read, then 212 of their scripts
+    assert.ok(nested.startsWith('echo $(a); ') && nested.endsWith('echo $(****); '), nested.slice(-40));
   });
 });
 

@@ -37,7 +37,7 @@
  */
 import path from 'node:path';
 import type { UserPattern } from './patterns';
-import { quoteWord, splitCommands, type Word } from './shell-words';
+import { quoteWord, splitCommandsUpTo, type Word } from './shell-words';
 
 export const REDACTED = '****';
 
@@ -54,6 +54,12 @@ const NO_NAMES: ReadonlySet<string> = new Set();
 const MAX_DEPTH = 4;
 /** Wrappers in a row (`sudo env nice timeout 5 …`) followed before the rest is hidden whole. */
 const MAX_CHAIN = 8;
+/**
+ * Simple commands read per argv or typed line, scripts inside it included; the text after them is
+ * hidden whole. A 4 KiB script of deploy steps has ~220; 2,000 one-word commands (`a;a;…`) made a
+ * script argument cost the agent ~6 times a short exec, and two users exec'ing it filled the ring.
+ */
+const MAX_COMMANDS = 512;
 
 /** Substrings that make a NAME=value or header name secret. */
 const SECRET_WORDS = ['pass', 'pwd', 'secret', 'token', 'key', 'auth', 'credential', 'cookie', 'session', 'signature', 'private'];
@@ -810,11 +816,18 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
    * (`curl -u "$U"`) has its assignment in the same line redacted too
    * (`U=bob:x; …`): a second pass with those names.
    */
+  /** Commands left to read in the argv or line being redacted (MAX_COMMANDS at each entry point below). */
+  let commandsLeft = MAX_COMMANDS;
+
   const line = (text: string, depth: number): string => {
     if (depth > MAX_DEPTH) return REDACTED;
+    if (commandsLeft <= 0) return text === '' ? text : REDACTED;
     // Loops rather than map/forEach closures, and no Set until a name is tainted: a script
     // argument (sh -c) of 4 KiB can hold 2,000 commands, each one a round of this.
-    const commands = splitCommands(text);
+    const { commands, end } = splitCommandsUpTo(text, commandsLeft);
+    commandsLeft -= commands.length;
+    // Past the budget: the rest of the text is not read, and is hidden (only separators and blanks left is nothing to hide).
+    const hiddenTail = end < text.length && /[^\s;&|()]/.test(text.slice(end));
     const valuesOf: string[][] = new Array<string[]>(commands.length);
     let readsPassword = false;
     for (let c = 0; c < commands.length; c++) {
@@ -867,6 +880,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         }
       }
     }
+    if (hiddenTail) return `${out}${text.slice(from, end)}${REDACTED}`;
     return from === 0 ? text : out + text.slice(from);
   };
 
@@ -1177,11 +1191,13 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     enabled,
     args(args, joined) {
       if (!enabled) return [...args];
+      commandsLeft = MAX_COMMANDS;
       const out = argv(args, 0, NO_NAMES, joined);
       return userPatterns.length === 0 ? out : out.map(user);
     },
     line(text) {
       if (!enabled) return text;
+      commandsLeft = MAX_COMMANDS;
       return user(line(text, 0));
     },
   };

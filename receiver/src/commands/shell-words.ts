@@ -54,6 +54,14 @@ const ANSI_C_ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', a: '
 
 /** The simple commands of a line, each as its words, in order. */
 export function splitCommands(line: string): Word[][] {
+  return splitCommandsUpTo(line, Infinity).commands;
+}
+
+/**
+ * The first `max` simple commands of a line, and where the text after them starts (the line's
+ * length when there are no more): the rest is not read at all.
+ */
+export function splitCommandsUpTo(line: string, max: number): { commands: Word[][]; end: number } {
   const commands: Word[][] = [];
   let current: Word[] = [];
   const n = line.length;
@@ -78,6 +86,7 @@ export function splitCommands(line: string): Word[][] {
     }
     if (kind === COMMAND_SEPARATOR) {
       if (current.length > 0) commands.push(current);
+      if (commands.length >= max) return { commands, end: i + 1 };
       current = [];
       hereString = false;
       i++;
@@ -89,7 +98,7 @@ export function splitCommands(line: string): Word[][] {
     i = word.end;
   }
   if (current.length > 0) commands.push(current);
-  return commands;
+  return { commands, end: n };
 }
 
 function readWord(line: string, start: number, hereString: boolean): Word {
