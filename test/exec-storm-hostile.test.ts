@@ -54,8 +54,7 @@ describe('exec storm with 4 KiB hostile argv', { timeout: 180_000 }, () => {
   it('two storms of 4 KiB hostile scripts (sh -c) at once: every exec arrives', async () => {
     const sh = path.join(dir, 'sh'); // the rules go by the program's name: /bin/true named sh
     copyFileSync('/bin/true', sh);
-    const unit = '$(sh -c a) ';
-    const scripts = [hostileScript(), unit.repeat(Math.ceil(4000 / unit.length)).slice(0, 4000)];
+    const scripts = [hostileScript(), 'a;'.repeat(2000)];
     const agent = startAgent(['--exporter', 'jsonl', '--probes', 'exec', '--trace-execs', 'all', '--max-spans-per-second', '0']);
     try {
       await agent.waitForStderr(/running/);
