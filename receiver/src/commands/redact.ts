@@ -489,7 +489,6 @@ function redactWebhooks(text: string): string {
 
 /** Telegram's bot API has the bot's token as its first path part: `https://api.telegram.org/bot123:AA…/sendMessage`. */
 const TELEGRAM_BOT_PATH = 'api.telegram.org/bot';
-const TOKEN_PATH_PART_END = /[/?#'" \t\n\0]/g;
 
 function redactTelegramBots(text: string): string {
   let out = '';
@@ -497,7 +496,7 @@ function redactTelegramBots(text: string): string {
   for (let at = text.indexOf(TELEGRAM_BOT_PATH); at >= 0; at = text.indexOf(TELEGRAM_BOT_PATH, at + 1)) {
     if (!text.startsWith('://', at - 3) && text.charCodeAt(at - 1) !== 46) continue;
     const tokenStart = at + TELEGRAM_BOT_PATH.length;
-    const tokenEnd = searchFrom(TOKEN_PATH_PART_END, text, tokenStart);
+    const tokenEnd = searchFrom(AUTHORITY_END, text, tokenStart); // the path part ends where an authority does: at / ? # …
     if (tokenEnd === tokenStart) continue;
     out += text.slice(from, tokenStart) + REDACTED;
     from = tokenEnd;
@@ -811,14 +810,14 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     return out;
   };
 
+  /** Commands left to read in the argv or line being redacted (MAX_COMMANDS at each entry point below). */
+  let commandsLeft = MAX_COMMANDS;
+
   /**
    * A typed line or a script argument. A variable whose use was redacted
    * (`curl -u "$U"`) has its assignment in the same line redacted too
    * (`U=bob:x; …`): a second pass with those names.
    */
-  /** Commands left to read in the argv or line being redacted (MAX_COMMANDS at each entry point below). */
-  let commandsLeft = MAX_COMMANDS;
-
   const line = (text: string, depth: number): string => {
     if (depth > MAX_DEPTH) return REDACTED;
     if (commandsLeft <= 0) return text === '' ? text : REDACTED;
