@@ -29,6 +29,7 @@ const STUBS = [
   'doctl', 'cargo', 'composer', 'dotnet', 'consul',
   'oc', 'twine', 'nmcli', 'xfreerdp', 'mc', 'lftp', 'wpa_passphrase', 'db2', 'rabbitmqadmin', 'mysqladmin', 'rclone',
   'skopeo', 'cqlsh', 'poetry', 'openvpn', 'wg', 'kinit',
+  'rsync', 'glab',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

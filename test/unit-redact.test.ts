@@ -129,6 +129,11 @@ describe('secret redaction: what stays readable', () => {
     ['smbpasswd -s -a kim <<< x1', 'smbpasswd -s -a kim <<< ****'],
     ['sshfs kim@h:/ /mnt -o password_stdin <<< x1', 'sshfs kim@h:/ /mnt -o password_stdin <<< ****'],
     ['echo x1 | htpasswd -i .htpasswd kim', 'echo **** | htpasswd -i .htpasswd kim'],
+    ['scp -oProxyCommand="sshpass -p x1 ssh jump" f h:', "scp '-oProxyCommand=sshpass -p **** ssh jump' f h:"],
+    ['rsync --rsh="sshpass -p x1 ssh" a h:b', 'rsync \'--rsh=sshpass -p **** ssh\' a h:b'],
+    ['ssh -o ProxyCommand=none -o StrictHostKeyChecking=no -o PasswordAuthentication=no h', 'ssh -o ProxyCommand=none -o StrictHostKeyChecking=no -o PasswordAuthentication=no h'],
+    ["printf 'machine a login b password x1\\nmachine c password x2\\n' > n", "printf 'machine a login b password ****\\nmachine c password ****\\n' > n"],
+    ['echo "reset the password for kim"', 'echo "reset the password for kim"'],
   ];
   for (const [input, output] of exact) it(`exact: ${JSON.stringify(input)}`, () => assert.equal(r.line(input), output));
 

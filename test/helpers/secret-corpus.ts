@@ -147,6 +147,14 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'flag', line: "openvpn --config c.ovpn --auth-user-pass <(printf 'kim\nZq115vpn')", secrets: ['Zq115vpn'], keep: ['c.ovpn'], typedOnly: true },
   { category: 'positional', line: 'echo Zq116wg | wg pubkey > pub.key', secrets: ['Zq116wg'], keep: ['pubkey', 'pub.key'], typedOnly: true },
   { category: 'positional', line: 'echo Zq117krb | kinit kim@EXAMPLE.ORG', secrets: ['Zq117krb'], keep: ['kim@EXAMPLE.ORG'], typedOnly: true },
+  // option values that are shell commands, netrc lines, --value of secret stores, a secret file made by a process substitution
+  { category: 'script', line: "ssh -o 'ProxyCommand=sshpass -p Zq118px ssh -W %h:%p jump1' web1 uptime", secrets: ['Zq118px'], keep: ['jump1', 'web1', 'uptime'] },
+  { category: 'script', line: "rsync -a -e 'sshpass -p Zq119rs ssh' src/ web1:/srv/", secrets: ['Zq119rs'], keep: ['src/', 'web1:/srv/'] },
+  { category: 'token', line: "echo 'machine h1 login kim password Zq120netrc' >> .netrc", secrets: ['Zq120netrc'], keep: ['h1', 'kim', '.netrc'], typedOnly: true },
+  { category: 'flag', line: 'aws ssm put-parameter --name /app/db --value Zq121ssm --type SecureString', secrets: ['Zq121ssm'], keep: ['/app/db', 'SecureString'] },
+  { category: 'flag', line: 'glab variable set DEPLOY_KEY --value Zq122glab', secrets: ['Zq122glab'], keep: ['DEPLOY_KEY'] },
+  { category: 'positional', line: 'docker secret create db_pw <(printf Zq123ds)', secrets: ['Zq123ds'], keep: ['db_pw'] },
+  { category: 'positional', line: 'read -rs PW <<< Zq124read', secrets: ['Zq124read'], keep: ['PW'], typedOnly: true },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

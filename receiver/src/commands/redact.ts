@@ -258,8 +258,18 @@ function isSecretFlag(word: string): boolean {
 
 /** Does a NAME in NAME=value or a header name say secret? */
 const SECRET_WORD = new RegExp(SECRET_WORDS.join('|'), 'i');
+/**
+ * ssh options (`-o Name=value`, ssh_config) named with key, auth or password whose values are
+ * settings (yes, no, algorithm lists), compared lower case: `-o StrictHostKeyChecking=no` stays readable.
+ */
+const SSH_SETTING_NAMES = new Set([
+  'stricthostkeychecking', 'hostkeyalgorithms', 'hostkeyalias', 'updatehostkeys', 'verifyhostkeydns', 'addkeystoagent',
+  'pubkeyauthentication', 'pubkeyacceptedkeytypes', 'pubkeyacceptedalgorithms', 'passwordauthentication', 'kbdinteractiveauthentication',
+  'challengeresponseauthentication', 'gssapiauthentication', 'hostbasedauthentication', 'preferredauthentications', 'numberofpasswordprompts',
+]);
+const LONGEST_SSH_SETTING_NAME = longestOf(SSH_SETTING_NAMES);
 function isSecretName(name: string): boolean {
-  if (SECRET_WORD.test(name)) return true;
+  if (SECRET_WORD.test(name)) return !(name.length <= LONGEST_SSH_SETTING_NAME && name.length >= 12 && SSH_SETTING_NAMES.has(lower(name)));
   if (name.length > 6 || name.length < 2) return false;
   return SECRET_NAMES.has(lower(name.charCodeAt(0) === 45 ? name.replace(/^-+/, '') : name));
 }
@@ -354,6 +364,8 @@ export function redactText(text: string): string {
     if (out.includes('://')) out = redactWebhooks(redactUrls(out));
     if (out.includes(':')) out = redactHeaders(out);
   }
+  // netrc lines echoed into ~/.netrc: `machine h login u password x`.
+  if (out.includes('machine ')) out = redactNetrc(out);
   // A quote, at memchr speed, before the keywords are looked for case-blind; `password 'x'` is 12 characters.
   if (out.length >= 12 && (out.includes("'") || out.includes('"'))) out = redactSqlPasswords(out);
   if (out.includes('=')) out = redactAssignments(out);
@@ -361,6 +373,40 @@ export function redactText(text: string): string {
   // A token is its prefix and at least 12 more characters.
   if (out.length >= 14) out = redactKnownTokens(out);
   return out;
+}
+
+/**
+ * In a word holding `machine …` (a netrc entry), the token after each ` password ` (netrc's own
+ * keywords are lower case). The word's start and its first `machine ` are found once per word,
+ * going forward: linear however many ` password ` there are.
+ */
+function redactNetrc(text: string): string {
+  let out = '';
+  let from = 0;
+  let wordStart = 0;
+  let nextNul = text.indexOf('\0');
+  let machine = text.indexOf('machine ');
+  for (let at = text.indexOf(' password ', 1); at >= 0; at = text.indexOf(' password ', at + 1)) {
+    if (nextNul >= 0 && nextNul < at) {
+      while (nextNul >= 0 && nextNul < at) {
+        wordStart = nextNul + 1;
+        nextNul = text.indexOf('\0', wordStart);
+      }
+      machine = text.indexOf('machine ', wordStart);
+    }
+    if (machine < 0) break; // no netrc entry from here on
+    if (machine > at) continue;
+    let v = at + 10;
+    while (text.charCodeAt(v) === 32) v++;
+    let end = v;
+    // To white space, or a backslash (printf's `\n` between entries).
+    for (let c = text.charCodeAt(end); end < text.length && c !== 32 && c !== 9 && c !== 10 && c !== 0 && c !== 92; c = text.charCodeAt(++end));
+    if (end === v) continue;
+    out += text.slice(from, v) + REDACTED;
+    from = end;
+    at = end - 1;
+  }
+  return from === 0 ? text : out + text.slice(from);
 }
 
 /** What a SQL password literal follows: `PASSWORD 'x'`, `PASSWORD('x')`, `PASSWORD = 'x'`, `IDENTIFIED [WITH plugin] BY 'x'`. */
@@ -759,6 +805,31 @@ function containerCommand(words: readonly string[], from: number): number {
   return i + 1; // past the container or image
 }
 
+/** Programs that take ssh's -o options. */
+const SSH_CLIENTS = new Set(['ssh', 'autossh', 'scp', 'sftp']);
+/** `-o ProxyCommand=…` (ssh), `-e …` and `--rsh=…` (rsync): the option and its value if it is a shell command, else undefined. */
+const COMMAND_OPTION = /^(?:-o ?ProxyCommand[= ]|ProxyCommand[= ]|--rsh=)/i;
+
+/** Rewrites the shell commands given as option values (see COMMAND_OPTION) with `asLine`. */
+function redactCommandOptions(words: readonly string[], k: number, out: string[], asLine: (script: string) => string): void {
+  const rsync = baseName(words[k] as string) === 'rsync';
+  for (let j = k + 1; j < words.length; j++) {
+    const w = words[j] as string;
+    if (rsync && (w === '-e' || w === '--rsh') && j + 1 < words.length) {
+      out[j + 1] = asLine(words[j + 1] as string);
+      j++;
+      continue;
+    }
+    // ssh -o 'ProxyCommand=…' takes its value as the next word; -oProxyCommand=… and --rsh=… glue it.
+    const value = w === '-o' && j + 1 < words.length ? (words[j + 1] as string) : w;
+    const m = COMMAND_OPTION.exec(value);
+    if (m === null || (value === w && !w.startsWith('-'))) continue;
+    const at = value === w ? j : j + 1;
+    out[at] = `${m[0]}${asLine(value.slice(m[0].length))}`;
+    if (at > j) j++;
+  }
+}
+
 /** The program's place in a simple command: after shell keywords and NAME=value assignments. */
 function programIndex(words: readonly string[]): number {
   let k = 0;
@@ -779,6 +850,9 @@ function readsPasswordOnStdin(words: readonly string[]): boolean {
   if (STDIN_SECRET_READERS.has(tool)) return true;
   // wg pubkey (a private key in), htpasswd -i, sshfs -o password_stdin, openssl -passin stdin.
   if (tool === 'wg' && words[k + 1] === 'pubkey') return true;
+  // read -s (silent: a password typed or given as a here-string), vercel env add NAME ENV (the value on stdin).
+  if (tool === 'read' && words.some((w, j) => j > k && /^-[a-zA-Z]*s/.test(w))) return true;
+  if (tool === 'vercel' && words[k + 1] === 'env' && words[k + 2] === 'add') return true;
   if (tool === 'htpasswd' && words.some((w, j) => j > k && /^-[a-zA-Z]*i/.test(w))) return true;
   if (tool === 'sshfs' && words.some((w, j) => j > k && w.includes('password_stdin'))) return true;
   if (tool === 'openssl' && words.some((w, j) => j > k && (w === 'stdin' || w === 'fd:0') && /^-pass/.test(words[j - 1] as string))) return true;
@@ -930,7 +1004,8 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     const has = (w: string): boolean => words.indexOf(w, k + 1) >= 0;
     const shortSecret = [...(SHORT_SECRET_FLAGS.get(tool) ?? [])];
     if ((LOGIN_TOOLS.has(tool) && has('login')) || (tool === 'dotnet' && has('nuget'))) shortSecret.push('-p');
-    if (tool === 'az' && has('secret')) shortSecret.push('--value'); // az keyvault secret set --value x
+    // az keyvault secret set --value x, aws ssm put-parameter --value x, glab variable set K --value x.
+    if ((tool === 'az' && has('secret')) || (tool === 'aws' && has('put-parameter')) || (tool === 'glab' && has('variable'))) shortSecret.push('--value');
     const httpie = tool === 'http' || tool === 'https' || tool === 'xh';
     const userFlags = { has: (f: string): boolean => (f.length <= LONGEST_USER_FLAG && USER_FLAGS.has(f)) || (httpie && f === '-a') || (tool === 'curl' && (f === '-E' || f === '--cert')) };
     /** userFlags.has(`-${letter}`), without making the string: USER_FLAGS' short flags, httpie's -a, curl's -E. */
@@ -1005,6 +1080,13 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         command(words, dashes + 1, out, depth, chain + 1);
         return;
       }
+    }
+    // ssh -o ProxyCommand=…, rsync -e …: option values that are shell commands, redacted as lines.
+    if (SSH_CLIENTS.has(tool) || tool === 'rsync') redactCommandOptions(words, k, out, (script) => line(script, depth + 1));
+    // docker secret create NAME <(echo x): the file is the secret.
+    if (CONTAINER_CLIS.has(tool) && words[k + 1] === 'secret' && words[k + 2] === 'create') {
+      const file = words[k + 4];
+      if (file !== undefined && file.startsWith('<(')) out[k + 4] = REDACTED;
     }
     if (tool === 'ssh' || tool === 'autossh') {
       let i = k + 1;
