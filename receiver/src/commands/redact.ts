@@ -269,7 +269,8 @@ const SSH_SETTING_NAMES = new Set([
 ]);
 const LONGEST_SSH_SETTING_NAME = longestOf(SSH_SETTING_NAMES);
 function isSecretName(name: string): boolean {
-  if (SECRET_WORD.test(name)) return !(name.length <= LONGEST_SSH_SETTING_NAME && name.length >= 12 && SSH_SETTING_NAMES.has(lower(name)));
+  // ssh's names are letters only: a name with . or _ (keyStorePassword's Java property, DB_PASSWORD) is not lower-cased to see.
+  if (SECRET_WORD.test(name)) return !(name.length <= LONGEST_SSH_SETTING_NAME && name.length >= 12 && !name.includes('.') && !name.includes('_') && SSH_SETTING_NAMES.has(lower(name)));
   if (name.length > 6 || name.length < 2) return false;
   return SECRET_NAMES.has(lower(name.charCodeAt(0) === 45 ? name.replace(/^-+/, '') : name));
 }
