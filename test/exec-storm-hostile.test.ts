@@ -58,8 +58,12 @@ describe('exec storm with 4 KiB hostile argv', { timeout: 180_000 }, () => {
     const agent = startAgent(['--exporter', 'jsonl', '--probes', 'exec', '--trace-execs', 'all', '--max-spans-per-second', '0']);
     try {
       await agent.waitForStderr(/running/);
-      const storms = scripts.map((script) => spawn('bash', ['-c', `for i in $(seq ${SCRIPT_EXECS}); do "$0" -c "$1"; done`, sh, script], { stdio: 'ignore' }));
-      for (const storm of storms) assert.equal(await new Promise((r) => storm.once('exit', r)), 0);
+      // Each storm's exit is listened for from its start: one may end while the other is awaited.
+      const exits = scripts.map((script) => {
+        const storm = spawn('bash', ['-c', `for i in $(seq ${SCRIPT_EXECS}); do "$0" -c "$1"; done`, sh, script], { stdio: 'ignore' });
+        return new Promise((r) => storm.once('exit', r));
+      });
+      assert.deepEqual(await Promise.all(exits), [0, 0]);
       const sentinel = spawn(sh, ['SCRIPT-STORM-SENTINEL'], { stdio: 'ignore' });
       assert.equal(await new Promise((r) => sentinel.once('exit', r)), 0);
       for (const deadline = Date.now() + 60_000; !agent.stdout().includes('SCRIPT-STORM-SENTINEL'); await sleep(100)) {
