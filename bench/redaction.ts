@@ -72,13 +72,13 @@ export function deployScript(): string {
 }
 
 /**
- * A hostile script of 4 KiB, the costliest shape per byte measured: `$(sh -c a) ` again and again,
- * each a substitution whose script runs a shell with a script (two lines redacted per 11 bytes).
- * (2,000 one-word commands, `a;a;…`, cost more until the rules read at most 512 commands.)
+ * A hostile script of 4 KiB, the costliest shape per byte measured: `ssh h ` again and again (each
+ * remote command is redacted as an argv and its words as lines, nested ssh to the depth limit).
+ * (`$(sh -c a) ` and 2,000 one-word commands, `a;a;…`, cost more before a plain word skipped the
+ * split and the rules read at most 512 commands.)
  */
 export function hostileScript(): string {
-  const unit = '$(sh -c a) ';
-  return unit.repeat(Math.ceil(4000 / unit.length)).slice(0, 4000);
+  return 'ssh h '.repeat(Math.ceil(4000 / 6)).slice(0, 4000);
 }
 
 interface Round { variant: string; execs: number; rate: number; cpuPer1000Ms: number; lost: string; received: number }
@@ -131,7 +131,8 @@ function microbench(): string[] {
     ['line, 4 KiB of `$(`', () => r.line('$('.repeat(2048))],
     ['line, 4 KiB of `a=`', () => r.line('a='.repeat(2048))],
     ['argv, sh -c with a 4 KiB deploy script', () => r.args(['sh', '-c', deployScript()])],
-    ['argv, sh -c with a 4 KiB hostile script (`$(sh -c a) ` × 364)', () => r.args(['sh', '-c', hostileScript()])],
+    ['argv, sh -c with a 4 KiB hostile script (`ssh h ` × 667)', () => r.args(['sh', '-c', hostileScript()])],
+    ['argv, sh -c with 4 KiB of `$(sh -c a) `', () => r.args(['sh', '-c', '$(sh -c a) '.repeat(364)])],
     ['argv, sh -c with 4 KiB of `a;` (2,000 commands, 512 read)', () => r.args(['sh', '-c', 'a;'.repeat(2000)])],
   ];
   return cases.map(([name, fn]) => {

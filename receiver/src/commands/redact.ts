@@ -37,7 +37,7 @@
  */
 import path from 'node:path';
 import type { UserPattern } from './patterns';
-import { quoteWord, splitCommandsUpTo, type Word } from './shell-words';
+import { isPlainWord, quoteWord, splitCommandsUpTo, type Word } from './shell-words';
 
 export const REDACTED = '****';
 
@@ -57,7 +57,7 @@ const MAX_CHAIN = 8;
 /**
  * Simple commands read per argv or typed line, scripts inside it included; the text after them is
  * hidden whole. A 4 KiB script of deploy steps has ~220; 2,000 one-word commands (`a;a;…`) made a
- * script argument cost the agent ~6 times a short exec, and two users exec'ing it filled the ring.
+ * script argument cost the agent ~6 times a short exec, and two users exec'ing such scripts filled the ring.
  */
 const MAX_COMMANDS = 512;
 
@@ -822,6 +822,7 @@ function redactCommandOptions(words: readonly string[], k: number, out: string[]
       continue;
     }
     // ssh -o 'ProxyCommand=…' takes its value as the next word; -oProxyCommand=… and --rsh=… glue it.
+    if (w.charCodeAt(0) !== 45 || (w.charCodeAt(1) !== 111 && !(rsync && w.startsWith('--rsh=')))) continue; // -o…, --rsh=
     const value = w === '-o' && j + 1 < words.length ? (words[j + 1] as string) : w;
     const m = COMMAND_OPTION.exec(value);
     if (m === null || (value === w && !w.startsWith('-'))) continue;
@@ -896,6 +897,13 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
   const line = (text: string, depth: number): string => {
     if (depth > MAX_DEPTH) return REDACTED;
     if (commandsLeft <= 0) return text === '' ? text : REDACTED;
+    // One plain word (`a` in `$(a)`, a script's last word): only the text rules can apply (no flag,
+    // no second word for a tool rule), so the split and the rounds below are skipped.
+    if (text.charCodeAt(0) !== 45 && isPlainWord(text)) {
+      commandsLeft--;
+      const redacted = redactText(text);
+      return redacted === text ? text : quoteWord(redacted, false);
+    }
     // Loops rather than map/forEach closures, and no Set until a name is tainted: a script
     // argument (sh -c) of 4 KiB can hold 2,000 commands, each one a round of this.
     const { commands, end } = splitCommandsUpTo(text, commandsLeft);
@@ -959,8 +967,9 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
   };
 
   /** One simple command's words, unquoted. */
-  const argv = (words: readonly string[], depth: number, tainted: ReadonlySet<string> = NO_NAMES, joined?: string): string[] => {
-    const out = redactWords(words, joined);
+  /** `textDone`: the words with the text rules already applied (and maybe more hidden), a copy this may write to. */
+  const argv = (words: readonly string[], depth: number, tainted: ReadonlySet<string> = NO_NAMES, joined?: string, textDone?: string[]): string[] => {
+    const out = textDone ?? redactWords(words, joined);
     if (tainted.size > 0) {
       for (let i = 0; i < words.length; i++) {
         const assignment = /^(?:-[a-z]+=)?([A-Za-z_][A-Za-z0-9_]*)(\[[^\]]*\])?\+?=/.exec(words[i] as string);
@@ -1094,7 +1103,8 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       while (i < words.length && (words[i] as string).startsWith('-')) i += SSH_WITH_VALUE.has(words[i] as string) ? 2 : 1;
       const tail = i + 1;
       if (tail < words.length) {
-        const inner = argv(words.slice(tail), depth + 1);
+        // The text rules have run on these words already (out): not again at every nested ssh.
+        const inner = argv(words.slice(tail), depth + 1, NO_NAMES, undefined, out.slice(tail));
         for (let j = tail; j < words.length; j++) {
           const asArg = inner[j - tail] as string;
           out[j] = asArg !== words[j] ? asArg : line(words[j] as string, depth + 1);

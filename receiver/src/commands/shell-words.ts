@@ -52,6 +52,13 @@ function charClass(code: number): number {
 
 const ANSI_C_ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', a: '\x07', b: '\b', e: '\x1b', E: '\x1b', f: '\f', v: '\v', '\\': '\\', "'": "'", '"': '"', '?': '?' };
 
+/** Is `text` one word of plain characters only (no blank, separator, quote, escape or substitution): its own value, the only word of the only command? */
+export function isPlainWord(text: string): boolean {
+  if (text.length === 0) return false;
+  for (let i = 0; i < text.length; i++) if (charClass(text.charCodeAt(i)) !== PLAIN) return false;
+  return true;
+}
+
 /** The simple commands of a line, each as its words, in order. */
 export function splitCommands(line: string): Word[][] {
   return splitCommandsUpTo(line, Infinity).commands;
