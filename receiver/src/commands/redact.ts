@@ -634,7 +634,6 @@ function redactHeaders(text: string): string {
   return from === 0 ? text : out + text.slice(from);
 }
 
-/** `NAME=value` anywhere in the text, NAME secret-looking. */
 /** What ends an unquoted NAME=value value: white space and quotes always, `&` `,` `;` when a name= follows, a NUL (the word's end). */
 const VALUE_END_CHARS = [' ', '\t', '\n', '"', "'", '&', ',', ';', '\0'];
 
@@ -670,6 +669,7 @@ class NextOf {
   }
 }
 
+/** `NAME=value` anywhere in the text, NAME secret-looking. */
 function redactAssignments(text: string): string {
   let out = '';
   let from = 0;
@@ -806,14 +806,28 @@ function containerCommand(words: readonly string[], from: number): number {
   return i + 1; // past the container or image
 }
 
+/** Is there, after words[k], a short-option word whose leading letters hold `letter` (`-b`, `-bc`, `-rs`)? The test of /^-[a-zA-Z]*X/. */
+function hasOptionLetter(words: readonly string[], k: number, letter: string): boolean {
+  const code = letter.charCodeAt(0);
+  for (let j = k + 1; j < words.length; j++) {
+    const w = words[j] as string;
+    if (w.charCodeAt(0) !== 45) continue;
+    for (let i = 1; i < w.length; i++) {
+      const c = w.charCodeAt(i);
+      if (c === code) return true;
+      if (!((c >= 65 && c <= 90) || (c >= 97 && c <= 122))) break;
+    }
+  }
+  return false;
+}
+
 /** Programs that take ssh's -o options. */
 const SSH_CLIENTS = new Set(['ssh', 'autossh', 'scp', 'sftp']);
 /** `-o ProxyCommand=…` (ssh), `-e …` and `--rsh=…` (rsync): the option and its value if it is a shell command, else undefined. */
 const COMMAND_OPTION = /^(?:-o ?ProxyCommand[= ]|ProxyCommand[= ]|--rsh=)/i;
 
 /** Rewrites the shell commands given as option values (see COMMAND_OPTION) with `asLine`. */
-function redactCommandOptions(words: readonly string[], k: number, out: string[], asLine: (script: string) => string): void {
-  const rsync = baseName(words[k] as string) === 'rsync';
+function redactCommandOptions(words: readonly string[], k: number, rsync: boolean, out: string[], asLine: (script: string) => string): void {
   for (let j = k + 1; j < words.length; j++) {
     const w = words[j] as string;
     if (rsync && (w === '-e' || w === '--rsh') && j + 1 < words.length) {
@@ -853,9 +867,9 @@ function readsPasswordOnStdin(words: readonly string[]): boolean {
   // wg pubkey (a private key in), htpasswd -i, sshfs -o password_stdin, openssl -passin stdin.
   if (tool === 'wg' && words[k + 1] === 'pubkey') return true;
   // read -s (silent: a password typed or given as a here-string), vercel env add NAME ENV (the value on stdin).
-  if (tool === 'read' && words.some((w, j) => j > k && /^-[a-zA-Z]*s/.test(w))) return true;
+  if (tool === 'read' && hasOptionLetter(words, k, 's')) return true;
   if (tool === 'vercel' && words[k + 1] === 'env' && words[k + 2] === 'add') return true;
-  if (tool === 'htpasswd' && words.some((w, j) => j > k && /^-[a-zA-Z]*i/.test(w))) return true;
+  if (tool === 'htpasswd' && hasOptionLetter(words, k, 'i')) return true;
   if (tool === 'sshfs' && words.some((w, j) => j > k && w.includes('password_stdin'))) return true;
   if (tool === 'openssl' && words.some((w, j) => j > k && (w === 'stdin' || w === 'fd:0') && /^-pass/.test(words[j - 1] as string))) return true;
   // docker secret create NAME - and gcloud secrets … --data-file=-: the secret is read from standard input.
@@ -875,7 +889,7 @@ function readsPasswordOnStdin(words: readonly string[]): boolean {
  */
 function hideEchoed(words: readonly string[], out: string[]): void {
   const k = programIndex(words);
-  if (k >= words.length || !ECHOES.has(path.basename(words[k] as string))) return;
+  if (k >= words.length || !ECHOES.has(baseName(words[k] as string))) return;
   for (let j = k + 1; j < words.length; j++) if (!(words[j] as string).startsWith('-')) out[j] = REDACTED;
 }
 
@@ -1092,7 +1106,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       }
     }
     // ssh -o ProxyCommand=…, rsync -e …: option values that are shell commands, redacted as lines.
-    if (SSH_CLIENTS.has(tool) || tool === 'rsync') redactCommandOptions(words, k, out, (script) => line(script, depth + 1));
+    if (SSH_CLIENTS.has(tool) || tool === 'rsync') redactCommandOptions(words, k, tool === 'rsync', out, (script) => line(script, depth + 1));
     // docker secret create NAME <(echo x): the file is the secret.
     if (CONTAINER_CLIS.has(tool) && words[k + 1] === 'secret' && words[k + 2] === 'create') {
       const file = words[k + 4];
@@ -1225,7 +1239,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       }
     }
     // htpasswd -b file user PASSWORD: the password is the last positional.
-    if (tool === 'htpasswd' && words.slice(k + 1).some((w) => /^-[a-zA-Z]*b/.test(w)) && lastPositional > k) out[lastPositional] = REDACTED;
+    if (tool === 'htpasswd' && hasOptionLetter(words, k, 'b') && lastPositional > k) out[lastPositional] = REDACTED;
     // vault kv put PATH name=value …, vault write …: a secret store's values are secrets, whatever their name.
     if (isVault && (has('put') || has('write') || has('patch'))) {
       for (let j = k + 1; j < words.length; j++) {
