@@ -4,7 +4,10 @@
  * secret-looking, hostile arguments it is the redaction benchmark's load
  * (bench/redaction.ts); with a short file, its baseline.
  *
- * Usage: argv_storm COUNT PROGRAM ARGFILE
+ * Usage: argv_storm COUNT PROGRAM ARGFILE [vary]
+ * With `vary`, the exec's number is one more, last argument: no two execs have
+ * the same argv, as a hostile user would make them (the agent keeps nothing
+ * it decoded or redacted for one exec that serves the next).
  * Prints one JSON line: {"execs":N,"seconds":S,"per_second":R,"failures":F,"arg_bytes":B}
  */
 #define _GNU_SOURCE
@@ -26,8 +29,9 @@ static double now_seconds(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 4 || atol(argv[1]) <= 0) {
-		fprintf(stderr, "usage: %s COUNT PROGRAM ARGFILE\n", argv[0]);
+	int vary = argc == 5 && strcmp(argv[4], "vary") == 0;
+	if ((argc != 4 && !vary) || atol(argv[1]) <= 0) {
+		fprintf(stderr, "usage: %s COUNT PROGRAM ARGFILE [vary]\n", argv[0]);
 		return 2;
 	}
 	long count = atol(argv[1]);
@@ -36,7 +40,8 @@ int main(int argc, char **argv)
 		perror("argv_storm: ARGFILE");
 		return 2;
 	}
-	static char *child_argv[MAX_ARGS + 2];
+	static char *child_argv[MAX_ARGS + 3];
+	static char number[24];
 	int n = 0;
 	size_t bytes = 0;
 	char *line = NULL;
@@ -50,12 +55,16 @@ int main(int argc, char **argv)
 		bytes += (size_t)len + 1;
 	}
 	fclose(f);
+	if (vary)
+		child_argv[n++] = number;
 	child_argv[n] = NULL;
 	char *const child_env[] = { NULL };
 
 	unsigned long failures = 0;
 	double start = now_seconds();
 	for (long i = 0; i < count; i++) {
+		if (vary)
+			snprintf(number, sizeof(number), "%ld", i);
 		pid_t pid = fork();
 		if (pid < 0) {
 			perror("argv_storm: fork");

@@ -9,8 +9,9 @@
  * events of slack) is printed but left out of the medians.
  *
  * Usage (as root, after `bash bench/run.sh` compiled build/bench/exec_storm once):
- *   scripts/node.sh dist/bench/exec-argv.js [--rounds 6] [--execs 10000] [--warm 10000] [--compare-cli DIR/dist/receiver/src/cli.js] [--no-redact-too]
+ *   scripts/node.sh dist/bench/exec-argv.js [--rounds 6] [--execs 10000] [--warm 10000] [--compare-cli DIR/dist/receiver/src/cli.js] [--no-redact-too] [--varied-too]
  * --no-redact-too adds the long argv with `--no-redact`: the pipeline's own cost of long argv, without the rules.
+ * --varied-too adds the long argv different in every process: the cost when no exec repeats another's argv.
  * --warm N first runs N execs of the same storm, not charged: the steady state of an agent that has run a while
  * (its code compiled, its heap grown) rather than the first 10,000 execs of a fresh one.
  *
@@ -47,8 +48,12 @@ function positive(name: string, fallback: number): number {
 interface Variant {
   build: string;
   cli: string;
-  /** long-no-redact: the long argv with `--no-redact`, what the pipeline costs without the rules. */
-  argv: 'short' | 'long' | 'long-no-redact';
+  /**
+   * long-no-redact: the long argv with `--no-redact`, what the pipeline costs without the rules.
+   * long-varied: the long argv made different for every process (exec_storm's `vary`): nothing the
+   * agent kept from one exec (the decoded and redacted argv, its JSON) serves the next.
+   */
+  argv: 'short' | 'long' | 'long-no-redact' | 'long-varied';
 }
 
 interface Run {
@@ -73,7 +78,8 @@ async function runOnce(v: Variant, execs: number, warm: number): Promise<{ run: 
       ...(v.argv === 'long-no-redact' ? ['--no-redact'] : [])],
   };
   const watcher = await startWatcher(spec);
-  const stormArgs = (count: number): string[] => (v.argv === 'short' ? [String(count)] : [String(count), '/bin/true', String(LONG_ARGV_BYTES)]);
+  const stormArgs = (count: number): string[] =>
+    v.argv === 'short' ? [String(count)] : [String(count), '/bin/true', String(LONG_ARGV_BYTES), ...(v.argv === 'long-varied' ? ['vary'] : [])];
   if (warm > 0) {
     await runStorm(stormArgs(warm));
     await waitUntilIdle(watcher.pid, 20_000);
@@ -108,7 +114,9 @@ async function main(): Promise<void> {
   const builds: Array<[string, string]> = [['this tree', path.join(ROOT, 'dist/receiver/src/cli.js')]];
   const compare = option('compare-cli');
   if (compare !== undefined) builds.push(['compared', path.resolve(compare)]);
-  const kinds = process.argv.includes('--no-redact-too') ? (['short', 'long', 'long-no-redact'] as const) : (['short', 'long'] as const);
+  const kinds: Array<Variant['argv']> = ['short', 'long'];
+  if (process.argv.includes('--no-redact-too')) kinds.push('long-no-redact');
+  if (process.argv.includes('--varied-too')) kinds.push('long-varied');
   const variants: Variant[] = builds.flatMap(([build, cli]) => kinds.map((argv) => ({ build, cli, argv })));
   const kept = new Map<string, Array<{ round: number; run: Run }>>();
   for (let round = 0; round < rounds; round++) {

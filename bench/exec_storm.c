@@ -3,10 +3,13 @@
  * /bin/true, wait), the pattern of a shell script or a build that runs many
  * small tools. Each iteration is one fork, one exec and one exit for the agent.
  *
- * Usage: exec_storm COUNT [PROGRAM [ARGV_BYTES]]
+ * Usage: exec_storm COUNT [PROGRAM [ARGV_BYTES [vary]]]
  * ARGV_BYTES > 0 gives every process about that many bytes of arguments,
  * shaped like the command lines redaction works on (flags with secrets,
- * headers, KEY=value words), split into 64 arguments.
+ * headers, KEY=value words), split into 64 arguments. With `vary`, the
+ * first argument's secret ends with the process's number, so no two
+ * processes have the same argv (nothing the agent kept from one exec
+ * applies to the next).
  * Prints one JSON line on stdout:
  *   {"execs":10000,"seconds":4.210,"per_second":2375.3,"failures":0}
  */
@@ -29,8 +32,9 @@ int main(int argc, char **argv)
 {
 	long count = argc >= 2 ? atol(argv[1]) : 0;
 	long argv_bytes = argc >= 4 ? atol(argv[3]) : 0;
-	if (argc < 2 || argc > 4 || count <= 0 || argv_bytes < 0) {
-		fprintf(stderr, "usage: %s COUNT [PROGRAM [ARGV_BYTES]] (COUNT > 0; PROGRAM defaults to /bin/true)\n", argv[0]);
+	int vary = argc >= 5 && strcmp(argv[4], "vary") == 0;
+	if (argc < 2 || argc > 5 || count <= 0 || argv_bytes < 0 || (argc == 5 && (!vary || argv_bytes < 8 * 64))) {
+		fprintf(stderr, "usage: %s COUNT [PROGRAM [ARGV_BYTES [vary]]] (COUNT > 0; PROGRAM defaults to /bin/true; vary needs ARGV_BYTES >= 512)\n", argv[0]);
 		return 2;
 	}
 	const char *program = argc >= 3 ? argv[2] : "/bin/true";
@@ -60,6 +64,13 @@ int main(int argc, char **argv)
 	unsigned long failures = 0;
 	double start = now_seconds();
 	for (long i = 0; i < count; i++) {
+		if (vary) {
+			/* The last 8 characters of the first argument's secret: the process's number in hex. */
+			char *first = child_argv[1];
+			char digits[9];
+			snprintf(digits, sizeof(digits), "%08x", (unsigned)(i & 0xffffffff));
+			memcpy(first + strlen(first) - 8, digits, 8);
+		}
 		pid_t pid = fork();
 		if (pid < 0) {
 			perror("exec_storm: fork");

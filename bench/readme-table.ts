@@ -13,7 +13,8 @@ const ROOT = path.resolve(__dirname, '../..');
 const SECTIONS: ReadonlyArray<[heading: RegExp, workload: string, unit: string]> = [
   [/^## Connect storm/, 'connect storm', 'connects/s'],
   [/^## Exec storm \(/, 'exec storm (10,000 × /bin/true)', 'execs/s'],
-  [/^## Exec storm with/, 'exec storm, 4 KiB argv', 'execs/s'],
+  [/^## Exec storm with [\d,]+ bytes of argv \(/, 'exec storm, 4 KiB argv', 'execs/s'],
+  [/^## Exec storm with [\d,]+ bytes of argv, different/, 'exec storm, 4 KiB argv, each different', 'execs/s'],
 ];
 
 function cells(line: string): string[] {

@@ -96,7 +96,8 @@ async function round(variant: string, argFile: string, execs: number, extra: rea
   const pid = agent.pid as number;
   await waitUntilIdle(pid, 10_000);
   const before = sampleProc(pid).cpuSeconds;
-  const out = execFileSync(STORM, [String(execs), program, argFile], { encoding: 'utf8' });
+  // `vary`: each exec's argv ends with its number, as a hostile user's would differ, so every argv is redacted afresh.
+  const out = execFileSync(STORM, [String(execs), program, argFile, 'vary'], { encoding: 'utf8' });
   await waitUntilIdle(pid, 60_000);
   const cpu = sampleProc(pid).cpuSeconds - before;
   agent.kill('SIGINT');

@@ -69,6 +69,19 @@ if [[ ! -e addon/build/Release/ebpf_otel.node ]] || [[ -n $(find addon/src addon
     || die "building the native addon failed (see above)"
 fi
 
+# The backends the end-to-end tests run (Collector, Jaeger, Prometheus; kube-apiserver and etcd for
+# the Kubernetes tests), built from Go modules and cached outside the repo by version. Built here,
+# before the test runner starts, so a cold build (tens of minutes on 2 CPUs) counts against no test's
+# timeout; a failed build is reported and the tests that need it fail naming it.
+if [[ "$MODE" == test ]]; then
+  for backend in otelcol jaeger prometheus etcd kube-apiserver; do
+    bash scripts/build-backends.sh --print-paths --only "$backend" >/dev/null 2>&1 && continue
+    say "building $backend for the end-to-end tests (once: cached in ${EBPF_OTEL_CACHE:-/var/cache/ebpf-otel})"
+    bash scripts/build-backends.sh --only "$backend" >/dev/null \
+      || say "warning: building $backend failed (log in ${EBPF_OTEL_CACHE:-/var/cache/ebpf-otel}/logs/): the tests that need it will fail"
+  done
+fi
+
 if [[ ! -e dist/.stamp ]] || [[ -n $(find receiver addon/lib test bench tsconfig.json -name '*.ts' -newer dist/.stamp -o -name tsconfig.json -newer dist/.stamp 2>/dev/null | head -1) ]]; then
   say "compiling TypeScript"
   "$NODE" node_modules/typescript/bin/tsc -p tsconfig.json || die "TypeScript compilation failed"

@@ -32,7 +32,8 @@ describe('exec storm with 4 KiB hostile argv', { timeout: 180_000 }, () => {
     const agent = startAgent(['--exporter', 'jsonl', '--probes', 'exec', '--trace-execs', 'all', '--max-spans-per-second', '0']);
     try {
       await agent.waitForStderr(/running/);
-      const storm = spawn('bash', ['-c', `for i in $(seq ${EXECS}); do "$0" "$@"; done; "$0" STORM-SENTINEL`, binary, ...args], { stdio: 'ignore' });
+      // "$i" last: no two execs have the same argv, so nothing decoded or redacted for one serves the next (decode/argv-memo.ts).
+      const storm = spawn('bash', ['-c', `for i in $(seq ${EXECS}); do "$0" "$@" "$i"; done; "$0" STORM-SENTINEL`, binary, ...args], { stdio: 'ignore' });
       assert.equal(await new Promise((r) => storm.once('exit', r)), 0);
       // The sentinel exec ends the storm: a plain string search, no parsing while the spans stream in.
       for (const deadline = Date.now() + 60_000; !agent.stdout().includes('STORM-SENTINEL'); await sleep(100)) {
@@ -60,7 +61,8 @@ describe('exec storm with 4 KiB hostile argv', { timeout: 180_000 }, () => {
       await agent.waitForStderr(/running/);
       // Each storm's exit is listened for from its start: one may end while the other is awaited.
       const exits = scripts.map((script) => {
-        const storm = spawn('bash', ['-c', `for i in $(seq ${SCRIPT_EXECS}); do "$0" -c "$1"; done`, sh, script], { stdio: 'ignore' });
+        // Each script different ("$i" ends it): every one is read afresh, as a hostile user would make it.
+        const storm = spawn('bash', ['-c', `for i in $(seq ${SCRIPT_EXECS}); do "$0" -c "$1 $i"; done`, sh, script], { stdio: 'ignore' });
         return new Promise((r) => storm.once('exit', r));
       });
       assert.deepEqual(await Promise.all(exits), [0, 0]);

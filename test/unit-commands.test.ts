@@ -8,7 +8,7 @@ import { ROOT_CONTEXT, SpanStatusCode, TraceFlags, trace } from '@opentelemetry/
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { KernelClock } from '../receiver/src/clock';
-import { createRedactor } from '../receiver/src/commands/redact';
+import { createRedactor, type Redactor } from '../receiver/src/commands/redact';
 import { CommandTracer, commandName } from '../receiver/src/commands/tracer';
 import { startRecordingSpan, type SpanSink } from '../receiver/src/export/finished-span';
 import type { BashPromptEvent, BashReadlineEvent } from '../receiver/src/decode/bash';
@@ -188,6 +188,45 @@ describe('CommandTracer', () => {
     assert.equal(commandName('FOO=1 BAR=2 /usr/bin/make -j4'), 'make');
     assert.equal(commandName('(cd x && ls)'), 'cd');
     assert.equal(commandName('   '), 'bash');
+  });
+});
+
+describe('CommandTracer: a repeated argv is redacted once', () => {
+  function countingSetup() {
+    started.clear();
+    const exporter = new InMemorySpanExporter();
+    const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+    const clock = new KernelClock(() => ({ realtimeNs: 1_000_000_000_000n, monotonicNs: 0n }));
+    const rules = createRedactor(true);
+    const redacted: string[][] = [];
+    const redactor: Redactor = { ...rules, args: (args, joined) => { redacted.push([...args]); return rules.args(args, joined); } };
+    const tracer = new CommandTracer(provider.getTracer('t'), clock, { traceExecs: 'all', redactor });
+    return { tracer, spans: (): ReadableSpan[] => exporter.getFinishedSpans(), redacted };
+  }
+  const run = (tracer: CommandTracer, pid: number, args: readonly string[]): void => {
+    tracer.onFork(fork(pid, 1, BigInt(pid) * MS));
+    tracer.onExec({ ...exec(pid, 1, BigInt(pid) * MS + 1n, '/usr/bin/curl', []), args, argsText: args.join('\0'), argc: args.length });
+    tracer.onExit(exit(pid, 1, BigInt(pid) * MS + 2n, 0));
+  };
+
+  it('the same frozen array (decodeArgvBlock) twice: the rules run once, both spans hide the secret', () => {
+    const { tracer, spans, redacted } = countingSetup();
+    const args = Object.freeze(['curl', '-u', 'bob:hunter2', 'https://example.com']);
+    run(tracer, 100, args);
+    run(tracer, 101, args);
+    // The filename goes through the rules too, on its own.
+    assert.equal(redacted.filter((a) => a.length > 1).length, 1);
+    const shown = spans().map((s) => s.attributes['process.command_args']);
+    assert.equal(shown.length, 2);
+    for (const a of shown) assert.deepEqual(a, ['curl', '-u', 'bob:****', 'https://example.com']);
+  });
+
+  it('arrays that are not frozen (short argv, decoded afresh) are redacted every time', () => {
+    const { tracer, redacted } = countingSetup();
+    const args = ['curl', '-u', 'bob:hunter2'];
+    run(tracer, 100, args);
+    run(tracer, 101, args);
+    assert.equal(redacted.filter((a) => a.length > 1).length, 2);
   });
 });
 

@@ -1,7 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DecodeError, EventType } from '../receiver/src/decode/layout';
+import { ARGV_MEMO_CAPACITY, ARGV_MEMO_MIN_BYTES, ARGV_MEMO_TTL_MS, ArgvBlockMemo, argvBlockHash } from '../receiver/src/decode/argv-memo';
 import {
+  decodeArgvBlock,
   PROC_ARGS_MAX_COUNT,
   PROC_EXEC_HEADER_SIZE,
   PROC_EXEC_LAYOUT,
@@ -286,5 +288,111 @@ describe('splitArgs', () => {
       assert.deepEqual({ args, dropped }, splitArgsPerArgument(block, maxCount), `block ${block.toString('hex')} max ${maxCount}`);
       assert.equal(text, args.join('\0'), `block ${block.toString('hex')} max ${maxCount}: text is the arguments joined with NUL`);
     }
+  });
+});
+
+describe('decodeArgvBlock (long argv blocks decoded once)', () => {
+  /** A long argv block: `tag` first, then 40 flags of 64 bytes (2.6 KB). */
+  const longBlock = (tag: string): Buffer => nul(tag, ...Array.from({ length: 40 }, (_, i) => `--flag-${i}=${'v'.repeat(52)}`.slice(0, 64)));
+
+  it('from its second sight on, gives the same frozen array for the same bytes, from another buffer', () => {
+    const once = decodeArgvBlock(longBlock('same'));
+    assert.equal(Object.isFrozen(once.args), false, 'seen once: not kept');
+    const first = decodeArgvBlock(longBlock('same'));
+    const again = decodeArgvBlock(Buffer.from(longBlock('same')));
+    assert.ok(first.args.length > 1 && Object.isFrozen(first.args));
+    assert.equal(again.args, first.args);
+    assert.deepEqual({ ...first, args: [...first.args] }, splitArgs(longBlock('same')));
+  });
+
+  it('an argv that never repeats is never kept', () => {
+    for (let i = 0; i < 50; i++) assert.equal(Object.isFrozen(decodeArgvBlock(longBlock(`unique-${i}`)).args), false);
+  });
+
+  it('short blocks are decoded afresh, and not frozen', () => {
+    const block = nul('/bin/true');
+    assert.ok(block.length < ARGV_MEMO_MIN_BYTES);
+    const a = decodeArgvBlock(block);
+    assert.notEqual(decodeArgvBlock(block).args, a.args);
+    assert.equal(Object.isFrozen(a.args), false);
+  });
+
+  it('keeps a copy: the record buffer changing later does not change what a block decodes to', () => {
+    const block = longBlock('copy-1');
+    decodeArgvBlock(block);
+    const first = decodeArgvBlock(block);
+    block.write('copy-2', 0, 'latin1');
+    const second = decodeArgvBlock(block);
+    assert.equal(second.args[0], 'copy-2');
+    assert.equal(first.args[0], 'copy-1');
+    assert.deepEqual([...second.args], splitArgs(block).args);
+  });
+
+  it('blocks that differ only between the bytes hashed share a hash and are still told apart', () => {
+    const a = longBlock('tag');
+    // Change one byte at a time until the hash stays the same: the byte is between two samples.
+    let b: Buffer | undefined;
+    for (let at = 1; at < a.length - 4 && b === undefined; at++) {
+      const candidate = Buffer.from(a);
+      candidate[at] = a[at] === 0x77 ? 0x78 : 0x77;
+      if (candidate[at - 1] !== 0 && candidate[at + 1] !== 0 && a[at] !== 0 && argvBlockHash(candidate) === argvBlockHash(a)) b = candidate;
+    }
+    assert.ok(b, 'a byte the hash does not read');
+    decodeArgvBlock(a);
+    for (let round = 0; round < 3; round++) {
+      assert.deepEqual([...decodeArgvBlock(a).args], splitArgs(a).args);
+      assert.deepEqual([...decodeArgvBlock(b).args], splitArgs(b).args);
+    }
+    assert.notDeepEqual(splitArgs(a).args, splitArgs(b).args);
+    // The one kept holds the slot; the other is decoded plainly (a loop's counter does not make every exec kept).
+    assert.ok(Object.isFrozen(decodeArgvBlock(a).args));
+    assert.equal(Object.isFrozen(decodeArgvBlock(b).args), false);
+  });
+
+  it('holds at most ARGV_MEMO_CAPACITY blocks: the first kept goes first', () => {
+    const twice = (tag: string): readonly string[] => {
+      decodeArgvBlock(longBlock(tag));
+      return decodeArgvBlock(longBlock(tag)).args;
+    };
+    const oldest = twice('oldest');
+    assert.equal(decodeArgvBlock(longBlock('oldest')).args, oldest);
+    for (let i = 0; i < ARGV_MEMO_CAPACITY; i++) twice(`filler-${i}`);
+    const again = twice('oldest');
+    assert.notEqual(again, oldest);
+    assert.deepEqual(again, oldest);
+  });
+
+  it('keeps a block ARGV_MEMO_TTL_MS after decoding it, hits or not, then drops it on its own', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    let now = 1_000;
+    let decodes = 0;
+    const memo = new ArgvBlockMemo((block) => {
+      decodes++;
+      return splitArgs(block);
+    }, (value) => value, () => now);
+    const block = longBlock('ttl');
+    memo.get(block);
+    const first = memo.get(block);
+    now += ARGV_MEMO_TTL_MS - 1;
+    assert.equal(memo.get(block), first);
+    assert.equal(decodes, 2);
+    // No event comes: the timer drops it (the raw argv is not kept until something else pushes it out).
+    now += 1;
+    t.mock.timers.tick(ARGV_MEMO_TTL_MS);
+    assert.equal(memo.size, 0);
+    assert.notEqual(memo.get(block), first);
+    // Keeping something else also drops what expired.
+    memo.get(longBlock('other'));
+    memo.get(longBlock('other'));
+    now += ARGV_MEMO_TTL_MS;
+    memo.get(longBlock('third'));
+    memo.get(longBlock('third'));
+    assert.equal(memo.size, 1);
+  });
+
+  it('decodeProcExec uses it: an exec record seen again shares its args', () => {
+    const record = execRecord(longBlock('/usr/bin/cc'));
+    decodeProcExec(record);
+    assert.equal(decodeProcExec(record).args, decodeProcExec(Buffer.from(record)).args);
   });
 });

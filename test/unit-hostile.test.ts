@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, type Attributes } from '@opentelemetry/api';
+import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { KernelClock } from '../receiver/src/clock';
 import { createRedactor } from '../receiver/src/commands/redact';
@@ -14,7 +15,8 @@ import { CommandTracer, MAX_COMMAND_BYTES, NOT_RUN, ttyFromDevice, type TableNam
 import { CAP_BPF, capabilitiesToKeep } from '../receiver/src/privileges';
 import type { BashPromptEvent, BashReadlineEvent } from '../receiver/src/decode/bash';
 import type { ProcExecEvent, ProcExitEvent, ProcForkEvent } from '../receiver/src/decode/proc';
-import { formatSpanLine, jsonLines, JsonLinesExporter } from '../receiver/src/export/console';
+import { formatSpanLine, jsonLines, JsonLinesExporter, spanJsonLine, spanToJson } from '../receiver/src/export/console';
+import { startRecordingSpan, type SpanSink } from '../receiver/src/export/finished-span';
 import { LruMap } from '../receiver/src/lru';
 import { GatedSpanProcessor, SpanGate } from '../receiver/src/sampling';
 import type { TraceExecsMode } from '../receiver/src/config';
@@ -214,6 +216,39 @@ describe('terminal escapes', () => {
       assert.ok(!/[\x7f-\x9f\u202e]/.test(out), JSON.stringify(out));
       assert.deepEqual(out.trim().split('\n').map((l) => JSON.parse(l) as unknown), [...texts, JSON.stringify({ evil })].map((t) => JSON.parse(t) as unknown));
     }
+  });
+});
+
+describe('jsonl lines with a frozen argv (its JSON kept)', () => {
+  it('are the JSON of spanToJson, byte for byte, and the kept JSON is still neutralised', () => {
+    const exporter = new InMemorySpanExporter();
+    // Spans as the agent makes them (RecordingSpan keeps its attributes as given; the SDK's Span copies arrays).
+    const sink: SpanSink = { resource: resourceFromAttributes({ 'service.name': 'svc' }), instrumentationScope: { name: 't' }, processors: [new SimpleSpanProcessor({ exporter })] };
+    const shared = Object.freeze(['cc', '-DNAME="a b"', 'é', '\u202egnp.exe', 'tab\there', '\x1b[2J', 'x'.repeat(300)]);
+    const start = (name: string, attributes: Attributes): void => startRecordingSpan(sink, { name, kind: SpanKind.INTERNAL, startTime: [1, 0], attributes }).end([2, 0]);
+    start('cc', { 'process.pid': 1, 'process.command_args': shared, 'process.executable.name': 'cc', 'ebpf_otel.x': 1.5 });
+    start('cc', { 'process.command_args': shared, 'process.pid': 2, 'process.exit.code': 0, 'ebpf_otel.nan': Number.NaN, 'ebpf_otel.unset': undefined });
+    start('ls', { 'process.pid': 3, 'process.command_args': ['ls', '-l'], 'flag': true });
+    start('only', { 'process.command_args': shared });
+    const failed = startRecordingSpan(sink, { name: 'f"\u2028', kind: SpanKind.CLIENT, startTime: [0, 5], attributes: { 'error.type': 'x"y' } });
+    failed.setStatus({ code: SpanStatusCode.ERROR, message: 'refused "\x1b"' });
+    failed.end([1_700_000_000, 1]);
+    const spans = exporter.getFinishedSpans();
+    assert.equal(spans[0]?.attributes['process.command_args'], shared);
+    for (const span of spans) {
+      // The same object; a frozen array's key comes last in `attributes`, so the text is compared without it.
+      assert.deepEqual(JSON.parse(spanJsonLine(span)), JSON.parse(JSON.stringify(spanToJson(span))));
+      if (!Object.isFrozen(span.attributes['process.command_args'])) assert.equal(spanJsonLine(span), JSON.stringify(spanToJson(span)));
+    }
+    let json = '';
+    new JsonLinesExporter((text) => { json += text; }).export(spans, () => undefined);
+    const lines = json.trim().split('\n');
+    assert.equal(lines.length, 5);
+    const last = JSON.parse(lines[4] as string) as Record<string, unknown>;
+    assert.deepEqual([last.startTimeUnixNano, last.endTimeUnixNano], ['5', (1_700_000_000n * 1_000_000_000n + 1n).toString()]);
+    assert.deepEqual(last.status, { code: 'ERROR', message: 'refused "\x1b"' });
+    assert.ok(!/[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]/.test(json));
+    assert.deepEqual(lines.map((l) => (JSON.parse(l) as { attributes: Record<string, unknown> }).attributes['process.command_args']), [[...shared], [...shared], ['ls', '-l'], [...shared], undefined]);
   });
 });
 

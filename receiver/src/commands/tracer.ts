@@ -116,6 +116,12 @@ export class CommandTracer {
   private lastTombstoneSweepNs = 0n;
   /** Time of the newest event, for what an eviction ends. */
   private nowNs = 0n;
+  /**
+   * Redacted argv by decoded argv: a long argv block seen again decodes to the same frozen array
+   * (decodeArgvBlock), whose rules (10–20 µs on 4 KiB) need not run again. Weak: an entry goes
+   * with its array, when the decoder's memo has dropped it and no span holds it.
+   */
+  private readonly redactedArgv = new WeakMap<readonly string[], readonly string[]>();
 
   private readonly tracers: TracerSource;
 
@@ -266,7 +272,12 @@ export class CommandTracer {
       proc.parentContext = proc.context;
     }
     if (!this.wantsSpan(proc)) return;
-    const args = this.opts.redactor.args(e.args, e.argsText);
+    let args = this.redactedArgv.get(e.args);
+    if (args === undefined) {
+      args = this.opts.redactor.args(e.args, e.argsText);
+      // Frozen too: shared by every span of this command line, and the jsonl exporter keeps its JSON.
+      if (Object.isFrozen(e.args)) this.redactedArgv.set(e.args, Object.freeze(args));
+    }
     const attributes: Attributes = {
       [ATTR_PROCESS_PID]: e.pid,
       [ATTR_PROCESS_PARENT_PID]: e.ppid,

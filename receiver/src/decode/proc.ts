@@ -4,6 +4,7 @@
  * proc_fork_event and proc_exit_event.
  */
 import { isAscii } from 'node:buffer';
+import { ArgvBlockMemo } from './argv-memo';
 import { checkEventHeader, DecodeError, EventType, readCString, type EventLayout } from './layout';
 
 /** Mirrors of the limits in bpf/proc.h. */
@@ -117,7 +118,11 @@ export interface ProcExecEvent {
   readonly filenameTruncated: boolean;
   /** The real argument count; may exceed args.length when argv was cut. */
   readonly argc: number;
-  /** At most PROC_ARGS_MAX_COUNT arguments; the last one may be cut when argsTruncated. */
+  /**
+   * At most PROC_ARGS_MAX_COUNT arguments; the last one may be cut when argsTruncated. For a
+   * block of ARGV_MEMO_MIN_BYTES or more seen before, a frozen array shared by the events with the
+   * same bytes (decodeArgvBlock).
+   */
   readonly args: readonly string[];
   /** `args.join('\0')`, as decoded (no join made): the redactor scans argv whole, not word by word. */
   readonly argsText: string;
@@ -191,6 +196,25 @@ export function splitArgs(block: Buffer, maxCount: number = PROC_ARGS_MAX_COUNT)
   return { args, text: args.join('\0'), dropped: true };
 }
 
+/** What splitArgs makes of an argv block. */
+export interface DecodedArgs {
+  readonly args: readonly string[];
+  readonly text: string;
+  readonly dropped: boolean;
+}
+
+/**
+ * splitArgs, with long blocks decoded once while they repeat (argv-memo.ts): the same bytes give
+ * the same frozen array, which the stages after may keep their work on; a block not (yet) kept
+ * gives a fresh array that is not frozen.
+ */
+const decodedArgv = new ArgvBlockMemo<DecodedArgs>((block) => splitArgs(block), ({ args, text, dropped }) => ({ args: Object.freeze(args), text, dropped }));
+
+/** splitArgs, memoised for blocks of ARGV_MEMO_MIN_BYTES or more (argv-memo.ts). */
+export function decodeArgvBlock(block: Buffer): DecodedArgs {
+  return decodedArgv.get(block);
+}
+
 /**
  * The kernel names pseudo-terminals "pts3" (tty->name); /dev and ps(1) say
  * "pts/3". Other names ("tty1", "ttyS0") are the same in both.
@@ -213,7 +237,7 @@ export function decodeProcExec(buf: Buffer): ProcExecEvent {
   if (buf.length < PROC_EXEC_HEADER_SIZE + argsSize) {
     throw new DecodeError('truncated', `proc_exec_event: ${buf.length} bytes, args_size ${argsSize} needs ${PROC_EXEC_HEADER_SIZE + argsSize}`);
   }
-  const { args, text: argsText, dropped } = splitArgs(buf.subarray(X.args.offset, X.args.offset + argsSize));
+  const { args, text: argsText, dropped } = decodeArgvBlock(buf.subarray(X.args.offset, X.args.offset + argsSize));
   const tty = readCString(buf, X.tty.offset, X.tty.size);
   return {
     kind: 'proc_exec',
