@@ -208,7 +208,7 @@ export interface DecodedArgs {
  * the same frozen array, which the stages after may keep their work on; a block not (yet) kept
  * gives a fresh array that is not frozen.
  */
-const decodedArgv = new ArgvBlockMemo<DecodedArgs>((block) => splitArgs(block), ({ args, text, dropped }) => ({ args: Object.freeze(args), text, dropped }));
+const decodedArgv = new ArgvBlockMemo<DecodedArgs>(splitArgs, ({ args, text, dropped }) => ({ args: Object.freeze(args), text, dropped }));
 
 /** splitArgs, memoised for blocks of ARGV_MEMO_MIN_BYTES or more (argv-memo.ts). */
 export function decodeArgvBlock(block: Buffer): DecodedArgs {

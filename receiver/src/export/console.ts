@@ -132,6 +132,10 @@ export class ConsoleLineExporter implements SpanExporter {
   async shutdown(): Promise<void> {}
 }
 
+function statusName(code: SpanStatusCode): 'ERROR' | 'OK' | 'UNSET' {
+  return code === SpanStatusCode.ERROR ? 'ERROR' : code === SpanStatusCode.OK ? 'OK' : 'UNSET';
+}
+
 /** The JSON form of a span (one line of the jsonl exporter). */
 export function spanToJson(span: ReadableSpan): Record<string, unknown> {
   const ctx = span.spanContext();
@@ -145,7 +149,7 @@ export function spanToJson(span: ReadableSpan): Record<string, unknown> {
     startTimeUnixNano: unixNanos(span.startTime),
     endTimeUnixNano: unixNanos(span.endTime),
     durationMs: hrTimeToMilliseconds(span.duration),
-    status: { code: span.status.code === SpanStatusCode.ERROR ? 'ERROR' : span.status.code === SpanStatusCode.OK ? 'OK' : 'UNSET', message: span.status.message },
+    status: { code: statusName(span.status.code), message: span.status.message },
     attributes: span.attributes,
     // Who the span is about (service.name, container.id, k8s.pod.uid, host): one resource per workload.
     resource: span.resource.attributes,
@@ -205,7 +209,7 @@ export function spanJsonLine(span: ReadableSpan): string {
   const ctx = span.spanContext();
   const parent = span.parentSpanContext?.spanId;
   const { code, message } = span.status;
-  const status = `{"code":"${code === SpanStatusCode.ERROR ? 'ERROR' : code === SpanStatusCode.OK ? 'OK' : 'UNSET'}"${message === undefined ? '' : `,"message":${JSON.stringify(message)}`}}`;
+  const status = `{"code":"${statusName(code)}"${message === undefined ? '' : `,"message":${JSON.stringify(message)}`}}`;
   let resource = resourceJson.get(span.resource);
   if (resource === undefined) {
     resource = JSON.stringify(span.resource.attributes);
