@@ -440,29 +440,20 @@ function report(options: Options, benches: BenchmarkResult[], startedAt: Date, s
         '',
         ...diagnosticsSections(bench),
       );
-    } else if (bench.name === 'exec-varied-argv') {
+    } else if (bench.name === 'exec-long-argv' || bench.name === 'exec-varied-argv') {
+      const varied = bench.name === 'exec-varied-argv';
       sections.push(
-        `## Exec storm with ${LONG_ARGV_BYTES.toLocaleString('en-US')} bytes of argv, different in every process (${options.execs.toLocaleString('en-US')} processes per run)`,
+        `## Exec storm with ${LONG_ARGV_BYTES.toLocaleString('en-US')} bytes of argv${varied ? ', different in every process' : ''} (${options.execs.toLocaleString('en-US')} processes per run)`,
         '',
-        'The storm above, but the first argument ends with the process\'s number (`exec_storm … vary`): no process repeats another\'s argv, so the agent decodes, redacts and serialises every one afresh (what it keeps for a repeated argv never serves). The comparison with short argv is under the storm above.',
+        varied
+          ? 'The storm above, but the first argument ends with the process\'s number (`exec_storm … vary`): no process repeats another\'s argv, so the agent decodes, redacts and serialises every one afresh (what it keeps for a repeated argv never serves). The comparison with short argv is under the storm above.'
+          : `The same storm, each process given 64 arguments shaped like what redaction works on (\`--password=…\`, \`-H "Authorization: Bearer …"\`, \`DB_PASSWORD=…\`, …), about ${LONG_ARGV_BYTES.toLocaleString('en-US')} bytes in all. Every process is a span here (\`--trace-execs all\`), so the argv is read, sent, redacted and exported each time.`,
         '',
         commandLines(bench),
         '',
         tableFor(bench),
         '',
-      );
-    } else if (bench.name === 'exec-long-argv') {
-      sections.push(
-        `## Exec storm with ${LONG_ARGV_BYTES.toLocaleString('en-US')} bytes of argv (${options.execs.toLocaleString('en-US')} processes per run)`,
-        '',
-        `The same storm, each process given 64 arguments shaped like what redaction works on (\`--password=…\`, \`-H "Authorization: Bearer …"\`, \`DB_PASSWORD=…\`, …), about ${LONG_ARGV_BYTES.toLocaleString('en-US')} bytes in all. Every process is a span here (\`--trace-execs all\`), so the argv is read, sent, redacted and exported each time.`,
-        '',
-        commandLines(bench),
-        '',
-        tableFor(bench),
-        '',
-        longArgvComparison(benches),
-        '',
+        ...(varied ? [] : [longArgvComparison(benches), '']),
       );
     } else {
       sections.push(
@@ -561,7 +552,7 @@ async function main(): Promise<void> {
       // show that cost apart from the default socket source's.
       agentSpec('agent-exec-dns-libc', 'ebpf-otel --dns-source libc (defaults with the dns probe\'s uprobes in libc)', ['--dns-source', 'libc']),
       agentSpec('agent-exec-no-dns', 'ebpf-otel --probes tcp,exec,bash (defaults without the dns probe)', ['--probes', 'tcp,exec,bash']),
-      agentSpec('agent-exec-all', 'ebpf-otel --probes exec --trace-execs all --max-spans-per-second 0', ['--probes', 'exec', '--trace-execs', 'all', '--max-spans-per-second', '0']),
+      execAllSpec(),
       toolSpec('execsnoop', 'Debian libbpf-tools execsnoop', ['execsnoop']),
     ];
     if (libcPath) {
@@ -592,10 +583,10 @@ async function main(): Promise<void> {
   if (options.only !== 'connect') {
     // Issue 9's benchmark: redaction and the argv path under long, secret-shaped command lines.
     benches.push(await runBenchmark('exec-long-argv', 'execs', [
-      agentSpec('agent-exec-all', 'ebpf-otel --probes exec --trace-execs all --max-spans-per-second 0', ['--probes', 'exec', '--trace-execs', 'all', '--max-spans-per-second', '0']),
+      execAllSpec(),
     ], [execStorm, String(options.execs), '/bin/true', String(LONG_ARGV_BYTES)], options.rounds));
     benches.push(await runBenchmark('exec-varied-argv', 'execs', [
-      agentSpec('agent-exec-all', 'ebpf-otel --probes exec --trace-execs all --max-spans-per-second 0', ['--probes', 'exec', '--trace-execs', 'all', '--max-spans-per-second', '0']),
+      execAllSpec(),
     ], [execStorm, String(options.execs), '/bin/true', String(LONG_ARGV_BYTES), 'vary'], options.rounds));
   }
 
@@ -605,6 +596,11 @@ async function main(): Promise<void> {
   const notes = keepNotes(options.out);
   writeFileSync(options.out, `${report(options, benches, startedAt, seconds)}\n${notes}`);
   log(`wrote ${path.relative(ROOT, options.out)} and build/bench/results.json in ${Math.round(seconds)} s`);
+}
+
+/** The agent with every exec a span: the variant the short-, long- and varied-argv storms compare (longArgvComparison). */
+function execAllSpec(): WatcherSpec {
+  return agentSpec('agent-exec-all', 'ebpf-otel --probes exec --trace-execs all --max-spans-per-second 0', ['--probes', 'exec', '--trace-execs', 'all', '--max-spans-per-second', '0']);
 }
 
 /** The C library a program is linked with (ldd), or undefined when static or ldd fails. */

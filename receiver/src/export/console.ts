@@ -165,11 +165,12 @@ const frozenArrayJson = new WeakMap<readonly unknown[], string>();
 /** The JSON of resource attributes, by resource: one per workload, the same for all its spans. */
 const resourceJson = new WeakMap<ReadableSpan['resource'], string>();
 
+function isFrozenArray(value: AttributeValue | undefined): value is readonly unknown[] & AttributeValue {
+  return Array.isArray(value) && Object.isFrozen(value);
+}
+
 function hasFrozenArray(attributes: Attributes): boolean {
-  for (const key in attributes) {
-    const value = attributes[key];
-    if (Array.isArray(value) && Object.isFrozen(value)) return true;
-  }
+  for (const key in attributes) if (isFrozenArray(attributes[key])) return true;
   return false;
 }
 
@@ -184,7 +185,7 @@ function attributesJson(attributes: Attributes): string {
   let arrays = '';
   for (const key in attributes) {
     const value = attributes[key];
-    if (!Array.isArray(value) || !Object.isFrozen(value)) {
+    if (!isFrozenArray(value)) {
       rest[key] = value;
       continue;
     }
