@@ -11,7 +11,10 @@
  * the kernel, the ring buffer and other processes' load, which make the full benchmark noisy on
  * a shared machine.
  *
- *   node dist/bench/exec-pipeline.js [--rounds 7] [--execs 5000] [--rate 1700] [--no-redact] [--only short|long]
+ *   node dist/bench/exec-pipeline.js [--rounds 7] [--execs 5000] [--rate 1700] [--no-redact] [--varied] [--only short|long]
+ *
+ * --varied: the long argv's first argument ends with the exec's number in hex, as `exec_storm … vary`
+ * does, so no exec repeats another's argv.
  *
  * Run it with the agent's Node flags (--max-semi-space-size=4 --no-allocation-site-pretenuring) to
  * see the agent's garbage collection. Sample output (2 CPUs shared with other engineers'
@@ -48,6 +51,7 @@ const ROUNDS = arg('rounds', 7);
 const EXECS = arg('execs', 5000);
 const RATE = arg('rate', 1700);
 const REDACT = !process.argv.includes('--no-redact');
+const VARIED = process.argv.includes('--varied');
 /** `--only short` or `--only long`: one variant, for a profile (--cpu-prof, --trace-gc) of it alone. */
 const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 if (ONLY !== undefined && ONLY !== 'short' && ONLY !== 'long') throw new Error('--only takes short or long');
@@ -70,8 +74,10 @@ class ExecRecords {
   private readonly exec: Buffer;
   private readonly fork = Buffer.alloc(PROC_FORK_LAYOUT.size);
   private readonly exit = Buffer.alloc(PROC_EXIT_LAYOUT.size);
+  /** Where the first argument's last 8 characters sit in the exec record, when each exec varies them. */
+  private readonly varyAt: number | undefined;
 
-  constructor(argv: readonly string[]) {
+  constructor(argv: readonly string[], vary: boolean) {
     const whole = Buffer.from(`${argv.join('\0')}\0`);
     const block = whole.subarray(0, PROC_ARGS_MAX_BYTES);
     const X = PROC_EXEC_LAYOUT.fields;
@@ -84,6 +90,7 @@ class ExecRecords {
     this.exec.write('true', X.comm.offset);
     this.exec.write('/bin/true', X.filename.offset);
     block.copy(this.exec, X.args.offset);
+    this.varyAt = vary && argv.length > 1 ? X.args.offset + (argv[0] as string).length + 1 + (argv[1] as string).length - 8 : undefined;
     this.fork.writeUInt32LE(EventType.ProcFork, PROC_FORK_LAYOUT.fields.type.offset);
     this.fork.write('exec_storm', PROC_FORK_LAYOUT.fields.comm.offset);
     this.exit.writeUInt32LE(EventType.ProcExit, PROC_EXIT_LAYOUT.fields.type.offset);
@@ -100,6 +107,7 @@ class ExecRecords {
     this.exec.writeBigUInt64LE(startNs + 200_000n, X.timestamp_ns.offset);
     this.exec.writeBigUInt64LE(startNs, X.start_ns.offset);
     for (const field of [X.pid, X.tid, X.old_tid]) this.exec.writeUInt32LE(pid, field.offset);
+    if (this.varyAt !== undefined) this.exec.write((pid >>> 0).toString(16).padStart(8, '0'), this.varyAt, 'latin1');
     this.exec.writeUInt32LE(1000, X.ppid.offset);
     const E = PROC_EXIT_LAYOUT.fields;
     this.exit.writeBigUInt64LE(startNs + 400_000n, E.timestamp_ns.offset);
@@ -123,7 +131,7 @@ class ExecRecords {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function round(argv: readonly string[], devNull: number): Promise<number> {
+async function round(argv: readonly string[], vary: boolean, devNull: number): Promise<number> {
   const exporter = new RetryingSpanExporter(new JsonLinesExporter((data) => { writeSync(devNull, typeof data === 'string' ? Buffer.from(data) : data); }), {
     name: 'jsonl',
     maxBufferedSpans: 20_000,
@@ -159,7 +167,7 @@ async function round(argv: readonly string[], devNull: number): Promise<number> 
     else if (event.kind === 'proc_exit') commands.onExit(event);
   };
   const onRecord = (record: Buffer): void => reorder.pushRecord(record, peekEventTime(record).timeOffset, onOrderedRecord);
-  const records = new ExecRecords(argv);
+  const records = new ExecRecords(argv, vary);
   const perTick = Math.max(1, Math.round((RATE * TICK_MS) / 1000));
   const before = process.cpuUsage();
   let pid = 100_000;
@@ -198,15 +206,16 @@ async function main(): Promise<void> {
   const devNull = openSync('/dev/null', 'w');
   const variants = [
     { name: 'short argv', argv: execStormArgv(0) },
-    { name: '4,000-byte argv', argv: execStormArgv(4000) },
+    { name: VARIED ? '4,000 B, varied' : '4,000-byte argv', argv: execStormArgv(4000) },
   ].filter((_, i) => ONLY === undefined || ONLY === (i === 0 ? 'short' : 'long'));
   // Warm-up: JIT and heap sizing, not counted.
-  for (const v of variants) await round(v.argv, devNull);
+  const vary = (i: number): boolean => VARIED && variants[i]?.argv.length !== 1;
+  for (let i = 0; i < variants.length; i++) await round((variants[i] as { argv: string[] }).argv, vary(i), devNull);
   const results = variants.map(() => [] as number[]);
   for (let r = 0; r < ROUNDS; r++) {
     // Alternate the order so neither variant always runs on a warmer heap.
     const order = variants.length < 2 ? [0] : r % 2 === 0 ? [0, 1] : [1, 0];
-    for (const i of order) (results[i] as number[]).push(await round((variants[i] as { argv: string[] }).argv, devNull));
+    for (const i of order) (results[i] as number[]).push(await round((variants[i] as { argv: string[] }).argv, vary(i), devNull));
   }
   const line = (name: string, values: readonly number[]): string =>
     `${name.padEnd(16)} ${median(values).toFixed(1)} ms per 1,000 execs, median (${Math.min(...values).toFixed(1)} – ${Math.max(...values).toFixed(1)}) over ${ROUNDS} rounds of ${EXECS} execs\n`;

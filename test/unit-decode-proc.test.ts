@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DecodeError, EventType } from '../receiver/src/decode/layout';
 import { ARGV_MEMO_CAPACITY, ARGV_MEMO_MIN_BYTES, ARGV_MEMO_TTL_MS, ArgvBlockMemo, argvBlockHash } from '../receiver/src/decode/argv-memo';
+import { ExpiringMap } from '../receiver/src/expiring-map';
 import {
   decodeArgvBlock,
   PROC_ARGS_MAX_COUNT,
@@ -394,5 +395,33 @@ describe('decodeArgvBlock (long argv blocks decoded once)', () => {
     const record = execRecord(longBlock('/usr/bin/cc'));
     decodeProcExec(record);
     assert.equal(decodeProcExec(record).args, decodeProcExec(Buffer.from(record)).args);
+  });
+});
+
+describe('ExpiringMap (what keeps raw argv: the decoder memo, the redactor\'s last argv per program)', () => {
+  it('drops the entry set longest ago past capacity, and entries ttlMs after they were set', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    let now = 0;
+    const map = new ExpiringMap<string, number>(2, 100, () => now);
+    map.set('a', 1);
+    map.set('b', 2);
+    assert.equal(map.get('a'), 1, 'a lookup does not make it newer');
+    map.set('c', 3);
+    assert.equal(map.get('a'), undefined);
+    assert.deepEqual([map.get('b'), map.get('c')], [2, 3]);
+    now = 50;
+    map.set('b', 20); // set again: newest, until 150
+    now = 100;
+    assert.equal(map.get('c'), undefined, 'set at 0, gone at 100');
+    assert.equal(map.get('b'), 20);
+    // Nothing calls in: the timer drops the rest.
+    now = 150;
+    t.mock.timers.tick(150);
+    assert.equal(map.size, 0);
+  });
+
+  it('refuses a capacity below 1 or a TTL that is not positive', () => {
+    assert.throws(() => new ExpiringMap(0, 100), RangeError);
+    assert.throws(() => new ExpiringMap(1, 0), RangeError);
   });
 });

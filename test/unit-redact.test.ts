@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { compileUserPattern } from '../receiver/src/commands/patterns';
+import { RECENT_ARGV_TTL_MS, RecentArgvText } from '../receiver/src/commands/recent-argv';
 import { createRedactor, REDACTED, TOKEN_PREFIX_LIST, tokenStarts } from '../receiver/src/commands/redact';
 import { quoteWord, splitCommands } from '../receiver/src/commands/shell-words';
 import { GOLDEN_FILE, goldenDigests, goldenRedactor } from './helpers/redaction-golden';
@@ -244,5 +245,77 @@ describe('fast paths: the same output as the rules before them (digests in test/
     assert.deepEqual(Object.keys(actual), Object.keys(expected), 'the cases themselves changed: rewrite the file (test/helpers/redaction-golden.ts says how)');
     const differ = Object.keys(expected).filter((name) => actual[name] !== expected[name]);
     assert.deepEqual(differ, [], `redaction output changed for: ${differ.slice(0, 10).join(' | ')}`);
+  });
+});
+
+describe('argv that differ in a few words (commands/recent-argv.ts): the same output as redacting each alone', () => {
+  // The golden generator's idea, smaller: pieces that start, end or break rules, glued into words.
+  const pieces = ['--password', '--token', '-p', '-u', '-a', '-H', '--user', '-c', 'pass:', 'password', 'api_key', 'DB_PASSWORD', 'Authorization', 'X-Api-Key',
+    'Bearer ', '=', ':', '://', '@', '/', '?', '&', ';', '"', "'", ' ', '$(', ')', 'ghp_', 'glpat-', 'sk_live_', 'AKIA', 'eyJ', 'A1b2C3d4E5f6G7h8', 's3cr3tQz', 'x', '-', '_',
+    'mysql', 'curl', 'sshpass', 'sh', 'sudo', 'env', 'ssh', 'login', 'config', 'set'];
+  let seed = 0x1b873593;
+  const next = (n: number): number => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  const word = (): string => Array.from({ length: 1 + next(8) }, () => pieces[next(pieces.length)] as string).join('') + 'v'.repeat(next(3) * 10);
+
+  it('a program run again and again with a few words changed each time (2,000 argv)', () => {
+    const withHistory = createRedactor(true, [compileUserPattern('sk_live_[A-Za-z0-9]+')]);
+    let used = 0;
+    for (const program of ['curl', 'mysql', 'sh', 'sudo', '/usr/bin/java']) {
+      let argv = [program, ...Array.from({ length: 8 + next(40) }, word)];
+      for (let step = 0; step < 400; step++) {
+        argv = argv.slice();
+        // Mostly one or two words, at times many (past a quarter: the usual way), at times none.
+        const changes = next(10) === 0 ? argv.length : next(3);
+        for (let c = 0; c < changes; c++) argv[1 + next(argv.length - 1)] = next(4) === 0 ? (pieces[next(pieces.length)] as string) : word();
+        const joined = argv.join('\0');
+        if (joined.length >= 256) used++;
+        // A fresh redactor each time has no history (and without `joined` none is kept).
+        const alone = createRedactor(true, [compileUserPattern('sk_live_[A-Za-z0-9]+')]).args(argv);
+        assert.deepEqual(withHistory.args(argv, joined), alone, joined);
+      }
+    }
+    assert.ok(used > 1500, `${used} argv long enough to be kept`);
+  });
+
+  it('a secret typed into a word that was plain the time before is redacted', () => {
+    const r = createRedactor(true);
+    const base = ['/usr/bin/curl', ...Array.from({ length: 15 }, (_, i) => `--header-${i}=${'plain'.repeat(4)}`)];
+    assert.deepEqual(r.args(base, base.join('\0')), base);
+    const secret = base.slice();
+    secret[7] = '--password=Zq81recent';
+    const out = r.args(secret, secret.join('\0'));
+    assert.equal(out[7], `--password=${REDACTED}`);
+    assert.ok(!out.join(' ').includes('Zq81recent'));
+    // And the word after a flag that takes a secret, though only the flag changed.
+    const flag = base.slice();
+    flag[7] = '--password';
+    assert.equal(r.args(flag, flag.join('\0'))[8], REDACTED);
+  });
+
+  it('holds the raw argv RECENT_ARGV_TTL_MS at most, then drops it on its own', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    let now = 5_000;
+    let allWords = 0;
+    const recent = new RecentArgvText((words) => {
+      allWords++;
+      return words.map((w) => w.toUpperCase());
+    }, (w) => w.toUpperCase(), () => now);
+    const argv = ['/bin/x', ...Array.from({ length: 10 }, (_, i) => `word-${i}-${'y'.repeat(30)}`)];
+    const joined = argv.join('\0');
+    assert.deepEqual(recent.textRules(argv, joined), argv.map((w) => w.toUpperCase()));
+    const changed = argv.slice();
+    changed[3] = 'other';
+    assert.deepEqual(recent.textRules(changed, changed.join('\0')), changed.map((w) => w.toUpperCase()));
+    assert.equal(allWords, 1, 'the second argv went word by word, from the first');
+    now += RECENT_ARGV_TTL_MS;
+    t.mock.timers.tick(RECENT_ARGV_TTL_MS);
+    assert.equal(recent.size, 0);
+    recent.textRules(argv, joined);
+    assert.equal(allWords, 2, 'expired: the whole argv again');
   });
 });

@@ -37,6 +37,7 @@
  */
 import path from 'node:path';
 import type { UserPattern } from './patterns';
+import { RecentArgvText } from './recent-argv';
 import { isPlainWord, quoteWord, splitCommandsUpTo, type Word } from './shell-words';
 
 export const REDACTED = '****';
@@ -900,6 +901,8 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     return out;
   };
 
+  const recentText = new RecentArgvText(redactWords, redactText);
+
   /** Commands left to read in the argv or line being redacted (MAX_COMMANDS at each entry point below). */
   let commandsLeft = MAX_COMMANDS;
 
@@ -1298,7 +1301,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     args(args, joined) {
       if (!enabled) return [...args];
       commandsLeft = MAX_COMMANDS;
-      const out = argv(args, 0, NO_NAMES, joined);
+      const out = argv(args, 0, NO_NAMES, joined, recentText.textRules(args, joined));
       return userPatterns.length === 0 ? out : out.map(user);
     },
     line(text) {

@@ -18,7 +18,7 @@
  * - Kept ARGV_MEMO_TTL_MS after decoding, at most ARGV_MEMO_CAPACITY blocks: the raw argv, secrets
  *   included, stays in the agent's memory seconds, not until something pushes it out.
  */
-import { performance } from 'node:perf_hooks';
+import { ExpiringMap } from '../expiring-map';
 
 /** Argv blocks at least this long are memoised; below it, decoding costs no more than the lookup. */
 export const ARGV_MEMO_MIN_BYTES = 256;
@@ -63,22 +63,22 @@ interface Entry<T> {
   /** A copy: the record's buffer is not ours to keep. */
   readonly block: Buffer;
   readonly value: T;
-  readonly expiresAt: number;
 }
 
 export class ArgvBlockMemo<T> {
-  /** In decoding order (a hit does not move an entry): the oldest first, for expiry and eviction. */
-  private readonly entries = new Map<number, Entry<T>>();
+  /** The oldest first, for expiry and eviction (a hit does not move an entry). */
+  private readonly entries: ExpiringMap<number, Entry<T>>;
   /** Hashes of long blocks decoded once and not kept: the next block with one of them is kept. */
   private readonly seenOnce = new Set<number>();
-  private timer: NodeJS.Timeout | undefined;
 
   /** `keep` makes what is kept shareable (CommandTracer and the jsonl exporter go by frozen arrays). */
   constructor(
     private readonly decode: (block: Buffer) => T,
     private readonly keep: (value: T) => T = (value) => value,
-    private readonly now: () => number = () => performance.now(),
-  ) {}
+    now?: () => number,
+  ) {
+    this.entries = new ExpiringMap(ARGV_MEMO_CAPACITY, ARGV_MEMO_TTL_MS, now);
+  }
 
   get size(): number {
     return this.entries.size;
@@ -105,28 +105,7 @@ export class ArgvBlockMemo<T> {
     }
     this.seenOnce.delete(hash);
     const value = this.keep(this.decode(block));
-    const now = this.now();
-    this.expire(now);
-    if (this.entries.size >= ARGV_MEMO_CAPACITY) this.entries.delete(this.entries.keys().next().value as number);
-    this.entries.set(hash, { block: Buffer.from(block), value, expiresAt: now + ARGV_MEMO_TTL_MS });
-    // Nothing else may come to expire them: a timer does (unref'd: it never keeps the agent up).
-    this.timer ??= setTimeout(this.onTimer, ARGV_MEMO_TTL_MS).unref();
+    this.entries.set(hash, { block: Buffer.from(block), value });
     return value;
   }
-
-  /** Drops the blocks decoded more than ARGV_MEMO_TTL_MS before `now`. */
-  expire(now: number = this.now()): void {
-    for (const [hash, entry] of this.entries) {
-      if (entry.expiresAt > now) break;
-      this.entries.delete(hash);
-    }
-  }
-
-  private readonly onTimer = (): void => {
-    this.timer = undefined;
-    const now = this.now();
-    this.expire(now);
-    const oldest = this.entries.values().next().value as Entry<T> | undefined;
-    if (oldest !== undefined) this.timer = setTimeout(this.onTimer, Math.max(1, oldest.expiresAt - now)).unref();
-  };
 }
