@@ -5,6 +5,8 @@
  * secret comes out. And two at once of a program named sh given 4 KiB
  * scripts built to cost the most per byte (each script is redacted as a
  * line): at 5cc5556 two such storms lost 17 % of exec events in the kernel.
+ * And a loop whose long argv changes only in its secrets and in a flag before an
+ * unchanged word (what the redactor's per-word reuse must get right).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -50,6 +52,38 @@ describe('exec storm with 4 KiB hostile argv', { timeout: 180_000 }, () => {
     const first = attrs(spans[0] as Record<string, unknown>)['process.command_args'] as string[];
     assert.equal(first[1], '--password=****');
     for (const secret of ['hunter2', 's3cret', 'eyJhbGciOiJIUzI1NiJ9', 'ghp_aaaa']) assert.ok(!agent.stdout().includes(secret), `${secret} leaked`);
+  });
+
+  it('a loop that changes its secrets from one exec to the next: every span redacted, the rest readable (commands/recent-argv.ts)', async () => {
+    const mysql = path.join(dir, 'mysql'); // a tool with a context rule: `mysql -p x`
+    copyFileSync('/bin/true', mysql);
+    const filler = Array.from({ length: 12 }, (_, k) => `--opt-${k}=${'v'.repeat(24)}`);
+    const agent = startAgent(['--exporter', 'jsonl', '--probes', 'exec', '--trace-execs', 'all', '--max-spans-per-second', '0']);
+    try {
+      await agent.waitForStderr(/running/);
+      // Each exec: long argv, the same but for its secrets (ending in the counter) and a flag before
+      // an unchanged word that makes it a secret every other exec.
+      const loop = 'for i in $(seq 300); do if [ $((i % 2)) = 0 ]; then f=--password; else f=--verbose; fi; '
+        + '"$0" "$@" "--token=Zq5tok$i" -p "Zq5pw$i" "$f" Zq5fixedvalue "u=1&password=Zq5form$i"; done; "$0" LOOP-SENTINEL';
+      const storm = spawn('bash', ['-c', loop, mysql, ...filler], { stdio: 'ignore' });
+      assert.equal(await new Promise((r) => storm.once('exit', r)), 0);
+      for (const deadline = Date.now() + 60_000; !agent.stdout().includes('LOOP-SENTINEL'); await sleep(100)) {
+        assert.ok(Date.now() < deadline, 'the sentinel exec never arrived');
+      }
+    } finally {
+      assert.equal(await agent.stop(), 0);
+    }
+    const argvs = agent.jsonLines().filter((s) => s.name === 'mysql')
+      .map((s) => attrs(s)['process.command_args'] as string[]).filter((a) => a.length > 2);
+    assert.equal(argvs.length, 300, 'one span per exec of the loop');
+    // The loop's own bash shows `-p "Zq5pw$i"` (its script runs "$0": no tool rule can know it is mysql); the values, never.
+    for (const secret of ['Zq5tok', 'Zq5form', ...[2, 77, 300].map((i) => `Zq5pw${i}`)]) assert.ok(!agent.stdout().includes(secret), `${secret} leaked`);
+    for (const argv of argvs) {
+      assert.deepEqual(argv.slice(1, 13), filler, 'the rest stays readable');
+      const flag = argv.indexOf('--password') >= 0 ? '--password' : '--verbose';
+      assert.deepEqual(argv.slice(13), ['--token=****', '-p', '****', flag, flag === '--password' ? '****' : 'Zq5fixedvalue', 'u=1&password=****']);
+    }
+    assert.equal(argvs.filter((a) => a.includes('Zq5fixedvalue')).length, 150, 'after --verbose the word is not a secret');
   });
 
   it('two storms of 4 KiB hostile scripts (sh -c) at once: every exec arrives', async () => {
