@@ -4,10 +4,13 @@
  * secret-looking, hostile arguments it is the redaction benchmark's load
  * (bench/redaction.ts); with a short file, its baseline.
  *
- * Usage: argv_storm COUNT PROGRAM ARGFILE [vary]
+ * Usage: argv_storm COUNT PROGRAM ARGFILE [vary|vary-all]
  * With `vary`, the exec's number is one more, last argument: no two execs have
- * the same argv, as a hostile user would make them (the agent keeps nothing
- * it decoded or redacted for one exec that serves the next).
+ * the same argv (the agent's memo of repeated argv never serves). With
+ * `vary-all`, every argument of 16 bytes or more ends with the exec's number
+ * (its last 8 bytes, in hex) instead: no word repeats from one exec to the
+ * next either, as a hostile user would make them (nothing the agent kept of
+ * one exec's words serves the next: commands/recent-argv.ts).
  * Prints one JSON line: {"execs":N,"seconds":S,"per_second":R,"failures":F,"arg_bytes":B}
  */
 #define _GNU_SOURCE
@@ -29,9 +32,10 @@ static double now_seconds(void)
 
 int main(int argc, char **argv)
 {
+	int vary_all = argc == 5 && strcmp(argv[4], "vary-all") == 0;
 	int vary = argc == 5 && strcmp(argv[4], "vary") == 0;
-	if ((argc != 4 && !vary) || atol(argv[1]) <= 0) {
-		fprintf(stderr, "usage: %s COUNT PROGRAM ARGFILE [vary]\n", argv[0]);
+	if ((argc != 4 && !vary && !vary_all) || atol(argv[1]) <= 0) {
+		fprintf(stderr, "usage: %s COUNT PROGRAM ARGFILE [vary|vary-all]\n", argv[0]);
 		return 2;
 	}
 	long count = atol(argv[1]);
@@ -65,6 +69,15 @@ int main(int argc, char **argv)
 	for (long i = 0; i < count; i++) {
 		if (vary)
 			snprintf(number, sizeof(number), "%ld", i);
+		if (vary_all) {
+			char digits[9];
+			snprintf(digits, sizeof(digits), "%08lx", (unsigned long)i & 0xffffffffUL);
+			for (int k = 1; k < n; k++) {
+				size_t arg_len = strlen(child_argv[k]);
+				if (arg_len >= 16)
+					memcpy(child_argv[k] + arg_len - 8, digits, 8);
+			}
+		}
 		pid_t pid = fork();
 		if (pid < 0) {
 			perror("argv_storm: fork");

@@ -96,8 +96,10 @@ async function round(variant: string, argFile: string, execs: number, extra: rea
   const pid = agent.pid as number;
   await waitUntilIdle(pid, 10_000);
   const before = sampleProc(pid).cpuSeconds;
-  // `vary`: each exec's argv ends with its number, as a hostile user's would differ, so every argv is redacted afresh.
-  const out = execFileSync(STORM, [String(execs), program, argFile, 'vary'], { encoding: 'utf8' });
+  // `vary-all`: every word of 16 bytes or more ends with the exec's number, as a hostile user would make them
+  // differ, so every argv is decoded and redacted afresh (neither the memo of repeated argv nor the reuse
+  // of a program's unchanged words serves).
+  const out = execFileSync(STORM, [String(execs), program, argFile, 'vary-all'], { encoding: 'utf8' });
   await waitUntilIdle(pid, 60_000);
   const cpu = sampleProc(pid).cpuSeconds - before;
   agent.kill('SIGINT');

@@ -34,8 +34,9 @@ describe('exec storm with 4 KiB hostile argv', { timeout: 180_000 }, () => {
     const agent = startAgent(['--exporter', 'jsonl', '--probes', 'exec', '--trace-execs', 'all', '--max-spans-per-second', '0']);
     try {
       await agent.waitForStderr(/running/);
-      // "$i" last: no two execs have the same argv, so nothing decoded or redacted for one serves the next (decode/argv-memo.ts).
-      const storm = spawn('bash', ['-c', `for i in $(seq ${EXECS}); do "$0" "$@" "$i"; done; "$0" STORM-SENTINEL`, binary, ...args], { stdio: 'ignore' });
+      // "$i" at the end of every word: no two execs share an argv or a word, so nothing decoded or redacted
+      // for one serves the next (decode/argv-memo.ts, commands/recent-argv.ts), as a hostile user would make it.
+      const storm = spawn('bash', ['-c', `for i in $(seq ${EXECS}); do "$0" "\${@/%/$i}"; done; "$0" STORM-SENTINEL`, binary, ...args], { stdio: 'ignore' });
       assert.equal(await new Promise((r) => storm.once('exit', r)), 0);
       // The sentinel exec ends the storm: a plain string search, no parsing while the spans stream in.
       for (const deadline = Date.now() + 60_000; !agent.stdout().includes('STORM-SENTINEL'); await sleep(100)) {

@@ -193,7 +193,10 @@ export function splitArgs(block: Buffer, maxCount: number = PROC_ARGS_MAX_COUNT)
   const args = text.split('\0');
   if (args.length <= maxCount) return { args, text, dropped: false };
   args.length = maxCount;
-  return { args, text: args.join('\0'), dropped: true };
+  // The text up to the last argument kept: a slice of the decoded block, not a join of the arguments.
+  let kept = maxCount - 1;
+  for (const arg of args) kept += arg.length;
+  return { args, text: text.slice(0, kept), dropped: true };
 }
 
 /** What splitArgs makes of an argv block. */
