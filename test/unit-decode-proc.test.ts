@@ -20,6 +20,7 @@ import {
   type ProcTermination,
 } from '../receiver/src/decode/proc';
 import { buildRecord } from './helpers/event-builder';
+import { seededRandom } from './helpers/seeded';
 
 function execRecord(args: Buffer, extra: Partial<Record<keyof typeof PROC_EXEC_LAYOUT.fields, number | bigint | string | Buffer>> = {}): Buffer {
   return buildRecord(
@@ -269,22 +270,16 @@ describe('splitArgs', () => {
   }
 
   it('gives what a decode per argument gives, on random bytes (cut and invalid UTF-8 included)', () => {
-    // A fixed-seed generator (xorshift32): the same 5,000 blocks every run.
-    let seed = 0x9e3779b9;
-    const next = (): number => {
-      seed ^= seed << 13;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      return seed >>> 0;
-    };
+    // A fixed seed: the same 5,000 blocks every run.
+    const next = seededRandom(0x9e3779b9);
     // NULs, ASCII, lone continuation bytes, lead bytes of 2-4 byte sequences and whole sequences, mixed.
     const pieces = [[0], [0x61], [0x80], [0xbf], [0xc3], [0xe2, 0x82], [0xf0, 0x9f, 0x98], [0xc3, 0xa9], [0xe2, 0x82, 0xac], [0xf0, 0x9f, 0x98, 0x80], [0xff], [0x2d, 0x2d]];
     for (let n = 0; n < 5000; n++) {
       const bytes: number[] = [];
-      const length = next() % 40;
-      while (bytes.length < length) bytes.push(...(pieces[next() % pieces.length] as number[]));
+      const length = next(40);
+      while (bytes.length < length) bytes.push(...(pieces[next(pieces.length)] as number[]));
       const block = Buffer.from(bytes);
-      const maxCount = 1 + (next() % 8);
+      const maxCount = 1 + next(8);
       const { args, text, dropped } = splitArgs(block, maxCount);
       assert.deepEqual({ args, dropped }, splitArgsPerArgument(block, maxCount), `block ${block.toString('hex')} max ${maxCount}`);
       assert.equal(text, args.join('\0'), `block ${block.toString('hex')} max ${maxCount}: text is the arguments joined with NUL`);

@@ -5,7 +5,8 @@ import { compileUserPattern } from '../receiver/src/commands/patterns';
 import { RECENT_ARGV_TTL_MS, RecentArgvText } from '../receiver/src/commands/recent-argv';
 import { createRedactor, REDACTED, TOKEN_PREFIX_LIST, tokenStarts } from '../receiver/src/commands/redact';
 import { quoteWord, splitCommands } from '../receiver/src/commands/shell-words';
-import { GOLDEN_FILE, goldenDigests, goldenRedactor } from './helpers/redaction-golden';
+import { GOLDEN_FILE, goldenDigests, goldenRedactor, RULE_PIECES } from './helpers/redaction-golden';
+import { seededRandom } from './helpers/seeded';
 import { SECRET_CORPUS } from './helpers/secret-corpus';
 
 const r = createRedactor(true, [compileUserPattern('sk_live_[A-Za-z0-9]+')]);
@@ -249,17 +250,9 @@ describe('fast paths: the same output as the rules before them (digests in test/
 });
 
 describe('argv that differ in a few words (commands/recent-argv.ts): the same output as redacting each alone', () => {
-  // The golden generator's idea, smaller: pieces that start, end or break rules, glued into words.
-  const pieces = ['--password', '--token', '-p', '-u', '-a', '-H', '--user', '-c', 'pass:', 'password', 'api_key', 'DB_PASSWORD', 'Authorization', 'X-Api-Key',
-    'Bearer ', '=', ':', '://', '@', '/', '?', '&', ';', '"', "'", ' ', '$(', ')', 'ghp_', 'glpat-', 'sk_live_', 'AKIA', 'eyJ', 'A1b2C3d4E5f6G7h8', 's3cr3tQz', 'x', '-', '_',
-    'mysql', 'curl', 'sshpass', 'sh', 'sudo', 'env', 'ssh', 'login', 'config', 'set'];
-  let seed = 0x1b873593;
-  const next = (n: number): number => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>> 0) % n;
-  };
+  // The golden cases' pieces, glued into words (and padded: long argv are what is kept).
+  const pieces = RULE_PIECES;
+  const next = seededRandom(0x1b873593);
   const word = (): string => Array.from({ length: 1 + next(8) }, () => pieces[next(pieces.length)] as string).join('') + 'v'.repeat(next(3) * 10);
 
   it('a program run again and again with a few words changed each time (2,000 argv)', () => {

@@ -19,8 +19,17 @@ import { compileUserPattern } from '../../receiver/src/commands/patterns';
 import { createRedactor, type Redactor } from '../../receiver/src/commands/redact';
 import { splitCommands } from '../../receiver/src/commands/shell-words';
 import { SECRET_CORPUS } from './secret-corpus';
+import { seededRandom } from './seeded';
 
 export const GOLDEN_FILE = path.resolve(__dirname, '../../../test/fixtures/redaction-golden.json');
+
+/** Pieces that start, end or break every rule, glued at random into words by the generated cases. */
+export const RULE_PIECES: readonly string[] = [
+  '--password', '--token', '-p', '-u', '-a', '-H', '-D', '--user', '-c', 'pass:', 'env:', 'password', 'api_key', 'DB_PASSWORD', 'user', 'session', 'Authorization', 'X-Api-Key',
+  'Bearer ', 'basic ', '=', '==', ':=', ':', '://', '@', '/', '?', '#', '&', ',', ';', '}', '{', '"', "'", ' ', '\t', '\n', '$', '$(', ')', '`', '\\',
+  'ghp_', 'github_pat_', 'glpat-', 'xoxb-', 'sk_live_', 'sk-', 'AKIA', 'AIza', 'npm_', 'hvs.', 'pypi-', 'eyJ', 'A1b2C3d4E5f6G7h8', 's3cr3tQz', 'x', '.', '-', '_', 'é', '\u202e',
+  'mysql', 'curl', 'sshpass', 'redis-cli', 'openssl', 'git', 'aws', 'sh', 'sudo', 'env', 'ssh', 'http', 'htpasswd', 'docker', 'login', 'vault', 'config', 'set',
+];
 
 /** One case: a name that says where to look, and the argument lists it redacts (each also joined as a line). */
 interface GoldenCase {
@@ -45,19 +54,8 @@ function* goldenCases(): Generator<GoldenCase> {
   for (const [i, h] of hostile.entries()) yield { name: `hostile 4 KiB word ${i}: ${h.slice(0, 24)}…`, argvs: [['mysql', h, h], h.split(' ')], lines: [] };
 
   // Pieces that start, end or break every rule, glued at random into words (fixed seed: the same lists every run).
-  const pieces = [
-    '--password', '--token', '-p', '-u', '-a', '-H', '-D', '--user', '-c', 'pass:', 'env:', 'password', 'api_key', 'DB_PASSWORD', 'user', 'session', 'Authorization', 'X-Api-Key',
-    'Bearer ', 'basic ', '=', '==', ':=', ':', '://', '@', '/', '?', '#', '&', ',', ';', '}', '{', '"', "'", ' ', '\t', '\n', '$', '$(', ')', '`', '\\',
-    'ghp_', 'github_pat_', 'glpat-', 'xoxb-', 'sk_live_', 'sk-', 'AKIA', 'AIza', 'npm_', 'hvs.', 'pypi-', 'eyJ', 'A1b2C3d4E5f6G7h8', 's3cr3tQz', 'x', '.', '-', '_', 'é', '\u202e',
-    'mysql', 'curl', 'sshpass', 'redis-cli', 'openssl', 'git', 'aws', 'sh', 'sudo', 'env', 'ssh', 'http', 'htpasswd', 'docker', 'login', 'vault', 'config', 'set',
-  ];
-  let seed = 0x2545f491;
-  const next = (n: number): number => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>> 0) % n;
-  };
+  const pieces = RULE_PIECES;
+  const next = seededRandom(0x2545f491);
   for (let block = 0; block < 200; block++) {
     const argvs = Array.from({ length: 100 }, () =>
       Array.from({ length: 1 + next(6) }, () => Array.from({ length: 1 + next(8) }, () => pieces[next(pieces.length)] as string).join('')));
