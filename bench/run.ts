@@ -460,7 +460,7 @@ function report(options: Options, benches: BenchmarkResult[], startedAt: Date, s
         `## Exec storm with ${LONG_ARGV_BYTES.toLocaleString('en-US')} bytes of argv${varied ? ', different in every process' : ''} (${options.execs.toLocaleString('en-US')} processes per run)`,
         '',
         varied
-          ? 'The storm above, but the first argument ends with the process\'s number (`exec_storm … vary`): no process repeats another\'s argv, so the agent decodes, redacts and serialises every one afresh (what it keeps for a repeated argv never serves).'
+          ? 'The storm above, but the first argument ends with the process\'s number (`exec_storm … vary`): no process repeats another\'s argv, so what the agent keeps for a repeated argv never serves, and every argv is decoded and serialised afresh; the redactor\'s reuse of a program\'s unchanged words does serve (only the first argument changes: `receiver/src/commands/recent-argv.ts`).'
           : `The same storm, each process given 64 arguments shaped like what redaction works on (\`--password=…\`, \`-H "Authorization: Bearer …"\`, \`DB_PASSWORD=…\`, …), about ${LONG_ARGV_BYTES.toLocaleString('en-US')} bytes in all. Every process is a span here (\`--trace-execs all\`), so the argv is read, sent, redacted and exported each time.`,
         '',
         'The last row is the same agent, fresh, under the short-argv storm, run in the same rounds (order rotated with the others): the comparison the target is about.',
