@@ -4,13 +4,12 @@
  * secret-looking, hostile arguments it is the redaction benchmark's load
  * (bench/redaction.ts); with a short file, its baseline.
  *
- * Usage: argv_storm COUNT PROGRAM ARGFILE [vary|vary-all]
- * With `vary`, the exec's number is one more, last argument: no two execs have
- * the same argv (the agent's memo of repeated argv never serves). With
- * `vary-all`, every argument of 16 bytes or more ends with the exec's number
- * (its last 8 bytes, in hex) instead: no word repeats from one exec to the
- * next either, as a hostile user would make them (nothing the agent kept of
- * one exec's words serves the next: commands/recent-argv.ts).
+ * Usage: argv_storm COUNT PROGRAM ARGFILE [vary-all]
+ * With `vary-all`, every argument of 16 bytes or more ends with the exec's
+ * number (its last 8 bytes, in hex): no argv and no word repeats from one exec
+ * to the next, as a hostile user would make them (nothing the agent kept of one
+ * exec's argv or words serves the next: decode/argv-memo.ts,
+ * commands/recent-argv.ts).
  * Prints one JSON line: {"execs":N,"seconds":S,"per_second":R,"failures":F,"arg_bytes":B}
  */
 #define _GNU_SOURCE
@@ -33,9 +32,8 @@ static double now_seconds(void)
 int main(int argc, char **argv)
 {
 	int vary_all = argc == 5 && strcmp(argv[4], "vary-all") == 0;
-	int vary = argc == 5 && strcmp(argv[4], "vary") == 0;
-	if ((argc != 4 && !vary && !vary_all) || atol(argv[1]) <= 0) {
-		fprintf(stderr, "usage: %s COUNT PROGRAM ARGFILE [vary|vary-all]\n", argv[0]);
+	if ((argc != 4 && !vary_all) || atol(argv[1]) <= 0) {
+		fprintf(stderr, "usage: %s COUNT PROGRAM ARGFILE [vary-all]\n", argv[0]);
 		return 2;
 	}
 	long count = atol(argv[1]);
@@ -44,8 +42,9 @@ int main(int argc, char **argv)
 		perror("argv_storm: ARGFILE");
 		return 2;
 	}
-	static char *child_argv[MAX_ARGS + 3];
-	static char number[24];
+	static char *child_argv[MAX_ARGS + 2];
+	/* Where each argument's last 8 bytes start (vary-all), 0 for those shorter than 16. */
+	static size_t vary_at[MAX_ARGS + 2];
 	int n = 0;
 	size_t bytes = 0;
 	char *line = NULL;
@@ -55,28 +54,23 @@ int main(int argc, char **argv)
 	while (n <= MAX_ARGS && (len = getline(&line, &cap, f)) > 0) {
 		if (line[len - 1] == '\n')
 			line[--len] = '\0';
+		vary_at[n] = len >= 16 ? (size_t)len - 8 : 0;
 		child_argv[n++] = strdup(line);
 		bytes += (size_t)len + 1;
 	}
 	fclose(f);
-	if (vary)
-		child_argv[n++] = number;
 	child_argv[n] = NULL;
 	char *const child_env[] = { NULL };
 
 	unsigned long failures = 0;
 	double start = now_seconds();
 	for (long i = 0; i < count; i++) {
-		if (vary)
-			snprintf(number, sizeof(number), "%ld", i);
 		if (vary_all) {
 			char digits[9];
 			snprintf(digits, sizeof(digits), "%08lx", (unsigned long)i & 0xffffffffUL);
-			for (int k = 1; k < n; k++) {
-				size_t arg_len = strlen(child_argv[k]);
-				if (arg_len >= 16)
-					memcpy(child_argv[k] + arg_len - 8, digits, 8);
-			}
+			for (int k = 1; k < n; k++)
+				if (vary_at[k] > 0)
+					memcpy(child_argv[k] + vary_at[k], digits, 8);
 		}
 		pid_t pid = fork();
 		if (pid < 0) {

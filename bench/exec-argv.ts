@@ -50,8 +50,9 @@ interface Variant {
   cli: string;
   /**
    * long-no-redact: the long argv with `--no-redact`, what the pipeline costs without the rules.
-   * long-varied: the long argv made different for every process (exec_storm's `vary`): nothing the
-   * agent kept from one exec (the decoded and redacted argv, its JSON) serves the next.
+   * long-varied: the long argv made different for every process (exec_storm's `vary`): what the agent
+   * keeps for a repeated argv (decoded, redacted, its JSON) never serves; its reuse of the unchanged
+   * words does (only the first argument changes).
    */
   argv: 'short' | 'long' | 'long-no-redact' | 'long-varied';
 }

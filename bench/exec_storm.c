@@ -8,8 +8,8 @@
  * shaped like the command lines redaction works on (flags with secrets,
  * headers, KEY=value words), split into 64 arguments. With `vary`, the
  * first argument's secret ends with the process's number, so no two
- * processes have the same argv (nothing the agent kept from one exec
- * applies to the next).
+ * processes have the same argv (the agent's memo of repeated argv never
+ * serves; its reuse of a program's unchanged words does).
  * Prints one JSON line on stdout:
  *   {"execs":10000,"seconds":4.210,"per_second":2375.3,"failures":0}
  */
