@@ -30,6 +30,8 @@ const STUBS = [
   'oc', 'twine', 'nmcli', 'xfreerdp', 'mc', 'lftp', 'wpa_passphrase', 'db2', 'rabbitmqadmin', 'mysqladmin', 'rclone',
   'skopeo', 'cqlsh', 'poetry', 'openvpn', 'wg', 'kinit',
   'rsync', 'glab',
+  'etcdctl', 'ipmitool', 'mysqlsh', 'rman', 'isql', 'neo4j-admin', 'cypher-shell', 'yt-dlp', 'transmission-remote', 'snmpwalk', 'hydra', 'bw',
+  'mkpasswd', 'kadmin', 'pulumi', 'passwd',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

@@ -66,7 +66,9 @@ const MAX_COMMANDS = 512;
 const SECRET_WORDS = ['pass', 'pwd', 'secret', 'token', 'key', 'auth', 'credential', 'cookie', 'session', 'signature', 'private'];
 const SECRET_NAMES = new Set(['pw', 'sig', 'jwt', 'bearer', 'sid', 'psk']);
 const AUTH_SCHEMES = new Set(['bearer', 'basic', 'token', 'digest', 'negotiate', 'ntlm', 'apikey', 'aws4-hmac-sha256']);
-const TOKEN_PREFIXES = ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_', 'glpat-', 'gldt-', 'xoxa-', 'xoxb-', 'xoxp-', 'xoxr-', 'xoxs-', 'xoxe-', 'sk_live_', 'sk_test_', 'rk_live_', 'rk_test_', 'sk-', 'AKIA', 'ASIA', 'AIza', 'npm_', 'hvs.', 'hvb.', 'pypi-', 'eyJ'];
+const TOKEN_PREFIXES = ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_', 'glpat-', 'gldt-', 'xoxa-', 'xoxb-', 'xoxp-', 'xoxr-', 'xoxs-', 'xoxe-', 'sk_live_', 'sk_test_', 'rk_live_', 'rk_test_', 'sk-', 'AKIA', 'ASIA', 'AIza', 'npm_', 'hvs.', 'hvb.', 'pypi-', 'eyJ',
+  // Hugging Face, GitLab runner and pipeline-trigger, DigitalOcean, Shopify, Slack app, Google OAuth access, SendGrid, Doppler, Linear, Stripe webhook.
+  'hf_', 'glrt-', 'glptt-', 'dop_v1_', 'doo_v1_', 'shpat_', 'shpss_', 'xapp-', 'ya29.', 'SG.', 'dp.pt.', 'dp.st.', 'lin_api_', 'whsec_'];
 
 /**
  * A table by program name, as a Map: a program may be called `constructor` or `__proto__`, and a
@@ -77,6 +79,8 @@ function byTool<T>(table: Record<string, T>): ReadonlyMap<string, T> {
   return new Map(Object.entries(table));
 }
 
+/** Net-SNMP's command-line tools: -c community, -A and -X passphrases. */
+const SNMP_TOOLS = ['snmpwalk', 'snmpbulkwalk', 'snmpget', 'snmpgetnext', 'snmpbulkget', 'snmpset', 'snmptable', 'snmptrap', 'snmpinform', 'snmpdelta', 'snmpdf', 'snmpstatus', 'snmptest', 'snmpnetstat', 'snmpusm', 'snmpvacm'];
 const MYSQL = ['mysql', 'mysqldump', 'mysqladmin', 'mysqlimport', 'mysqlshow', 'mysqlcheck', 'mysqlpump', 'mysqlsh', 'mariadb', 'mariadb-dump', 'mariadb-admin', 'mycli'];
 /** Short flags whose value is a secret, glued (-pX) or not (-p X), by tool. */
 const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
@@ -124,6 +128,21 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   vault: ['-id'], // vault token create -id=TOKEN
   cqlsh: ['-p'],
   poetry: ['-p'], // poetry publish -p
+  ...Object.fromEntries(SNMP_TOOLS.map((t) => [t, ['-c', '-A', '-X']])), // community, auth and privacy passphrases
+  ipmitool: ['-P', '-k', '-y'], // password, Kg key (text, hex)
+  isql: ['-P'], // Sybase's (unixODBC's isql takes DSN USER PASSWORD: in command())
+  osql: ['-P'],
+  tsql: ['-P'],
+  sqsh: ['-P'],
+  'cypher-shell': ['-p'],
+  'yt-dlp': ['-p'],
+  'youtube-dl': ['-p'],
+  hydra: ['-p'],
+  kadmin: ['-w'],
+  'redis-benchmark': ['-a'],
+  ncftp: ['-p'],
+  ncftpget: ['-p'],
+  ncftpput: ['-p'],
 });
 /** rabbitmqctl commands followed by a user name and that user's password. */
 const RABBITMQ_PASSWORD_COMMANDS = new Set(['add_user', 'change_password', 'authenticate_user']);
@@ -140,7 +159,24 @@ const POSITIONAL_SECRETS = byTool<ReadonlyArray<[subcommand: readonly string[], 
   db2: [[['using'], 1]], // db2 connect to DB user NAME using PASSWORD
   wpa_passphrase: [[[], 2]], // wpa_passphrase SSID PASSPHRASE
   wg: [[['private-key'], 1], [['preshared-key'], 1]], // wg set wg0 private-key FILE (often <(echo KEY))
+  'neo4j-admin': [[['set-initial-password'], 1]],
+  bw: [[['unlock'], 1], [['login'], 2]], // Bitwarden: unlock [PASSWORD], login [EMAIL] [PASSWORD]
+  vault: [[['operator', 'unseal'], 1]], // an unseal key share
+  pdftk: [[['input_pw'], 1], [['owner_pw'], 1], [['user_pw'], 1]],
+  iwconfig: [[['key'], 1]], // iwconfig wlan0 key s:PASSWORD
+  wpa_cli: [[['psk'], 1], [['password'], 1]], // wpa_cli set_network 0 psk '"x"'
 });
+/** Options of openssl passwd and mkpasswd that take a value: what is left is passwords (openssl), or a password and a salt (mkpasswd). */
+const PASSWORD_HASHERS = byTool<ReadonlySet<string>>({
+  openssl: new Set(['-salt', '-in', '-rand', '-writerand']),
+  mkpasswd: new Set(['-m', '--method', '-S', '--salt', '-R', '--rounds', '-P', '--password-fd']),
+});
+/** Key-value stores' `put KEY VALUE`: the value is hidden when the key's last part is named like a secret. */
+const KV_PUT = byTool<readonly string[]>({ consul: ['kv', 'put'], etcdctl: ['put'] });
+/** pulumi config set's options that take a value. */
+const PULUMI_WITH_VALUE = new Set(['-s', '--stack', '-C', '--cwd', '--config-file']);
+/** rman's logons follow these words (`rman target sys/x@db catalog rc/y@cat`), or are glued to them with `=`. */
+const RMAN_LOGON_WORDS = new Set(['target', 'catalog', 'auxiliary']);
 /** FreeRDP's Windows-style options whose value is a password: /p:x, /gp:x (gateway), /pth:x (a hash). */
 const FREERDP = new Set(['xfreerdp', 'wlfreerdp', 'sdl-freerdp', 'xfreerdp3', 'wlfreerdp3', 'sdl-freerdp3']);
 const FREERDP_SECRET_OPTION = /^\/(?:p|gp|pth|password):/i;
@@ -158,7 +194,7 @@ function longestOf(words: ReadonlySet<string>): number {
 const PASSWORD_STDIN_FLAGS = new Set(['--password-stdin', '--passphrase-fd', '--token-stdin', '--with-token']);
 const LONGEST_PASSWORD_STDIN_FLAG = longestOf(PASSWORD_STDIN_FLAGS);
 /** Commands whose words a line reading a password on standard input pipes to it. */
-const ECHOES = new Set(['echo', 'printf']);
+const ECHOES = new Set(['echo', 'printf', 'yes']);
 /** Flags whose value is `user:secret`. */
 const USER_FLAGS = new Set(['-u', '--user', '-U', '--proxy-user', '--auth', '--proxy-auth', '--http-user', '--creds', '--src-creds', '--dest-creds']);
 /** The last letters of the long user flags (r, h, s): `--name=` with another before its `=` is no user flag. */
@@ -208,8 +244,8 @@ const REDIS_CLIS = new Set(['redis-cli', 'valkey-cli', 'keydb-cli']);
 /** Config tools whose settings are plain words (`nmcli … password X`, `rclone … pass X`, `mysqladmin password X`); the others' plain words are subcommands. */
 const PLAIN_SETTING_TOOLS = new Set(['nmcli', 'rclone', 'mysqladmin']);
 const CONFIG_TOOLS = new Set(['aws', 'git', 'npm', 'yarn', 'pnpm', 'gcloud', 'az', 'pip', 'pip3', 'poetry', 'composer', 'cargo', 'heroku', 'dotnet', ...PLAIN_SETTING_TOOLS]);
-/** Programs that read a secret on standard input whatever their arguments: a password (chpasswd's `user:password` lines), a Kerberos or Samba password, a LUKS passphrase. */
-const STDIN_SECRET_READERS = new Set(['chpasswd', 'kinit', 'smbpasswd', 'cryptsetup']);
+/** Programs that read a secret on standard input whatever their arguments: a password (chpasswd's `user:password` lines, passwd's `echo -e "x\nx" | passwd`), a Kerberos or Samba password, a LUKS passphrase. */
+const STDIN_SECRET_READERS = new Set(['chpasswd', 'kinit', 'smbpasswd', 'cryptsetup', 'passwd']);
 
 /**
  * Is `word`, a positional of a config tool, a setting named like a secret (its value follows)? A
@@ -411,8 +447,15 @@ function redactNetrc(text: string): string {
   return from === 0 ? text : out + text.slice(from);
 }
 
-/** What a SQL password literal follows: `PASSWORD 'x'`, `PASSWORD('x')`, `PASSWORD = 'x'`, `IDENTIFIED [WITH plugin] BY 'x'`. */
+/** What a SQL password literal follows: `PASSWORD 'x'`, `PASSWORD('x')`, `PASSWORD [FOR account] = 'x'`, `IDENTIFIED [WITH plugin] BY 'x'`. */
 const SQL_PASSWORD_KEYWORD = /password|identified/gi;
+
+/** Is `text` at `at` the word FOR (any case), followed by a blank? */
+function isFor(text: string, at: number): boolean {
+  return (text.charCodeAt(at) | 32) === 102 && (text.charCodeAt(at + 1) | 32) === 111 && (text.charCodeAt(at + 2) | 32) === 114 && isBlank(text.charCodeAt(at + 3));
+}
+/** How far the `=` of SET PASSWORD FOR ACCOUNT = 'x' is looked for (an account is `'user'@'host'`). */
+const MAX_SQL_ACCOUNT = 256;
 
 /** Is `text` at `at` the word BY (any case), followed by no letter? */
 function isBy(text: string, at: number): boolean {
@@ -441,6 +484,10 @@ function redactSqlPasswords(text: string): string {
     if (v > keywordEnd && isBy(text, v)) {
       v += 2;
       while (isBlank(text.charCodeAt(v))) v++;
+    } else if (v > keywordEnd && isFor(text, v)) {
+      // SET PASSWORD FOR 'kim'@'%' = 'x': on to the `=` after the account, in this word and near.
+      const eq = text.indexOf('=', v);
+      if (eq > 0 && eq - v <= MAX_SQL_ACCOUNT && eq < wordEnd(text, v)) v = eq;
     }
     if (text.charCodeAt(v) === 61 || text.charCodeAt(v) === 40) {
       v++; // = or (
@@ -788,6 +835,37 @@ function redactPositional(words: readonly string[], k: number, subcommand: reado
   }
 }
 
+/** An Oracle logon, `user/password@database`, with its password hidden (as it is when it has none). */
+function hideLogonPassword(logon: string): string {
+  const slash = /^[^/@\s]+\//.exec(logon)?.[0].length ?? 0;
+  if (slash === 0 || slash >= logon.length || logon[slash] === '@') return logon;
+  const at = logon.indexOf('@', slash);
+  return `${logon.slice(0, slash)}${REDACTED}${at < 0 ? '' : logon.slice(at)}`;
+}
+
+/** The positional words after words[from], in order: options are skipped, with their value when in `withValue`. */
+function positionalsAfter(words: readonly string[], from: number, withValue: ReadonlySet<string>): number[] {
+  const found: number[] = [];
+  for (let j = from + 1; j < words.length; j++) {
+    const w = words[j] as string;
+    if (w === '--') {
+      for (j++; j < words.length; j++) found.push(j);
+      break;
+    }
+    if (w.charCodeAt(0) === 45 && w.length > 1) {
+      if (withValue.has(w)) j++;
+      continue;
+    }
+    found.push(j);
+  }
+  return found;
+}
+
+/** A key's last part, split at / . and : (`app/db/password`, `aws:dbPassword`): what says whether it names a secret. */
+function lastNamePart(key: string): string {
+  return key.split(/[/.:]/).pop() ?? '';
+}
+
 /**
  * Where the command of `docker exec|run [options] CONTAINER|IMAGE COMMAND…` starts, from its first
  * option at `from`: options are skipped with their value (a short option or a long one not known to
@@ -856,7 +934,7 @@ function programIndex(words: readonly string[]): number {
 
 /**
  * Does this command read a password on standard input: a --password-stdin flag (docker login, helm,
- * gpg's --passphrase-fd), `sudo -S`, `passwd --stdin`, chpasswd (`user:password` lines)?
+ * gpg's --passphrase-fd), `sudo -S`, passwd, chpasswd (`user:password` lines)?
  */
 function readsPasswordOnStdin(words: readonly string[]): boolean {
   const k = programIndex(words);
@@ -879,7 +957,7 @@ function readsPasswordOnStdin(words: readonly string[]): boolean {
   for (let j = k + 1; j < words.length; j++) {
     const w = words[j] as string;
     if (w.length <= LONGEST_PASSWORD_STDIN_FLAG && PASSWORD_STDIN_FLAGS.has(w)) return true;
-    if ((w === '-S' && tool === 'sudo') || (w === '--stdin' && tool === 'passwd')) return true;
+    if (w === '-S' && tool === 'sudo') return true;
   }
   return false;
 }
@@ -1034,9 +1112,10 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     // az keyvault secret set --value x, aws ssm put-parameter --value x, glab variable set K --value x.
     if ((tool === 'az' && has('secret')) || (tool === 'aws' && has('put-parameter')) || (tool === 'glab' && has('variable'))) shortSecret.push('--value');
     const httpie = tool === 'http' || tool === 'https' || tool === 'xh';
-    const userFlags = { has: (f: string): boolean => (f.length <= LONGEST_USER_FLAG && USER_FLAGS.has(f)) || (httpie && f === '-a') || (tool === 'curl' && (f === '-E' || f === '--cert')) };
-    /** userFlags.has(`-${letter}`), without making the string: USER_FLAGS' short flags, httpie's -a, curl's -E. */
-    const gluedUserFlag = (letter: number): boolean => USER_FLAG_LETTERS.has(letter) || (httpie && letter === 97) || (tool === 'curl' && letter === 69);
+    const transmission = tool === 'transmission-remote';
+    const userFlags = { has: (f: string): boolean => (f.length <= LONGEST_USER_FLAG && USER_FLAGS.has(f)) || (httpie && f === '-a') || (tool === 'curl' && (f === '-E' || f === '--cert')) || (transmission && f === '-n') };
+    /** userFlags.has(`-${letter}`), without making the string: USER_FLAGS' short flags, httpie's -a, curl's -E, transmission-remote's -n. */
+    const gluedUserFlag = (letter: number): boolean => USER_FLAG_LETTERS.has(letter) || (httpie && letter === 97) || (tool === 'curl' && letter === 69) || (transmission && letter === 110);
     const redactNext = (i: number): void => {
       if (i + 1 < words.length) out[i + 1] = REDACTED;
     };
@@ -1130,6 +1209,13 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       return;
     }
 
+    // pulumi config set [--secret] KEY VALUE: its --secret flag says the value is one, and takes no value itself.
+    if (tool === 'pulumi' && words[k + 1] === 'config' && words[k + 2] === 'set') {
+      const [key, value] = positionalsAfter(words, k + 2, PULUMI_WITH_VALUE);
+      if (key !== undefined && value !== undefined && (words.indexOf('--secret', k + 3) > 0 || isSecretName(lastNamePart(words[key] as string)))) out[value] = REDACTED;
+      return;
+    }
+
     // What applies to this tool, decided once; the loop below runs per word.
     const isShell = SHELLS.has(tool);
     const isSu = tool === 'su';
@@ -1165,6 +1251,11 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         i++;
         continue;
       }
+      if (tool === 'lftp' && (w === '-e' || w === '-c') && next !== undefined) {
+        out[i + 1] = line(next, depth + 1); // lftp's commands: `open -u user,password host`
+        i++;
+        continue;
+      }
       if (isSu && w.startsWith('--command=')) {
         out[i] = `--command=${line(w.slice(10), depth + 1)}`;
         continue;
@@ -1193,9 +1284,11 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         // From what the text rules left of the word: what they hid stays hidden.
         const value = at < words.length && (out[at] as string).startsWith(prefix) ? (out[at] as string).slice(prefix.length) : undefined;
         if (value !== undefined) {
-          const sep = (tool === 'lftp' ? /,/ : /[:%]/).exec(value); // lftp -u user,password
+          const sep = (tool === 'lftp' || tool === 'open' ? /,/ : /[:%]/).exec(value); // lftp -u user,password (and its open command's)
           if (value.includes('://')) {
             // a URL: rule 5
+          } else if (sep && sep.index > 0 && sep.index === value.length - 1 && value.charCodeAt(0) !== 36) {
+            out[at] = `${prefix}${REDACTED}${value.slice(sep.index)}`; // `-u KEY:`, no password: the user is an API key (Stripe's and others' convention)
           } else if (sep && !/^\d+[:%]\d+$/.test(value)) {
             out[at] = `${prefix}${value.slice(0, sep.index + 1)}${REDACTED}`;
           } else if (value.includes('$')) {
@@ -1231,6 +1324,37 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         continue;
       }
       if (!flag) lastPositional = i;
+    }
+    // openssl passwd [options] PASSWORD…, mkpasswd [options] PASSWORD [SALT]: the passwords to hash.
+    const hasherOptions = PASSWORD_HASHERS.get(tool);
+    if (hasherOptions !== undefined && (tool !== 'openssl' || words[k + 1] === 'passwd')) {
+      const passwords = positionalsAfter(words, tool === 'openssl' ? k + 1 : k, hasherOptions);
+      for (const j of tool === 'openssl' ? passwords : passwords.slice(0, 1)) out[j] = REDACTED;
+    }
+    // consul kv put KEY VALUE, etcdctl [--endpoints=…] put KEY VALUE: the value, when the key is named like a secret (app/db/password).
+    const kvPut = KV_PUT.get(tool);
+    const putAt = kvPut === undefined ? -1 : words.indexOf(kvPut[0] as string, k + 1);
+    if (kvPut !== undefined && putAt > k && kvPut.every((part, n) => words[putAt + n] === part)) {
+      const [key, value] = positionalsAfter(words, putAt + kvPut.length - 1, NO_NAMES);
+      if (key !== undefined && value !== undefined && isSecretName(lastNamePart(words[key] as string))) out[value] = REDACTED;
+    }
+    // smbclient //server/share PASSWORD: the word after the service, unless an option.
+    if (tool === 'smbclient') {
+      const service = words.findIndex((w, j) => j > k && (w.startsWith('//') || w.startsWith('\\\\')));
+      const password = service > 0 ? words[service + 1] : undefined;
+      if (password !== undefined && !password.startsWith('-')) out[service + 1] = REDACTED;
+    }
+    // unixODBC's isql DSN USER PASSWORD (Sybase's isql starts with options: -P, above).
+    if (tool === 'isql' && k + 3 < words.length && ![1, 2, 3].some((n) => (words[k + n] as string).startsWith('-'))) out[k + 3] = REDACTED;
+    // mysqlsh user:password@host[:port], as --uri or a positional (with a scheme it is a URL: rule 5).
+    if (tool === 'mysqlsh') {
+      for (let j = k + 1; j < words.length; j++) {
+        const w = out[j] as string;
+        const uri = w.startsWith('--uri=') ? 6 : 0;
+        if (w.includes('://') || (uri === 0 && w.startsWith('-'))) continue;
+        const m = /^([^\s:@/]+):([^@\s]+)@/.exec(w.slice(uri));
+        if (m !== null && m[2] !== REDACTED) out[j] = `${w.slice(0, uri)}${m[1] as string}:${REDACTED}${w.slice(uri + m[0].length - 1)}`;
+      }
     }
     // Positional secrets of the tools that take them so.
     const positional = POSITIONAL_SECRETS.get(tool);
@@ -1284,15 +1408,18 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         if (RABBITMQ_PASSWORD_COMMANDS.has(words[j] as string)) out[j + 2] = REDACTED;
       }
     }
-    // sqlplus user/password@database: the logon is the first argument that is not an option.
-    if (ORACLE_LOGON_TOOLS.has(tool)) {
-      const j = words.findIndex((w, i) => i > k && !w.startsWith('-'));
-      const logon = j > k ? (words[j] as string) : '';
-      const slash = /^[^/@\s]+\//.exec(logon)?.[0].length ?? 0;
-      if (slash > 0 && slash < logon.length && logon[slash] !== '@') {
-        const at = logon.indexOf('@', slash);
-        out[j] = `${logon.slice(0, slash)}${REDACTED}${at < 0 ? '' : logon.slice(at)}`;
+    // sqlplus user/password@database: the logon is the first argument that is not an option; rman's
+    // follow target, catalog and auxiliary (or are glued to them: target=sys/x@db).
+    if (tool === 'rman') {
+      for (let j = k + 1; j < words.length; j++) {
+        const w = words[j] as string;
+        const eq = w.indexOf('=');
+        if (eq > 0 && RMAN_LOGON_WORDS.has(lower(w.slice(0, eq)))) out[j] = `${w.slice(0, eq + 1)}${hideLogonPassword(w.slice(eq + 1))}`;
+        else if (RMAN_LOGON_WORDS.has(lower(w)) && j + 1 < words.length) out[j + 1] = hideLogonPassword(words[j + 1] as string);
       }
+    } else if (ORACLE_LOGON_TOOLS.has(tool)) {
+      const j = words.findIndex((w, i) => i > k && !w.startsWith('-'));
+      if (j > k) out[j] = hideLogonPassword(words[j] as string);
     }
   };
 
