@@ -31,7 +31,7 @@ const STUBS = [
   'skopeo', 'cqlsh', 'poetry', 'openvpn', 'wg', 'kinit',
   'rsync', 'glab',
   'etcdctl', 'ipmitool', 'mysqlsh', 'rman', 'isql', 'neo4j-admin', 'cypher-shell', 'yt-dlp', 'transmission-remote', 'snmpwalk', 'hydra', 'bw',
-  'mkpasswd', 'kadmin', 'pulumi', 'passwd',
+  'mkpasswd', 'kadmin', 'pulumi', 'passwd', 'plink', 'pscp', 'vncpasswd', 'grafana-cli',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

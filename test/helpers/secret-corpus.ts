@@ -182,6 +182,11 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'setting', line: 'pulumi config set --secret dbPassword Zq276pul', secrets: ['Zq276pul'], keep: ['dbPassword'] },
   { category: 'setting', line: 'pulumi config set dbPassword Zq277pul --secret', secrets: ['Zq277pul'], keep: ['dbPassword'] },
   { category: 'positional', line: 'echo -e "Zq289pw\\nZq289pw" | passwd kim', secrets: ['Zq289pw'], keep: ['kim'], typedOnly: true },
+  { category: 'glued', line: 'plink -ssh kim@h1 -pw Zq385pl', secrets: ['Zq385pl'], keep: ['kim@h1'] },
+  { category: 'glued', line: 'pscp -pw Zq386pl f kim@h1:/tmp', secrets: ['Zq386pl'], keep: ['kim@h1:/tmp'] },
+  { category: 'positional', line: 'vncpasswd -f <<< Zq390vnc > p', secrets: ['Zq390vnc'], keep: ['vncpasswd'], typedOnly: true },
+  { category: 'positional', line: 'grafana-cli admin reset-admin-password Zq398gf', secrets: ['Zq398gf'], keep: ['reset-admin-password'] },
+  { category: 'header', line: 'curl -H "Authorization: Splunk Zq336spl" https://hec:8088/services/collector', secrets: ['Zq336spl'], keep: ['Splunk', 'https://hec:8088/services/collector'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

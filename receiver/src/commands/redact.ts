@@ -65,7 +65,8 @@ const MAX_COMMANDS = 512;
 /** Substrings that make a NAME=value or header name secret. */
 const SECRET_WORDS = ['pass', 'pwd', 'secret', 'token', 'key', 'auth', 'credential', 'cookie', 'session', 'signature', 'private'];
 const SECRET_NAMES = new Set(['pw', 'sig', 'jwt', 'bearer', 'sid', 'psk']);
-const AUTH_SCHEMES = new Set(['bearer', 'basic', 'token', 'digest', 'negotiate', 'ntlm', 'apikey', 'aws4-hmac-sha256']);
+/** Authorization schemes: the word kept before the hidden credentials (and Splunk HEC's, Opsgenie's, Okta's, Dynatrace's). */
+const AUTH_SCHEMES = new Set(['bearer', 'basic', 'token', 'digest', 'negotiate', 'ntlm', 'apikey', 'aws4-hmac-sha256', 'splunk', 'geniekey', 'ssws', 'api-token']);
 const TOKEN_PREFIXES = ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_', 'glpat-', 'gldt-', 'xoxa-', 'xoxb-', 'xoxp-', 'xoxr-', 'xoxs-', 'xoxe-', 'sk_live_', 'sk_test_', 'rk_live_', 'rk_test_', 'sk-', 'AKIA', 'ASIA', 'AIza', 'npm_', 'hvs.', 'hvb.', 'pypi-', 'eyJ',
   // Hugging Face, GitLab runner and pipeline-trigger, DigitalOcean, Shopify, Slack app, Google OAuth access, SendGrid, Doppler, Linear, Stripe webhook.
   'hf_', 'glrt-', 'glptt-', 'dop_v1_', 'doo_v1_', 'shpat_', 'shpss_', 'xapp-', 'ya29.', 'SG.', 'dp.pt.', 'dp.st.', 'lin_api_', 'whsec_'];
@@ -143,6 +144,9 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   ncftp: ['-p'],
   ncftpget: ['-p'],
   ncftpput: ['-p'],
+  plink: ['-pw'], // PuTTY's
+  pscp: ['-pw'],
+  psftp: ['-pw'],
 });
 /** rabbitmqctl commands followed by a user name and that user's password. */
 const RABBITMQ_PASSWORD_COMMANDS = new Set(['add_user', 'change_password', 'authenticate_user']);
@@ -165,6 +169,8 @@ const POSITIONAL_SECRETS = byTool<ReadonlyArray<[subcommand: readonly string[], 
   pdftk: [[['input_pw'], 1], [['owner_pw'], 1], [['user_pw'], 1]],
   iwconfig: [[['key'], 1]], // iwconfig wlan0 key s:PASSWORD
   wpa_cli: [[['psk'], 1], [['password'], 1]], // wpa_cli set_network 0 psk '"x"'
+  'grafana-cli': [[['reset-admin-password'], 1]],
+  grafana: [[['reset-admin-password'], 1]], // grafana cli admin reset-admin-password
 });
 /** Options of openssl passwd and mkpasswd that take a value: what is left is passwords (openssl), or a password and a salt (mkpasswd). */
 const PASSWORD_HASHERS = byTool<ReadonlySet<string>>({
@@ -244,8 +250,8 @@ const REDIS_CLIS = new Set(['redis-cli', 'valkey-cli', 'keydb-cli']);
 /** Config tools whose settings are plain words (`nmcli … password X`, `rclone … pass X`, `mysqladmin password X`); the others' plain words are subcommands. */
 const PLAIN_SETTING_TOOLS = new Set(['nmcli', 'rclone', 'mysqladmin']);
 const CONFIG_TOOLS = new Set(['aws', 'git', 'npm', 'yarn', 'pnpm', 'gcloud', 'az', 'pip', 'pip3', 'poetry', 'composer', 'cargo', 'heroku', 'dotnet', ...PLAIN_SETTING_TOOLS]);
-/** Programs that read a secret on standard input whatever their arguments: a password (chpasswd's `user:password` lines, passwd's `echo -e "x\nx" | passwd`), a Kerberos or Samba password, a LUKS passphrase. */
-const STDIN_SECRET_READERS = new Set(['chpasswd', 'kinit', 'smbpasswd', 'cryptsetup', 'passwd']);
+/** Programs that read a secret on standard input whatever their arguments: a password (chpasswd's `user:password` lines, passwd's `echo -e "x\nx" | passwd`), a Kerberos, Samba or VNC password, a LUKS passphrase. */
+const STDIN_SECRET_READERS = new Set(['chpasswd', 'kinit', 'smbpasswd', 'cryptsetup', 'passwd', 'vncpasswd']);
 
 /**
  * Is `word`, a positional of a config tool, a setting named like a secret (its value follows)? A
