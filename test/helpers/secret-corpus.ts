@@ -187,6 +187,20 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'positional', line: 'vncpasswd -f <<< Zq390vnc > p', secrets: ['Zq390vnc'], keep: ['vncpasswd'], typedOnly: true },
   { category: 'positional', line: 'grafana-cli admin reset-admin-password Zq398gf', secrets: ['Zq398gf'], keep: ['reset-admin-password'] },
   { category: 'header', line: 'curl -H "Authorization: Splunk Zq336spl" https://hec:8088/services/collector', secrets: ['Zq336spl'], keep: ['Splunk', 'https://hec:8088/services/collector'] },
+  // a sixth batch (2026-12-07): code given to interpreters, commands run by others (find -exec, screen, sudo -iu), scripts and crontab lines on standard input
+  { category: 'script', line: `ruby -e 'Net::HTTP.start(h) { |x| x.basic_auth("kim", "Zq404rb") }'`, secrets: ['Zq404rb'], keep: ['kim', 'basic_auth'] },
+  { category: 'script', line: `perl -MDBI -e 'DBI->connect("dbi:Pg:dbname=shop", "app", "Zq405pl")'`, secrets: ['Zq405pl'], keep: ['dbname=shop', 'app'] },
+  { category: 'script', line: `php -r '$pdo = new PDO("mysql:host=db1;dbname=shop", "app", "Zq406php");'`, secrets: ['Zq406php'], keep: ['host=db1', 'app'] },
+  { category: 'script', line: `python3 -c 'import ftplib; f = ftplib.FTP("h"); f.login("kim", "Zq483ftp")'`, secrets: ['Zq483ftp'], keep: ['kim', 'ftplib'] },
+  { category: 'script', line: "find . -name '*.sql' -exec mysql -uroot -pZq463f shop -e 'source {}' ';'", secrets: ['Zq463f'], keep: ['*.sql', 'shop'] },
+  { category: 'script', line: "screen -dmS s bash -c 'redis-cli -a Zq468sc monitor'", secrets: ['Zq468sc'], keep: ['monitor'] },
+  { category: 'script', line: 'sudo -iu root mysql -pZq484su shop', secrets: ['Zq484su'], keep: ['root', 'shop'] },
+  { category: 'script', line: "echo 'mysql -uroot -pZq485sh -e status' | bash", secrets: ['Zq485sh'], keep: ['status'], typedOnly: true },
+  { category: 'script', line: "at now + 1 minute <<< 'mysql -pZq467at shop'", secrets: ['Zq467at'], keep: ['minute', 'shop'], typedOnly: true },
+  { category: 'script', line: 'crontab -l | { cat; echo "0 * * * * curl -u kim:Zq465cr http://h/"; } | crontab -', secrets: ['Zq465cr'], keep: ['kim', 'http://h/'], typedOnly: true },
+  { category: 'positional', line: 'ssh-add - <<< "$(cat k)Zq457key"', secrets: ['Zq457key'], keep: ['ssh-add'], typedOnly: true },
+  { category: 'positional', line: 'docker secret create pw - <<< Zq472ds', secrets: ['Zq472ds'], keep: ['pw'], typedOnly: true },
+  { category: 'positional', line: 'qpdf --encrypt Zq481u Zq482o 256 -- in.pdf out.pdf', secrets: ['Zq481u', 'Zq482o'], keep: ['256', 'in.pdf'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

@@ -241,8 +241,11 @@ const WRAPPERS = byTool<{ withValue: readonly string[]; positionals: number }>({
   nsenter: { withValue: ['-t', '-S', '-G'], positionals: 0 },
   unshare: { withValue: [], positionals: 0 },
   watch: { withValue: ['-n', '-d'], positionals: 0 },
+  screen: { withValue: ['-S', '-c', '-e', '-h', '-p', '-t', '-T', '-Logfile'], positionals: 0 }, // screen -dmS NAME cmd (not -X stuff: below)
   'kubectl-exec': { withValue: [], positionals: 0 },
 });
+/** find's options that run a command. */
+const FIND_EXEC = new Set(['-exec', '-execdir', '-ok', '-okdir']);
 const SSH_WITH_VALUE = new Set(['-b', '-c', '-D', '-E', '-e', '-F', '-I', '-i', '-J', '-L', '-l', '-m', '-O', '-o', '-p', '-Q', '-R', '-S', '-W', '-w', '-B']);
 const INTERPRETER = /^(?:python|perl|ruby|node|php|lua|tclsh|awk)[\d.]*$/;
 const KEYWORDS = new Set(['if', 'then', 'else', 'elif', 'do', 'while', 'until', '!', '{', '}', 'time', 'coproc']);
@@ -411,7 +414,10 @@ export function redactText(text: string): string {
   // netrc lines echoed into ~/.netrc: `machine h login u password x`.
   if (out.includes('machine ')) out = redactNetrc(out);
   // A quote, at memchr speed, before the keywords are looked for case-blind; `password 'x'` is 12 characters.
-  if (out.length >= 12 && (out.includes("'") || out.includes('"'))) out = redactSqlPasswords(out);
+  if (out.length >= 12 && (out.includes("'") || out.includes('"'))) {
+    out = redactSqlPasswords(out);
+    if (out.includes('(')) out = redactCallSecrets(out);
+  }
   if (out.includes('=')) out = redactAssignments(out);
   if (out.includes(':')) out = redactPassWords(out);
   // A token is its prefix and at least 12 more characters.
@@ -511,6 +517,27 @@ function redactSqlPasswords(text: string): string {
     SQL_PASSWORD_KEYWORD.lastIndex = Math.max(end, keywordEnd);
   }
   return from === 0 ? text : out + text.slice(from);
+}
+
+/** A string literal of code given to an interpreter, on one line: "…" or '…'. */
+const CODE_STRING = `(?:"[^"\\0\\n]*"|'[^'\\0\\n]*')`;
+/** An auth call's second argument: `basic_auth("u", "x")`, `login('u', 'x')`, `HTTPBasicAuth("u", "x")`, requests' `auth=("u", "x")`. */
+const AUTH_CALL = new RegExp(`\\b(?:(?:basic_?auth|HTTPBasicAuth|HTTPDigestAuth|login|authenticate)\\s*|auth\\s*=\\s*)\\(\\s*${CODE_STRING}\\s*,\\s*(${CODE_STRING})`, 'gi');
+/** A connect call's third argument: `DBI->connect(dsn, "u", "x")`, `new PDO(dsn, "u", "x")`, `mysqli_connect("h", "u", "x")`. */
+const CONNECT_CALL = new RegExp(`\\b(?:\\w*connect|PDO)\\s*\\(\\s*${CODE_STRING}\\s*,\\s*${CODE_STRING}\\s*,\\s*(${CODE_STRING})`, 'gi');
+
+/** The last literal of a call matched by AUTH_CALL or CONNECT_CALL, hidden (its quotes kept). */
+function hideLastLiteral(call: string, literal: string): string {
+  return `${call.slice(0, call.length - literal.length + 1)}${REDACTED}${literal.charAt(0)}`;
+}
+
+/**
+ * In code given to an interpreter (`ruby -e`, `perl -e`, `php -r`, `python -c`), the password given
+ * positionally to an auth or a connect call. Named arguments (`password='x'`, `{password: 'x'}`) are
+ * the assignment and header rules'.
+ */
+function redactCallSecrets(text: string): string {
+  return text.replace(AUTH_CALL, hideLastLiteral).replace(CONNECT_CALL, hideLastLiteral);
 }
 
 /** Where the word holding `from` ends: its NUL, or the end of the text. */
@@ -906,6 +933,11 @@ function hasOptionLetter(words: readonly string[], k: number, letter: string): b
   return false;
 }
 
+/** `-abc`: single-dash options, letters only, more than one. */
+function isLetterCluster(word: string): boolean {
+  return word.length > 2 && word.charCodeAt(1) !== 45 && /^-[A-Za-z]+$/.test(word);
+}
+
 /** Programs that take ssh's -o options. */
 const SSH_CLIENTS = new Set(['ssh', 'autossh', 'scp', 'sftp']);
 /** `-o ProxyCommand=…` (ssh), `-e …` and `--rsh=…` (rsync): the option and its value if it is a shell command, else undefined. */
@@ -951,6 +983,8 @@ function readsPasswordOnStdin(words: readonly string[]): boolean {
   if (STDIN_SECRET_READERS.has(tool)) return true;
   // wg pubkey (a private key in), htpasswd -i, sshfs -o password_stdin, openssl -passin stdin.
   if (tool === 'wg' && words[k + 1] === 'pubkey') return true;
+  // ssh-add - (a private key on standard input).
+  if (tool === 'ssh-add' && words.indexOf('-', k + 1) > k) return true;
   // read -s (silent: a password typed or given as a here-string), vercel env add NAME ENV (the value on stdin).
   if (tool === 'read' && hasOptionLetter(words, k, 's')) return true;
   if (tool === 'vercel' && words[k + 1] === 'env' && words[k + 2] === 'add') return true;
@@ -958,7 +992,7 @@ function readsPasswordOnStdin(words: readonly string[]): boolean {
   if (tool === 'sshfs' && words.some((w, j) => j > k && w.includes('password_stdin'))) return true;
   if (tool === 'openssl' && words.some((w, j) => j > k && (w === 'stdin' || w === 'fd:0') && /^-pass/.test(words[j - 1] as string))) return true;
   // docker secret create NAME - and gcloud secrets … --data-file=-: the secret is read from standard input.
-  if (words[words.length - 1] === '-' && words.indexOf('secret', k + 1) > k && words.indexOf('create', k + 1) > k) return true;
+  if (words.indexOf('-', k + 1) > k && words.indexOf('secret', k + 1) > k && words.indexOf('create', k + 1) > k) return true;
   if (words.indexOf('--data-file=-', k + 1) > k && words.indexOf('secrets', k + 1) > k) return true;
   for (let j = k + 1; j < words.length; j++) {
     const w = words[j] as string;
@@ -966,6 +1000,60 @@ function readsPasswordOnStdin(words: readonly string[]): boolean {
     if (w === '-S' && tool === 'sudo') return true;
   }
   return false;
+}
+
+/** What a command reads on standard input that is itself commands: a shell script, or crontab lines. */
+type StdinScript = 'shell' | 'cron';
+
+/**
+ * Does this command (its words without here-strings) run what it reads on standard input: a shell
+ * with no script file and no -c (`echo 'mysql -px' | bash`, `bash -s`), `at`, `batch`, ssh with a
+ * host and no remote command, `crontab -`?
+ */
+function stdinScriptOf(words: readonly string[]): StdinScript | undefined {
+  const k = programIndex(words);
+  if (k >= words.length) return undefined;
+  const tool = baseName(words[k] as string);
+  if (tool === 'crontab') return words.indexOf('-', k + 1) > k ? 'cron' : undefined;
+  if (tool === 'at' || tool === 'batch') return words.indexOf('-f', k + 1) > k ? undefined : 'shell';
+  if (SHELLS.has(tool)) {
+    for (let j = k + 1; j < words.length; j++) {
+      const w = words[j] as string;
+      if (w === '-s') return 'shell';
+      if (!w.startsWith('-') || /^-[a-zA-Z]*c/.test(w)) return undefined; // a script file, or -c
+    }
+    return 'shell';
+  }
+  if (tool === 'ssh' || tool === 'autossh') {
+    let positionals = 0;
+    for (let j = k + 1; j < words.length; j++) {
+      const w = words[j] as string;
+      if (w.startsWith('-')) {
+        if (SSH_WITH_VALUE.has(w)) j++;
+      } else positionals++;
+    }
+    return positionals === 1 ? 'shell' : undefined;
+  }
+  return undefined;
+}
+
+/** Crontab lines: the command after the five time fields (or an @reboot-style one) as a script; other lines (NAME=value) as lines. */
+function redactCronLines(text: string, asLine: (script: string) => string): string {
+  return text.split('\n').map((entry) => {
+    if (entry.trimStart().startsWith('#')) return entry;
+    const m = /^(\s*(?:@[A-Za-z]+|\S+\s+\S+\s+\S+\s+\S+\s+\S+)\s+)(.*)$/.exec(entry);
+    return m === null ? asLine(entry) : `${m[1] as string}${asLine(m[2] as string)}`;
+  }).join('\n');
+}
+
+/** An echo's, printf's or yes's words (not its options) rewritten: what it writes into a command that runs it. */
+function rewriteEchoed(words: readonly string[], out: string[], rewrite: (text: string) => string): void {
+  const k = programIndex(words);
+  if (k >= words.length || !ECHOES.has(baseName(words[k] as string))) return;
+  for (let j = k + 1; j < words.length; j++) {
+    const w = words[j] as string;
+    if (!w.startsWith('-') && out[j] === w) out[j] = rewrite(w);
+  }
 }
 
 /**
@@ -1013,16 +1101,27 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     const hiddenTail = end < text.length && /[^\s;&|()]/.test(text.slice(end));
     const valuesOf: string[][] = new Array<string[]>(commands.length);
     let readsPassword = false;
+    // What each command runs from its standard input, if it does; the first such in the line gets what echo writes.
+    const scriptOf: Array<StdinScript | undefined> = new Array<StdinScript | undefined>(commands.length);
+    let echoedScript: StdinScript | undefined;
     for (let c = 0; c < commands.length; c++) {
       const words = commands[c] as Word[];
       const values = new Array<string>(words.length);
-      for (let i = 0; i < words.length; i++) values[i] = (words[i] as Word).value;
+      let hereStrings = false;
+      for (let i = 0; i < words.length; i++) {
+        values[i] = (words[i] as Word).value;
+        if ((words[i] as Word).hereString) hereStrings = true;
+      }
       valuesOf[c] = values;
       if (!readsPassword) readsPassword = readsPasswordOnStdin(values);
+      scriptOf[c] = stdinScriptOf(hereStrings ? values.filter((_, i) => !(words[i] as Word).hereString) : values);
+      echoedScript ??= scriptOf[c];
     }
+    const asScript = (kind: StdinScript, text: string): string => (kind === 'cron' ? redactCronLines(text, (script) => line(script, depth + 1)) : line(text, depth + 1));
     let tainted: Set<string> | undefined;
     const redactCommand = (values: readonly string[]): string[] => {
       const redacted = argv(values, depth, tainted ?? NO_NAMES);
+      if (echoedScript !== undefined) rewriteEchoed(values, redacted, (text) => asScript(echoedScript as StdinScript, text));
       if (readsPassword) hideEchoed(values, redacted);
       return redacted;
     };
@@ -1049,6 +1148,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         const w = words[i] as Word;
         // A here-string (`<<< x`) is the command's standard input: a password when it reads one there.
         if (readsPassword && w.hereString && values[i] !== '') redacted[i] = REDACTED;
+        else if (w.hereString && scriptOf[c] !== undefined && values[i] !== '') redacted[i] = asScript(scriptOf[c] as StdinScript, values[i] as string); // bash <<< 'cmd', at now <<< 'cmd'
         if (redacted[i] !== values[i]) {
           out += text.slice(from, w.start) + quoteWord(redacted[i] as string, w.doubleQuoted);
           from = w.end;
@@ -1126,7 +1226,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       if (i + 1 < words.length) out[i + 1] = REDACTED;
     };
 
-    const wrapper = WRAPPERS.get(tool);
+    const wrapper = tool === 'screen' && has('stuff') ? undefined : WRAPPERS.get(tool);
     if (wrapper) {
       let i = k + 1;
       let positionals = wrapper.positionals;
@@ -1141,7 +1241,8 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
             out[i + 1] = line(words[i + 1] as string, depth + 1);
             return;
           }
-          i += wrapper.withValue.includes(w) ? 2 : 1;
+          // A value follows the flag, or a cluster of letters ending in it (`sudo -iu root`, `screen -dmS name`).
+          i += wrapper.withValue.includes(w) || (isLetterCluster(w) && wrapper.withValue.includes(`-${w.charAt(w.length - 1)}`)) ? 2 : 1;
         } else if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(w)) i++;
         else if (positionals > 0) {
           positionals--;
@@ -1169,6 +1270,12 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         if (w === '-t' || w === '-N' || w === '-p') j++;
         else if (!w.startsWith('-')) out[j] = line(w, depth + 1);
       }
+      return;
+    }
+    // find … -exec CMD … ; (-execdir, -ok, -okdir): the command's own rules.
+    if (tool === 'find') {
+      const exec = words.findIndex((w, j) => j > k && FIND_EXEC.has(w));
+      if (exec > k && exec + 1 < words.length) command(words, exec + 1, out, depth, chain + 1);
       return;
     }
     if (tool === 'eval') {
@@ -1370,6 +1477,11 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         const m = FREERDP_SECRET_OPTION.exec(words[j] as string);
         if (m) out[j] = `${m[0]}${REDACTED}`;
       }
+    }
+    // qpdf --encrypt USER-PASSWORD OWNER-PASSWORD BITS (qpdf 11's --user-password= are flags named like secrets).
+    if (tool === 'qpdf') {
+      const encrypt = words.indexOf('--encrypt', k + 1);
+      for (let j = encrypt + 1; encrypt > k && j <= encrypt + 2 && j < words.length; j++) if (!(words[j] as string).startsWith('-')) out[j] = REDACTED;
     }
     // htpasswd -b file user PASSWORD: the password is the last positional.
     if (tool === 'htpasswd' && hasOptionLetter(words, k, 'b') && lastPositional > k) out[lastPositional] = REDACTED;
