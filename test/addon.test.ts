@@ -378,9 +378,9 @@ describe('tracepoint and ring buffer', () => {
       object.load();
       object.attach('handle_exec');
       let records = 0;
-      const reader = object.openRingBuffer('exec_events', (_data, count) => { records += count; }, { maxBatchBytes: 64 });
+      const reader = object.openRingBuffer('exec_events', (_data, count) => { records += count; }, { maxBatchBytes: 64, maxQueuedBytes: 256 });
       // JS stays busy (no event loop turn) for all 300 execs; the thread may
-      // queue only a few small batches, the rest must wait in the kernel ring.
+      // queue only a few small batches (256 bytes), the rest must wait in the kernel ring.
       execTrue(300);
       const delivered = reader.consume();
       assert.equal(delivered, records);

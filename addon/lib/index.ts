@@ -26,6 +26,7 @@ export const BPF_EXIST = 2;
 
 const DEFAULT_POLL_TIMEOUT_MS = 100;
 const DEFAULT_MAX_BATCH_BYTES = 256 * 1024;
+const DEFAULT_MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 const VERIFIER_TAIL_LINES = 20;
 
 export class BpfError extends Error {
@@ -133,6 +134,15 @@ export interface RingBufferOptions {
   pollTimeoutMs?: number;
   /** A batch is handed to JS once it reaches this many bytes (framing included). Default 256 KiB. */
   maxBatchBytes?: number;
+  /**
+   * Bytes of batches the reader thread queues while JS is busy (at least one batch); past them it
+   * stops draining and the kernel ring fills, so a consumer that stays behind loses records in the
+   * kernel (counted there) rather than growing memory. Default 8 MiB: enough for a burst JS catches
+   * up with after it (two users exec'ing 4 KiB scripts from shell loops, ~3,000 execs/s for a second
+   * on 2 CPUs, left the agent ~5 MB behind; 1 MiB lost 17-26 % of those exec events, 8 MiB none).
+   * Memory is only taken while behind.
+   */
+  maxQueuedBytes?: number;
 }
 
 export interface UprobeOptions {
@@ -215,7 +225,7 @@ interface NativeObjectHandle {
   mapDelete(map: string, key: Buffer): boolean;
   mapKeys(map: string): Buffer[];
   mapEntries(map: string): Array<[Buffer, Buffer]>;
-  openRingBuffer(map: string, onBatch: (data: Buffer, count: number) => void, pollTimeoutMs: number, maxBatchBytes: number): number;
+  openRingBuffer(map: string, onBatch: (data: Buffer, count: number) => void, pollTimeoutMs: number, maxBatchBytes: number, maxQueuedBytes: number): number;
   readerConsume(id: number): number;
   readerClose(id: number): void;
   readerRef(id: number, ref: boolean): void;
@@ -518,6 +528,7 @@ export class BpfObject {
     if (typeof onBatch !== 'function') throw new TypeError('openRingBuffer: onBatch must be a function (data: Buffer, count: number) => void');
     const pollTimeoutMs = requireInteger('openRingBuffer', 'pollTimeoutMs', opts.pollTimeoutMs ?? DEFAULT_POLL_TIMEOUT_MS, 1, 60_000);
     const maxBatchBytes = requireInteger('openRingBuffer', 'maxBatchBytes', opts.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, 64, 64 * 1024 * 1024);
+    const maxQueuedBytes = requireInteger('openRingBuffer', 'maxQueuedBytes', opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES, 1, 1024 * 1024 * 1024);
     // Node-API swallows exceptions thrown into a thread-safe function's call
     // (only a deprecation warning), so the wrapper decides: inside consume()
     // the error propagates to its caller, otherwise it becomes an ordinary
@@ -531,7 +542,7 @@ export class BpfObject {
         process.nextTick(() => { throw error; });
       }
     };
-    const id = handle.openRingBuffer(mapName, deliver, pollTimeoutMs, maxBatchBytes);
+    const id = handle.openRingBuffer(mapName, deliver, pollTimeoutMs, maxBatchBytes, maxQueuedBytes);
     reader = new NativeRingBufferReader(handle, id);
     this.#readers.add(reader);
     return reader;

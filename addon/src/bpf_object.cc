@@ -615,7 +615,7 @@ Napi::Value NativeObject::MapEntries(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// openRingBuffer(map: string, onBatch: Function, pollTimeoutMs: number, maxBatchBytes: number) -> reader id
+// openRingBuffer(map: string, onBatch: Function, pollTimeoutMs: number, maxBatchBytes: number, maxQueuedBytes: number) -> reader id
 Napi::Value NativeObject::OpenRingBuffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* op = "open_ring_buffer";
@@ -635,7 +635,7 @@ Napi::Value NativeObject::OpenRingBuffer(const Napi::CallbackInfo& info) {
   }
   std::shared_ptr<RingReader> reader =
       RingReader::Open(env, bpf_map__fd(map), info[1].As<Napi::Function>(), info[2].As<Napi::Number>().Uint32Value(),
-                       info[3].As<Napi::Number>().Uint32Value());
+                       info[3].As<Napi::Number>().Uint32Value(), info[4].As<Napi::Number>().Uint32Value());
   if (reader == nullptr) return env.Undefined();
   uint32_t id = next_reader_id_++;
   readers_[id] = reader;

@@ -12,9 +12,6 @@
 namespace ebpf_otel {
 namespace {
 
-// Batches waiting for the JS thread. Small on purpose: a slow consumer should
-// push back on the kernel ring, not grow our memory.
-constexpr size_t kMaxQueuedBatches = 4;
 // OnSample's "batch is full, stop draining" signal to ring_buffer__consume.
 // libbpf has already consumed the record it was given when it sees this.
 constexpr int kBatchFull = -1;
@@ -22,11 +19,12 @@ constexpr int kBatchFull = -1;
 }  // namespace
 
 std::shared_ptr<RingReader> RingReader::Open(Napi::Env env, int map_fd, Napi::Function on_batch,
-                                             uint32_t poll_timeout_ms, size_t max_batch_bytes) {
+                                             uint32_t poll_timeout_ms, size_t max_batch_bytes, size_t max_queued_bytes) {
   std::shared_ptr<RingReader> reader(new RingReader());
   reader->env_ = env;
   reader->poll_timeout_ms_ = poll_timeout_ms;
   reader->max_batch_bytes_ = max_batch_bytes;
+  reader->max_queued_bytes_ = max_queued_bytes;
 
   {
     LibbpfLogCapture log;
@@ -116,7 +114,7 @@ void RingReader::ThreadMain() {
   while (!stop_) {
     {
       std::unique_lock<std::mutex> lock(queue_mutex_);
-      queue_space_.wait(lock, [this] { return stop_ || queue_.size() < kMaxQueuedBatches; });
+      queue_space_.wait(lock, [this] { return stop_ || queue_.empty() || queued_bytes_ < max_queued_bytes_; });
     }
     if (stop_) break;
     if (!more_ready) {
@@ -145,7 +143,10 @@ void RingReader::ThreadMain() {
         // Queued while still holding the ring lock so a concurrent consume()
         // sees these batches before anything it drains itself: order is kept.
         std::lock_guard<std::mutex> lock(queue_mutex_);
-        for (auto& batch : drained) queue_.push_back(std::move(batch));
+        for (auto& batch : drained) {
+          queued_bytes_ += batch.bytes.size();
+          queue_.push_back(std::move(batch));
+        }
         queued = true;
       }
     }
@@ -199,6 +200,7 @@ void RingReader::CallJs(napi_env env, napi_value, void* context, void*) {
     {
       std::lock_guard<std::mutex> lock(reader->queue_mutex_);
       if (reader->queue_.empty()) break;
+      reader->queued_bytes_ -= reader->queue_.front().bytes.size();
       next.push_back(std::move(reader->queue_.front()));
       reader->queue_.pop_front();
     }
@@ -218,6 +220,7 @@ uint32_t RingReader::Consume(Napi::Env env) {
       // Batches the thread already drained come first.
       std::lock_guard<std::mutex> lock(queue_mutex_);
       batches.swap(queue_);
+      queued_bytes_ = 0;
     }
     LibbpfLogCapture log;
     result = DrainInto(&batches, false);
@@ -240,6 +243,7 @@ void RingReader::Close() {
     std::lock_guard<std::mutex> lock(queue_mutex_);
     stop_ = true;
     queue_.clear();
+    queued_bytes_ = 0;
   }
   queue_space_.notify_all();
   if (thread_.joinable()) thread_.join();

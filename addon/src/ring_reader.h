@@ -47,7 +47,7 @@ class RingReader {
  public:
   // Returns nullptr with a pending BpfError on failure.
   static std::shared_ptr<RingReader> Open(Napi::Env env, int map_fd, Napi::Function on_batch,
-                                          uint32_t poll_timeout_ms, size_t max_batch_bytes);
+                                          uint32_t poll_timeout_ms, size_t max_batch_bytes, size_t max_queued_bytes);
   ~RingReader();
 
   // Drains queued batches and the ring now, calling onBatch synchronously.
@@ -77,6 +77,9 @@ class RingReader {
   napi_ref on_batch_ = nullptr;  // strong reference to onBatch until Close()
   uint32_t poll_timeout_ms_ = 100;
   size_t max_batch_bytes_ = 256 * 1024;
+  // Bytes of batches waiting for the JS thread (at least one batch waits, whatever its size):
+  // past them the thread stops draining and the kernel ring fills (its losses are counted).
+  size_t max_queued_bytes_ = 8 * 1024 * 1024;
   bool closed_ = false;
   bool cleanup_hook_added_ = false;
   std::thread thread_;
@@ -89,6 +92,7 @@ class RingReader {
   std::mutex queue_mutex_;
   std::condition_variable queue_space_;
   std::deque<RingBatch> queue_;
+  size_t queued_bytes_ = 0;  // bytes of the batches in queue_; under queue_mutex_
   std::atomic<bool> stop_{false};
   std::atomic<bool> wakeup_pending_{false};
   std::atomic<uint64_t> wait_errors_{0};

@@ -970,16 +970,28 @@ function programIndex(words: readonly string[]): number {
   return k;
 }
 
+/** What a command reads on standard input (stdinOf's bits): a password, a shell script, crontab lines. */
+const STDIN_PASSWORD = 1;
+const STDIN_SHELL = 2;
+const STDIN_CRON = 4;
+
+/**
+ * What this simple command reads on standard input, as STDIN_* bits (0: nothing of these).
+ * `hereStrings`: its words that are here-strings (what it reads, not arguments), if any.
+ */
+function stdinOf(words: readonly string[], hereStrings: readonly boolean[] | undefined): number {
+  const k = programIndex(words);
+  if (k >= words.length) return 0;
+  // Every simple command of every line comes here (2,000 in a 4 KiB `a;a;…`): the program's name is cut out once.
+  const tool = baseName(words[k] as string);
+  return (readsPasswordOnStdin(words, k, tool, hereStrings !== undefined) ? STDIN_PASSWORD : 0) | runsStdin(words, k, tool, hereStrings);
+}
+
 /**
  * Does this command read a password on standard input: a --password-stdin flag (docker login, helm,
  * gpg's --passphrase-fd), `sudo -S`, passwd, chpasswd (`user:password` lines)?
  */
-function readsPasswordOnStdin(words: readonly string[]): boolean {
-  const k = programIndex(words);
-  if (k >= words.length) return false;
-  // Every line comes here: words are compared before any is hashed or the program's name is cut out.
-  const program = words[k] as string;
-  const tool = baseName(program);
+function readsPasswordOnStdin(words: readonly string[], k: number, tool: string, hereStrings: boolean): boolean {
   if (STDIN_SECRET_READERS.has(tool)) return true;
   // wg pubkey (a private key in), htpasswd -i, sshfs -o password_stdin, openssl -passin stdin.
   if (tool === 'wg' && words[k + 1] === 'pubkey') return true;
@@ -992,7 +1004,8 @@ function readsPasswordOnStdin(words: readonly string[]): boolean {
   if (tool === 'sshfs' && words.some((w, j) => j > k && w.includes('password_stdin'))) return true;
   if (tool === 'openssl' && words.some((w, j) => j > k && (w === 'stdin' || w === 'fd:0') && /^-pass/.test(words[j - 1] as string))) return true;
   // docker secret create NAME - and gcloud secrets … --data-file=-: the secret is read from standard input.
-  if (words.indexOf('-', k + 1) > k && words.indexOf('secret', k + 1) > k && words.indexOf('create', k + 1) > k) return true;
+  const dash = words[words.length - 1] === '-' || (hereStrings && words.indexOf('-', k + 1) > k); // `create NAME - <<< x`: the here-string is a word too
+  if (dash && words.indexOf('secret', k + 1) > k && words.indexOf('create', k + 1) > k) return true;
   if (words.indexOf('--data-file=-', k + 1) > k && words.indexOf('secrets', k + 1) > k) return true;
   for (let j = k + 1; j < words.length; j++) {
     const w = words[j] as string;
@@ -1002,39 +1015,27 @@ function readsPasswordOnStdin(words: readonly string[]): boolean {
   return false;
 }
 
-/** What a command reads on standard input that is itself commands: a shell script, or crontab lines. */
-type StdinScript = 'shell' | 'cron';
-
 /**
- * Does this command (its words without here-strings) run what it reads on standard input: a shell
- * with no script file and no -c (`echo 'mysql -px' | bash`, `bash -s`), `at`, `batch`, ssh with a
- * host and no remote command, `crontab -`?
+ * Does this command run what it reads on standard input (STDIN_SHELL, STDIN_CRON): a shell with no
+ * script file and no -c (`echo 'mysql -px' | bash`, `bash -s`), `at`, `batch`, ssh with a host and
+ * no remote command, `crontab -`? Here-strings are what it reads, not its arguments.
  */
-function stdinScriptOf(words: readonly string[]): StdinScript | undefined {
-  const k = programIndex(words);
-  if (k >= words.length) return undefined;
-  const tool = baseName(words[k] as string);
-  if (tool === 'crontab') return words.indexOf('-', k + 1) > k ? 'cron' : undefined;
-  if (tool === 'at' || tool === 'batch') return words.indexOf('-f', k + 1) > k ? undefined : 'shell';
-  if (SHELLS.has(tool)) {
-    for (let j = k + 1; j < words.length; j++) {
-      const w = words[j] as string;
-      if (w === '-s') return 'shell';
-      if (!w.startsWith('-') || /^-[a-zA-Z]*c/.test(w)) return undefined; // a script file, or -c
-    }
-    return 'shell';
+function runsStdin(words: readonly string[], k: number, tool: string, hereStrings: readonly boolean[] | undefined): number {
+  if (tool === 'crontab') return words.indexOf('-', k + 1) > k ? STDIN_CRON : 0;
+  if (tool === 'at' || tool === 'batch') return words.indexOf('-f', k + 1) > k ? 0 : STDIN_SHELL;
+  const shell = SHELLS.has(tool);
+  if (!shell && tool !== 'ssh' && tool !== 'autossh') return 0;
+  let positionals = 0;
+  for (let j = k + 1; j < words.length; j++) {
+    if (hereStrings?.[j] === true) continue;
+    const w = words[j] as string;
+    if (shell && (w === '-s' || /^-[a-zA-Z]*c/.test(w))) return w === '-s' ? STDIN_SHELL : 0; // bash -s reads stdin; -c runs its argument
+    if (w.charCodeAt(0) === 45) {
+      if (!shell && SSH_WITH_VALUE.has(w)) j++;
+    } else positionals++;
   }
-  if (tool === 'ssh' || tool === 'autossh') {
-    let positionals = 0;
-    for (let j = k + 1; j < words.length; j++) {
-      const w = words[j] as string;
-      if (w.startsWith('-')) {
-        if (SSH_WITH_VALUE.has(w)) j++;
-      } else positionals++;
-    }
-    return positionals === 1 ? 'shell' : undefined;
-  }
-  return undefined;
+  // A shell with a script file runs that; ssh with a command after the host runs that.
+  return positionals === (shell ? 0 : 1) ? STDIN_SHELL : 0;
 }
 
 /** Crontab lines: the command after the five time fields (or an @reboot-style one) as a script; other lines (NAME=value) as lines. */
@@ -1045,6 +1046,9 @@ function redactCronLines(text: string, asLine: (script: string) => string): stri
     return m === null ? asLine(entry) : `${m[1] as string}${asLine(m[2] as string)}`;
   }).join('\n');
 }
+
+/** What a command that runs its standard input makes of a text written into it: a script, or crontab lines. */
+type StdinScript = typeof STDIN_SHELL | typeof STDIN_CRON;
 
 /** An echo's, printf's or yes's words (not its options) rewritten: what it writes into a command that runs it. */
 function rewriteEchoed(words: readonly string[], out: string[], rewrite: (text: string) => string): void {
@@ -1101,9 +1105,10 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     const hiddenTail = end < text.length && /[^\s;&|()]/.test(text.slice(end));
     const valuesOf: string[][] = new Array<string[]>(commands.length);
     let readsPassword = false;
-    // What each command runs from its standard input, if it does; the first such in the line gets what echo writes.
-    const scriptOf: Array<StdinScript | undefined> = new Array<StdinScript | undefined>(commands.length);
+    // The first command of the line that runs its standard input gets what echo writes.
     let echoedScript: StdinScript | undefined;
+    /** The here-strings of the command being looked at (undefined: it has none), for stdinOf. */
+    const hereStringsOf = (words: readonly Word[]): boolean[] | undefined => (words.some((w) => w.hereString) ? words.map((w) => w.hereString) : undefined);
     for (let c = 0; c < commands.length; c++) {
       const words = commands[c] as Word[];
       const values = new Array<string>(words.length);
@@ -1113,11 +1118,16 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         if ((words[i] as Word).hereString) hereStrings = true;
       }
       valuesOf[c] = values;
-      if (!readsPassword) readsPassword = readsPasswordOnStdin(values);
-      scriptOf[c] = stdinScriptOf(hereStrings ? values.filter((_, i) => !(words[i] as Word).hereString) : values);
-      echoedScript ??= scriptOf[c];
+      const stdin = stdinOf(values, hereStrings ? hereStringsOf(words) : undefined);
+      if (stdin & STDIN_PASSWORD) readsPassword = true;
+      if (echoedScript === undefined && stdin & (STDIN_SHELL | STDIN_CRON)) echoedScript = stdin & STDIN_CRON ? STDIN_CRON : STDIN_SHELL;
     }
-    const asScript = (kind: StdinScript, text: string): string => (kind === 'cron' ? redactCronLines(text, (script) => line(script, depth + 1)) : line(text, depth + 1));
+    const asScript = (kind: StdinScript, text: string): string => (kind === STDIN_CRON ? redactCronLines(text, (script) => line(script, depth + 1)) : line(text, depth + 1));
+    /** A here-string written into a command that runs it (`bash <<< 'cmd'`, `at now <<< 'cmd'`): what it runs. */
+    const hereScript = (words: readonly Word[], values: readonly string[], text: string): string | undefined => {
+      const runs = stdinOf(values, hereStringsOf(words)) & (STDIN_SHELL | STDIN_CRON);
+      return runs === 0 ? undefined : asScript(runs & STDIN_CRON ? STDIN_CRON : STDIN_SHELL, text);
+    };
     let tainted: Set<string> | undefined;
     const redactCommand = (values: readonly string[]): string[] => {
       const redacted = argv(values, depth, tainted ?? NO_NAMES);
@@ -1148,7 +1158,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         const w = words[i] as Word;
         // A here-string (`<<< x`) is the command's standard input: a password when it reads one there.
         if (readsPassword && w.hereString && values[i] !== '') redacted[i] = REDACTED;
-        else if (w.hereString && scriptOf[c] !== undefined && values[i] !== '') redacted[i] = asScript(scriptOf[c] as StdinScript, values[i] as string); // bash <<< 'cmd', at now <<< 'cmd'
+        else if (w.hereString && values[i] !== '') redacted[i] = hereScript(words, values, values[i] as string) ?? (redacted[i] as string);
         if (redacted[i] !== values[i]) {
           out += text.slice(from, w.start) + quoteWord(redacted[i] as string, w.doubleQuoted);
           from = w.end;
