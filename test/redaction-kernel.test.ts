@@ -33,6 +33,7 @@ const STUBS = [
   'etcdctl', 'ipmitool', 'mysqlsh', 'rman', 'isql', 'neo4j-admin', 'cypher-shell', 'yt-dlp', 'transmission-remote', 'snmpwalk', 'hydra', 'bw',
   'mkpasswd', 'kadmin', 'pulumi', 'passwd', 'plink', 'pscp', 'vncpasswd', 'grafana-cli',
   'ruby', 'perl', 'php', 'python3', 'find', 'screen', 'at', 'crontab', 'ssh-add', 'qpdf',
+  'ngrok', 'doppler', 'cosign', 'ansible-vault', 'kubeseal', 'expect',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

@@ -201,6 +201,15 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'positional', line: 'ssh-add - <<< "$(cat k)Zq457key"', secrets: ['Zq457key'], keep: ['ssh-add'], typedOnly: true },
   { category: 'positional', line: 'docker secret create pw - <<< Zq472ds', secrets: ['Zq472ds'], keep: ['pw'], typedOnly: true },
   { category: 'positional', line: 'qpdf --encrypt Zq481u Zq482o 256 -- in.pdf out.pdf', secrets: ['Zq481u', 'Zq482o'], keep: ['256', 'in.pdf'] },
+  // a seventh batch (2026-12-07): tunnels, signing and secret-store CLIs, ~/.pgpass lines, expect scripts
+  { category: 'positional', line: 'rclone obscure Zq501rc', secrets: ['Zq501rc'], keep: ['obscure'] },
+  { category: 'positional', line: 'ngrok config add-authtoken Zq502ng', secrets: ['Zq502ng'], keep: ['add-authtoken'] },
+  { category: 'positional', line: 'doppler configure set token Zq506dp', secrets: ['Zq506dp'], keep: ['configure', 'token'] },
+  { category: 'glued', line: 'cosign login reg.example -u kim -p Zq507co', secrets: ['Zq507co'], keep: ['reg.example', 'kim'] },
+  { category: 'positional', line: "echo 'db1:5432:shop:app:Zq510pg' >> ~/.pgpass", secrets: ['Zq510pg'], keep: ['db1:5432:shop:app:', '.pgpass'], typedOnly: true },
+  { category: 'positional', line: "ansible-vault encrypt_string --vault-password-file vp 'Zq529av' --name api_key", secrets: ['Zq529av'], keep: ['vp', 'api_key'] },
+  { category: 'positional', line: 'echo -n Zq531ks | kubeseal --raw --from-file=/dev/stdin --name s', secrets: ['Zq531ks'], keep: ['--from-file=/dev/stdin'], typedOnly: true },
+  { category: 'script', line: `expect -c 'spawn ssh h1; expect "*assword*" { send "Zq532ex\\r" }; interact'`, secrets: ['Zq532ex'], keep: ['h1', 'interact'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

@@ -152,7 +152,7 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
 const RABBITMQ_PASSWORD_COMMANDS = new Set(['add_user', 'change_password', 'authenticate_user']);
 /** Oracle tools whose first argument is a logon, `user/password@database`. */
 const ORACLE_LOGON_TOOLS = new Set(['sqlplus', 'sqlldr', 'exp', 'imp', 'expdp', 'impdp', 'rman', 'sqlcl']);
-const LOGIN_TOOLS = new Set(['docker', 'podman', 'nerdctl', 'buildah', 'skopeo', 'helm', 'oras', 'crane', 'regctl', 'az', 'oc', 'cf']);
+const LOGIN_TOOLS = new Set(['docker', 'podman', 'nerdctl', 'buildah', 'skopeo', 'helm', 'oras', 'crane', 'regctl', 'az', 'oc', 'cf', 'cosign', 'notation']);
 /**
  * Positional secrets after a subcommand: the tool, the subcommand's words in order, and how many
  * words after its last one the secret is (`mc alias set NAME URL ACCESS_KEY SECRET_KEY`).
@@ -170,6 +170,9 @@ const POSITIONAL_SECRETS = byTool<ReadonlyArray<[subcommand: readonly string[], 
   iwconfig: [[['key'], 1]], // iwconfig wlan0 key s:PASSWORD
   wpa_cli: [[['psk'], 1], [['password'], 1]], // wpa_cli set_network 0 psk '"x"'
   'grafana-cli': [[['reset-admin-password'], 1]],
+  rclone: [[['obscure'], 1]],
+  ngrok: [[['add-authtoken'], 1], [['authtoken'], 1]], // ngrok config add-authtoken TOKEN (v3), ngrok authtoken TOKEN (v2)
+  doppler: [[['configure', 'set', 'token'], 1]],
   grafana: [[['reset-admin-password'], 1]], // grafana cli admin reset-admin-password
 });
 /** Options of openssl passwd and mkpasswd that take a value: what is left is passwords (openssl), or a password and a salt (mkpasswd). */
@@ -179,6 +182,8 @@ const PASSWORD_HASHERS = byTool<ReadonlySet<string>>({
 });
 /** Key-value stores' `put KEY VALUE`: the value is hidden when the key's last part is named like a secret. */
 const KV_PUT = byTool<readonly string[]>({ consul: ['kv', 'put'], etcdctl: ['put'] });
+/** ansible-vault encrypt_string's options that take a value: the other words after it are the strings to encrypt. */
+const ANSIBLE_VAULT_WITH_VALUE = new Set(['--vault-password-file', '--vault-pass-file', '--vault-id', '--encrypt-vault-id', '-n', '--name', '--stdin-name', '--output']);
 /** pulumi config set's options that take a value. */
 const PULUMI_WITH_VALUE = new Set(['-s', '--stack', '-C', '--cwd', '--config-file']);
 /** rman's logons follow these words (`rman target sys/x@db catalog rc/y@cat`), or are glued to them with `=`. */
@@ -406,6 +411,8 @@ function looksLikeToken(text: string): boolean {
 export function redactText(text: string): string {
   if (text.length < 3) return text;
   let out = text;
+  // Before the header rule: `expect "password:"; send "x"` is no header.
+  if (out.length >= 10 && out.includes('send')) out = redactExpectSends(out);
   // Both need a colon: one scan rules them out for most words.
   if (out.includes(':')) {
     if (out.includes('://')) out = redactWebhooks(redactUrls(out));
@@ -515,6 +522,36 @@ function redactSqlPasswords(text: string): string {
       from = end;
     }
     SQL_PASSWORD_KEYWORD.lastIndex = Math.max(end, keywordEnd);
+  }
+  return from === 0 ? text : out + text.slice(from);
+}
+
+/** expect's `send "…"` (or `send -- "…"`, `send {…}`). */
+const EXPECT_SEND = /\bsend\s+(?:--\s+)?(?:"([^"\0\n]*)"|\{([^}\0\n]*)\})/g;
+/** What an expect pattern asking for a secret says. */
+const SECRET_PROMPT = /assword|assphrase|passcode|\bPIN\b|token|secret/i;
+
+/**
+ * In an expect script (`expect -c '…'`, a here-document), what is sent after a prompt for a
+ * password: `expect "password:"; send "x\r"`, `expect "*assword*" { send "x\r" }`. Each send looks
+ * back to the `expect` before it, not past it: linear.
+ */
+function redactExpectSends(text: string): string {
+  let out = '';
+  let from = 0;
+  let lastExpect = 0;
+  EXPECT_SEND.lastIndex = 0;
+  for (let m = EXPECT_SEND.exec(text); m !== null; m = EXPECT_SEND.exec(text)) {
+    const expect = text.lastIndexOf('expect', m.index);
+    if (expect < lastExpect || expect < 0) continue;
+    lastExpect = expect + 1;
+    if (!SECRET_PROMPT.test(text.slice(expect, m.index))) continue;
+    const value = m[1] ?? m[2] ?? '';
+    const start = m.index + m[0].length - 1 - value.length;
+    const kept = value.endsWith('\\r') ? 2 : 0; // the Enter key sent after it
+    if (value.length === kept) continue;
+    out += text.slice(from, start) + REDACTED + value.slice(value.length - kept);
+    from = start + value.length;
   }
   return from === 0 ? text : out + text.slice(from);
 }
@@ -997,6 +1034,10 @@ function readsPasswordOnStdin(words: readonly string[], k: number, tool: string,
   if (tool === 'wg' && words[k + 1] === 'pubkey') return true;
   // ssh-add - (a private key on standard input).
   if (tool === 'ssh-add' && words.indexOf('-', k + 1) > k) return true;
+  // ansible-vault encrypt_string (the string on stdin when none is given); a secret's file that is
+  // standard input (kubeseal --from-file=/dev/stdin, kubectl create secret … --from-file=k=/dev/stdin).
+  if (tool === 'ansible-vault' && words.indexOf('encrypt_string', k + 1) > k) return true;
+  if ((tool === 'kubeseal' || words.indexOf('secret', k + 1) > k) && words.some((w, j) => j > k && w.endsWith('/dev/stdin'))) return true;
   // read -s (silent: a password typed or given as a here-string), vercel env add NAME ENV (the value on stdin).
   if (tool === 'read' && hasOptionLetter(words, k, 's')) return true;
   if (tool === 'vercel' && words[k + 1] === 'env' && words[k + 2] === 'add') return true;
@@ -1492,6 +1533,18 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     if (tool === 'qpdf') {
       const encrypt = words.indexOf('--encrypt', k + 1);
       for (let j = encrypt + 1; encrypt > k && j <= encrypt + 2 && j < words.length; j++) if (!(words[j] as string).startsWith('-')) out[j] = REDACTED;
+    }
+    // ansible-vault encrypt_string [options] STRING…: the strings are the secrets.
+    if (tool === 'ansible-vault') {
+      const encrypt = words.indexOf('encrypt_string', k + 1);
+      if (encrypt > k) for (const j of positionalsAfter(words, encrypt, ANSIBLE_VAULT_WITH_VALUE)) out[j] = REDACTED;
+    }
+    // echo 'host:port:db:user:PASSWORD' >> ~/.pgpass (the redirection's file is a word here): the field after the fourth colon.
+    if (ECHOES.has(tool) && words.some((w) => w.endsWith('.pgpass'))) {
+      for (let j = k + 1; j < words.length; j++) {
+        const m = /^((?:[^:\n]*:){4})(?!\*\*\*\*)[^\n]+/.exec(out[j] as string);
+        if (m !== null && !(words[j] as string).endsWith('.pgpass')) out[j] = `${m[1] as string}${REDACTED}`;
+      }
     }
     // htpasswd -b file user PASSWORD: the password is the last positional.
     if (tool === 'htpasswd' && hasOptionLetter(words, k, 'b') && lastPositional > k) out[lastPositional] = REDACTED;
