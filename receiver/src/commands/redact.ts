@@ -1091,24 +1091,14 @@ function redactCronLines(text: string, asLine: (script: string) => string): stri
 /** What a command that runs its standard input makes of a text written into it: a script, or crontab lines. */
 type StdinScript = typeof STDIN_SHELL | typeof STDIN_CRON;
 
-/** An echo's, printf's or yes's words (not its options) rewritten: what it writes into a command that runs it. */
-function rewriteEchoed(words: readonly string[], out: string[], rewrite: (text: string) => string): void {
-  const k = programIndex(words);
-  if (k >= words.length || !ECHOES.has(baseName(words[k] as string))) return;
-  for (let j = k + 1; j < words.length; j++) {
-    const w = words[j] as string;
-    if (!w.startsWith('-') && out[j] === w) out[j] = rewrite(w);
-  }
-}
-
 /**
- * In a line where a command reads a password on standard input (`echo X | docker login
- * --password-stdin`), an echo's or printf's words (not its options) are that password.
+ * An echo's, printf's or yes's words (not its options) rewritten: what it writes into the command
+ * it is piped to. `rewrite` gets the word and what the rules made of it so far.
  */
-function hideEchoed(words: readonly string[], out: string[]): void {
+function rewriteEchoed(words: readonly string[], out: string[], rewrite: (word: string, redacted: string) => string): void {
   const k = programIndex(words);
   if (k >= words.length || !ECHOES.has(baseName(words[k] as string))) return;
-  for (let j = k + 1; j < words.length; j++) if (!(words[j] as string).startsWith('-')) out[j] = REDACTED;
+  for (let j = k + 1; j < words.length; j++) if (!(words[j] as string).startsWith('-')) out[j] = rewrite(words[j] as string, out[j] as string);
 }
 
 export function createRedactor(enabled: boolean, userPatterns: readonly UserPattern[] = []): Redactor {
@@ -1172,8 +1162,9 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     let tainted: Set<string> | undefined;
     const redactCommand = (values: readonly string[]): string[] => {
       const redacted = argv(values, depth, tainted ?? NO_NAMES);
-      if (echoedScript !== undefined) rewriteEchoed(values, redacted, (text) => asScript(echoedScript as StdinScript, text));
-      if (readsPassword) hideEchoed(values, redacted);
+      // Written into a command that runs it (`echo 'cmd' | bash`): a script; into one that reads a password on stdin: that password.
+      if (echoedScript !== undefined) rewriteEchoed(values, redacted, (word, done) => (done === word ? asScript(echoedScript as StdinScript, word) : done));
+      if (readsPassword) rewriteEchoed(values, redacted, () => REDACTED);
       return redacted;
     };
     // The first pass sees the names tainted by the commands before (the set grows as it goes).
