@@ -67,10 +67,29 @@ describe('secret redaction: what stays readable', () => {
     'xfreerdp /v:win1 /u:kim /size:1920x1080',
     'cat <<< "hello world"',
     'curl https://api.telegram.org/',
+    // the rules of 2026-12-07 leave these alone
+    'ALTER TABLE t ADD COLUMN password text',
+    'set -o vi',
+    'consul kv put app/config/port 8080',
+    'etcdctl put foo bar',
+    'rman target /',
+    'pulumi config set region us-east-1',
+    'yes | apt-get install nginx',
+    'echo hello | bash',
+    "find . -name '*.log' -exec rm {} ';'",
+    'sudo -iu postgres psql',
+    'screen -dmS build make -j4',
+    'mkpasswd --help',
   ];
   for (const line of same) it(line, () => assert.equal(r.line(line), line));
 
   const exact: Array<[string, string]> = [
+    // here-documents typed at the prompt: their lines reach the rules as commands, quotes removed
+    ["mysql -uroot <<SQL\nALTER USER app IDENTIFIED BY 'hunter2';\nSQL", 'mysql -uroot <<SQL\nALTER USER app IDENTIFIED BY ****;\nSQL'],
+    ["psql <<EOF\nCREATE ROLE app LOGIN PASSWORD 'hunter2';\nEOF", 'psql <<EOF\nCREATE ROLE app LOGIN PASSWORD ****;\nEOF'],
+    ['mysql <<EOF\nSET PASSWORD FOR kim@h = hunter2;\nEOF', 'mysql <<EOF\nSET PASSWORD FOR kim@h = ****;\nEOF'],
+    ['ftp -n h1 <<EOF\nuser kim hunter2\nls\nbye\nEOF', 'ftp -n h1 <<EOF\nuser kim ****\nls\nbye\nEOF'],
+    ['cat <<EOF > .env\nDB_PASSWORD=hunter2\nEOF', 'cat <<EOF > .env\nDB_PASSWORD=****\nEOF'],
     ['mysql -u root -p hunter2 db', 'mysql -u root -p **** db'],
     ['mysql --password=hunter2 db', 'mysql --password=**** db'],
     ['app --token "abc def" run', 'app --token **** run'],

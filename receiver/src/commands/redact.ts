@@ -171,6 +171,7 @@ const POSITIONAL_SECRETS = byTool<ReadonlyArray<[subcommand: readonly string[], 
   wpa_cli: [[['psk'], 1], [['password'], 1]], // wpa_cli set_network 0 psk '"x"'
   'grafana-cli': [[['reset-admin-password'], 1]],
   rclone: [[['obscure'], 1]],
+  user: [[[], 2]], // ftp's `user NAME PASSWORD`, in a here-document or script given to ftp
   ngrok: [[['add-authtoken'], 1], [['authtoken'], 1]], // ngrok config add-authtoken TOKEN (v3), ngrok authtoken TOKEN (v2)
   doppler: [[['configure', 'set', 'token'], 1]],
   grafana: [[['reset-admin-password'], 1]], // grafana cli admin reset-admin-password
@@ -468,6 +469,48 @@ function redactNetrc(text: string): string {
 
 /** What a SQL password literal follows: `PASSWORD 'x'`, `PASSWORD('x')`, `PASSWORD [FOR account] = 'x'`, `IDENTIFIED [WITH plugin] BY 'x'`. */
 const SQL_PASSWORD_KEYWORD = /password|identified/gi;
+
+/** What CREATE and ALTER act on when they may set a password. */
+const SQL_ACCOUNTS = new Set(['user', 'role', 'login']);
+
+/**
+ * Are these words a SQL statement that may set a password (a here-document typed into mysql or
+ * psql reaches the rules as commands)? CREATE|ALTER USER|ROLE|LOGIN, SET PASSWORD, GRANT (MySQL 5's
+ * IDENTIFIED BY); not `ALTER TABLE t ADD COLUMN password text`, nor bash's `set`.
+ */
+function isSqlPasswordStatement(words: readonly string[], k: number): boolean {
+  const first = words[k] as string;
+  if (first.length < 3 || first.length > 6) return false;
+  const statement = lower(first);
+  const second = lower(words[k + 1] as string);
+  if (statement === 'create' || statement === 'alter') return SQL_ACCOUNTS.has(second);
+  return (statement === 'set' && second === 'password') || statement === 'grant';
+}
+
+/**
+ * A SQL statement read as words (`ALTER USER app IDENTIFIED BY 'x';` in a here-document: the
+ * quotes are gone): the word after PASSWORD (after `FOR account =` in SET PASSWORD), and after
+ * IDENTIFIED [WITH plugin] BY.
+ */
+function hideSqlPasswordWords(words: readonly string[], k: number, out: string[]): void {
+  for (let i = k + 1; i + 1 < words.length; i++) {
+    const w = lower(words[i] as string);
+    let v = -1;
+    if (w === 'password') {
+      v = i + 1;
+      if (lower(words[v] as string) === 'for') v = words.indexOf('=', v) + 1; // SET PASSWORD FOR 'u'@'h' = 'x'
+      else if (words[v] === '=') v++;
+    } else if (w === 'identified') {
+      v = i + 1;
+      if (lower(words[v] as string) === 'with') v += 2;
+      v = lower(words[v] as string) === 'by' ? v + 1 : -1;
+    }
+    if (v > i && v < words.length) {
+      out[v] = REDACTED;
+      i = v;
+    }
+  }
+}
 
 /** Is `text` at `at` the word FOR (any case), followed by a blank? */
 function isFor(text: string, at: number): boolean {
@@ -1236,6 +1279,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       i = v;
     }
     const k = programIndex(words);
+    if (k + 2 < words.length && isSqlPasswordStatement(words, k)) hideSqlPasswordWords(words, k, out);
     if (k < words.length) command(words, k, out, depth);
     return out;
   };
