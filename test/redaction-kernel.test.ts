@@ -34,6 +34,7 @@ const STUBS = [
   'mkpasswd', 'kadmin', 'pulumi', 'passwd', 'plink', 'pscp', 'vncpasswd', 'grafana-cli',
   'ruby', 'perl', 'php', 'python3', 'find', 'screen', 'at', 'crontab', 'ssh-add', 'qpdf',
   'ngrok', 'doppler', 'cosign', 'ansible-vault', 'kubeseal', 'expect',
+  'valkey-cli', 'wp', 'django-admin', 'elasticsearch-keystore',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

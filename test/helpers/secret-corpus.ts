@@ -210,6 +210,13 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'positional', line: "ansible-vault encrypt_string --vault-password-file vp 'Zq529av' --name api_key", secrets: ['Zq529av'], keep: ['vp', 'api_key'] },
   { category: 'positional', line: 'echo -n Zq531ks | kubeseal --raw --from-file=/dev/stdin --name s', secrets: ['Zq531ks'], keep: ['--from-file=/dev/stdin'], typedOnly: true },
   { category: 'script', line: `expect -c 'spawn ssh h1; expect "*assword*" { send "Zq532ex\\r" }; interact'`, secrets: ['Zq532ex'], keep: ['h1', 'interact'] },
+  // a ninth batch (2026-12-07): database and web-framework CLIs
+  { category: 'glued', line: 'valkey-cli -a Zq711 ping', secrets: ['Zq711'], keep: ['ping'] },
+  { category: 'setting', line: 'wp config set DB_PASSWORD Zq720', secrets: ['Zq720'], keep: ['DB_PASSWORD'] },
+  { category: 'script', line: `php artisan tinker --execute="User::create(['password' => bcrypt('Zq721')])"`, secrets: ['Zq721'], keep: ['artisan', 'bcrypt'] },
+  { category: 'script', line: `ruby -e "h = { 'api_key' => 'Zq726', 'host' => 'h1' }"`, secrets: ['Zq726'], keep: ['api_key', 'h1'] },
+  { category: 'script', line: `django-admin shell -c "from django.contrib.auth.models import User; User.objects.create_superuser('kim', 'k@x', 'Zq723')"`, secrets: ['Zq723'], keep: ['kim', 'k@x'] },
+  { category: 'positional', line: 'elasticsearch-keystore add -x bootstrap.password <<< Zq718', secrets: ['Zq718'], keep: ['bootstrap.password'], typedOnly: true },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

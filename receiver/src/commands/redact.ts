@@ -88,6 +88,8 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   ...Object.fromEntries(MYSQL.map((t) => [t, ['-p']])),
   sshpass: ['-p'],
   'redis-cli': ['-a'],
+  'valkey-cli': ['-a'],
+  'keydb-cli': ['-a'],
   '7z': ['-p'],
   '7za': ['-p'],
   '7zr': ['-p'],
@@ -258,7 +260,7 @@ const KEYWORDS = new Set(['if', 'then', 'else', 'elif', 'do', 'while', 'until', 
 const REDIS_CLIS = new Set(['redis-cli', 'valkey-cli', 'keydb-cli']);
 /** Config tools whose settings are plain words (`nmcli … password X`, `rclone … pass X`, `mysqladmin password X`); the others' plain words are subcommands. */
 const PLAIN_SETTING_TOOLS = new Set(['nmcli', 'rclone', 'mysqladmin']);
-const CONFIG_TOOLS = new Set(['aws', 'git', 'npm', 'yarn', 'pnpm', 'gcloud', 'az', 'pip', 'pip3', 'poetry', 'composer', 'cargo', 'heroku', 'dotnet', ...PLAIN_SETTING_TOOLS]);
+const CONFIG_TOOLS = new Set(['aws', 'git', 'npm', 'yarn', 'pnpm', 'gcloud', 'az', 'pip', 'pip3', 'poetry', 'composer', 'cargo', 'heroku', 'dotnet', 'wp', ...PLAIN_SETTING_TOOLS]);
 /** Programs that read a secret on standard input whatever their arguments: a password (chpasswd's `user:password` lines, passwd's `echo -e "x\nx" | passwd`), a Kerberos, Samba or VNC password, a LUKS passphrase. */
 const STDIN_SECRET_READERS = new Set(['chpasswd', 'kinit', 'smbpasswd', 'cryptsetup', 'passwd', 'vncpasswd']);
 
@@ -424,7 +426,7 @@ export function redactText(text: string): string {
   // A quote, at memchr speed, before the keywords are looked for case-blind; `password 'x'` is 12 characters.
   if (out.length >= 12 && (out.includes("'") || out.includes('"'))) {
     out = redactSqlPasswords(out);
-    if (out.includes('(')) out = redactCallSecrets(out);
+    if (out.includes('(') || out.includes('=>')) out = redactCallSecrets(out);
   }
   if (out.includes('=')) out = redactAssignments(out);
   if (out.includes(':')) out = redactPassWords(out);
@@ -603,21 +605,25 @@ function redactExpectSends(text: string): string {
 const CODE_STRING = `(?:"[^"\\0\\n]*"|'[^'\\0\\n]*')`;
 /** An auth call's second argument: `basic_auth("u", "x")`, `login('u', 'x')`, `HTTPBasicAuth("u", "x")`, requests' `auth=("u", "x")`. */
 const AUTH_CALL = new RegExp(`\\b(?:(?:basic_?auth|HTTPBasicAuth|HTTPDigestAuth|login|authenticate)\\s*|auth\\s*=\\s*)\\(\\s*${CODE_STRING}\\s*,\\s*(${CODE_STRING})`, 'gi');
-/** A connect call's third argument: `DBI->connect(dsn, "u", "x")`, `new PDO(dsn, "u", "x")`, `mysqli_connect("h", "u", "x")`. */
-const CONNECT_CALL = new RegExp(`\\b(?:\\w*connect|PDO)\\s*\\(\\s*${CODE_STRING}\\s*,\\s*${CODE_STRING}\\s*,\\s*(${CODE_STRING})`, 'gi');
+/** A connect call's third argument: `DBI->connect(dsn, "u", "x")`, `new PDO(dsn, "u", "x")`, `mysqli_connect("h", "u", "x")`, Django's `create_superuser("u", "e", "x")`. */
+const CONNECT_CALL = new RegExp(`\\b(?:\\w*connect|PDO|create_(?:super)?user)\\s*\\(\\s*${CODE_STRING}\\s*,\\s*${CODE_STRING}\\s*,\\s*(${CODE_STRING})`, 'gi');
 
-/** The last literal of a call matched by AUTH_CALL or CONNECT_CALL, hidden (its quotes kept). */
+/** A PHP or Ruby key named like a secret, then its literal, maybe through a call: `'password' => 'x'`, `'password' => bcrypt('x')`. */
+const ARROW_SECRET = new RegExp(`(["'])\\w*(?:pass|pwd|secret|token|key)\\w*\\1\\s*=>\\s*(?:[\\w:]+\\(\\s*)?(${CODE_STRING})`, 'gi');
+
+/** The last literal of a call matched by AUTH_CALL, CONNECT_CALL or ARROW_SECRET, hidden (its quotes kept). */
 function hideLastLiteral(call: string, literal: string): string {
   return `${call.slice(0, call.length - literal.length + 1)}${REDACTED}${literal.charAt(0)}`;
 }
 
 /**
  * In code given to an interpreter (`ruby -e`, `perl -e`, `php -r`, `python -c`), the password given
- * positionally to an auth or a connect call. Named arguments (`password='x'`, `{password: 'x'}`) are
- * the assignment and header rules'.
+ * positionally to an auth or a connect call, and the value of a PHP or Ruby key named like a secret
+ * (`'password' => 'x'`). Named arguments (`password='x'`, `{password: 'x'}`) are the assignment and
+ * header rules'.
  */
 function redactCallSecrets(text: string): string {
-  return text.replace(AUTH_CALL, hideLastLiteral).replace(CONNECT_CALL, hideLastLiteral);
+  return text.replace(AUTH_CALL, hideLastLiteral).replace(CONNECT_CALL, hideLastLiteral).replace(ARROW_SECRET, (arrow: string, _quote: string, literal: string) => hideLastLiteral(arrow, literal));
 }
 
 /** Where the word holding `from` ends: its NUL, or the end of the text. */
@@ -1080,6 +1086,8 @@ function readsPasswordOnStdin(words: readonly string[], k: number, tool: string,
   // ansible-vault encrypt_string (the string on stdin when none is given); a secret's file that is
   // standard input (kubeseal --from-file=/dev/stdin, kubectl create secret … --from-file=k=/dev/stdin).
   if (tool === 'ansible-vault' && words.indexOf('encrypt_string', k + 1) > k) return true;
+  // elasticsearch-keystore add -x NAME (opensearch's too): the value on standard input.
+  if ((tool === 'elasticsearch-keystore' || tool === 'opensearch-keystore') && words[k + 1] === 'add') return true;
   if ((tool === 'kubeseal' || words.indexOf('secret', k + 1) > k) && words.some((w, j) => j > k && w.endsWith('/dev/stdin'))) return true;
   // read -s (silent: a password typed or given as a here-string), vercel env add NAME ENV (the value on stdin).
   if (tool === 'read' && hasOptionLetter(words, k, 's')) return true;
