@@ -1021,7 +1021,7 @@ function hasOptionLetter(words: readonly string[], k: number, letter: string): b
 
 /** `-abc`: single-dash options, letters only, more than one. */
 function isLetterCluster(word: string): boolean {
-  return word.length > 2 && word.charCodeAt(1) !== 45 && /^-[A-Za-z]+$/.test(word);
+  return word.length > 2 && /^-[A-Za-z]+$/.test(word);
 }
 
 /** Programs that take ssh's -o options. */
@@ -1560,7 +1560,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         const uri = w.startsWith('--uri=') ? 6 : 0;
         if (w.includes('://') || (uri === 0 && w.startsWith('-'))) continue;
         const m = /^([^\s:@/]+):([^@\s]+)@/.exec(w.slice(uri));
-        if (m !== null && m[2] !== REDACTED) out[j] = `${w.slice(0, uri)}${m[1] as string}:${REDACTED}${w.slice(uri + m[0].length - 1)}`;
+        if (m !== null) out[j] = `${w.slice(0, uri)}${m[1] as string}:${REDACTED}${w.slice(uri + m[0].length - 1)}`;
       }
     }
     // Positional secrets of the tools that take them so.
@@ -1585,7 +1585,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     // echo 'host:port:db:user:PASSWORD' >> ~/.pgpass (the redirection's file is a word here): the field after the fourth colon.
     if (ECHOES.has(tool) && words.some((w) => w.endsWith('.pgpass'))) {
       for (let j = k + 1; j < words.length; j++) {
-        const m = /^((?:[^:\n]*:){4})(?!\*\*\*\*)[^\n]+/.exec(out[j] as string);
+        const m = /^((?:[^:\n]*:){4})[^\n]+/.exec(out[j] as string);
         if (m !== null && !(words[j] as string).endsWith('.pgpass')) out[j] = `${m[1] as string}${REDACTED}`;
       }
     }
