@@ -35,6 +35,7 @@ const STUBS = [
   'ruby', 'perl', 'php', 'python3', 'find', 'screen', 'at', 'crontab', 'ssh-add', 'qpdf',
   'ngrok', 'doppler', 'cosign', 'ansible-vault', 'kubeseal', 'expect',
   'valkey-cli', 'wp', 'django-admin', 'elasticsearch-keystore',
+  'restic', 'beeline', 'cryptsetup',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

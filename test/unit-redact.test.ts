@@ -155,6 +155,17 @@ describe('secret redaction: what stays readable', () => {
     ['ssh -o ProxyCommand=none -o StrictHostKeyChecking=no -o PasswordAuthentication=no h', 'ssh -o ProxyCommand=none -o StrictHostKeyChecking=no -o PasswordAuthentication=no h'],
     ["printf 'machine a login b password x1\\nmachine c password x2\\n' > n", "printf 'machine a login b password ****\\nmachine c password ****\\n' > n"],
     ['echo "reset the password for kim"', 'echo "reset the password for kim"'],
+    // a command that prints a secret: what it prints is hidden, the command stays readable
+    ["restic -r b --password-command 'echo x1' snapshots", "restic -r b --password-command 'echo ****' snapshots"],
+    ["restic -r b --password-command 'pass show restic' snapshots", "restic -r b --password-command 'pass show restic' snapshots"],
+    ["impala-shell -l --ldap_password_cmd='printf %s x1'", "impala-shell -l '--ldap_password_cmd=printf **** ****'"],
+    ['rclone ls r: --password-command "cat <<< x1"', 'rclone ls r: --password-command "cat <<< ****"'],
+    ["restic --password-command='echo x1 x2' init", "restic '--password-command=echo **** ****' init"],
+    ['cryptsetup open f v --key-file <(echo -n x1)', 'cryptsetup open f v --key-file <(echo -n ****)'],
+    ['gpg --passphrase-file <(printf x1) -d f.gpg', 'gpg --passphrase-file <(printf ****) -d f.gpg'],
+    ['tool --config-file <(echo a=1)', 'tool --config-file <(echo a=1)'],
+    ['make build-cmd', 'make build-cmd'],
+    ['beeline -u jdbc:hive2://h:10000 -n kim -p x1', 'beeline -u jdbc:hive2://h:10000 -n kim -p ****'],
   ];
   for (const [input, output] of exact) it(`exact: ${JSON.stringify(input)}`, () => assert.equal(r.line(input), output));
 
@@ -234,6 +245,10 @@ describe('linear-time matching', () => {
       'mc alias set '.repeat(315),
       'x <<< '.repeat(682),
       '/p:'.repeat(1365),
+      '--password-command '.repeat(215),
+      `-${'a-'.repeat(2040)}pass_cmd`,
+      `--${'a-'.repeat(2040)}x=${'y'.repeat(10)}`,
+      '--key-file <(echo '.repeat(227),
     ];
     for (const h of hostile) {
       r.line(h);

@@ -217,6 +217,10 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'script', line: `ruby -e "h = { 'api_key' => 'Zq726', 'host' => 'h1' }"`, secrets: ['Zq726'], keep: ['api_key', 'h1'] },
   { category: 'script', line: `django-admin shell -c "from django.contrib.auth.models import User; User.objects.create_superuser('kim', 'k@x', 'Zq723')"`, secrets: ['Zq723'], keep: ['kim', 'k@x'] },
   { category: 'positional', line: 'elasticsearch-keystore add -x bootstrap.password <<< Zq718', secrets: ['Zq718'], keep: ['bootstrap.password'], typedOnly: true },
+  // a tenth batch (2026-12-07): backups, archives, webhooks, cloud and package-manager logins
+  { category: 'script', line: "restic -r /srv/b --password-command 'echo Zq1054' snapshots", secrets: ['Zq1054'], keep: ['/srv/b', 'snapshots'] },
+  { category: 'glued', line: 'beeline -u jdbc:hive2://h1:10000 -n kim -p Zq1037', secrets: ['Zq1037'], keep: ['jdbc:hive2://h1:10000', 'kim'] },
+  { category: 'script', line: 'cryptsetup open /tmp/eo-none.img v --key-file <(echo -n Zq1093)', secrets: ['Zq1093'], keep: ['/tmp/eo-none.img', '--key-file'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

@@ -133,6 +133,7 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   poetry: ['-p'], // poetry publish -p
   ...Object.fromEntries(SNMP_TOOLS.map((t) => [t, ['-c', '-A', '-X']])), // community, auth and privacy passphrases
   ipmitool: ['-P', '-k', '-y'], // password, Kg key (text, hex)
+  beeline: ['-p'], // Hive's: -n user -p password (-w names a password file)
   isql: ['-P'], // Sybase's (unixODBC's isql takes DSN USER PASSWORD: in command())
   osql: ['-P'],
   tsql: ['-P'],
@@ -308,6 +309,24 @@ function isSecretFlag(word: string): boolean {
     start--;
   }
   return SECRET_FLAG_SUFFIX.test(word.slice(start));
+}
+
+/**
+ * A flag whose value is a command that prints a secret: restic's and rclone's --password-command,
+ * impala-shell's --ldap_password_cmd. The value is read as a script whose output is hidden.
+ */
+const SECRET_COMMAND_FLAG = /^--?(?:[a-z0-9]+[-_.])*(?:pass|password|passphrase|secret|token|key)[-_](?:command|cmd|eval)$/i;
+/** Is word[0, end) such a flag? */
+function isSecretCommandFlag(word: string, end = word.length): boolean {
+  const last = word.charCodeAt(end - 1);
+  // …d or …l first, without cutting the word: most flags end otherwise.
+  return (last === 100 || last === 108) && SECRET_COMMAND_FLAG.test(end === word.length ? word : word.slice(0, end));
+}
+
+/** A flag that names a file holding a secret (cryptsetup --key-file, --password-file, --passphrase-file). */
+const SECRET_FILE_FLAG = /^--?(?:[a-z0-9]+[-_.])*(?:pass|password|passphrase|secret|token|key)[-_]?file$/i;
+function isSecretFileFlag(word: string): boolean {
+  return word.charCodeAt(0) === 45 && word.endsWith('file') && SECRET_FILE_FLAG.test(word);
 }
 
 /** Does a NAME in NAME=value or a header name say secret? */
@@ -1169,7 +1188,8 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
    * (`curl -u "$U"`) has its assignment in the same line redacted too
    * (`U=bob:x; …`): a second pass with those names.
    */
-  const line = (text: string, depth: number): string => {
+  /** `printsSecret`: what the script prints is a secret (restic's --password-command, a key file given as `<(echo x)`). */
+  const line = (text: string, depth: number, printsSecret = false): string => {
     if (depth > MAX_DEPTH) return REDACTED;
     if (commandsLeft <= 0) return text === '' ? text : REDACTED;
     // One plain word (`a` in `$(a)`, a script's last word): only the text rules can apply (no flag,
@@ -1186,7 +1206,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     // Past the budget: the rest of the text is not read, and is hidden (only separators and blanks left is nothing to hide).
     const hiddenTail = end < text.length && /[^\s;&|()]/.test(text.slice(end));
     const valuesOf: string[][] = new Array<string[]>(commands.length);
-    let readsPassword = false;
+    let readsPassword = printsSecret;
     // The first command of the line that runs its standard input gets what echo writes.
     let echoedScript: StdinScript | undefined;
     /** The here-strings of the command being looked at (undefined: it has none), for stdinOf. */
@@ -1243,7 +1263,9 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         if (readsPassword && w.hereString && values[i] !== '') redacted[i] = REDACTED;
         else if (w.hereString && values[i] !== '') redacted[i] = hereScript(words, values, values[i] as string) ?? (redacted[i] as string);
         if (redacted[i] !== values[i]) {
-          out += text.slice(from, w.start) + quoteWord(redacted[i] as string, w.doubleQuoted);
+          // A process substitution rewritten inside (`--key-file <(echo ****)`) stays one, unquoted.
+          const substitution = w.scripts.length > 0 && (values[i] as string).startsWith('<(') && (redacted[i] as string).startsWith('<(');
+          out += text.slice(from, w.start) + (substitution ? (redacted[i] as string) : quoteWord(redacted[i] as string, w.doubleQuoted));
           from = w.end;
           continue;
         }
@@ -1473,6 +1495,22 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
           redactNext(i);
           i++;
         } else out[i] = short.length > 2 && w.charCodeAt(short.length) === 61 ? `${short}=${REDACTED}` : `${short}${REDACTED}`; // -encrypt=x
+        continue;
+      }
+      if (flag && next !== undefined && next.charCodeAt(0) !== 45 && isSecretCommandFlag(w)) {
+        out[i + 1] = line(next, depth + 1, true); // restic --password-command 'echo x'
+        i++;
+        continue;
+      }
+      const valueAt = flag ? w.indexOf('=') + 1 : 0;
+      if (valueAt > 1 && isSecretCommandFlag(w, valueAt - 1)) {
+        out[i] = `${w.slice(0, valueAt)}${line(w.slice(valueAt), depth + 1, true)}`; // --password-command='echo x'
+        continue;
+      }
+      // A key file given as `<(echo x)` (a process substitution as an argument of sh -c's script, say): what it prints.
+      if (flag && next !== undefined && next.startsWith('<(') && next.endsWith(')') && isSecretFileFlag(w)) {
+        out[i + 1] = `<(${line(next.slice(2, -1), depth + 1, true)})`;
+        i++;
         continue;
       }
       if (flag && (isSecretFlag(w) || (w.length <= LONGEST_SECRET_FLAG && SECRET_FLAGS.has(w)))) {
