@@ -20,6 +20,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { shebangNodeFlags } from '../receiver/src/node-flags';
 import { startCollector, type CollectorHandle } from '../test/helpers/backends';
 import { foreignActivity, peakRssKb, sampleProc, waitUntilIdle } from './proc';
 import { AGENT_NODE_FLAGS, ROOT, startWatcher, type WatcherSpec } from './watchers';
@@ -55,14 +56,6 @@ function parseOptions(argv: string[]): Options {
     }
   }
   return options;
-}
-
-/** The Node flags a build's cli.js starts with: its `#!/usr/bin/env -S node FLAGS` line. */
-function shebangNodeFlags(cli: string): string[] {
-  const first = readFileSync(cli, 'utf8').split('\n', 1)[0] ?? '';
-  const match = /^#!.*\bnode((?:\s+--\S+)*)\s*$/.exec(first);
-  if (!match) throw new Error(`${cli}: no "#!... node --flags" line to take the Node flags from`);
-  return match[1]!.trim().split(/\s+/).filter((f) => f.length > 0);
 }
 
 /** The resident set now, in kB (VmRSS). */

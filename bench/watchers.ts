@@ -8,11 +8,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import path from 'node:path';
+import { shebangNodeFlags } from '../receiver/src/node-flags';
 import { sleep, waitUntilIdle } from './proc';
 
 export const ROOT = path.resolve(__dirname, '../..');
-/** The Node flags npm start gives the agent (receiver/src/cli.ts says why). */
-export const AGENT_NODE_FLAGS: readonly string[] = ['--disable-sigusr1', '--max-semi-space-size=4', '--no-allocation-site-pretenuring'];
+/** The Node flags the agent runs with: its #! line's (receiver/src/node-flags.ts; cli.ts says why). */
+export const AGENT_NODE_FLAGS: readonly string[] = shebangNodeFlags();
 const CLI = path.join(ROOT, 'dist/receiver/src/cli.js');
 const FLOOR = path.join(ROOT, 'dist/bench/floor.js');
 export const FLOOR_OBJECT = path.join(ROOT, 'build/bench/floor.bpf.o');

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import path from 'node:path';
+import { shebangNodeFlags } from '../../receiver/src/node-flags';
 
 export const ROOT = path.resolve(__dirname, '../../..');
 export const CLI = path.join(ROOT, 'dist/receiver/src/cli.js');
@@ -30,9 +31,9 @@ export function startAgentIn(wrapper: string, wrapperArgs: string[]): (args: str
 
 export function startAgent(args: string[], env: NodeJS.ProcessEnv = {}, spawnOptions: SpawnOptions = {}, wrapper: string[] = []): AgentRun {
   const [cmd, ...pre] = wrapper.length > 0 ? wrapper : [process.execPath];
-  // Node flags as npm start passes them (receiver/src/cli.ts). --disable-sigusr1: no signal-blocking
-  // watcher thread, so the agent can drop privileges in every thread.
-  const nodeFlags = ['--disable-sigusr1', '--max-semi-space-size=4', '--no-allocation-site-pretenuring'];
+  // Node flags as the agent's #! line gives them (receiver/src/node-flags.ts). --disable-sigusr1: no
+  // signal-blocking watcher thread, so the agent can drop privileges in every thread.
+  const nodeFlags = shebangNodeFlags(CLI);
   const argv = wrapper.length > 0 ? [...pre, process.execPath, ...nodeFlags, CLI, ...args] : [...nodeFlags, CLI, ...args];
   const child = spawn(cmd as string, argv, {
     env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: '', ...env },
