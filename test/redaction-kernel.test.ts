@@ -36,6 +36,7 @@ const STUBS = [
   'ngrok', 'doppler', 'cosign', 'ansible-vault', 'kubeseal', 'expect',
   'valkey-cli', 'wp', 'django-admin', 'elasticsearch-keystore',
   'restic', 'beeline', 'cryptsetup',
+  'otelcol', 'telemetrygen', 'netlify', 'bws', 'influx', 'gopass',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

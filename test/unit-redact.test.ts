@@ -166,6 +166,21 @@ describe('secret redaction: what stays readable', () => {
     ['tool --config-file <(echo a=1)', 'tool --config-file <(echo a=1)'],
     ['make build-cmd', 'make build-cmd'],
     ['beeline -u jdbc:hive2://h:10000 -n kim -p x1', 'beeline -u jdbc:hive2://h:10000 -n kim -p ****'],
+    // OTLP headers as name=value: the scheme word kept, credentials past a space hidden, Honeycomb's key header
+    ['OTEL_EXPORTER_OTLP_HEADERS="authorization=Bearer x1,x-honeycomb-team=x2" ./app', "'OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer ****,x-honeycomb-team=****' ./app"],
+    ["OTEL_EXPORTER_OTLP_HEADERS='Authorization=LumigoToken x1' ./app", 'OTEL_EXPORTER_OTLP_HEADERS=Authorization=**** ./app'],
+    ['otelcol --set=exporters.otlp.headers.authorization="Basic x1"', "otelcol '--set=exporters.otlp.headers.authorization=Basic ****'"],
+    ['curl -H "x-honeycomb-team: x1" https://api.honeycomb.io/1/auth', 'curl -H "x-honeycomb-team: ****" https://api.honeycomb.io/1/auth'],
+    ['curl -d "authorization=Bearer x1&user=kim" h', 'curl -d "authorization=Bearer ****&user=kim" h'],
+    ['echo auth=token', 'echo auth=****'],
+    // a quote escaped in a JSON string (GraphQL in curl -d)
+    [`curl -d '{"query":"login(password: \\"x1\\", user: \\"kim\\")"}' h`, `curl -d '{"query":"login(password: \\"****\\", user: \\"kim\\")"}' h`],
+    // secret setters: KEY VALUE when the key is named like a secret
+    ['netlify env:set API_KEY x1', 'netlify env:set API_KEY ****'],
+    ['tmux setenv GITHUB_TOKEN x1', 'tmux setenv GITHUB_TOKEN ****'],
+    ['tmux setenv EDITOR vim', 'tmux setenv EDITOR vim'],
+    ['security add-generic-password -a kim -s svc -w x1', 'security add-generic-password -a kim -s svc -w ****'],
+    ['echo x1 | pass insert -e db/pw', 'echo **** | pass insert -e db/pw'],
   ];
   for (const [input, output] of exact) it(`exact: ${JSON.stringify(input)}`, () => assert.equal(r.line(input), output));
 
@@ -249,6 +264,9 @@ describe('linear-time matching', () => {
       `-${'a-'.repeat(2040)}pass_cmd`,
       `--${'a-'.repeat(2040)}x=${'y'.repeat(10)}`,
       '--key-file <(echo '.repeat(227),
+      'Authorization=Bearer '.repeat(195),
+      'authorization=a '.repeat(256),
+      'password: \\"'.repeat(341),
     ];
     for (const h of hostile) {
       r.line(h);

@@ -221,6 +221,16 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'script', line: "restic -r /srv/b --password-command 'echo Zq1054' snapshots", secrets: ['Zq1054'], keep: ['/srv/b', 'snapshots'] },
   { category: 'glued', line: 'beeline -u jdbc:hive2://h1:10000 -n kim -p Zq1037', secrets: ['Zq1037'], keep: ['jdbc:hive2://h1:10000', 'kim'] },
   { category: 'script', line: 'cryptsetup open /tmp/eo-none.img v --key-file <(echo -n Zq1093)', secrets: ['Zq1093'], keep: ['/tmp/eo-none.img', '--key-file'] },
+  // an eleventh batch (2026-12-07): what observability engineers type (OTLP headers, vendor keys), PaaS secret setters
+  { category: 'assign', line: 'OTEL_EXPORTER_OTLP_HEADERS="x-honeycomb-team=Zq1101hc" ./app', secrets: ['Zq1101hc'], keep: ['OTEL_EXPORTER_OTLP_HEADERS', './app'] },
+  { category: 'header', line: "OTEL_EXPORTER_OTLP_HEADERS='authorization=Bearer Zq1102hc' ./app", secrets: ['Zq1102hc'], keep: ['Bearer', './app'] },
+  { category: 'assign', line: 'otelcol --config c.yaml --set=exporters.otlp.headers.x-honeycomb-team=Zq1106hc', secrets: ['Zq1106hc'], keep: ['c.yaml', 'exporters.otlp.headers.x-honeycomb-team='] },
+  { category: 'header', line: `telemetrygen traces --otlp-header 'x-honeycomb-team="Zq1108hc"' --traces 10`, secrets: ['Zq1108hc'], keep: ['traces', '--traces'] },
+  { category: 'header', line: `curl -d '{"query":"mutation { login(email: \\"a@b\\", password: \\"Zq1155gq\\") { token } }"}' https://h/graphql`, secrets: ['Zq1155gq'], keep: ['mutation', 'https://h/graphql'] },
+  { category: 'setting', line: 'netlify env:set API_KEY Zq1124nl', secrets: ['Zq1124nl'], keep: ['env:set', 'API_KEY'] },
+  { category: 'setting', line: 'bws secret create DB_PASSWORD Zq1128bw proj1', secrets: ['Zq1128bw'], keep: ['DB_PASSWORD', 'proj1'] },
+  { category: 'glued', line: "influx write -b b1 -t Zq1149in 'm v=1'", secrets: ['Zq1149in'], keep: ['b1', 'm v=1'] },
+  { category: 'positional', line: 'echo Zq1131gp | gopass insert -f db/pw', secrets: ['Zq1131gp'], keep: ['db/pw'], typedOnly: true },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

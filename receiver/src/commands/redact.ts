@@ -63,7 +63,8 @@ const MAX_CHAIN = 8;
 const MAX_COMMANDS = 512;
 
 /** Substrings that make a NAME=value or header name secret. */
-const SECRET_WORDS = ['pass', 'pwd', 'secret', 'token', 'key', 'auth', 'credential', 'cookie', 'session', 'signature', 'private'];
+// honeycomb-team: Honeycomb's API key header (x-honeycomb-team), in OTEL_EXPORTER_OTLP_HEADERS and Collector configs.
+const SECRET_WORDS = ['pass', 'pwd', 'secret', 'token', 'key', 'auth', 'credential', 'cookie', 'session', 'signature', 'private', 'honeycomb-team'];
 const SECRET_NAMES = new Set(['pw', 'sig', 'jwt', 'bearer', 'sid', 'psk']);
 /** Authorization schemes: the word kept before the hidden credentials (and Splunk HEC's, Opsgenie's, Okta's, Dynatrace's). */
 const AUTH_SCHEMES = new Set(['bearer', 'basic', 'token', 'digest', 'negotiate', 'ntlm', 'apikey', 'aws4-hmac-sha256', 'splunk', 'geniekey', 'ssws', 'api-token']);
@@ -134,6 +135,8 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   ...Object.fromEntries(SNMP_TOOLS.map((t) => [t, ['-c', '-A', '-X']])), // community, auth and privacy passphrases
   ipmitool: ['-P', '-k', '-y'], // password, Kg key (text, hex)
   beeline: ['-p'], // Hive's: -n user -p password (-w names a password file)
+  security: ['-w'], // macOS keychain: add-generic-password -w password
+  influx: ['-t'], // InfluxDB 2's CLI: -t token
   isql: ['-P'], // Sybase's (unixODBC's isql takes DSN USER PASSWORD: in command())
   osql: ['-P'],
   tsql: ['-P'],
@@ -261,7 +264,9 @@ const KEYWORDS = new Set(['if', 'then', 'else', 'elif', 'do', 'while', 'until', 
 const REDIS_CLIS = new Set(['redis-cli', 'valkey-cli', 'keydb-cli']);
 /** Config tools whose settings are plain words (`nmcli … password X`, `rclone … pass X`, `mysqladmin password X`); the others' plain words are subcommands. */
 const PLAIN_SETTING_TOOLS = new Set(['nmcli', 'rclone', 'mysqladmin']);
-const CONFIG_TOOLS = new Set(['aws', 'git', 'npm', 'yarn', 'pnpm', 'gcloud', 'az', 'pip', 'pip3', 'poetry', 'composer', 'cargo', 'heroku', 'dotnet', 'wp', ...PLAIN_SETTING_TOOLS]);
+// netlify env:set, bws secret create, tmux setenv, doppler secrets set, launchctl setenv: KEY VALUE.
+const CONFIG_TOOLS = new Set(['aws', 'git', 'npm', 'yarn', 'pnpm', 'gcloud', 'az', 'pip', 'pip3', 'poetry', 'composer', 'cargo', 'heroku', 'dotnet', 'wp',
+  'netlify', 'bws', 'tmux', 'doppler', 'launchctl', ...PLAIN_SETTING_TOOLS]);
 /** Programs that read a secret on standard input whatever their arguments: a password (chpasswd's `user:password` lines, passwd's `echo -e "x\nx" | passwd`), a Kerberos, Samba or VNC password, a LUKS passphrase. */
 const STDIN_SECRET_READERS = new Set(['chpasswd', 'kinit', 'smbpasswd', 'cryptsetup', 'passwd', 'vncpasswd']);
 
@@ -760,6 +765,19 @@ function redactWebhook(text: string, marker: string): string {
 /** The longest auth scheme word (`aws4-hmac-sha256`): a longer word is none, and is not lower-cased to see. */
 const LONGEST_AUTH_SCHEME = longestOf(AUTH_SCHEMES);
 
+/**
+ * Where the credentials start after an auth scheme word and a space at `s` (`Bearer x`), else -1.
+ * At most LONGEST_AUTH_SCHEME characters are read: a value that is no scheme costs no more.
+ */
+function authSchemeEnd(text: string, s: number): number {
+  let i = s;
+  while (i - s <= LONGEST_AUTH_SCHEME && i < text.length && isHeaderChar(text.charCodeAt(i))) i++;
+  if (i === s || i - s > LONGEST_AUTH_SCHEME || text.charCodeAt(i) !== 32) return -1;
+  const next = text.charCodeAt(i + 1);
+  if (Number.isNaN(next) || next === 32 || next === 0 || next === 34 || next === 39 || next === 10) return -1;
+  return AUTH_SCHEMES.has(lower(text.slice(s, i))) ? i + 1 : -1;
+}
+
 /** `Name: value` and `"name": "value"` where the name says secret. */
 function redactHeaders(text: string): string {
   let out = '';
@@ -793,6 +811,9 @@ function redactHeaders(text: string): string {
     }
     let v = colon + 1;
     while (text[v] === ' ' || text[v] === '\t') v++;
+    // A quote escaped in a JSON string (`"query": "login(password: \"x\")"`, GraphQL in curl -d): the value ends at its escaped close.
+    const escaped = text[v] === '\\' && (text[v + 1] === '"' || text[v + 1] === "'");
+    if (escaped) v++;
     const quote = text[v] === '"' || text[v] === "'" ? text[v] : undefined;
     if (quote) v++;
     // Keep the scheme word of an Authorization value readable.
@@ -800,7 +821,7 @@ function redactHeaders(text: string): string {
     if (schemeEnd > v && schemeEnd - v <= LONGEST_AUTH_SCHEME && AUTH_SCHEMES.has(lower(text.slice(v, schemeEnd)))) v = schemeEnd + 1;
     let end: number;
     if (quote) {
-      end = text.indexOf(quote, v);
+      end = text.indexOf(escaped ? `\\${quote}` : quote, v);
       const last = wordEnd(text, v);
       if (end < 0 || end > last) end = last;
     } else if (before === '' || before === '\n') {
@@ -871,7 +892,20 @@ function redactAssignments(text: string): string {
     let v = eq + 1;
     while (text[v] === '=' || text[v] === ':') v++; // httpie's name==value, name:=value
     ends ??= new NextOf(text, VALUE_END_CHARS);
-    let end = valueEnd(text, v, ends);
+    let end: number;
+    // A header given as name=value (OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer x): the scheme
+    // word stays readable, and the credentials after it run past a space.
+    const quote = text[v] === '"' || text[v] === "'" ? (text[v] as string) : undefined;
+    const afterScheme = authSchemeEnd(text, quote === undefined ? v : v + 1);
+    if (afterScheme > 0) {
+      v = afterScheme;
+      if (quote === undefined) end = valueEnd(text, v, ends, true);
+      else {
+        const close = text.indexOf(quote, v);
+        const last = wordEnd(text, v);
+        end = close < 0 || close > last ? last : close;
+      }
+    } else end = valueEnd(text, v, ends, eq - nameStart >= 13 && lower(text.slice(eq - 13, eq)) === 'authorization');
     if (end > v) {
       out += text.slice(from, v) + REDACTED;
       from = end;
@@ -886,7 +920,7 @@ function redactAssignments(text: string): string {
  * else white space, or `&` `,` `;` when another name= follows (query strings,
  * mount options, cookie lists); else the end of the text.
  */
-function valueEnd(text: string, v: number, ends: NextOf): number {
+function valueEnd(text: string, v: number, ends: NextOf, acrossSpaces = false): number {
   const q = text[v];
   if (q === '"' || q === "'") {
     const close = text.indexOf(q, v + 1);
@@ -896,6 +930,10 @@ function valueEnd(text: string, v: number, ends: NextOf): number {
   let i = ends.find(v);
   while (i < text.length) {
     const c = text.charCodeAt(i);
+    if (acrossSpaces && (c === 32 || c === 9)) {
+      i = ends.find(i + 1); // an Authorization value: `Custom a b`
+      continue;
+    }
     if (c !== 38 && c !== 44 && c !== 59) return i; // white space, a quote or the word's end
     if (nameFollows(text, i + 1)) return i; // & , ; before another name=
     i = ends.find(i + 1);
@@ -1111,6 +1149,9 @@ function readsPasswordOnStdin(words: readonly string[], k: number, tool: string,
   // read -s (silent: a password typed or given as a here-string), vercel env add NAME ENV (the value on stdin).
   if (tool === 'read' && hasOptionLetter(words, k, 's')) return true;
   if (tool === 'vercel' && words[k + 1] === 'env' && words[k + 2] === 'add') return true;
+  // pass and gopass insert, secret-tool store: the secret on standard input when it is not a terminal.
+  if ((tool === 'pass' || tool === 'gopass') && (words[k + 1] === 'insert' || words[k + 1] === 'add')) return true;
+  if (tool === 'secret-tool' && words[k + 1] === 'store') return true;
   if (tool === 'htpasswd' && hasOptionLetter(words, k, 'i')) return true;
   if (tool === 'sshfs' && words.some((w, j) => j > k && w.includes('password_stdin'))) return true;
   if (tool === 'openssl' && words.some((w, j) => j > k && (w === 'stdin' || w === 'fd:0') && /^-pass/.test(words[j - 1] as string))) return true;
