@@ -765,6 +765,15 @@ function redactWebhook(text: string, marker: string): string {
 /** The longest auth scheme word (`aws4-hmac-sha256`): a longer word is none, and is not lower-cased to see. */
 const LONGEST_AUTH_SCHEME = longestOf(AUTH_SCHEMES);
 
+const AUTHORIZATION = 'authorization';
+/** Does text[0, end) end with `suffix` (lower case, ASCII letters), in any case? Without cutting the text. */
+function endsWithLowerCase(text: string, end: number, suffix: string): boolean {
+  const from = end - suffix.length;
+  if (from < 0) return false;
+  for (let i = 0; i < suffix.length; i++) if ((text.charCodeAt(from + i) | 0x20) !== suffix.charCodeAt(i)) return false;
+  return true;
+}
+
 /**
  * Where the credentials start after an auth scheme word and a space at `s` (`Bearer x`), else -1.
  * At most LONGEST_AUTH_SCHEME characters are read: a value that is no scheme costs no more.
@@ -905,7 +914,7 @@ function redactAssignments(text: string): string {
         const last = wordEnd(text, v);
         end = close < 0 || close > last ? last : close;
       }
-    } else end = valueEnd(text, v, ends, eq - nameStart >= 13 && lower(text.slice(eq - 13, eq)) === 'authorization');
+    } else end = valueEnd(text, v, ends, eq - nameStart >= AUTHORIZATION.length && endsWithLowerCase(text, eq, AUTHORIZATION));
     if (end > v) {
       out += text.slice(from, v) + REDACTED;
       from = end;
