@@ -1236,9 +1236,9 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
   /**
    * A typed line or a script argument. A variable whose use was redacted
    * (`curl -u "$U"`) has its assignment in the same line redacted too
-   * (`U=bob:x; …`): a second pass with those names.
+   * (`U=bob:x; …`): a second pass with those names. `printsSecret`: what the script prints is a
+   * secret (restic's --password-command, a key file given as `<(echo x)`).
    */
-  /** `printsSecret`: what the script prints is a secret (restic's --password-command, a key file given as `<(echo x)`). */
   const line = (text: string, depth: number, printsSecret = false): string => {
     if (depth > MAX_DEPTH) return REDACTED;
     if (commandsLeft <= 0) return text === '' ? text : REDACTED;
@@ -1557,7 +1557,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         out[i] = `${w.slice(0, valueAt)}${line(w.slice(valueAt), depth + 1, true)}`; // --password-command='echo x'
         continue;
       }
-      // A key file given as `<(echo x)` (a process substitution as an argument of sh -c's script, say): what it prints.
+      // A key file given as `<(echo x)`: what it prints. Only typed lines and scripts (sh -c) carry it: bash puts /dev/fd/N in argv.
       if (flag && next !== undefined && next.startsWith('<(') && next.endsWith(')') && isSecretFileFlag(w)) {
         out[i + 1] = `<(${line(next.slice(2, -1), depth + 1, true)})`;
         i++;
