@@ -775,16 +775,22 @@ function endsWithLowerCase(text: string, end: number, suffix: string): boolean {
 }
 
 /**
- * Where the credentials start after an auth scheme word and a space at `s` (`Bearer x`), else -1.
- * At most LONGEST_AUTH_SCHEME characters are read: a value that is no scheme costs no more.
+ * After an auth scheme word and its space at `s` (`Bearer x`), else -1. At most LONGEST_AUTH_SCHEME
+ * characters are read: a value that is no scheme costs no more.
  */
 function authSchemeEnd(text: string, s: number): number {
   let i = s;
   while (i - s <= LONGEST_AUTH_SCHEME && i < text.length && isHeaderChar(text.charCodeAt(i))) i++;
   if (i === s || i - s > LONGEST_AUTH_SCHEME || text.charCodeAt(i) !== 32) return -1;
-  const next = text.charCodeAt(i + 1);
-  if (Number.isNaN(next) || next === 32 || next === 0 || next === 34 || next === 39 || next === 10) return -1;
   return AUTH_SCHEMES.has(lower(text.slice(s, i))) ? i + 1 : -1;
+}
+
+/** authSchemeEnd, when credentials follow in the same word (not a blank, a quote or the word's end). */
+function credentialsAfterScheme(text: string, s: number): number {
+  const at = authSchemeEnd(text, s);
+  if (at < 0) return -1;
+  const next = text.charCodeAt(at);
+  return Number.isNaN(next) || next === 32 || next === 0 || next === 34 || next === 39 || next === 10 ? -1 : at;
 }
 
 /** `Name: value` and `"name": "value"` where the name says secret. */
@@ -826,8 +832,8 @@ function redactHeaders(text: string): string {
     const quote = text[v] === '"' || text[v] === "'" ? text[v] : undefined;
     if (quote) v++;
     // Keep the scheme word of an Authorization value readable.
-    const schemeEnd = text.indexOf(' ', v);
-    if (schemeEnd > v && schemeEnd - v <= LONGEST_AUTH_SCHEME && AUTH_SCHEMES.has(lower(text.slice(v, schemeEnd)))) v = schemeEnd + 1;
+    const afterScheme = authSchemeEnd(text, v);
+    if (afterScheme > 0) v = afterScheme;
     let end: number;
     if (quote) {
       end = text.indexOf(escaped ? `\\${quote}` : quote, v);
@@ -905,7 +911,7 @@ function redactAssignments(text: string): string {
     // A header given as name=value (OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer x): the scheme
     // word stays readable, and the credentials after it run past a space.
     const quote = text[v] === '"' || text[v] === "'" ? (text[v] as string) : undefined;
-    const afterScheme = authSchemeEnd(text, quote === undefined ? v : v + 1);
+    const afterScheme = credentialsAfterScheme(text, quote === undefined ? v : v + 1);
     if (afterScheme > 0) {
       v = afterScheme;
       if (quote === undefined) end = valueEnd(text, v, ends, true);
