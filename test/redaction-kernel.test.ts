@@ -37,6 +37,7 @@ const STUBS = [
   'valkey-cli', 'wp', 'django-admin', 'elasticsearch-keystore',
   'restic', 'beeline', 'cryptsetup',
   'otelcol', 'telemetrygen', 'netlify', 'bws', 'influx', 'gopass',
+  'npx', 'ftp', 'fish', 'setenv', 'ab', 'pkcs11-tool', 'oathtool',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

@@ -181,6 +181,36 @@ describe('secret redaction: what stays readable', () => {
     ['tmux setenv EDITOR vim', 'tmux setenv EDITOR vim'],
     ['security add-generic-password -a kim -s svc -w x1', 'security add-generic-password -a kim -s svc -w ****'],
     ['echo x1 | pass insert -e db/pw', 'echo **** | pass insert -e db/pw'],
+    // through wrappers: what the wrapped command reads on standard input
+    ['sudo chpasswd <<< kim:x1', 'sudo chpasswd <<< ****'],
+    ['echo x1 | sudo passwd --stdin kim', 'echo **** | sudo passwd --stdin kim'],
+    ['npx wrangler secret put API_KEY <<< x1', 'npx wrangler secret put API_KEY <<< ****'],
+    ['sudo -u kim apt-get install -y vim <<< y', 'sudo -u kim apt-get install -y vim <<< y'],
+    ['sudo -S apt-get update <<< x1', 'sudo -S apt-get update <<< ****'],
+    ['gh secret set API_KEY <<< x1', 'gh secret set API_KEY <<< ****'],
+    ["ftp -n h1 <<< 'user kim x1'", "ftp -n h1 <<< 'user kim ****'"],
+    // a script inside a word the command's rules changed: hidden whole when its own rules hide something
+    ["mysql --defaults-extra-file=<(printf '[client]\\npassword=%s\\n' x1) shop", 'mysql --defaults-extra-file=<(****) shop'],
+    ["printf -v cfg 'token=%s' x1", 'printf -v cfg token=**** ****'],
+    ["printf '%s\\n' a b", "printf '%s\\n' a b"],
+    // csh's setenv, fish's set, unixODBC's isql with options first, ab's user flags
+    ["fish -c 'set -gx API_TOKEN x1; ./deploy'", "fish -c 'set -gx API_TOKEN ****; ./deploy'"],
+    ['setenv DB_PASSWORD x1', 'setenv DB_PASSWORD ****'],
+    ['setenv EDITOR vim', 'setenv EDITOR vim'],
+    ['set -o vi', 'set -o vi'],
+    ['isql -v mydsn kim x1', 'isql -v mydsn kim ****'],
+    ['isql -U sa -P x1 -S srv', 'isql -U sa -P **** -S srv'],
+    ['ab -n 10 -A kim:x1 -P kim:x2 http://h/', 'ab -n 10 -A kim:**** -P kim:**** http://h/'],
+    // PINs and one-time passwords: flags, names, a URL's query
+    ['pkcs11-tool --login --so-pin x1 --init-pin --new-pin x2', 'pkcs11-tool --login --so-pin **** --init-pin --new-pin ****'],
+    ['ykman piv keys generate --pin x1 9a pub.pem', 'ykman piv keys generate --pin **** 9a pub.pem'],
+    ['p11tool --login --set-pin=x1 --list-all', 'p11tool --login --set-pin=**** --list-all'],
+    ['oathtool --totp -b x1', 'oathtool --totp -b ****'],
+    ['tpm2_nvdefine -P x1 0x1500016', 'tpm2_nvdefine -P **** 0x1500016'],
+    ['tpm2_changeauth -c owner x1', 'tpm2_changeauth -c owner ****'],
+    ['curl "https://h/cb?state=abc&code=x1"', 'curl "https://h/cb?state=abc&code=****"'],
+    ['go run . --spin --totp EXIT_CODE=1 country_code=US', 'go run . --spin --totp EXIT_CODE=1 country_code=US'],
+    ['curl "https://h/search?q=code&code_style=x"', 'curl "https://h/search?q=code&code_style=x"'],
   ];
   for (const [input, output] of exact) it(`exact: ${JSON.stringify(input)}`, () => assert.equal(r.line(input), output));
 
@@ -267,6 +297,12 @@ describe('linear-time matching', () => {
       'Authorization=Bearer '.repeat(195),
       'authorization=a '.repeat(256),
       'password: \\"'.repeat(341),
+      'npx '.repeat(1024),
+      '--init-pin '.repeat(372),
+      `--password=${'$(a)'.repeat(1020)}`,
+      `--password=${Array.from({ length: 400 }, (_, i) => `$(echo ${i})`).join('')}`,
+      '--password=$(echo x) '.repeat(195),
+      '?code='.repeat(682),
     ];
     for (const h of hostile) {
       r.line(h);

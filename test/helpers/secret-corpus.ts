@@ -49,7 +49,7 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'url', line: 'git clone https://ghp_Zq28aaaabbbbccccdddd@gh.example/r.git', secrets: ['Zq28aaaabbbbccccdddd'], keep: ['gh.example/r.git'] },
   { category: 'url', line: 'redis-cli -u redis://:Zq29red@cache1:6379', secrets: ['Zq29red'], keep: ['cache1:6379'] },
   // query strings and form bodies
-  { category: 'query', line: "curl 'https://api.example/cb?code=1&access_token=Zq30at&x=2'", secrets: ['Zq30at'], keep: ['x=2', 'code=1'] },
+  { category: 'query', line: "curl 'https://api.example/cb?code=1&access_token=Zq30at&x=2'", secrets: ['Zq30at'], keep: ['x=2', 'cb?code='] }, // an OAuth callback's code is a credential too (RFC 6749 10.5): hidden since batch 12
   { category: 'query', line: 'curl -d client_id=app -d client_secret=Zq31cs https://idp.example/token', secrets: ['Zq31cs'], keep: ['client_id=app'] },
   { category: 'query', line: "curl -d 'username=gina&password=Zq32pw&remember=1' http://h/login", secrets: ['Zq32pw'], keep: ['username=gina', 'remember=1'] },
   { category: 'query', line: 'wget "http://h/dl?api_key=Zq33ak"', secrets: ['Zq33ak'], keep: ['wget'] },
@@ -231,6 +231,19 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'setting', line: 'bws secret create DB_PASSWORD Zq1128bw proj1', secrets: ['Zq1128bw'], keep: ['DB_PASSWORD', 'proj1'] },
   { category: 'glued', line: "influx write -b b1 -t Zq1149in 'm v=1'", secrets: ['Zq1149in'], keep: ['b1', 'm v=1'] },
   { category: 'positional', line: 'echo Zq1131gp | gopass insert -f db/pw', secrets: ['Zq1131gp'], keep: ['db/pw'], typedOnly: true },
+  // a twelfth batch (2026-12-07): wrappers before stdin readers, other shells' setters, PINs and one-time codes, load testers
+  { category: 'positional', line: 'sudo chpasswd <<< kim:Zq1501cp', secrets: ['Zq1501cp'], keep: ['sudo', 'chpasswd'], typedOnly: true },
+  { category: 'positional', line: 'echo Zq1503ep | sudo passwd --stdin kim', secrets: ['Zq1503ep'], keep: ['--stdin', 'kim'], typedOnly: true },
+  { category: 'positional', line: 'npx wrangler secret put API_KEY <<< Zq1307nw', secrets: ['Zq1307nw'], keep: ['wrangler', 'API_KEY'], typedOnly: true },
+  { category: 'script', line: "ftp -n h1 <<< 'user kim Zq1321ft'", secrets: ['Zq1321ft'], keep: ['h1', 'kim'], typedOnly: true },
+  { category: 'script', line: "mysql --defaults-extra-file=<(printf '[client]\\npassword=%s\\n' Zq1326md) shop", secrets: ['Zq1326md'], keep: ['shop'], typedOnly: true },
+  { category: 'setting', line: "fish -c 'set -gx API_TOKEN Zq1245fs; ./deploy'", secrets: ['Zq1245fs'], keep: ['API_TOKEN', './deploy'] },
+  { category: 'setting', line: 'setenv DB_PASSWORD Zq1301se', secrets: ['Zq1301se'], keep: ['DB_PASSWORD'] },
+  { category: 'positional', line: 'isql -v mydsn kim Zq1232is', secrets: ['Zq1232is'], keep: ['mydsn', 'kim'] },
+  { category: 'user', line: 'ab -n 10 -A kim:Zq1259ab http://h1/', secrets: ['Zq1259ab'], keep: ['kim', 'http://h1/'] },
+  { category: 'flag', line: 'pkcs11-tool --login --so-pin Zq1405so --init-pin --new-pin Zq1406np', secrets: ['Zq1405so', 'Zq1406np'], keep: ['--init-pin', '--new-pin'] },
+  { category: 'positional', line: 'oathtool --totp -b Zq1411ot', secrets: ['Zq1411ot'], keep: ['--totp'] },
+  { category: 'query', line: 'curl "https://h1/cb?state=abc&code=Zq1413qc"', secrets: ['Zq1413qc'], keep: ['state=abc'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

@@ -10,8 +10,8 @@
  * backtracking regular expression), so the cost is linear in the input.
  * The rules, in README order:
  *  1. values of flags whose name says password, passphrase, token, secret,
- *     key, cookie, auth, credential, bearer (`--db-password x`, `-storepass x`,
- *     `--token=x`);
+ *     key, cookie, auth, credential, bearer, pin, otp (`--db-password x`,
+ *     `-storepass x`, `--token=x`, `--so-pin x`);
  *  2. ambiguous short flags by tool: `mysql -px`/`-p x`, `sshpass -px`,
  *     `redis-cli -a x`, `7z -px`, `zip -P x`, `ldapsearch -w x`, `sqlcmd -P x`,
  *     `mongo -p x`, `docker login -p x`, `openssl -k x`, `curl -b x`, `htpasswd -b … x`;
@@ -22,8 +22,9 @@
  *     token, secret, auth, session, password or cookie;
  *  5. URL passwords, and URL user names that look like tokens;
  *  6. `NAME=value` anywhere in a word, where NAME says pass, pwd, secret,
- *     token, key, auth, credential, session, cookie, signature (query strings,
- *     form bodies, `--env=DB_PASSWORD=x`, `-Dx.keyStorePassword=x`, conninfo);
+ *     token, key, auth, credential, session, cookie, signature, pin, otp (query
+ *     strings, form bodies, `--env=DB_PASSWORD=x`, `-Dx.keyStorePassword=x`,
+ *     conninfo), and a URL query's one-time `code=` and `otp=`;
  *  7. `pass:x` and `env:X` arguments (openssl);
  *  8. well-known token formats anywhere (ghp_, github_pat_, glpat-, xox?-,
  *     sk_live_, AKIA…, npm_, hvs., JWTs);
@@ -55,6 +56,8 @@ const NO_NAMES: ReadonlySet<string> = new Set();
 const MAX_DEPTH = 4;
 /** Wrappers in a row (`sudo env nice timeout 5 …`) followed before the rest is hidden whole. */
 const MAX_CHAIN = 8;
+/** A word the command's rules changed with more scripts in it than this is hidden whole (each script costs a pass over the word). */
+const MAX_SCRIPTS_IN_CHANGED_WORD = 16;
 /**
  * Simple commands read per argv or typed line, scripts inside it included; the text after them is
  * hidden whole. A 4 KiB script of deploy steps has ~220; 2,000 one-word commands (`a;a;…`) made a
@@ -191,6 +194,10 @@ const PASSWORD_HASHERS = byTool<ReadonlySet<string>>({
 const KV_PUT = byTool<readonly string[]>({ consul: ['kv', 'put'], etcdctl: ['put'] });
 /** ansible-vault encrypt_string's options that take a value: the other words after it are the strings to encrypt. */
 const ANSIBLE_VAULT_WITH_VALUE = new Set(['--vault-password-file', '--vault-pass-file', '--vault-id', '--encrypt-vault-id', '-n', '--name', '--stdin-name', '--output']);
+/** oathtool's options that take a value. */
+const OATHTOOL_WITH_VALUE = new Set(['-d', '--digits', '-w', '--window', '-s', '--time-step-size', '-S', '--start-time', '-N', '--now']);
+/** tpm2_changeauth's options that take a value. */
+const TPM2_CHANGEAUTH_WITH_VALUE = new Set(['-c', '--object-context', '-C', '--parent-context', '-p', '--object-auth', '-r', '--private', '--cphash']);
 /** pulumi config set's options that take a value. */
 const PULUMI_WITH_VALUE = new Set(['-s', '--stack', '-C', '--cwd', '--config-file']);
 /** rman's logons follow these words (`rman target sys/x@db catalog rc/y@cat`), or are glued to them with `=`. */
@@ -226,12 +233,13 @@ const MAX_USER_VALUE = 1024;
 const LONGEST_USER_FLAG = longestOf(USER_FLAGS);
 /** The letters of USER_FLAGS' short flags (-u, -U): a glued user flag (`-ualice:x`) is known by its letter. */
 const USER_FLAG_LETTERS = new Set([...USER_FLAGS].filter((flag) => flag.length === 2).map((flag) => flag.charCodeAt(1)));
-const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'busybox', 'fish', 'rbash']);
-/** Commands that run the rest of their arguments as a command, with the options that take a value and the positionals before it. */
-const WRAPPERS = byTool<{ withValue: readonly string[]; positionals: number }>({
+const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'busybox', 'fish', 'rbash', 'csh', 'tcsh']);
+/** A command that runs the rest of its arguments as a command: its options that take a value, and the positionals before that command. */
+type Wrapper = { withValue: readonly string[]; positionals: number };
+const WRAPPERS = byTool<Wrapper>({
   sudo: { withValue: ['-u', '-g', '-h', '-p', '-C', '-D', '-r', '-t', '-U', '-T', '-R'], positionals: 0 },
   doas: { withValue: ['-u', '-C'], positionals: 0 },
-  env: { withValue: ['-u', '-C', '--unset', '--chdir'], positionals: 0 },
+  env: { withValue: ['-u', '-C', '--unset', '--chdir', '-S', '--split-string'], positionals: 0 }, // -S's value is a command line: command() reads it
   nice: { withValue: ['-n'], positionals: 0 },
   nohup: { withValue: [], positionals: 0 },
   time: { withValue: ['-f', '-o'], positionals: 0 },
@@ -255,18 +263,48 @@ const WRAPPERS = byTool<{ withValue: readonly string[]; positionals: number }>({
   watch: { withValue: ['-n', '-d'], positionals: 0 },
   screen: { withValue: ['-S', '-c', '-e', '-h', '-p', '-t', '-T', '-Logfile'], positionals: 0 }, // screen -dmS NAME cmd (not -X stuff: below)
   'kubectl-exec': { withValue: [], positionals: 0 },
+  npx: { withValue: ['-p', '--package', '-c', '--call'], positionals: 0 },
+  bunx: { withValue: ['-p', '--package'], positionals: 0 },
+  pnpx: { withValue: [], positionals: 0 },
 });
+/** The wrapper words[k] is (screen is one unless it types keys: `screen -X stuff`). */
+function wrapperOf(words: readonly string[], k: number, tool: string): Wrapper | undefined {
+  return tool === 'screen' && words.indexOf('stuff', k + 1) > k ? undefined : WRAPPERS.get(tool);
+}
+/**
+ * Where the command run by the wrapper at words[k] starts (words.length: it runs none): past its
+ * options and their values, NAME=value words and its positionals.
+ */
+function wrappedCommandIndex(words: readonly string[], k: number, wrapper: Wrapper): number {
+  let i = k + 1;
+  let positionals = wrapper.positionals;
+  while (i < words.length) {
+    const w = words[i] as string;
+    if (w === '--') return i + 1;
+    if (w.startsWith('-') && w.length > 1) {
+      // A value follows the flag, or a cluster of letters ending in it (`sudo -iu root`, `screen -dmS name`).
+      i += wrapper.withValue.includes(w) || (isLetterCluster(w) && wrapper.withValue.includes(`-${w.charAt(w.length - 1)}`)) ? 2 : 1;
+    } else if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(w)) i++;
+    else if (positionals > 0) {
+      positionals--;
+      i++;
+    } else break;
+  }
+  return i;
+}
 /** find's options that run a command. */
 const FIND_EXEC = new Set(['-exec', '-execdir', '-ok', '-okdir']);
 const SSH_WITH_VALUE = new Set(['-b', '-c', '-D', '-E', '-e', '-F', '-I', '-i', '-J', '-L', '-l', '-m', '-O', '-o', '-p', '-Q', '-R', '-S', '-W', '-w', '-B']);
 const INTERPRETER = /^(?:python|perl|ruby|node|php|lua|tclsh|awk)[\d.]*$/;
 const KEYWORDS = new Set(['if', 'then', 'else', 'elif', 'do', 'while', 'until', '!', '{', '}', 'time', 'coproc']);
 const REDIS_CLIS = new Set(['redis-cli', 'valkey-cli', 'keydb-cli']);
+/** FTP clients that read their commands on standard input. */
+const FTP_CLIENTS = new Set(['ftp', 'tnftp', 'pftp', 'netkit-ftp']);
 /** Config tools whose settings are plain words (`nmcli … password X`, `rclone … pass X`, `mysqladmin password X`); the others' plain words are subcommands. */
 const PLAIN_SETTING_TOOLS = new Set(['nmcli', 'rclone', 'mysqladmin']);
-// netlify env:set, bws secret create, tmux setenv, doppler secrets set, launchctl setenv: KEY VALUE.
+// netlify env:set, bws secret create, tmux setenv, doppler secrets set, launchctl setenv, csh's setenv: KEY VALUE.
 const CONFIG_TOOLS = new Set(['aws', 'git', 'npm', 'yarn', 'pnpm', 'gcloud', 'az', 'pip', 'pip3', 'poetry', 'composer', 'cargo', 'heroku', 'dotnet', 'wp',
-  'netlify', 'bws', 'tmux', 'doppler', 'launchctl', ...PLAIN_SETTING_TOOLS]);
+  'netlify', 'bws', 'tmux', 'doppler', 'launchctl', 'setenv', ...PLAIN_SETTING_TOOLS]);
 /** Programs that read a secret on standard input whatever their arguments: a password (chpasswd's `user:password` lines, passwd's `echo -e "x\nx" | passwd`), a Kerberos, Samba or VNC password, a LUKS passphrase. */
 const STDIN_SECRET_READERS = new Set(['chpasswd', 'kinit', 'smbpasswd', 'cryptsetup', 'passwd', 'vncpasswd']);
 
@@ -293,7 +331,7 @@ function lower(s: string): string {
 }
 
 /** Does this flag name (`--db-password`, `-storepass`) say its value is a secret? */
-const SECRET_FLAG_SUFFIX = /^(?:pw|pwd|key)$|(?:password|passwd|passphrase|pass|passin|passout|token|secret|apikey|cookie|auth|credentials?|bearer|otp)$/i;
+const SECRET_FLAG_SUFFIX = /^(?:pw|pwd|key|otp|pin)$|(?:password|passwd|passphrase|pass|passin|passout|token|secret|apikey|cookie|auth|credentials?|bearer)$/i;
 /** Flags that take a secret but whose name's end does not say so. */
 const SECRET_FLAGS = new Set(['--secret-string', '--secret-binary', '--token-code', '--mfa-code']);
 const LONGEST_SECRET_FLAG = longestOf(SECRET_FLAGS);
@@ -346,9 +384,22 @@ const SSH_SETTING_NAMES = new Set([
   'challengeresponseauthentication', 'gssapiauthentication', 'hostbasedauthentication', 'preferredauthentications', 'numberofpasswordprompts',
 ]);
 const LONGEST_SSH_SETTING_NAME = longestOf(SSH_SETTING_NAMES);
+/** A PIN or a one-time password by its name's last part: `PIN`, `--so-pin`, `SIM_PIN`, `user.otp`, `--otp` (not `--spin`, `--totp`). */
+function isPinName(name: string): boolean {
+  const n = name.length;
+  if (n < 3) return false;
+  const last = name.charCodeAt(n - 1) | 32;
+  if (last !== 110 && last !== 112) return false; // …n, …p
+  const tail = lower(name.slice(n - 3));
+  if (tail !== 'pin' && tail !== 'otp') return false;
+  const before = n === 3 ? 45 : name.charCodeAt(n - 4);
+  return before === 45 || before === 95 || before === 46;
+}
+
 function isSecretName(name: string): boolean {
   // ssh's names are letters only: a name with . or _ (keyStorePassword's Java property, DB_PASSWORD) is not lower-cased to see.
   if (SECRET_WORD.test(name)) return !(name.length <= LONGEST_SSH_SETTING_NAME && name.length >= 12 && !name.includes('.') && !name.includes('_') && SSH_SETTING_NAMES.has(lower(name)));
+  if (isPinName(name)) return true;
   if (name.length > 6 || name.length < 2) return false;
   return SECRET_NAMES.has(lower(name.charCodeAt(0) === 45 ? name.replace(/^-+/, '') : name));
 }
@@ -891,6 +942,18 @@ class NextOf {
   }
 }
 
+/**
+ * A one-time credential in a URL's query: an OAuth authorization code, a reset or login code, a
+ * one-time password (`/callback?state=s&code=x`, `?otp=x`). Only after ? or &: `--exit-code=1`
+ * and `CODE=x` are no such thing.
+ */
+function isQuerySecret(text: string, nameStart: number, eq: number): boolean {
+  const before = text.charCodeAt(nameStart - 1);
+  if ((before !== 63 && before !== 38) || eq - nameStart > 4) return false;
+  const name = lower(text.slice(nameStart, eq));
+  return name === 'code' || name === 'otp';
+}
+
 /** `NAME=value` anywhere in the text, NAME secret-looking. */
 function redactAssignments(text: string): string {
   let out = '';
@@ -900,7 +963,7 @@ function redactAssignments(text: string): string {
   while (eq >= 0) {
     let nameStart = eq;
     while (nameStart > from && eq - nameStart < 128 && isNameChar(text.charCodeAt(nameStart - 1))) nameStart--;
-    if (nameStart === eq || !isSecretName(text.slice(nameStart, eq))) {
+    if (nameStart === eq || !(isSecretName(text.slice(nameStart, eq)) || isQuerySecret(text, nameStart, eq))) {
       eq = text.indexOf('=', eq + 1);
       continue;
     }
@@ -1138,11 +1201,19 @@ const STDIN_CRON = 4;
  * `hereStrings`: its words that are here-strings (what it reads, not arguments), if any.
  */
 function stdinOf(words: readonly string[], hereStrings: readonly boolean[] | undefined): number {
-  const k = programIndex(words);
-  if (k >= words.length) return 0;
-  // Every simple command of every line comes here (2,000 in a 4 KiB `a;a;…`): the program's name is cut out once.
-  const tool = baseName(words[k] as string);
-  return (readsPasswordOnStdin(words, k, tool, hereStrings !== undefined) ? STDIN_PASSWORD : 0) | runsStdin(words, k, tool, hereStrings);
+  let k = programIndex(words);
+  let bits = 0;
+  // Through wrappers (`sudo chpasswd`, `echo x | sudo passwd --stdin kim`): the standard input
+  // is the wrapped command's, and the wrapper's own flags may say a password comes (`sudo -S`).
+  for (let chain = 0; k < words.length; chain++) {
+    // Every simple command of every line comes here (2,000 in a 4 KiB `a;a;…`): the program's name is cut out once.
+    const tool = baseName(words[k] as string);
+    if (readsPasswordOnStdin(words, k, tool, hereStrings !== undefined)) bits |= STDIN_PASSWORD;
+    const wrapper = chain < MAX_CHAIN ? wrapperOf(words, k, tool) : undefined;
+    if (wrapper === undefined) return bits | runsStdin(words, k, tool, hereStrings);
+    k = wrappedCommandIndex(words, k, wrapper);
+  }
+  return bits;
 }
 
 /**
@@ -1167,6 +1238,9 @@ function readsPasswordOnStdin(words: readonly string[], k: number, tool: string,
   // pass and gopass insert, secret-tool store: the secret on standard input when it is not a terminal.
   if ((tool === 'pass' || tool === 'gopass') && (words[k + 1] === 'insert' || words[k + 1] === 'add')) return true;
   if (tool === 'secret-tool' && words[k + 1] === 'store') return true;
+  // gh secret set NAME, wrangler secret put NAME, firebase functions:secrets:set NAME: the value on standard input (without --body).
+  if ((tool === 'gh' && words[k + 1] === 'secret' && words[k + 2] === 'set') || (tool === 'wrangler' && words[k + 1] === 'secret' && words[k + 2] === 'put')) return true;
+  if (tool === 'firebase' && words[k + 1] === 'functions:secrets:set') return true;
   if (tool === 'htpasswd' && hasOptionLetter(words, k, 'i')) return true;
   if (tool === 'sshfs' && words.some((w, j) => j > k && w.includes('password_stdin'))) return true;
   if (tool === 'openssl' && words.some((w, j) => j > k && (w === 'stdin' || w === 'fd:0') && /^-pass/.test(words[j - 1] as string))) return true;
@@ -1190,6 +1264,8 @@ function readsPasswordOnStdin(words: readonly string[], k: number, tool: string,
 function runsStdin(words: readonly string[], k: number, tool: string, hereStrings: readonly boolean[] | undefined): number {
   if (tool === 'crontab') return words.indexOf('-', k + 1) > k ? STDIN_CRON : 0;
   if (tool === 'at' || tool === 'batch') return words.indexOf('-f', k + 1) > k ? 0 : STDIN_SHELL;
+  // ftp's commands (`ftp -n <<< 'user kim x'`) are words, as a shell's are: the rules' `user NAME PASSWORD` applies.
+  if (FTP_CLIENTS.has(tool)) return STDIN_SHELL;
   const shell = SHELLS.has(tool);
   if (!shell && tool !== 'ssh' && tool !== 'autossh') return 0;
   let positionals = 0;
@@ -1306,6 +1382,26 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       }
       firstPass[c] = redacted;
     }
+    /**
+     * A word its command's rules changed and that holds scripts (`--defaults-extra-file=<(printf
+     * 'password=%s' x)`): a script whose own rules hide something is hidden whole, when the command's
+     * edit lies inside it (the result then hides what either hid: the two edits cannot be merged).
+     * Otherwise the command's edit stands alone.
+     */
+    const withScriptsRedacted = (value: string, redacted: string, w: Word): string => {
+      if (w.scripts.length > MAX_SCRIPTS_IN_CHANGED_WORD) return REDACTED;
+      let out = redacted;
+      for (const [s, e] of w.scripts) {
+        const inner = text.slice(s, e);
+        const at = value.indexOf(inner);
+        if (inner === '' || at < 0 || value.indexOf(inner, at + 1) >= 0) continue; // not once, verbatim, in the value
+        const prefix = value.slice(0, at);
+        const suffix = value.slice(at + inner.length);
+        if (out.length < prefix.length + suffix.length || !out.startsWith(prefix) || !out.endsWith(suffix)) continue;
+        if (line(inner, depth + 1) !== inner) out = `${prefix}${REDACTED}${suffix}`;
+      }
+      return out;
+    };
     // Edits come in text order (commands, their words, the scripts in a word): written as they come.
     let out = '';
     let from = 0;
@@ -1318,6 +1414,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         // A here-string (`<<< x`) is the command's standard input: a password when it reads one there.
         if (readsPassword && w.hereString && values[i] !== '') redacted[i] = REDACTED;
         else if (w.hereString && values[i] !== '') redacted[i] = hereScript(words, values, values[i] as string) ?? (redacted[i] as string);
+        if (redacted[i] !== values[i] && w.scripts.length > 0) redacted[i] = withScriptsRedacted(values[i] as string, redacted[i] as string, w);
         if (redacted[i] !== values[i]) {
           // A process substitution rewritten inside (`--key-file <(echo ****)`) stays one, unquoted.
           const substitution = w.scripts.length > 0 && (values[i] as string).startsWith('<(') && (redacted[i] as string).startsWith('<(');
@@ -1386,40 +1483,29 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     const tool = lower(baseName(words[k] as string));
     const has = (w: string): boolean => words.indexOf(w, k + 1) >= 0;
     const shortSecret = [...(SHORT_SECRET_FLAGS.get(tool) ?? [])];
+    if (tool.startsWith('tpm2_')) shortSecret.push('-p', '-P'); // tpm2-tools' authorization values
     if ((LOGIN_TOOLS.has(tool) && has('login')) || (tool === 'dotnet' && has('nuget'))) shortSecret.push('-p');
     // az keyvault secret set --value x, aws ssm put-parameter --value x, glab variable set K --value x.
     if ((tool === 'az' && has('secret')) || (tool === 'aws' && has('put-parameter')) || (tool === 'glab' && has('variable'))) shortSecret.push('--value');
     const httpie = tool === 'http' || tool === 'https' || tool === 'xh';
     const transmission = tool === 'transmission-remote';
-    const userFlags = { has: (f: string): boolean => (f.length <= LONGEST_USER_FLAG && USER_FLAGS.has(f)) || (httpie && f === '-a') || (tool === 'curl' && (f === '-E' || f === '--cert')) || (transmission && f === '-n') };
-    /** userFlags.has(`-${letter}`), without making the string: USER_FLAGS' short flags, httpie's -a, curl's -E, transmission-remote's -n. */
-    const gluedUserFlag = (letter: number): boolean => USER_FLAG_LETTERS.has(letter) || (httpie && letter === 97) || (tool === 'curl' && letter === 69) || (transmission && letter === 110);
+    const apacheBench = tool === 'ab';
+    const userFlags = { has: (f: string): boolean => (f.length <= LONGEST_USER_FLAG && USER_FLAGS.has(f)) || (httpie && f === '-a') || (tool === 'curl' && (f === '-E' || f === '--cert')) || (transmission && f === '-n') || (apacheBench && (f === '-A' || f === '-P')) };
+    /** userFlags.has(`-${letter}`), without making the string: USER_FLAGS' short flags, httpie's -a, curl's -E, transmission-remote's -n, ab's -A and -P. */
+    const gluedUserFlag = (letter: number): boolean => USER_FLAG_LETTERS.has(letter) || (httpie && letter === 97) || (tool === 'curl' && letter === 69) || (transmission && letter === 110) || (apacheBench && (letter === 65 || letter === 80));
     const redactNext = (i: number): void => {
       if (i + 1 < words.length) out[i + 1] = REDACTED;
     };
 
-    const wrapper = tool === 'screen' && has('stuff') ? undefined : WRAPPERS.get(tool);
+    const wrapper = wrapperOf(words, k, tool);
     if (wrapper) {
-      let i = k + 1;
-      let positionals = wrapper.positionals;
-      while (i < words.length) {
-        const w = words[i] as string;
-        if (w === '--') {
-          i++;
-          break;
+      const i = wrappedCommandIndex(words, k, wrapper);
+      if (tool === 'env') {
+        const split = words.findIndex((w, j) => j > k && j < i && (w === '-S' || w === '--split-string'));
+        if (split > k && split + 1 < words.length) {
+          out[split + 1] = line(words[split + 1] as string, depth + 1);
+          return;
         }
-        if (w.startsWith('-') && w.length > 1) {
-          if (tool === 'env' && (w === '-S' || w === '--split-string') && i + 1 < words.length) {
-            out[i + 1] = line(words[i + 1] as string, depth + 1);
-            return;
-          }
-          // A value follows the flag, or a cluster of letters ending in it (`sudo -iu root`, `screen -dmS name`).
-          i += wrapper.withValue.includes(w) || (isLetterCluster(w) && wrapper.withValue.includes(`-${w.charAt(w.length - 1)}`)) ? 2 : 1;
-        } else if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(w)) i++;
-        else if (positionals > 0) {
-          positionals--;
-          i++;
-        } else break;
       }
       if (i < words.length) {
         if (tool === 'watch' && i === words.length - 1) out[i] = line(words[i] as string, depth + 1); // watch 'a script'
@@ -1570,6 +1656,9 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         continue;
       }
       if (flag && (isSecretFlag(w) || (w.length <= LONGEST_SECRET_FLAG && SECRET_FLAGS.has(w)))) {
+        // A secret flag that takes no value before one that does (pkcs11-tool --init-pin --new-pin x): the second's value is the secret.
+        // Only a plain lower-case flag name is taken for one: a secret may start with --.
+        if (next !== undefined && next.length <= 40 && /^--[a-z]+(?:-[a-z]+)*$/.test(next) && isSecretFlag(next)) continue;
         redactNext(i);
         i++;
         continue;
@@ -1645,8 +1734,29 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       const password = service > 0 ? words[service + 1] : undefined;
       if (password !== undefined && !password.startsWith('-')) out[service + 1] = REDACTED;
     }
-    // unixODBC's isql DSN USER PASSWORD (Sybase's isql starts with options: -P, above).
-    if (tool === 'isql' && k + 3 < words.length && ![1, 2, 3].some((n) => (words[k + n] as string).startsWith('-'))) out[k + 3] = REDACTED;
+    // unixODBC's isql [-v -b …] DSN USER PASSWORD (its options are single words). Sybase's isql has
+    // -U -P -S instead (-P: above).
+    if (tool === 'isql' && !words.some((w, j) => j > k && /^-[UPS]/.test(w))) {
+      const password = positionalsAfter(words, k, NO_NAMES)[2];
+      if (password !== undefined) out[password] = REDACTED;
+    }
+    // fish's set -gx NAME VALUE… (its scope and export flags first; SQL's SET has none): a secret-named variable's values.
+    if (tool === 'set') {
+      let j = k + 1;
+      while (j < words.length && /^-[a-zA-Z]+$/.test(words[j] as string)) j++;
+      if (j > k + 1 && j + 1 < words.length && isSecretName(words[j] as string)) for (j++; j < words.length; j++) out[j] = REDACTED;
+    }
+    // oathtool [--totp] [options] KEY [OTP]: a TOTP/HOTP key, and a one-time password to check.
+    if (tool === 'oathtool') for (const j of positionalsAfter(words, k, OATHTOOL_WITH_VALUE)) out[j] = REDACTED;
+    // tpm2-tools: -p and -P are authorization values (their long names end in auth: the flag rule); tpm2_changeauth's new one is positional.
+    if (tool === 'tpm2_changeauth') for (const j of positionalsAfter(words, k, TPM2_CHANGEAUTH_WITH_VALUE)) out[j] = REDACTED;
+    // printf 'password=%s\n' x: a format the rules hid something in fills it from the arguments.
+    if (tool === 'printf') {
+      let format = k + 1;
+      while (format < words.length && (words[format] as string).startsWith('-') && words[format] !== '--') format += words[format] === '-v' ? 2 : 1;
+      if (words[format] === '--') format++;
+      if (format < words.length && out[format] !== words[format] && (words[format] as string).includes('%')) for (let j = format + 1; j < words.length; j++) out[j] = REDACTED;
+    }
     // mysqlsh user:password@host[:port], as --uri or a positional (with a scheme it is a URL: rule 5).
     if (tool === 'mysqlsh') {
       for (let j = k + 1; j < words.length; j++) {
