@@ -38,6 +38,7 @@ const STUBS = [
   'restic', 'beeline', 'cryptsetup',
   'otelcol', 'telemetrygen', 'netlify', 'bws', 'influx', 'gopass',
   'npx', 'ftp', 'fish', 'setenv', 'ab', 'pkcs11-tool', 'oathtool',
+  'pdsh', 'salt', 'ansible', 'systemd-run', 'evil-winrm', 'impacket-psexec', 'kubeadm', 'openconnect',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

@@ -211,6 +211,30 @@ describe('secret redaction: what stays readable', () => {
     ['curl "https://h/cb?state=abc&code=x1"', 'curl "https://h/cb?state=abc&code=****"'],
     ['go run . --spin --totp EXIT_CODE=1 country_code=US', 'go run . --spin --totp EXIT_CODE=1 country_code=US'],
     ['curl "https://h/search?q=code&code_style=x"', 'curl "https://h/search?q=code&code_style=x"'],
+    // commands run on many hosts, and by systemd-run: their own rules
+    ["pdsh -w h[1-3] 'mysql -px1 -e status'", "pdsh -w h[1-3] 'mysql -p**** -e status'"],
+    ["clush -w h1,h2 'redis-cli -a x1 ping'", "clush -w h1,h2 'redis-cli -a **** ping'"],
+    ['pdsh -w h1 uptime', 'pdsh -w h1 uptime'],
+    ["salt '*' cmd.run 'mysql -px1 -e status'", "salt '*' cmd.run 'mysql -p**** -e status'"],
+    ["salt '*' test.ping", "salt '*' test.ping"],
+    ["ansible all -m shell -a 'mysql -px1 -e status'", "ansible all -m shell -a 'mysql -p**** -e status'"],
+    ["ansible all -m user -a 'name=kim password=x1'", "ansible all -m user -a 'name=kim password=****'"],
+    ["systemd-run --unit x sh -c 'mysql -px1'", "systemd-run --unit x sh -c 'mysql -p****'"],
+    ['systemd-run --user -p MemoryMax=1G make -j4', 'systemd-run --user -p MemoryMax=1G make -j4'],
+    // tool by tool
+    ['az sql server create -n s -g g -u kim -p x1', 'az sql server create -n s -g g -u kim -p ****'],
+    ['az deployment group create -g g -f main.bicep -p @params.json', 'az deployment group create -g g -f main.bicep -p @params.json'],
+    ['http -A bearer -a x1 https://h', 'http -A bearer -a **** https://h'],
+    ['http -a kim:x1 https://h', 'http -a kim:**** https://h'],
+    ['impacket-psexec corp/kim:x1@10.0.0.5', 'impacket-psexec corp/kim:****@10.0.0.5'],
+    ['curlftpfs kim:x1@ftp.example.com /mnt/ftp', 'curlftpfs kim:****@ftp.example.com /mnt/ftp'],
+    ['docker pull nginx:1.25@sha256:0123456789abcdef', 'docker pull nginx:1.25@sha256:0123456789abcdef'],
+    ['evil-winrm -u kim -H x1 -i h', 'evil-winrm -u kim -H **** -i h'],
+    ['memtier_benchmark -s h -a x1', 'memtier_benchmark -s h -a ****'],
+    ['kubeadm token create x1.0123456789abcdef', 'kubeadm token create ****'],
+    ['openconnect -u kim --passwd-on-stdin vpn.example.com <<< x1', 'openconnect -u kim --passwd-on-stdin vpn.example.com <<< ****'],
+    ["net use '\\\\h\\s' x1 /user:kim", "net use '\\\\h\\s' **** /user:kim"],
+    ['net use //h/s x1 /user:kim', 'net use //h/s **** /user:kim'],
   ];
   for (const [input, output] of exact) it(`exact: ${JSON.stringify(input)}`, () => assert.equal(r.line(input), output));
 
@@ -303,6 +327,10 @@ describe('linear-time matching', () => {
       `--password=${Array.from({ length: 400 }, (_, i) => `$(echo ${i})`).join('')}`,
       '--password=$(echo x) '.repeat(195),
       '?code='.repeat(682),
+      'pdsh -w h '.repeat(409),
+      'salt cmd.run '.repeat(315),
+      'ansible -a '.repeat(372),
+      'impacket-psexec a:b@'.repeat(204),
     ];
     for (const h of hostile) {
       r.line(h);

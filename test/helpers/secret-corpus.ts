@@ -244,6 +244,17 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'flag', line: 'pkcs11-tool --login --so-pin Zq1405so --init-pin --new-pin Zq1406np', secrets: ['Zq1405so', 'Zq1406np'], keep: ['--init-pin', '--new-pin'] },
   { category: 'positional', line: 'oathtool --totp -b Zq1411ot', secrets: ['Zq1411ot'], keep: ['--totp'] },
   { category: 'query', line: 'curl "https://h1/cb?state=abc&code=Zq1413qc"', secrets: ['Zq1413qc'], keep: ['state=abc'] },
+  // a thirteenth batch (2026-12-07): fleet command runners, cloud and cluster admin, Windows remote tools run from Linux
+  { category: 'script', line: "pdsh -w h1,h2 'mysql -pZq1703pd -e status'", secrets: ['Zq1703pd'], keep: ['h1,h2', 'status'] },
+  { category: 'script', line: "salt '*' cmd.run 'mysql -pZq1674sa -e status'", secrets: ['Zq1674sa'], keep: ['cmd.run', 'status'] },
+  { category: 'script', line: "ansible all -m shell -a 'mysql -pZq1701as -e status'", secrets: ['Zq1701as'], keep: ['shell', 'status'] },
+  { category: 'script', line: "systemd-run --unit x1 sh -c 'mysql -pZq1710sr'", secrets: ['Zq1710sr'], keep: ['--unit', 'x1'] },
+  { category: 'glued', line: 'az sql server create -n s1 -g g1 -u kim -p Zq1624az', secrets: ['Zq1624az'], keep: ['s1', 'kim'] },
+  { category: 'glued', line: 'evil-winrm -u kim -p Zq1638ew -i h1', secrets: ['Zq1638ew'], keep: ['kim', 'h1'] },
+  { category: 'glued', line: 'http -A bearer -a Zq1714hb https://h1', secrets: ['Zq1714hb'], keep: ['bearer', 'https://h1'] },
+  { category: 'user', line: 'impacket-psexec corp/kim:Zq1637ip@10.0.0.5', secrets: ['Zq1637ip'], keep: ['corp/kim:', '@10.0.0.5'] },
+  { category: 'positional', line: 'kubeadm token create Zq1614kt.0123456789abcdef', secrets: ['Zq1614kt'], keep: ['token', 'create'] },
+  { category: 'positional', line: 'openconnect -u kim --passwd-on-stdin vpn.example <<< Zq1641oc', secrets: ['Zq1641oc'], keep: ['kim', 'vpn.example'], typedOnly: true },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

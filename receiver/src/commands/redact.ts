@@ -153,6 +153,12 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   ncftp: ['-p'],
   ncftpget: ['-p'],
   ncftpput: ['-p'],
+  'memtier_benchmark': ['-a'],
+  // Windows remote-access tools run from Linux: a password, or an NT hash to pass (-H).
+  'evil-winrm': ['-p', '-H'],
+  crackmapexec: ['-p', '-H'],
+  nxc: ['-p', '-H'],
+  netexec: ['-p', '-H'],
   plink: ['-pw'], // PuTTY's
   pscp: ['-pw'],
   psftp: ['-pw'],
@@ -184,6 +190,7 @@ const POSITIONAL_SECRETS = byTool<ReadonlyArray<[subcommand: readonly string[], 
   ngrok: [[['add-authtoken'], 1], [['authtoken'], 1]], // ngrok config add-authtoken TOKEN (v3), ngrok authtoken TOKEN (v2)
   doppler: [[['configure', 'set', 'token'], 1]],
   grafana: [[['reset-admin-password'], 1]], // grafana cli admin reset-admin-password
+  kubeadm: [[['token', 'create'], 1], [['token', 'delete'], 1]], // a bootstrap token, id.secret
 });
 /** Options of openssl passwd and mkpasswd that take a value: what is left is passwords (openssl), or a password and a salt (mkpasswd). */
 const PASSWORD_HASHERS = byTool<ReadonlySet<string>>({
@@ -216,7 +223,7 @@ function longestOf(words: ReadonlySet<string>): number {
   return Math.max(...[...words].map((word) => word.length));
 }
 /** Flags that make a command read a password on standard input (docker login, gpg, …). */
-const PASSWORD_STDIN_FLAGS = new Set(['--password-stdin', '--passphrase-fd', '--token-stdin', '--with-token']);
+const PASSWORD_STDIN_FLAGS = new Set(['--password-stdin', '--passphrase-fd', '--token-stdin', '--with-token', '--passwd-on-stdin']);
 const LONGEST_PASSWORD_STDIN_FLAG = longestOf(PASSWORD_STDIN_FLAGS);
 /** Commands whose words a line reading a password on standard input pipes to it. */
 const ECHOES = new Set(['echo', 'printf', 'yes']);
@@ -264,6 +271,14 @@ const WRAPPERS = byTool<Wrapper>({
   screen: { withValue: ['-S', '-c', '-e', '-h', '-p', '-t', '-T', '-Logfile'], positionals: 0 }, // screen -dmS NAME cmd (not -X stuff: below)
   'kubectl-exec': { withValue: [], positionals: 0 },
   npx: { withValue: ['-p', '--package', '-c', '--call'], positionals: 0 },
+  'systemd-run': { withValue: ['-u', '--unit', '-p', '--property', '--description', '--slice', '-E', '--setenv', '--uid', '--gid', '-M', '--machine', '-H', '--host',
+    '--on-active', '--on-boot', '--on-startup', '--on-unit-active', '--on-unit-inactive', '--on-calendar', '--timer-property', '--path-property', '--socket-property',
+    '--service-type', '--nice', '--working-directory'], positionals: 0 },
+  // Commands run on many hosts: one word is a script (`pdsh -w h 'cmd; cmd'`), several a command.
+  pdsh: { withValue: ['-w', '-x', '-l', '-t', '-u', '-f', '-R', '-g', '-X'], positionals: 0 },
+  clush: { withValue: ['-w', '-x', '-g', '-X', '-l', '-f', '-t', '-u', '-o', '-O', '-R'], positionals: 0 },
+  pssh: { withValue: ['-h', '-H', '-l', '-p', '-o', '-e', '-t', '-O', '-x', '-X'], positionals: 0 },
+  'parallel-ssh': { withValue: ['-h', '-H', '-l', '-p', '-o', '-e', '-t', '-O', '-x', '-X'], positionals: 0 },
   bunx: { withValue: ['-p', '--package'], positionals: 0 },
   pnpx: { withValue: [], positionals: 0 },
 });
@@ -292,6 +307,14 @@ function wrappedCommandIndex(words: readonly string[], k: number, wrapper: Wrapp
   }
   return i;
 }
+/** Wrappers whose one last word is a script run by a shell (watch's, and the remote shell's of pdsh, clush, pssh). */
+const SCRIPT_WRAPPERS = new Set(['watch', 'pdsh', 'clush', 'pssh', 'parallel-ssh']);
+/** Salt's execution functions whose argument is a shell command. */
+const SALT_SHELL_FUNCTIONS = new Set(['cmd.run', 'cmd.shell', 'cmd.run_all', 'cmd.run_stdout', 'cmd.run_bg']);
+/** Ansible's modules whose -a is a command line (command is the default module). */
+const ANSIBLE_COMMAND_MODULES = new Set(['command', 'shell', 'raw', 'ansible.builtin.command', 'ansible.builtin.shell', 'ansible.builtin.raw']);
+/** impacket's tools: the target is `[domain/]user:password@host`. */
+const IMPACKET = /^(?:impacket-[a-z]+|(?:psexec|smbexec|wmiexec|atexec|dcomexec|secretsdump|mssqlclient|smbclient|GetUserSPNs|GetNPUsers|getTGT|lookupsid|reg|services)\.py)$/i;
 /** find's options that run a command. */
 const FIND_EXEC = new Set(['-exec', '-execdir', '-ok', '-okdir']);
 const SSH_WITH_VALUE = new Set(['-b', '-c', '-D', '-E', '-e', '-F', '-I', '-i', '-J', '-L', '-l', '-m', '-O', '-o', '-p', '-Q', '-R', '-S', '-W', '-w', '-B']);
@@ -1487,7 +1510,11 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     if ((LOGIN_TOOLS.has(tool) && has('login')) || (tool === 'dotnet' && has('nuget'))) shortSecret.push('-p');
     // az keyvault secret set --value x, aws ssm put-parameter --value x, glab variable set K --value x.
     if ((tool === 'az' && has('secret')) || (tool === 'aws' && has('put-parameter')) || (tool === 'glab' && has('variable'))) shortSecret.push('--value');
-    const httpie = tool === 'http' || tool === 'https' || tool === 'xh';
+    // az sql server create -p x (postgres and mysql flexible-server too): the administrator's password; elsewhere az's -p is --parameters.
+    if (tool === 'az' && (has('server') || has('flexible-server'))) shortSecret.push('-p');
+    const httpie = tool === 'http' || tool === 'https' || tool === 'xh' || tool === 'xhs';
+    // httpie -A bearer -a TOKEN: the value is a token, not user:password.
+    if (httpie && words.some((w, j) => j > k && (w === '--auth-type=bearer' || ((w === '-A' || w === '--auth-type') && words[j + 1] === 'bearer')))) shortSecret.push('-a', '--auth');
     const transmission = tool === 'transmission-remote';
     const apacheBench = tool === 'ab';
     const userFlags = { has: (f: string): boolean => (f.length <= LONGEST_USER_FLAG && USER_FLAGS.has(f)) || (httpie && f === '-a') || (tool === 'curl' && (f === '-E' || f === '--cert')) || (transmission && f === '-n') || (apacheBench && (f === '-A' || f === '-P')) };
@@ -1508,7 +1535,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         }
       }
       if (i < words.length) {
-        if (tool === 'watch' && i === words.length - 1) out[i] = line(words[i] as string, depth + 1); // watch 'a script'
+        if (SCRIPT_WRAPPERS.has(tool) && i === words.length - 1) out[i] = line(words[i] as string, depth + 1); // watch 'a script', pdsh -w h 'a script'
         else command(words, i, out, depth, chain + 1);
       }
       return;
@@ -1745,6 +1772,32 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       let j = k + 1;
       while (j < words.length && /^-[a-zA-Z]+$/.test(words[j] as string)) j++;
       if (j > k + 1 && j + 1 < words.length && isSecretName(words[j] as string)) for (j++; j < words.length; j++) out[j] = REDACTED;
+    }
+    // salt '*' cmd.run 'cmd': a command line run on the minions.
+    if (tool === 'salt' || tool === 'salt-call' || tool === 'salt-ssh') {
+      for (let j = k + 1; j + 1 < words.length; j++) if (SALT_SHELL_FUNCTIONS.has(words[j] as string)) out[j + 1] = line(words[j + 1] as string, depth + 1);
+    }
+    // ansible HOSTS [-m command|shell|raw] -a 'cmd': a command line (other modules' key=value args go by the text rules).
+    if (tool === 'ansible') {
+      const m = Math.max(words.indexOf('-m', k + 1), words.indexOf('--module-name', k + 1));
+      if (m < 0 || ANSIBLE_COMMAND_MODULES.has(words[m + 1] as string)) {
+        for (let j = k + 1; j + 1 < words.length; j++) if (words[j] === '-a' || words[j] === '--args') out[j + 1] = line(words[j + 1] as string, depth + 1);
+      }
+    }
+    // impacket's [domain/]user:password@host, curlftpfs user:password@host: the password.
+    if (IMPACKET.test(tool) || tool === 'curlftpfs') {
+      for (let j = k + 1; j < words.length; j++) {
+        const w = out[j] as string;
+        if (w.startsWith('-') || w.includes('://')) continue;
+        const m = /^([^\s:@]+):([^@\s]+)@/.exec(w);
+        if (m !== null) out[j] = `${m[1] as string}:${REDACTED}${w.slice(m[0].length - 1)}`;
+      }
+    }
+    // net use \\host\share PASSWORD /user:NAME (Samba's net, Windows habits): the word after the share.
+    if (tool === 'net' && words[k + 1] === 'use') {
+      const share = words.findIndex((w, j) => j > k + 1 && (w.startsWith('\\\\') || w.startsWith('//')));
+      const password = share > 0 ? words[share + 1] : undefined;
+      if (password !== undefined && !password.startsWith('/') && !password.startsWith('-')) out[share + 1] = REDACTED;
     }
     // oathtool [--totp] [options] KEY [OTP]: a TOTP/HOTP key, and a one-time password to check.
     if (tool === 'oathtool') for (const j of positionalsAfter(words, k, OATHTOOL_WITH_VALUE)) out[j] = REDACTED;
