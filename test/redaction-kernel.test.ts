@@ -39,6 +39,7 @@ const STUBS = [
   'otelcol', 'telemetrygen', 'netlify', 'bws', 'influx', 'gopass',
   'npx', 'ftp', 'fish', 'setenv', 'ab', 'pkcs11-tool', 'oathtool',
   'pdsh', 'salt', 'ansible', 'systemd-run', 'evil-winrm', 'impacket-psexec', 'kubeadm', 'openconnect',
+  'hatch', 'bundle', 'racadm', 'pwsh', 'zkCli.sh', 'llm',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

@@ -235,6 +235,23 @@ describe('secret redaction: what stays readable', () => {
     ['openconnect -u kim --passwd-on-stdin vpn.example.com <<< x1', 'openconnect -u kim --passwd-on-stdin vpn.example.com <<< ****'],
     ["net use '\\\\h\\s' x1 /user:kim", "net use '\\\\h\\s' **** /user:kim"],
     ['net use //h/s x1 /user:kim', 'net use //h/s **** /user:kim'],
+    // python -m MODULE: the module's rules; PowerShell's -Command; gem servers, ZooKeeper, LLM keys
+    ['python -m twine upload -u __token__ -p x1 dist/*', 'python -m twine upload -u __token__ -p **** dist/*'],
+    ['python3 -m http.server 8000', 'python3 -m http.server 8000'],
+    [`pwsh -c "ConvertTo-SecureString 'x1' -AsPlainText -Force"`, 'pwsh -c "ConvertTo-SecureString **** -AsPlainText -Force"'],
+    ['pwsh -Command Get-Process', 'pwsh -Command Get-Process'],
+    ['bundle config set --global gems.example.com kim:x1', 'bundle config set --global gems.example.com ****'],
+    ['bundle config set --local path vendor/bundle', 'bundle config set --local path vendor/bundle'],
+    ['bundle config build.nokogiri --use-system-libraries', 'bundle config build.nokogiri --use-system-libraries'],
+    ['zkCli.sh -server h:2181 addauth digest kim:x1', 'zkCli.sh -server h:2181 addauth digest kim:****'],
+    ['llm keys set openai --value x1', 'llm keys set openai --value ****'],
+    ['llm keys set openai <<< x1', 'llm keys set openai <<< ****'],
+    ['hatch publish -u __token__ -a x1', 'hatch publish -u __token__ -a ****'],
+    ['racadm -r h -u root -p x1 getsysinfo', 'racadm -r h -u root -p **** getsysinfo'],
+    ['swift -A https://h/auth/v1.0 -U kim -K x1 list', 'swift -A https://h/auth/v1.0 -U kim -K **** list'],
+    ['7zz x -px1 b.7z', '7zz x -p**** b.7z'],
+    // curl's --key is a file (its passphrase is --pass)
+    ['curl --pass x1 --key k.pem --cert c.pem https://h', 'curl --pass **** --key k.pem --cert c.pem https://h'],
   ];
   for (const [input, output] of exact) it(`exact: ${JSON.stringify(input)}`, () => assert.equal(r.line(input), output));
 
@@ -331,6 +348,9 @@ describe('linear-time matching', () => {
       'salt cmd.run '.repeat(315),
       'ansible -a '.repeat(372),
       'impacket-psexec a:b@'.repeat(204),
+      'python -m '.repeat(409),
+      'pwsh -c '.repeat(512),
+      'bundle config '.repeat(292),
     ];
     for (const h of hostile) {
       r.line(h);

@@ -255,6 +255,14 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'user', line: 'impacket-psexec corp/kim:Zq1637ip@10.0.0.5', secrets: ['Zq1637ip'], keep: ['corp/kim:', '@10.0.0.5'] },
   { category: 'positional', line: 'kubeadm token create Zq1614kt.0123456789abcdef', secrets: ['Zq1614kt'], keep: ['token', 'create'] },
   { category: 'positional', line: 'openconnect -u kim --passwd-on-stdin vpn.example <<< Zq1641oc', secrets: ['Zq1641oc'], keep: ['kim', 'vpn.example'], typedOnly: true },
+  // a fourteenth batch (2026-12-07): package publishing, out-of-band management, PowerShell, LLM API keys
+  { category: 'glued', line: 'python3 -m twine upload -u __token__ -p Zq1818pt dist/x.whl', secrets: ['Zq1818pt'], keep: ['twine', 'dist/x.whl'] },
+  { category: 'glued', line: 'hatch publish -u __token__ -a Zq1823ht', secrets: ['Zq1823ht'], keep: ['publish', '__token__'] },
+  { category: 'setting', line: 'bundle config set --global gems.example.com kim:Zq1824bc', secrets: ['Zq1824bc'], keep: ['gems.example.com'] },
+  { category: 'glued', line: 'racadm -r h1 -u root -p Zq1830rc getsysinfo', secrets: ['Zq1830rc'], keep: ['root', 'getsysinfo'] },
+  { category: 'script', line: `pwsh -c "ConvertTo-SecureString 'Zq1834ps' -AsPlainText -Force"`, secrets: ['Zq1834ps'], keep: ['-AsPlainText'] },
+  { category: 'user', line: 'zkCli.sh -server h1:2181 addauth digest kim:Zq1836zk', secrets: ['Zq1836zk'], keep: ['digest', 'kim:'] },
+  { category: 'flag', line: 'llm keys set openai --value Zq1847ll', secrets: ['Zq1847ll'], keep: ['openai'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

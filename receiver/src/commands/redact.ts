@@ -95,6 +95,11 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   'valkey-cli': ['-a'],
   'keydb-cli': ['-a'],
   '7z': ['-p'],
+  '7zz': ['-p'],
+  hatch: ['-a'], // hatch publish -a TOKEN
+  racadm: ['-p'], // Dell iDRAC
+  ilorest: ['-p'], // HPE iLO
+  swift: ['-K'], // OpenStack Swift's key
   '7za': ['-p'],
   '7zr': ['-p'],
   rar: ['-p'],
@@ -201,6 +206,8 @@ const PASSWORD_HASHERS = byTool<ReadonlySet<string>>({
 const KV_PUT = byTool<readonly string[]>({ consul: ['kv', 'put'], etcdctl: ['put'] });
 /** ansible-vault encrypt_string's options that take a value: the other words after it are the strings to encrypt. */
 const ANSIBLE_VAULT_WITH_VALUE = new Set(['--vault-password-file', '--vault-pass-file', '--vault-id', '--encrypt-vault-id', '-n', '--name', '--stdin-name', '--output']);
+/** ConvertTo-SecureString's parameters that take a value (-String's is the secret, and positional: both are hidden). */
+const SECURE_STRING_WITH_VALUE = new Set(['-Key', '-SecureKey']);
 /** oathtool's options that take a value. */
 const OATHTOOL_WITH_VALUE = new Set(['-d', '--digits', '-w', '--window', '-s', '--time-step-size', '-S', '--start-time', '-N', '--now']);
 /** tpm2_changeauth's options that take a value. */
@@ -1258,6 +1265,7 @@ function readsPasswordOnStdin(words: readonly string[], k: number, tool: string,
   // read -s (silent: a password typed or given as a here-string), vercel env add NAME ENV (the value on stdin).
   if (tool === 'read' && hasOptionLetter(words, k, 's')) return true;
   if (tool === 'vercel' && words[k + 1] === 'env' && words[k + 2] === 'add') return true;
+  if (tool === 'llm' && words[k + 1] === 'keys' && words[k + 2] === 'set') return true; // llm keys set NAME: the key on standard input
   // pass and gopass insert, secret-tool store: the secret on standard input when it is not a terminal.
   if ((tool === 'pass' || tool === 'gopass') && (words[k + 1] === 'insert' || words[k + 1] === 'add')) return true;
   if (tool === 'secret-tool' && words[k + 1] === 'store') return true;
@@ -1512,6 +1520,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     if ((tool === 'az' && has('secret')) || (tool === 'aws' && has('put-parameter')) || (tool === 'glab' && has('variable'))) shortSecret.push('--value');
     // az sql server create -p x (postgres and mysql flexible-server too): the administrator's password; elsewhere az's -p is --parameters.
     if (tool === 'az' && (has('server') || has('flexible-server'))) shortSecret.push('-p');
+    if (tool === 'llm' && has('keys')) shortSecret.push('--value'); // llm keys set NAME --value x
     const httpie = tool === 'http' || tool === 'https' || tool === 'xh' || tool === 'xhs';
     // httpie -A bearer -a TOKEN: the value is a token, not user:password.
     if (httpie && words.some((w, j) => j > k && (w === '--auth-type=bearer' || ((w === '-A' || w === '--auth-type') && words[j + 1] === 'bearer')))) shortSecret.push('-a', '--auth');
@@ -1545,6 +1554,16 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     const script = words[k + 1];
     if ((SHELLS.has(tool) || INTERPRETER.test(tool)) && script !== undefined && !script.startsWith('-') && script.includes('/')) {
       command(words, k + 1, out, depth, chain + 1);
+      return;
+    }
+    // python -m twine upload -p x: the module's own rules, as if run by its name.
+    if (script === '-m' && k + 2 < words.length && tool.startsWith('python')) {
+      command(words, k + 2, out, depth, chain + 1);
+      return;
+    }
+    // pwsh -Command 'script' (powershell too): its words split as a shell's are.
+    if ((tool === 'pwsh' || tool === 'powershell') && script !== undefined && /^-(?:c|command)$/i.test(script) && k + 2 < words.length) {
+      out[k + 2] = line(words[k + 2] as string, depth + 1);
       return;
     }
     // Keystrokes sent to a terminal are a command line being typed.
@@ -1682,7 +1701,8 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         i++;
         continue;
       }
-      if (flag && (isSecretFlag(w) || (w.length <= LONGEST_SECRET_FLAG && SECRET_FLAGS.has(w)))) {
+      // curl --key and --proxy-key name a private key's file (its passphrase is --pass, a secret flag).
+      if (flag && (isSecretFlag(w) || (w.length <= LONGEST_SECRET_FLAG && SECRET_FLAGS.has(w))) && !(tool === 'curl' && (w === '--key' || w === '--proxy-key'))) {
         // A secret flag that takes no value before one that does (pkcs11-tool --init-pin --new-pin x): the second's value is the secret.
         // Only a plain lower-case flag name is taken for one: a secret may start with --.
         if (next !== undefined && next.length <= 40 && /^--[a-z]+(?:-[a-z]+)*$/.test(next) && isSecretFlag(next)) continue;
@@ -1798,6 +1818,21 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       const share = words.findIndex((w, j) => j > k + 1 && (w.startsWith('\\\\') || w.startsWith('//')));
       const password = share > 0 ? words[share + 1] : undefined;
       if (password !== undefined && !password.startsWith('/') && !password.startsWith('-')) out[share + 1] = REDACTED;
+    }
+    // ConvertTo-SecureString 'x' -AsPlainText (PowerShell): the string; as -String x too.
+    if (tool === 'convertto-securestring') for (const j of positionalsAfter(words, k, SECURE_STRING_WITH_VALUE)) out[j] = REDACTED;
+    // zkCli.sh addauth digest user:password (ZooKeeper).
+    if (tool === 'zkcli.sh' || tool === 'zkcli' || tool === 'zookeeper-shell') {
+      const digest = words.indexOf('digest', k + 1);
+      const credentials = digest > k && words[digest - 1] === 'addauth' ? (words[digest + 1] ?? '') : '';
+      const colon = credentials.indexOf(':');
+      if (colon > 0) out[digest + 1] = `${credentials.slice(0, colon + 1)}${REDACTED}`;
+    }
+    // bundle config [set] [--global] HOST user:password (or a token): a gem server's credentials.
+    if (tool === 'bundle' && words[k + 1] === 'config') {
+      const [key, value] = positionalsAfter(words, k + 1, NO_NAMES).filter((j) => words[j] !== 'set');
+      const name = key === undefined ? '' : (words[key] as string);
+      if (value !== undefined && name.includes('.') && !/^(?:build|mirror|local)\./.test(name)) out[value] = REDACTED;
     }
     // oathtool [--totp] [options] KEY [OTP]: a TOTP/HOTP key, and a one-time password to check.
     if (tool === 'oathtool') for (const j of positionalsAfter(words, k, OATHTOOL_WITH_VALUE)) out[j] = REDACTED;
