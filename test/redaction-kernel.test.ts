@@ -40,6 +40,7 @@ const STUBS = [
   'npx', 'ftp', 'fish', 'setenv', 'ab', 'pkcs11-tool', 'oathtool',
   'pdsh', 'salt', 'ansible', 'systemd-run', 'evil-winrm', 'impacket-psexec', 'kubeadm', 'openconnect',
   'hatch', 'bundle', 'racadm', 'pwsh', 'zkCli.sh', 'llm',
+  'mosquitto_passwd', 'initdb', 'cf', 'crudini', 'sops',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

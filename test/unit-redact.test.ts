@@ -252,6 +252,28 @@ describe('secret redaction: what stays readable', () => {
     ['7zz x -px1 b.7z', '7zz x -p**** b.7z'],
     // curl's --key is a file (its passphrase is --pass)
     ['curl --pass x1 --key k.pem --cert c.pem https://h', 'curl --pass **** --key k.pem --cert c.pem https://h'],
+    // written into a file named like a secret (not a public key's), or by tee
+    ['echo x1 > ~/.vault-token', 'echo **** > ~/.vault-token'],
+    ["printf '%s' x1 >> /run/secrets/db_password", 'printf **** **** >> /run/secrets/db_password'],
+    ['echo x1 | sudo tee /etc/app/api_key', 'echo **** | sudo tee /etc/app/api_key'],
+    ['echo "ssh-ed25519 AAAAC3Nza kim@h" >> ~/.ssh/authorized_keys', 'echo "ssh-ed25519 AAAAC3Nza kim@h" >> ~/.ssh/authorized_keys'],
+    ['echo "reset the password for kim" > notes.txt', 'echo "reset the password for kim" > notes.txt'],
+    ["echo 'db1:5432:shop:app:x1' >> ~/.pgpass", 'echo db1:5432:shop:app:**** >> ~/.pgpass'],
+    // setters of a key named like a secret; sops; sed's replacement; a password file glued to its flag
+    ['cf set-env app DB_PASSWORD x1', 'cf set-env app DB_PASSWORD ****'],
+    ['cf set-env app LOG_LEVEL debug', 'cf set-env app LOG_LEVEL debug'],
+    ['crudini --set app.ini db password x1', 'crudini --set app.ini db password ****'],
+    ["gsettings set org.gnome.x password 'x1'", 'gsettings set org.gnome.x password ****'],
+    ['gsettings set org.gnome.desktop.interface clock-format 24h', 'gsettings set org.gnome.desktop.interface clock-format 24h'],
+    [`dconf write /org/x/password "'x1'"`, 'dconf write /org/x/password ****'],
+    ['kubectl config set users.kim.token x1', 'kubectl config set users.kim.token ****'],
+    ['kubectl config set-context --current --namespace=web', 'kubectl config set-context --current --namespace=web'],
+    [`sops --set '["db"]["password"] "x1"' s.yaml`, `sops --set '["db"]["password"] ****' s.yaml`],
+    ["sed -i 's/password: .*/password: x1/' c.yml", "sed -i 's/password: .*/password: ****/' c.yml"],
+    ["sed -i 's/^port: .*/port: 8080/' c.yml", "sed -i 's/^port: .*/port: 8080/' c.yml"],
+    ['mosquitto_passwd -b /etc/mosquitto/passwd kim x1', 'mosquitto_passwd -b /etc/mosquitto/passwd kim ****'],
+    ['initdb -D /db --pwfile=<(echo x1)', 'initdb -D /db --pwfile=<(echo ****)'],
+    ['systemd-creds encrypt --name=db - /etc/creds/db <<< x1', 'systemd-creds encrypt --name=db - /etc/creds/db <<< ****'],
   ];
   for (const [input, output] of exact) it(`exact: ${JSON.stringify(input)}`, () => assert.equal(r.line(input), output));
 
@@ -351,6 +373,9 @@ describe('linear-time matching', () => {
       'python -m '.repeat(409),
       'pwsh -c '.repeat(512),
       'bundle config '.repeat(292),
+      'echo x > f_token '.repeat(240),
+      `sed ${'s/password: x/password: y/ '.repeat(140)}`,
+      `sops --set ${'['.repeat(4000)}`,
     ];
     for (const h of hostile) {
       r.line(h);

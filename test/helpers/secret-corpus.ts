@@ -263,6 +263,16 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'script', line: `pwsh -c "ConvertTo-SecureString 'Zq1834ps' -AsPlainText -Force"`, secrets: ['Zq1834ps'], keep: ['-AsPlainText'] },
   { category: 'user', line: 'zkCli.sh -server h1:2181 addauth digest kim:Zq1836zk', secrets: ['Zq1836zk'], keep: ['digest', 'kim:'] },
   { category: 'flag', line: 'llm keys set openai --value Zq1847ll', secrets: ['Zq1847ll'], keep: ['openai'] },
+  // a fifteenth batch (2026-12-07): secrets written into files and config stores
+  { category: 'positional', line: 'echo Zq1901vt > /tmp/eo-redact.vault-token', secrets: ['Zq1901vt'], keep: ['/tmp/eo-redact.vault-token'], typedOnly: true },
+  { category: 'positional', line: 'echo Zq1904ak | tee /tmp/eo-redact.api_key', secrets: ['Zq1904ak'], keep: ['tee', '/tmp/eo-redact.api_key'], typedOnly: true },
+  { category: 'positional', line: 'mosquitto_passwd -b /tmp/eo-mq kim Zq1905mp', secrets: ['Zq1905mp'], keep: ['/tmp/eo-mq', 'kim'] },
+  { category: 'script', line: 'initdb -D /tmp/eo-db --pwfile=<(echo Zq1906id)', secrets: ['Zq1906id'], keep: ['/tmp/eo-db', '--pwfile='] },
+  { category: 'setting', line: 'cf set-env app1 DB_PASSWORD Zq1907cf', secrets: ['Zq1907cf'], keep: ['app1', 'DB_PASSWORD'] },
+  { category: 'setting', line: 'crudini --set app.ini db password Zq1908cr', secrets: ['Zq1908cr'], keep: ['app.ini', 'password'] },
+  { category: 'setting', line: 'kubectl config set users.kim.token Zq1911kc', secrets: ['Zq1911kc'], keep: ['users.kim.token'] },
+  { category: 'setting', line: `sops --set '["db"]["password"] "Zq1912so"' s.yaml`, secrets: ['Zq1912so'], keep: ['s.yaml'] },
+  { category: 'setting', line: `sed -i 's/password: .*/password: Zq1916sp/' /tmp/eo-none.yml`, secrets: ['Zq1916sp'], keep: ['/tmp/eo-none.yml'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

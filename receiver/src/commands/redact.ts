@@ -202,8 +202,19 @@ const PASSWORD_HASHERS = byTool<ReadonlySet<string>>({
   openssl: new Set(['-salt', '-in', '-rand', '-writerand']),
   mkpasswd: new Set(['-m', '--method', '-S', '--salt', '-R', '--rounds', '-P', '--password-fd']),
 });
-/** Key-value stores' `put KEY VALUE`: the value is hidden when the key's last part is named like a secret. */
-const KV_PUT = byTool<readonly string[]>({ consul: ['kv', 'put'], etcdctl: ['put'] });
+/**
+ * Key-value stores' `put KEY VALUE`, and setters of the same shape after `skip` positionals (an app,
+ * a schema, a file and its section): the value is hidden when the key's last part is named like a secret.
+ */
+const KV_PUT = byTool<{ after: readonly string[]; skip: number }>({
+  consul: { after: ['kv', 'put'], skip: 0 },
+  etcdctl: { after: ['put'], skip: 0 },
+  kubectl: { after: ['config', 'set'], skip: 0 }, // kubectl config set users.kim.token x
+  dconf: { after: ['write'], skip: 0 }, // dconf write /org/x/password "'x'"
+  gsettings: { after: ['set'], skip: 1 }, // gsettings set SCHEMA KEY VALUE
+  cf: { after: ['set-env'], skip: 1 }, // cf set-env APP NAME VALUE
+  crudini: { after: ['--set'], skip: 2 }, // crudini --set FILE SECTION KEY VALUE
+});
 /** ansible-vault encrypt_string's options that take a value: the other words after it are the strings to encrypt. */
 const ANSIBLE_VAULT_WITH_VALUE = new Set(['--vault-password-file', '--vault-pass-file', '--vault-id', '--encrypt-vault-id', '-n', '--name', '--stdin-name', '--output']);
 /** ConvertTo-SecureString's parameters that take a value (-String's is the secret, and positional: both are hidden). */
@@ -397,7 +408,7 @@ function isSecretCommandFlag(word: string, end = word.length): boolean {
 }
 
 /** A flag that names a file holding a secret (cryptsetup --key-file, --password-file, --passphrase-file). */
-const SECRET_FILE_FLAG = /^--?(?:[a-z0-9]+[-_.])*(?:pass|password|passphrase|secret|token|key)[-_]?file$/i;
+const SECRET_FILE_FLAG = /^--?(?:[a-z0-9]+[-_.])*(?:pass|password|passphrase|secret|token|key|pw)[-_]?file$/i;
 function isSecretFileFlag(word: string): boolean {
   return word.charCodeAt(0) === 45 && word.endsWith('file') && SECRET_FILE_FLAG.test(word);
 }
@@ -1266,6 +1277,9 @@ function readsPasswordOnStdin(words: readonly string[], k: number, tool: string,
   if (tool === 'read' && hasOptionLetter(words, k, 's')) return true;
   if (tool === 'vercel' && words[k + 1] === 'env' && words[k + 2] === 'add') return true;
   if (tool === 'llm' && words[k + 1] === 'keys' && words[k + 2] === 'set') return true; // llm keys set NAME: the key on standard input
+  // tee ~/.config/app/api_key, systemd-creds encrypt - OUT: what comes in is written to a secret's file.
+  if (tool === 'tee' && words.some((w, j) => j > k && !w.startsWith('-') && isSecretPath(w))) return true;
+  if (tool === 'systemd-creds' && words[k + 1] === 'encrypt' && words.indexOf('-', k + 2) > k) return true;
   // pass and gopass insert, secret-tool store: the secret on standard input when it is not a terminal.
   if ((tool === 'pass' || tool === 'gopass') && (words[k + 1] === 'insert' || words[k + 1] === 'add')) return true;
   if (tool === 'secret-tool' && words[k + 1] === 'store') return true;
@@ -1321,6 +1335,31 @@ function redactCronLines(text: string, asLine: (script: string) => string): stri
   }).join('\n');
 }
 
+/**
+ * A file named like a secret, by its last path part (`~/.vault-token`, `/run/secrets/db_password`,
+ * `api_key.txt`); a public key's is not (`authorized_keys`, `id_ed25519.pub`).
+ */
+function isSecretPath(path: string): boolean {
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  if (name === '' || name.endsWith('.pub') || name.endsWith('authorized_keys') || name.endsWith('known_hosts')) return false;
+  return isSecretName(name);
+}
+
+/** The words this command redirects its output into (`> f`, `>> f`), when one is a file named like a secret; else undefined. */
+function secretFileTargets(text: string, words: readonly Word[]): Set<number> | undefined {
+  let targets: Set<number> | undefined;
+  let secret = false;
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i] as Word;
+    let before = w.start - 1;
+    while (before >= 0 && (text.charCodeAt(before) === 32 || text.charCodeAt(before) === 9)) before--;
+    if (text.charCodeAt(before) !== 62) continue; // >
+    (targets ??= new Set()).add(i);
+    if (isSecretPath(w.value)) secret = true;
+  }
+  return secret ? targets : undefined;
+}
+
 /** What a command that runs its standard input makes of a text written into it: a script, or crontab lines. */
 type StdinScript = typeof STDIN_SHELL | typeof STDIN_CRON;
 
@@ -1328,10 +1367,10 @@ type StdinScript = typeof STDIN_SHELL | typeof STDIN_CRON;
  * An echo's, printf's or yes's words (not its options) rewritten: what it writes into the command
  * it is piped to. `rewrite` gets the word and what the rules made of it so far.
  */
-function rewriteEchoed(words: readonly string[], out: string[], rewrite: (word: string, redacted: string) => string): void {
+function rewriteEchoed(words: readonly string[], out: string[], rewrite: (word: string, redacted: string, index: number) => string): void {
   const k = programIndex(words);
   if (k >= words.length || !ECHOES.has(baseName(words[k] as string))) return;
-  for (let j = k + 1; j < words.length; j++) if (!(words[j] as string).startsWith('-')) out[j] = rewrite(words[j] as string, out[j] as string);
+  for (let j = k + 1; j < words.length; j++) if (!(words[j] as string).startsWith('-')) out[j] = rewrite(words[j] as string, out[j] as string, j);
 }
 
 export function createRedactor(enabled: boolean, userPatterns: readonly UserPattern[] = []): Redactor {
@@ -1440,6 +1479,10 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       const words = commands[c] as Word[];
       const values = valuesOf[c] as string[];
       const redacted = tainted !== undefined ? redactCommand(values) : (firstPass[c] as string[]);
+      // echo x > ~/.vault-token, printf x >> /run/secrets/db_password: what is written into a file named like a
+      // secret. A word a rule already rewrote keeps that finer edit (~/.pgpass's field, ~/.git-credentials' URL).
+      const targets = secretFileTargets(text, words);
+      if (targets !== undefined) rewriteEchoed(values, redacted, (word, done, j) => (targets.has(j) || done !== word ? done : REDACTED));
       for (let i = 0; i < words.length; i++) {
         const w = words[i] as Word;
         // A here-string (`<<< x`) is the command's standard input: a password when it reads one there.
@@ -1696,7 +1739,8 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         continue;
       }
       // A key file given as `<(echo x)`: what it prints. Only typed lines and scripts (sh -c) carry it: bash puts /dev/fd/N in argv.
-      if (flag && next !== undefined && next.startsWith('<(') && next.endsWith(')') && isSecretFileFlag(w)) {
+      // Glued to it (`initdb --pwfile=<(echo x)`), the line's words are `--pwfile=` and `<(…)`: < ends a word.
+      if (flag && next !== undefined && next.startsWith('<(') && next.endsWith(')') && isSecretFileFlag(w.endsWith('=') ? w.slice(0, -1) : w)) {
         out[i + 1] = `<(${line(next.slice(2, -1), depth + 1, true)})`;
         i++;
         continue;
@@ -1770,9 +1814,9 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     }
     // consul kv put KEY VALUE, etcdctl [--endpoints=…] put KEY VALUE: the value, when the key is named like a secret (app/db/password).
     const kvPut = KV_PUT.get(tool);
-    const putAt = kvPut === undefined ? -1 : words.indexOf(kvPut[0] as string, k + 1);
-    if (kvPut !== undefined && putAt > k && kvPut.every((part, n) => words[putAt + n] === part)) {
-      const [key, value] = positionalsAfter(words, putAt + kvPut.length - 1, NO_NAMES);
+    const putAt = kvPut === undefined ? -1 : words.indexOf(kvPut.after[0] as string, k + 1);
+    if (kvPut !== undefined && putAt > k && kvPut.after.every((part, n) => words[putAt + n] === part)) {
+      const [key, value] = positionalsAfter(words, putAt + kvPut.after.length - 1, NO_NAMES).slice(kvPut.skip);
       if (key !== undefined && value !== undefined && isSecretName(lastNamePart(words[key] as string))) out[value] = REDACTED;
     }
     // smbclient //server/share PASSWORD: the word after the service, unless an option.
@@ -1834,6 +1878,29 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       const name = key === undefined ? '' : (words[key] as string);
       if (value !== undefined && name.includes('.') && !/^(?:build|mirror|local)\./.test(name)) out[value] = REDACTED;
     }
+    // sops --set '["db"]["password"] "x"': a value written into an encrypted file is a secret, whatever its key.
+    if (tool === 'sops') {
+      for (let j = k + 1; j < words.length; j++) {
+        const w = words[j] as string;
+        const at = w === '--set' ? j + 1 : w.startsWith('--set=') ? j : -1;
+        const value = at < 0 ? undefined : words[at];
+        const path = value === undefined ? undefined : /^(--set=)?\s*((?:\[[^\]]*\])+)\s*/.exec(value);
+        if (path && path[0].length < (value as string).length) out[at] = `${path[0]}${REDACTED}`;
+      }
+    }
+    // sed 's/password: .*/password: x/': an s command's replacement that sets a key named like a secret.
+    if (tool === 'sed') {
+      for (let j = k + 1; j < words.length; j++) {
+        const w = words[j] as string;
+        if (out[j] !== w || w.length < 4 || w.charCodeAt(0) !== 115 || isAlnum(w.charCodeAt(1)) || w.charCodeAt(1) === 92) continue; // s, then its delimiter
+        const parts = w.split(w.charAt(1));
+        const replacement = parts[2];
+        const set = replacement === undefined || parts.length < 4 ? null : /([A-Za-z0-9_.-]+)(["']?\s*[:=]\s*)\S/.exec(replacement);
+        if (set === null || !isSecretName(set[1] as string)) continue;
+        const kept = (set.index ?? 0) + (set[1] as string).length + (set[2] as string).length;
+        out[j] = [parts[0], parts[1], `${replacement.slice(0, kept)}${REDACTED}`, ...parts.slice(3)].join(w.charAt(1));
+      }
+    }
     // oathtool [--totp] [options] KEY [OTP]: a TOTP/HOTP key, and a one-time password to check.
     if (tool === 'oathtool') for (const j of positionalsAfter(words, k, OATHTOOL_WITH_VALUE)) out[j] = REDACTED;
     // tpm2-tools: -p and -P are authorization values (their long names end in auth: the flag rule); tpm2_changeauth's new one is positional.
@@ -1882,7 +1949,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       }
     }
     // htpasswd -b file user PASSWORD: the password is the last positional.
-    if (tool === 'htpasswd' && hasOptionLetter(words, k, 'b') && lastPositional > k) out[lastPositional] = REDACTED;
+    if ((tool === 'htpasswd' || tool === 'mosquitto_passwd') && hasOptionLetter(words, k, 'b') && lastPositional > k) out[lastPositional] = REDACTED;
     // vault kv put PATH name=value …, vault write …: a secret store's values are secrets, whatever their name.
     if (isVault && (has('put') || has('write') || has('patch'))) {
       for (let j = k + 1; j < words.length; j++) {
