@@ -41,6 +41,7 @@ const STUBS = [
   'pdsh', 'salt', 'ansible', 'systemd-run', 'evil-winrm', 'impacket-psexec', 'kubeadm', 'openconnect',
   'hatch', 'bundle', 'racadm', 'pwsh', 'zkCli.sh', 'llm',
   'mosquitto_passwd', 'initdb', 'cf', 'crudini', 'sops',
+  'check_http', 'check_mysql', 'tailscale',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

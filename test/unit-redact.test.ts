@@ -274,6 +274,12 @@ describe('secret redaction: what stays readable', () => {
     ['mosquitto_passwd -b /etc/mosquitto/passwd kim x1', 'mosquitto_passwd -b /etc/mosquitto/passwd kim ****'],
     ['initdb -D /db --pwfile=<(echo x1)', 'initdb -D /db --pwfile=<(echo ****)'],
     ['systemd-creds encrypt --name=db - /etc/creds/db <<< x1', 'systemd-creds encrypt --name=db - /etc/creds/db <<< ****'],
+    // monitoring plugins, MongoDB's auth calls, flags ending in authkey, secretkey, privatekey
+    ['check_http -H h -a kim:x1', 'check_http -H h -a kim:****'],
+    ['check_mysql -H db -u kim -p x1', 'check_mysql -H db -u kim -p ****'],
+    ['check_ldap -H h -b dc=ex -D cn=kim -P x1', 'check_ldap -H h -b dc=ex -D cn=kim -P ****'],
+    [`mongosh --eval "db.auth('kim', 'x1')"`, `mongosh --eval "db.auth('kim', '****')"`],
+    ['tailscale up --authkey tskey-auth-x1', 'tailscale up --authkey ****'],
   ];
   for (const [input, output] of exact) it(`exact: ${JSON.stringify(input)}`, () => assert.equal(r.line(input), output));
 

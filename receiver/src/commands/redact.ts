@@ -159,6 +159,13 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   ncftpget: ['-p'],
   ncftpput: ['-p'],
   'memtier_benchmark': ['-a'],
+  // Monitoring plugins (Nagios, Icinga): their password flags; check_http's -a is user:password (below).
+  check_mysql: ['-p'],
+  check_mysql_query: ['-p'],
+  check_pgsql: ['-p'],
+  check_ldap: ['-P'],
+  check_ldaps: ['-P'],
+  check_smtp: ['-P'],
   // Windows remote-access tools run from Linux: a password, or an NT hash to pass (-H).
   'evil-winrm': ['-p', '-H'],
   crackmapexec: ['-p', '-H'],
@@ -372,7 +379,7 @@ function lower(s: string): string {
 }
 
 /** Does this flag name (`--db-password`, `-storepass`) say its value is a secret? */
-const SECRET_FLAG_SUFFIX = /^(?:pw|pwd|key|otp|pin)$|(?:password|passwd|passphrase|pass|passin|passout|token|secret|apikey|cookie|auth|credentials?|bearer)$/i;
+const SECRET_FLAG_SUFFIX = /^(?:pw|pwd|key|otp|pin)$|(?:password|passwd|passphrase|pass|passin|passout|token|secret|apikey|authkey|secretkey|privatekey|cookie|auth|credentials?|bearer)$/i;
 /** Flags that take a secret but whose name's end does not say so. */
 const SECRET_FLAGS = new Set(['--secret-string', '--secret-binary', '--token-code', '--mfa-code']);
 const LONGEST_SECRET_FLAG = longestOf(SECRET_FLAGS);
@@ -719,8 +726,11 @@ function redactExpectSends(text: string): string {
 
 /** A string literal of code given to an interpreter, on one line: "…" or '…'. */
 const CODE_STRING = `(?:"[^"\\0\\n]*"|'[^'\\0\\n]*')`;
-/** An auth call's second argument: `basic_auth("u", "x")`, `login('u', 'x')`, `HTTPBasicAuth("u", "x")`, requests' `auth=("u", "x")`. */
-const AUTH_CALL = new RegExp(`\\b(?:(?:basic_?auth|HTTPBasicAuth|HTTPDigestAuth|login|authenticate)\\s*|auth\\s*=\\s*)\\(\\s*${CODE_STRING}\\s*,\\s*(${CODE_STRING})`, 'gi');
+/**
+ * An auth call's second argument: `basic_auth("u", "x")`, `login('u', 'x')`, `HTTPBasicAuth("u", "x")`,
+ * requests' `auth=("u", "x")`, MongoDB's `db.auth("u", "x")` and `db.changeUserPassword("u", "x")`.
+ */
+const AUTH_CALL = new RegExp(`\\b(?:(?:basic_?auth|HTTPBasicAuth|HTTPDigestAuth|login|authenticate|auth|changeUserPassword)\\s*|auth\\s*=\\s*)\\(\\s*${CODE_STRING}\\s*,\\s*(${CODE_STRING})`, 'gi');
 /** A connect call's third argument: `DBI->connect(dsn, "u", "x")`, `new PDO(dsn, "u", "x")`, `mysqli_connect("h", "u", "x")`, Django's `create_superuser("u", "e", "x")`. */
 const CONNECT_CALL = new RegExp(`\\b(?:\\w*connect|PDO|create_(?:super)?user)\\s*\\(\\s*${CODE_STRING}\\s*,\\s*${CODE_STRING}\\s*,\\s*(${CODE_STRING})`, 'gi');
 
@@ -1569,9 +1579,10 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     if (httpie && words.some((w, j) => j > k && (w === '--auth-type=bearer' || ((w === '-A' || w === '--auth-type') && words[j + 1] === 'bearer')))) shortSecret.push('-a', '--auth');
     const transmission = tool === 'transmission-remote';
     const apacheBench = tool === 'ab';
-    const userFlags = { has: (f: string): boolean => (f.length <= LONGEST_USER_FLAG && USER_FLAGS.has(f)) || (httpie && f === '-a') || (tool === 'curl' && (f === '-E' || f === '--cert')) || (transmission && f === '-n') || (apacheBench && (f === '-A' || f === '-P')) };
-    /** userFlags.has(`-${letter}`), without making the string: USER_FLAGS' short flags, httpie's -a, curl's -E, transmission-remote's -n, ab's -A and -P. */
-    const gluedUserFlag = (letter: number): boolean => USER_FLAG_LETTERS.has(letter) || (httpie && letter === 97) || (tool === 'curl' && letter === 69) || (transmission && letter === 110) || (apacheBench && (letter === 65 || letter === 80));
+    const checkHttp = tool === 'check_http' || tool === 'check_curl'; // -a user:password
+    const userFlags = { has: (f: string): boolean => (f.length <= LONGEST_USER_FLAG && USER_FLAGS.has(f)) || (httpie && f === '-a') || (tool === 'curl' && (f === '-E' || f === '--cert')) || (transmission && f === '-n') || (apacheBench && (f === '-A' || f === '-P')) || (checkHttp && f === '-a') };
+    /** userFlags.has(`-${letter}`), without making the string: USER_FLAGS' short flags, httpie's -a, curl's -E, transmission-remote's -n, ab's -A and -P, check_http's -a. */
+    const gluedUserFlag = (letter: number): boolean => USER_FLAG_LETTERS.has(letter) || (httpie && letter === 97) || (tool === 'curl' && letter === 69) || (transmission && letter === 110) || (apacheBench && (letter === 65 || letter === 80)) || (checkHttp && letter === 97);
     const redactNext = (i: number): void => {
       if (i + 1 < words.length) out[i + 1] = REDACTED;
     };
