@@ -1482,6 +1482,8 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       }
       return out;
     };
+    /** The line redirects output somewhere (`>`): secretFileTargets looks for where, per command. */
+    const redirects = text.includes('>');
     // Edits come in text order (commands, their words, the scripts in a word): written as they come.
     let out = '';
     let from = 0;
@@ -1491,7 +1493,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       const redacted = tainted !== undefined ? redactCommand(values) : (firstPass[c] as string[]);
       // echo x > ~/.vault-token, printf x >> /run/secrets/db_password: what is written into a file named like a
       // secret. A word a rule already rewrote keeps that finer edit (~/.pgpass's field, ~/.git-credentials' URL).
-      const targets = secretFileTargets(text, words);
+      const targets = redirects ? secretFileTargets(text, words) : undefined;
       if (targets !== undefined) rewriteEchoed(values, redacted, (word, done, j) => (targets.has(j) || done !== word ? done : REDACTED));
       for (let i = 0; i < words.length; i++) {
         const w = words[i] as Word;
