@@ -1383,6 +1383,120 @@ function rewriteEchoed(words: readonly string[], out: string[], rewrite: (word: 
   for (let j = k + 1; j < words.length; j++) if (!(words[j] as string).startsWith('-')) out[j] = rewrite(words[j] as string, out[j] as string, j);
 }
 
+/**
+ * A rule of one tool: its words (the program at `k`), what the rules made of them so far (`out`,
+ * written to), and `script` to redact a word that is a command line.
+ */
+type ToolRule = (words: readonly string[], k: number, out: string[], script: (text: string) => string) => void;
+
+/** salt '*' cmd.run 'cmd': a command line run on the minions. */
+const saltRule: ToolRule = (words, k, out, script) => {
+  for (let j = k + 1; j + 1 < words.length; j++) if (SALT_SHELL_FUNCTIONS.has(words[j] as string)) out[j + 1] = script(words[j + 1] as string);
+};
+
+/** impacket's [domain/]user:password@host, curlftpfs user:password@host: the password. */
+const userPasswordAtHost: ToolRule = (words, k, out) => {
+  for (let j = k + 1; j < words.length; j++) {
+    const w = out[j] as string;
+    if (w.startsWith('-') || w.includes('://')) continue;
+    const m = /^([^\s:@]+):([^@\s]+)@/.exec(w);
+    if (m !== null) out[j] = `${m[1] as string}:${REDACTED}${w.slice(m[0].length - 1)}`;
+  }
+};
+
+/** zkCli.sh addauth digest user:password (ZooKeeper). */
+const zookeeperRule: ToolRule = (words, k, out) => {
+  const digest = words.indexOf('digest', k + 1);
+  const credentials = digest > k && words[digest - 1] === 'addauth' ? (words[digest + 1] ?? '') : '';
+  const colon = credentials.indexOf(':');
+  if (colon > 0) out[digest + 1] = `${credentials.slice(0, colon + 1)}${REDACTED}`;
+};
+
+/** Every positional after the program (options in `withValue` skipped with their value) is a secret. */
+function positionalsHidden(withValue: ReadonlySet<string>): ToolRule {
+  return (words, k, out) => {
+    for (const j of positionalsAfter(words, k, withValue)) out[j] = REDACTED;
+  };
+}
+
+const TOOL_RULES = byTool<ToolRule>({
+  // unixODBC's isql [-v -b …] DSN USER PASSWORD (its options are single words). Sybase's isql has -U -P -S instead (-P: SHORT_SECRET_FLAGS).
+  isql: (words, k, out) => {
+    if (words.some((w, j) => j > k && /^-[UPS]/.test(w))) return;
+    const password = positionalsAfter(words, k, NO_NAMES)[2];
+    if (password !== undefined) out[password] = REDACTED;
+  },
+  // fish's set -gx NAME VALUE… (its scope and export flags first; SQL's SET has none): a secret-named variable's values.
+  set: (words, k, out) => {
+    let j = k + 1;
+    while (j < words.length && /^-[a-zA-Z]+$/.test(words[j] as string)) j++;
+    if (j > k + 1 && j + 1 < words.length && isSecretName(words[j] as string)) for (j++; j < words.length; j++) out[j] = REDACTED;
+  },
+  salt: saltRule,
+  'salt-call': saltRule,
+  'salt-ssh': saltRule,
+  // ansible HOSTS [-m command|shell|raw] -a 'cmd': a command line (other modules' key=value args go by the text rules).
+  ansible: (words, k, out, script) => {
+    const m = Math.max(words.indexOf('-m', k + 1), words.indexOf('--module-name', k + 1));
+    if (m >= 0 && !ANSIBLE_COMMAND_MODULES.has(words[m + 1] as string)) return;
+    for (let j = k + 1; j + 1 < words.length; j++) if (words[j] === '-a' || words[j] === '--args') out[j + 1] = script(words[j + 1] as string);
+  },
+  curlftpfs: userPasswordAtHost,
+  // net use \\host\share PASSWORD /user:NAME (Samba's net, Windows habits): the word after the share.
+  net: (words, k, out) => {
+    if (words[k + 1] !== 'use') return;
+    const share = words.findIndex((w, j) => j > k + 1 && (w.startsWith('\\\\') || w.startsWith('//')));
+    const password = share > 0 ? words[share + 1] : undefined;
+    if (password !== undefined && !password.startsWith('/') && !password.startsWith('-')) out[share + 1] = REDACTED;
+  },
+  // ConvertTo-SecureString 'x' -AsPlainText (PowerShell): the string; as -String x too.
+  'convertto-securestring': positionalsHidden(SECURE_STRING_WITH_VALUE),
+  'zkcli.sh': zookeeperRule,
+  zkcli: zookeeperRule,
+  'zookeeper-shell': zookeeperRule,
+  // bundle config [set] [--global] HOST user:password (or a token): a gem server's credentials.
+  bundle: (words, k, out) => {
+    if (words[k + 1] !== 'config') return;
+    const [key, value] = positionalsAfter(words, k + 1, NO_NAMES).filter((j) => words[j] !== 'set');
+    const name = key === undefined ? '' : (words[key] as string);
+    if (value !== undefined && name.includes('.') && !/^(?:build|mirror|local)\./.test(name)) out[value] = REDACTED;
+  },
+  // sops --set '["db"]["password"] "x"': a value written into an encrypted file is a secret, whatever its key.
+  sops: (words, k, out) => {
+    for (let j = k + 1; j < words.length; j++) {
+      const w = words[j] as string;
+      const at = w === '--set' ? j + 1 : w.startsWith('--set=') ? j : -1;
+      const value = at < 0 ? undefined : words[at];
+      const path = value === undefined ? undefined : /^(--set=)?\s*((?:\[[^\]]*\])+)\s*/.exec(value);
+      if (path && path[0].length < (value as string).length) out[at] = `${path[0]}${REDACTED}`;
+    }
+  },
+  // sed 's/password: .*/password: x/': an s command's replacement that sets a key named like a secret.
+  sed: (words, k, out) => {
+    for (let j = k + 1; j < words.length; j++) {
+      const w = words[j] as string;
+      if (out[j] !== w || w.length < 4 || w.charCodeAt(0) !== 115 || isAlnum(w.charCodeAt(1)) || w.charCodeAt(1) === 92) continue; // s, then its delimiter
+      const parts = w.split(w.charAt(1));
+      const replacement = parts[2];
+      const set = replacement === undefined || parts.length < 4 ? null : /([A-Za-z0-9_.-]+)(["']?\s*[:=]\s*)\S/.exec(replacement);
+      if (set === null || !isSecretName(set[1] as string)) continue;
+      const kept = (set.index ?? 0) + (set[1] as string).length + (set[2] as string).length;
+      out[j] = [parts[0], parts[1], `${replacement.slice(0, kept)}${REDACTED}`, ...parts.slice(3)].join(w.charAt(1));
+    }
+  },
+  // oathtool [--totp] [options] KEY [OTP]: a TOTP/HOTP key, and a one-time password to check.
+  oathtool: positionalsHidden(OATHTOOL_WITH_VALUE),
+  // tpm2-tools: -p and -P are authorization values (their long names end in auth: the flag rule); tpm2_changeauth's new one is positional.
+  tpm2_changeauth: positionalsHidden(TPM2_CHANGEAUTH_WITH_VALUE),
+  // printf 'password=%s\n' x: a format the rules hid something in fills it from the arguments.
+  printf: (words, k, out) => {
+    let format = k + 1;
+    while (format < words.length && (words[format] as string).startsWith('-') && words[format] !== '--') format += words[format] === '-v' ? 2 : 1;
+    if (words[format] === '--') format++;
+    if (format < words.length && out[format] !== words[format] && (words[format] as string).includes('%')) for (let j = format + 1; j < words.length; j++) out[j] = REDACTED;
+  },
+});
+
 export function createRedactor(enabled: boolean, userPatterns: readonly UserPattern[] = []): Redactor {
   const user = (text: string): string => {
     let out = text;
@@ -1838,93 +1952,9 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       const password = service > 0 ? words[service + 1] : undefined;
       if (password !== undefined && !password.startsWith('-')) out[service + 1] = REDACTED;
     }
-    // unixODBC's isql [-v -b …] DSN USER PASSWORD (its options are single words). Sybase's isql has
-    // -U -P -S instead (-P: above).
-    if (tool === 'isql' && !words.some((w, j) => j > k && /^-[UPS]/.test(w))) {
-      const password = positionalsAfter(words, k, NO_NAMES)[2];
-      if (password !== undefined) out[password] = REDACTED;
-    }
-    // fish's set -gx NAME VALUE… (its scope and export flags first; SQL's SET has none): a secret-named variable's values.
-    if (tool === 'set') {
-      let j = k + 1;
-      while (j < words.length && /^-[a-zA-Z]+$/.test(words[j] as string)) j++;
-      if (j > k + 1 && j + 1 < words.length && isSecretName(words[j] as string)) for (j++; j < words.length; j++) out[j] = REDACTED;
-    }
-    // salt '*' cmd.run 'cmd': a command line run on the minions.
-    if (tool === 'salt' || tool === 'salt-call' || tool === 'salt-ssh') {
-      for (let j = k + 1; j + 1 < words.length; j++) if (SALT_SHELL_FUNCTIONS.has(words[j] as string)) out[j + 1] = line(words[j + 1] as string, depth + 1);
-    }
-    // ansible HOSTS [-m command|shell|raw] -a 'cmd': a command line (other modules' key=value args go by the text rules).
-    if (tool === 'ansible') {
-      const m = Math.max(words.indexOf('-m', k + 1), words.indexOf('--module-name', k + 1));
-      if (m < 0 || ANSIBLE_COMMAND_MODULES.has(words[m + 1] as string)) {
-        for (let j = k + 1; j + 1 < words.length; j++) if (words[j] === '-a' || words[j] === '--args') out[j + 1] = line(words[j + 1] as string, depth + 1);
-      }
-    }
-    // impacket's [domain/]user:password@host, curlftpfs user:password@host: the password.
-    if (IMPACKET.test(tool) || tool === 'curlftpfs') {
-      for (let j = k + 1; j < words.length; j++) {
-        const w = out[j] as string;
-        if (w.startsWith('-') || w.includes('://')) continue;
-        const m = /^([^\s:@]+):([^@\s]+)@/.exec(w);
-        if (m !== null) out[j] = `${m[1] as string}:${REDACTED}${w.slice(m[0].length - 1)}`;
-      }
-    }
-    // net use \\host\share PASSWORD /user:NAME (Samba's net, Windows habits): the word after the share.
-    if (tool === 'net' && words[k + 1] === 'use') {
-      const share = words.findIndex((w, j) => j > k + 1 && (w.startsWith('\\\\') || w.startsWith('//')));
-      const password = share > 0 ? words[share + 1] : undefined;
-      if (password !== undefined && !password.startsWith('/') && !password.startsWith('-')) out[share + 1] = REDACTED;
-    }
-    // ConvertTo-SecureString 'x' -AsPlainText (PowerShell): the string; as -String x too.
-    if (tool === 'convertto-securestring') for (const j of positionalsAfter(words, k, SECURE_STRING_WITH_VALUE)) out[j] = REDACTED;
-    // zkCli.sh addauth digest user:password (ZooKeeper).
-    if (tool === 'zkcli.sh' || tool === 'zkcli' || tool === 'zookeeper-shell') {
-      const digest = words.indexOf('digest', k + 1);
-      const credentials = digest > k && words[digest - 1] === 'addauth' ? (words[digest + 1] ?? '') : '';
-      const colon = credentials.indexOf(':');
-      if (colon > 0) out[digest + 1] = `${credentials.slice(0, colon + 1)}${REDACTED}`;
-    }
-    // bundle config [set] [--global] HOST user:password (or a token): a gem server's credentials.
-    if (tool === 'bundle' && words[k + 1] === 'config') {
-      const [key, value] = positionalsAfter(words, k + 1, NO_NAMES).filter((j) => words[j] !== 'set');
-      const name = key === undefined ? '' : (words[key] as string);
-      if (value !== undefined && name.includes('.') && !/^(?:build|mirror|local)\./.test(name)) out[value] = REDACTED;
-    }
-    // sops --set '["db"]["password"] "x"': a value written into an encrypted file is a secret, whatever its key.
-    if (tool === 'sops') {
-      for (let j = k + 1; j < words.length; j++) {
-        const w = words[j] as string;
-        const at = w === '--set' ? j + 1 : w.startsWith('--set=') ? j : -1;
-        const value = at < 0 ? undefined : words[at];
-        const path = value === undefined ? undefined : /^(--set=)?\s*((?:\[[^\]]*\])+)\s*/.exec(value);
-        if (path && path[0].length < (value as string).length) out[at] = `${path[0]}${REDACTED}`;
-      }
-    }
-    // sed 's/password: .*/password: x/': an s command's replacement that sets a key named like a secret.
-    if (tool === 'sed') {
-      for (let j = k + 1; j < words.length; j++) {
-        const w = words[j] as string;
-        if (out[j] !== w || w.length < 4 || w.charCodeAt(0) !== 115 || isAlnum(w.charCodeAt(1)) || w.charCodeAt(1) === 92) continue; // s, then its delimiter
-        const parts = w.split(w.charAt(1));
-        const replacement = parts[2];
-        const set = replacement === undefined || parts.length < 4 ? null : /([A-Za-z0-9_.-]+)(["']?\s*[:=]\s*)\S/.exec(replacement);
-        if (set === null || !isSecretName(set[1] as string)) continue;
-        const kept = (set.index ?? 0) + (set[1] as string).length + (set[2] as string).length;
-        out[j] = [parts[0], parts[1], `${replacement.slice(0, kept)}${REDACTED}`, ...parts.slice(3)].join(w.charAt(1));
-      }
-    }
-    // oathtool [--totp] [options] KEY [OTP]: a TOTP/HOTP key, and a one-time password to check.
-    if (tool === 'oathtool') for (const j of positionalsAfter(words, k, OATHTOOL_WITH_VALUE)) out[j] = REDACTED;
-    // tpm2-tools: -p and -P are authorization values (their long names end in auth: the flag rule); tpm2_changeauth's new one is positional.
-    if (tool === 'tpm2_changeauth') for (const j of positionalsAfter(words, k, TPM2_CHANGEAUTH_WITH_VALUE)) out[j] = REDACTED;
-    // printf 'password=%s\n' x: a format the rules hid something in fills it from the arguments.
-    if (tool === 'printf') {
-      let format = k + 1;
-      while (format < words.length && (words[format] as string).startsWith('-') && words[format] !== '--') format += words[format] === '-v' ? 2 : 1;
-      if (words[format] === '--') format++;
-      if (format < words.length && out[format] !== words[format] && (words[format] as string).includes('%')) for (let j = format + 1; j < words.length; j++) out[j] = REDACTED;
-    }
+    // Rules of one tool each (TOOL_RULES): one lookup, not a comparison per tool.
+    const own = TOOL_RULES.get(tool) ?? ((tool.endsWith('.py') || tool.startsWith('impacket-')) && IMPACKET.test(tool) ? userPasswordAtHost : undefined);
+    if (own !== undefined) own(words, k, out, (text) => line(text, depth + 1));
     // mysqlsh user:password@host[:port], as --uri or a positional (with a scheme it is a URL: rule 5).
     if (tool === 'mysqlsh') {
       for (let j = k + 1; j < words.length; j++) {
