@@ -280,6 +280,17 @@ describe('secret redaction: what stays readable', () => {
     ['check_ldap -H h -b dc=ex -D cn=kim -P x1', 'check_ldap -H h -b dc=ex -D cn=kim -P ****'],
     [`mongosh --eval "db.auth('kim', 'x1')"`, `mongosh --eval "db.auth('kim', '****')"`],
     ['tailscale up --authkey tskey-auth-x1', 'tailscale up --authkey ****'],
+    // secret stores' setters, and what is encrypted or encoded from standard input
+    ['drone secret add --repository o/r --name token --data x1', 'drone secret add --repository o/r --name token --data ****'],
+    ['circleci context store-secret org ctx API_KEY <<< x1', 'circleci context store-secret org ctx API_KEY <<< ****'],
+    ['gcloud secrets versions add db --data-file=<(echo -n x1)', 'gcloud secrets versions add db --data-file=<(echo -n ****)'],
+    ['kubectl create secret generic s --from-file=pw=<(echo -n x1)', 'kubectl create secret generic s --from-file=pw=<(echo -n ****)'],
+    ['bw send -n s x1', 'bw send -n s ****'],
+    ['echo -n x1 | base64', 'echo -n **** | base64'],
+    ['echo aGVsbG8= | base64 -d', 'echo aGVsbG8= | base64 -d'],
+    ['age -r age1abc -o out.age <<< x1', 'age -r age1abc -o out.age <<< ****'],
+    ['gpg --encrypt -r kim <<< x1', 'gpg --encrypt -r kim <<< ****'],
+    ['kubectl get secrets', 'kubectl get secrets'],
   ];
   for (const [input, output] of exact) it(`exact: ${JSON.stringify(input)}`, () => assert.equal(r.line(input), output));
 

@@ -191,7 +191,7 @@ const POSITIONAL_SECRETS = byTool<ReadonlyArray<[subcommand: readonly string[], 
   wpa_passphrase: [[[], 2]], // wpa_passphrase SSID PASSPHRASE
   wg: [[['private-key'], 1], [['preshared-key'], 1]], // wg set wg0 private-key FILE (often <(echo KEY))
   'neo4j-admin': [[['set-initial-password'], 1]],
-  bw: [[['unlock'], 1], [['login'], 2]], // Bitwarden: unlock [PASSWORD], login [EMAIL] [PASSWORD]
+  bw: [[['unlock'], 1], [['login'], 2]], // Bitwarden: unlock [PASSWORD], login [EMAIL] [PASSWORD]; send TEXT: TOOL_RULES
   vault: [[['operator', 'unseal'], 1]], // an unseal key share
   pdftk: [[['input_pw'], 1], [['owner_pw'], 1], [['user_pw'], 1]],
   iwconfig: [[['key'], 1]], // iwconfig wlan0 key s:PASSWORD
@@ -226,6 +226,8 @@ const KV_PUT = byTool<{ after: readonly string[]; skip: number }>({
 const ANSIBLE_VAULT_WITH_VALUE = new Set(['--vault-password-file', '--vault-pass-file', '--vault-id', '--encrypt-vault-id', '-n', '--name', '--stdin-name', '--output']);
 /** ConvertTo-SecureString's parameters that take a value (-String's is the secret, and positional: both are hidden). */
 const SECURE_STRING_WITH_VALUE = new Set(['-Key', '-SecureKey']);
+/** bw send's options that take a value. */
+const BW_SEND_WITH_VALUE = new Set(['-n', '--name', '-d', '--deleteInDays', '--password', '--maxAccessCount', '--notes', '--hidden']);
 /** oathtool's options that take a value. */
 const OATHTOOL_WITH_VALUE = new Set(['-d', '--digits', '-w', '--window', '-s', '--time-step-size', '-S', '--start-time', '-N', '--now']);
 /** tpm2_changeauth's options that take a value. */
@@ -247,6 +249,10 @@ const KUBE_CLIS = new Set(['kubectl', 'oc', 'k3s', 'microk8s.kubectl']);
 function longestOf(words: ReadonlySet<string>): number {
   return Math.max(...[...words].map((word) => word.length));
 }
+/** The flags of age, base64 and openssl enc that make them decode (what they read is then no secret of the line's). */
+const DECODE_FLAGS = new Set(['-d', '--decrypt', '--decode', '-D']);
+/** gpg's flags that encrypt or sign what it reads. */
+const GPG_ENCRYPT_FLAGS = new Set(['-e', '--encrypt', '-c', '--symmetric', '-s', '--sign', '--clearsign', '--armor', '-a', '-ea', '-ca', '-se']);
 /** Flags that make a command read a password on standard input (docker login, gpg, …). */
 const PASSWORD_STDIN_FLAGS = new Set(['--password-stdin', '--passphrase-fd', '--token-stdin', '--with-token', '--passwd-on-stdin']);
 const LONGEST_PASSWORD_STDIN_FLAG = longestOf(PASSWORD_STDIN_FLAGS);
@@ -1287,6 +1293,10 @@ function readsPasswordOnStdin(words: readonly string[], k: number, tool: string,
   if (tool === 'read' && hasOptionLetter(words, k, 's')) return true;
   if (tool === 'vercel' && words[k + 1] === 'env' && words[k + 2] === 'add') return true;
   if (tool === 'llm' && words[k + 1] === 'keys' && words[k + 2] === 'set') return true; // llm keys set NAME: the key on standard input
+  if (tool === 'circleci' && words.indexOf('store-secret', k + 1) > k) return true; // circleci context store-secret ORG CTX NAME
+  // What is encrypted or encoded from standard input: age, gpg -e/-c, openssl enc, base64 (a Kubernetes secret's value), not when they decode.
+  if ((tool === 'age' || tool === 'base64' || (tool === 'openssl' && words[k + 1] === 'enc')) && !words.some((w, j) => j > k && DECODE_FLAGS.has(w))) return true;
+  if (tool === 'gpg' && words.some((w, j) => j > k && GPG_ENCRYPT_FLAGS.has(w))) return true;
   // tee ~/.config/app/api_key, systemd-creds encrypt - OUT: what comes in is written to a secret's file.
   if (tool === 'tee' && words.some((w, j) => j > k && !w.startsWith('-') && isSecretPath(w))) return true;
   if (tool === 'systemd-creds' && words[k + 1] === 'encrypt' && words.indexOf('-', k + 2) > k) return true;
@@ -1488,6 +1498,11 @@ const TOOL_RULES = byTool<ToolRule>({
   oathtool: positionalsHidden(OATHTOOL_WITH_VALUE),
   // tpm2-tools: -p and -P are authorization values (their long names end in auth: the flag rule); tpm2_changeauth's new one is positional.
   tpm2_changeauth: positionalsHidden(TPM2_CHANGEAUTH_WITH_VALUE),
+  // bw send [options] TEXT (Bitwarden Send): the text, unless a file is sent (-f).
+  bw: (words, k, out) => {
+    if (words[k + 1] !== 'send' || words.includes('-f') || words.includes('--file')) return;
+    for (const j of positionalsAfter(words, k + 1, BW_SEND_WITH_VALUE)) out[j] = REDACTED;
+  },
   // printf 'password=%s\n' x: a format the rules hid something in fills it from the arguments.
   printf: (words, k, out) => {
     let format = k + 1;
@@ -1687,6 +1702,9 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     if ((LOGIN_TOOLS.has(tool) && has('login')) || (tool === 'dotnet' && has('nuget'))) shortSecret.push('-p');
     // az keyvault secret set --value x, aws ssm put-parameter --value x, glab variable set K --value x.
     if ((tool === 'az' && has('secret')) || (tool === 'aws' && has('put-parameter')) || (tool === 'glab' && has('variable'))) shortSecret.push('--value');
+    // A secret store's setter: drone secret add --data x, … secrets set --value x.
+    const secretCommand = has('secret') || has('secrets');
+    if (secretCommand) shortSecret.push('--value', '--data');
     // az sql server create -p x (postgres and mysql flexible-server too): the administrator's password; elsewhere az's -p is --parameters.
     if (tool === 'az' && (has('server') || has('flexible-server'))) shortSecret.push('-p');
     if (tool === 'llm' && has('keys')) shortSecret.push('--value'); // llm keys set NAME --value x
@@ -1867,7 +1885,9 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       }
       // A key file given as `<(echo x)`: what it prints. Only typed lines and scripts (sh -c) carry it: bash puts /dev/fd/N in argv.
       // Glued to it (`initdb --pwfile=<(echo x)`), the line's words are `--pwfile=` and `<(…)`: < ends a word.
-      if (flag && next !== undefined && next.startsWith('<(') && next.endsWith(')') && isSecretFileFlag(w.endsWith('=') ? w.slice(0, -1) : w)) {
+      // In a secret command, its data file (gcloud secrets versions add s --data-file=<(…), kubectl create secret … --from-file=k=<(…)).
+      const fileFlag = w.endsWith('=') ? w.slice(0, (w.startsWith('--from-file=') ? 11 : w.length - 1)) : w;
+      if (flag && next !== undefined && next.startsWith('<(') && next.endsWith(')') && (isSecretFileFlag(fileFlag) || (secretCommand && (fileFlag === '--data-file' || fileFlag === '--from-file')))) {
         out[i + 1] = `<(${line(next.slice(2, -1), depth + 1, true)})`;
         i++;
         continue;
