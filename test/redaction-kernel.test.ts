@@ -42,7 +42,7 @@ const STUBS = [
   'hatch', 'bundle', 'racadm', 'pwsh', 'zkCli.sh', 'llm',
   'mosquitto_passwd', 'initdb', 'cf', 'crudini', 'sops',
   'check_http', 'check_mysql', 'tailscale',
-  'drone', 'age',
+  'drone', 'age', 'mysql8',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

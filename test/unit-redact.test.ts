@@ -291,6 +291,11 @@ describe('secret redaction: what stays readable', () => {
     ['age -r age1abc -o out.age <<< x1', 'age -r age1abc -o out.age <<< ****'],
     ['gpg --encrypt -r kim <<< x1', 'gpg --encrypt -r kim <<< ****'],
     ['kubectl get secrets', 'kubectl get secrets'],
+    // an alias's command line; a versioned program name
+    ["alias deploy='curl -u kim:x1 https://h/deploy'", "alias 'deploy=curl -u kim:**** https://h/deploy'"],
+    ["alias ll='ls -la'", "alias ll='ls -la'"],
+    ['mysql8 -px1', 'mysql8 -p****'],
+    ['mysql-8.0 -px1', 'mysql-8.0 -p****'],
   ];
   for (const [input, output] of exact) it(`exact: ${JSON.stringify(input)}`, () => assert.equal(r.line(input), output));
 

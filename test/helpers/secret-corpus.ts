@@ -283,6 +283,9 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'positional', line: 'echo -n Zq2131b6 | base64', secrets: ['Zq2131b6'], keep: ['base64'], typedOnly: true },
   { category: 'positional', line: 'age -r age1abc -o /tmp/eo-out.age <<< Zq2130ag', secrets: ['Zq2130ag'], keep: ['/tmp/eo-out.age'], typedOnly: true },
   { category: 'positional', line: 'bw send -n s1 Zq2129bw', secrets: ['Zq2129bw'], keep: ['s1'] },
+  // an eighteenth batch (2026-12-07): shell idioms around the commands (30 lines: 2 leaked)
+  { category: 'script', line: "alias deploy='curl -u kim:Zq2206al https://h1/deploy'", secrets: ['Zq2206al'], keep: ['kim', 'https://h1/deploy'], typedOnly: true },
+  { category: 'glued', line: 'mysql8 -pZq2227v8 shop', secrets: ['Zq2227v8'], keep: ['mysql8', 'shop'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

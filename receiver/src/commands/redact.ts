@@ -458,6 +458,10 @@ function isSecretName(name: string): boolean {
   return SECRET_NAMES.has(lower(name.charCodeAt(0) === 45 ? name.replace(/^-+/, '') : name));
 }
 
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
 function isAlnum(c: number): boolean {
   return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 }
@@ -1498,6 +1502,17 @@ const TOOL_RULES = byTool<ToolRule>({
   oathtool: positionalsHidden(OATHTOOL_WITH_VALUE),
   // tpm2-tools: -p and -P are authorization values (their long names end in auth: the flag rule); tpm2_changeauth's new one is positional.
   tpm2_changeauth: positionalsHidden(TPM2_CHANGEAUTH_WITH_VALUE),
+  // alias NAME='a command line': the command line's rules.
+  alias: (words, k, out, script) => {
+    for (let j = k + 1; j < words.length; j++) {
+      const w = words[j] as string;
+      const eq = w.indexOf('=');
+      if (eq <= 0) continue;
+      const value = w.slice(eq + 1);
+      const redacted = script(value);
+      if (redacted !== value) out[j] = `${w.slice(0, eq + 1)}${redacted}`;
+    }
+  },
   // bw send [options] TEXT (Bitwarden Send): the text, unless a file is sent (-f).
   bw: (words, k, out) => {
     if (words[k + 1] !== 'send' || words.includes('-f') || words.includes('--file')) return;
@@ -1697,7 +1712,9 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     if (k + 1 >= words.length && (words[k] as string).charCodeAt(0) !== 45) return;
     const tool = lower(baseName(words[k] as string));
     const has = (w: string): boolean => words.indexOf(w, k + 1) >= 0;
-    const shortSecret = [...(SHORT_SECRET_FLAGS.get(tool) ?? [])];
+    // A versioned name has its tool's short flags (mysql8, mysql-8.0); 7z's digit is its name.
+    const versionless = isDigit(tool.charCodeAt(tool.length - 1)) ? tool.replace(/-?[\d.]+$/, '') : tool;
+    const shortSecret = [...(SHORT_SECRET_FLAGS.get(tool) ?? (versionless !== tool && versionless !== '' ? SHORT_SECRET_FLAGS.get(versionless) : undefined) ?? [])];
     if (tool.startsWith('tpm2_')) shortSecret.push('-p', '-P'); // tpm2-tools' authorization values
     if ((LOGIN_TOOLS.has(tool) && has('login')) || (tool === 'dotnet' && has('nuget'))) shortSecret.push('-p');
     // az keyvault secret set --value x, aws ssm put-parameter --value x, glab variable set K --value x.
