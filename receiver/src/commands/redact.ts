@@ -158,7 +158,7 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   ncftp: ['-p'],
   ncftpget: ['-p'],
   ncftpput: ['-p'],
-  'memtier_benchmark': ['-a'],
+  memtier_benchmark: ['-a'],
   // Monitoring plugins (Nagios, Icinga): their password flags; check_http's -a is user:password (below).
   check_mysql: ['-p'],
   check_mysql_query: ['-p'],
