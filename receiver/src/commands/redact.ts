@@ -1408,15 +1408,24 @@ const saltRule: ToolRule = (words, k, out, script) => {
   for (let j = k + 1; j + 1 < words.length; j++) if (SALT_SHELL_FUNCTIONS.has(words[j] as string)) out[j + 1] = script(words[j + 1] as string);
 };
 
-/** impacket's [domain/]user:password@host, curlftpfs user:password@host: the password. */
-const userPasswordAtHost: ToolRule = (words, k, out) => {
-  for (let j = k + 1; j < words.length; j++) {
-    const w = out[j] as string;
-    if (w.startsWith('-') || w.includes('://')) continue;
-    const m = /^([^\s:@]+):([^@\s]+)@/.exec(w);
-    if (m !== null) out[j] = `${m[1] as string}:${REDACTED}${w.slice(m[0].length - 1)}`;
-  }
-};
+/**
+ * `user:password@host` positionals (and the value of `flag`, when given) with the password hidden;
+ * `user` matches what may stand before the colon. A URL (`://`) is rule 5's.
+ */
+function userPasswordAtHost(user: RegExp, flag?: string): ToolRule {
+  const logon = new RegExp(`^(${user.source}):([^@\\s]+)@`);
+  return (words, k, out) => {
+    for (let j = k + 1; j < words.length; j++) {
+      const w = out[j] as string;
+      const from = flag !== undefined && w.startsWith(flag) ? flag.length : 0;
+      if (w.includes('://') || (from === 0 && w.startsWith('-'))) continue;
+      const m = logon.exec(w.slice(from));
+      if (m !== null) out[j] = `${w.slice(0, from)}${m[1] as string}:${REDACTED}${w.slice(from + m[0].length - 1)}`;
+    }
+  };
+}
+/** impacket's `[domain/]user:password@host`, curlftpfs's `user:password@host`. */
+const DOMAIN_USER_AT_HOST = userPasswordAtHost(/[^\s:@]+/);
 
 /** zkCli.sh addauth digest user:password (ZooKeeper). */
 const zookeeperRule: ToolRule = (words, k, out) => {
@@ -1455,7 +1464,9 @@ const TOOL_RULES = byTool<ToolRule>({
     if (m >= 0 && !ANSIBLE_COMMAND_MODULES.has(words[m + 1] as string)) return;
     for (let j = k + 1; j + 1 < words.length; j++) if (words[j] === '-a' || words[j] === '--args') out[j + 1] = script(words[j + 1] as string);
   },
-  curlftpfs: userPasswordAtHost,
+  curlftpfs: DOMAIN_USER_AT_HOST,
+  // mysqlsh user:password@host[:port], as --uri or a positional (with a scheme it is a URL: rule 5).
+  mysqlsh: userPasswordAtHost(/[^\s:@/]+/, '--uri='),
   // net use \\host\share PASSWORD /user:NAME (Samba's net, Windows habits): the word after the share.
   net: (words, k, out) => {
     if (words[k + 1] !== 'use') return;
@@ -1990,18 +2001,8 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       if (password !== undefined && !password.startsWith('-')) out[service + 1] = REDACTED;
     }
     // Rules of one tool each (TOOL_RULES): one lookup, not a comparison per tool.
-    const own = TOOL_RULES.get(tool) ?? ((tool.endsWith('.py') || tool.startsWith('impacket-')) && IMPACKET.test(tool) ? userPasswordAtHost : undefined);
+    const own = TOOL_RULES.get(tool) ?? ((tool.endsWith('.py') || tool.startsWith('impacket-')) && IMPACKET.test(tool) ? DOMAIN_USER_AT_HOST : undefined);
     if (own !== undefined) own(words, k, out, (text) => line(text, depth + 1));
-    // mysqlsh user:password@host[:port], as --uri or a positional (with a scheme it is a URL: rule 5).
-    if (tool === 'mysqlsh') {
-      for (let j = k + 1; j < words.length; j++) {
-        const w = out[j] as string;
-        const uri = w.startsWith('--uri=') ? 6 : 0;
-        if (w.includes('://') || (uri === 0 && w.startsWith('-'))) continue;
-        const m = /^([^\s:@/]+):([^@\s]+)@/.exec(w.slice(uri));
-        if (m !== null) out[j] = `${w.slice(0, uri)}${m[1] as string}:${REDACTED}${w.slice(uri + m[0].length - 1)}`;
-      }
-    }
     // Positional secrets of the tools that take them so.
     const positional = POSITIONAL_SECRETS.get(tool);
     if (positional) for (const [subcommand, after] of positional) redactPositional(words, k, subcommand, after, out);
