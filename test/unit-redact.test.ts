@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { compileUserPattern } from '../receiver/src/commands/patterns';
-import { RECENT_ARGV_TTL_MS, RecentArgvText } from '../receiver/src/commands/recent-argv';
+import { RECENT_ARGV_TTL_MS, RecentArgvText, sharedEnds } from '../receiver/src/commands/recent-argv';
 import { createRedactor, REDACTED, TOKEN_PREFIX_LIST, tokenStarts } from '../receiver/src/commands/redact';
 import { quoteWord, splitCommands } from '../receiver/src/commands/shell-words';
 import { GOLDEN_FILE, goldenDigests, goldenRedactor, RULE_PIECES } from './helpers/redaction-golden';
@@ -456,6 +456,37 @@ describe('argv that differ in a few words (commands/recent-argv.ts): the same ou
       }
     }
     assert.ok(used > 1500, `${used} argv long enough to be kept`);
+  });
+
+  it('sharedEnds: the words it says are shared are the same words at the same index (30,000 pairs)', () => {
+    // Short words and one-letter alphabets, so that words shift across NULs, merge and split while
+    // the lengths and the word counts stay equal: what a comparison by characters could mistake.
+    const letters = (n: number): string => Array.from({ length: n }, () => 'ab'[next(2)] as string).join('');
+    let sharedSeen = 0;
+    for (let pair = 0; pair < 30_000; pair++) {
+      const count = 2 + next(120);
+      const last = Array.from({ length: count }, () => letters(next(4) === 0 ? next(3) : next(60)));
+      const words = last.slice();
+      const edits = next(4);
+      for (let e = 0; e < edits; e++) {
+        const i = next(count);
+        const kind = next(3);
+        if (kind === 0) words[i] = letters((words[i] as string).length); // same length, other letters
+        else if (kind === 1) words[i] = letters(next(60)); // another length
+        else if (i + 1 < count) {
+          // A NUL moved: two words keep their joint length.
+          const both = `${words[i] as string}${words[i + 1] as string}`;
+          const cut = next(both.length + 1);
+          words[i] = both.slice(0, cut);
+          words[i + 1] = both.slice(cut);
+        }
+      }
+      const [before, from] = sharedEnds(words, words.join('\0'), last.join('\0'));
+      for (let i = 0; i < before; i++) assert.equal(words[i], last[i], `word ${i} said shared from the start`);
+      for (let i = from; i < count; i++) assert.equal(words[i], last[i], `word ${i} said shared to the end`);
+      sharedSeen += before + (count - from);
+    }
+    assert.ok(sharedSeen > 100_000, `${sharedSeen} words found shared: the chunks are used`);
   });
 
   it('a secret typed into a word that was plain the time before is redacted', () => {

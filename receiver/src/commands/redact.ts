@@ -415,9 +415,10 @@ function isSecretFlag(word: string): boolean {
 const SECRET_COMMAND_FLAG = /^--?(?:[a-z0-9]+[-_.])*(?:pass|password|passphrase|secret|token|key)[-_](?:command|cmd|eval)$/i;
 /** Is word[0, end) such a flag? */
 function isSecretCommandFlag(word: string, end = word.length): boolean {
-  const last = word.charCodeAt(end - 1);
-  // …d or …l first, without cutting the word: most flags end otherwise.
-  return (last === 100 || last === 108) && SECRET_COMMAND_FLAG.test(end === word.length ? word : word.slice(0, end));
+  // The name must end in cmd, command or eval before the pattern runs (without cutting the word): a
+  // filter on the last letter alone let `--password` and `--from-literal` through to it, in every argv.
+  const endsAsCommand = endsWithLowerCase(word, end, 'cmd') || endsWithLowerCase(word, end, 'command') || endsWithLowerCase(word, end, 'eval');
+  return endsAsCommand && SECRET_COMMAND_FLAG.test(end === word.length ? word : word.slice(0, end));
 }
 
 /** A flag that names a file holding a secret (cryptsetup --key-file, --password-file, --passphrase-file). */
@@ -1931,7 +1932,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       }
       // A user flag, whole (-u, --user) or glued to its value (-ualice:x): the letter says, no slice needed to see.
       // --user=alice:x: the flag and its = are the prefix kept.
-      const eq = flag && w.charCodeAt(1) === 45 && w.length <= LONGEST_USER_FLAG + 1 + MAX_USER_VALUE ? w.indexOf('=') : -1;
+      const eq = flag && w.charCodeAt(1) === 45 && w.length <= LONGEST_USER_FLAG + 1 + MAX_USER_VALUE ? valueAt - 1 : -1; // w.indexOf('='), found above
       // Only a flag whose name ends as a user flag's does is cut out to look up (--password= and --token= are not).
       const userFlag = !flag ? undefined : userFlags.has(w) ? w : eq > 0 && eq <= LONGEST_USER_FLAG && USER_FLAG_LAST_LETTERS.has(w.charCodeAt(eq - 1)) && userFlags.has(w.slice(0, eq)) ? w.slice(0, eq + 1) : w.length > 2 && gluedUserFlag(w.charCodeAt(1)) ? w.slice(0, 2) : undefined;
       if (userFlag !== undefined) {
