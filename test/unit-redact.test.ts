@@ -158,6 +158,8 @@ describe('secret redaction: what stays readable', () => {
     // a command that prints a secret: what it prints is hidden, the command stays readable
     ["restic -r b --password-command 'echo x1' snapshots", "restic -r b --password-command 'echo ****' snapshots"],
     ["restic -r b --password-command 'pass show restic' snapshots", "restic -r b --password-command 'pass show restic' snapshots"],
+    // The flag's name in any case, as its pattern reads it (a filter on its last letter once read only lower case).
+    ["rclone --Password-CMD 'echo x1' ls r:", "rclone --Password-CMD 'echo ****' ls r:"],
     ["impala-shell -l --ldap_password_cmd='printf %s x1'", "impala-shell -l '--ldap_password_cmd=printf **** ****'"],
     ['rclone ls r: --password-command "cat <<< x1"', 'rclone ls r: --password-command "cat <<< ****"'],
     ["restic --password-command='echo x1 x2' init", "restic '--password-command=echo **** ****' init"],

@@ -417,7 +417,8 @@ const SECRET_COMMAND_FLAG = /^--?(?:[a-z0-9]+[-_.])*(?:pass|password|passphrase|
 function isSecretCommandFlag(word: string, end = word.length): boolean {
   // The name must end in cmd, command or eval before the pattern runs (without cutting the word): a
   // filter on the last letter alone let `--password` and `--from-literal` through to it, in every argv.
-  const endsAsCommand = endsWithLowerCase(word, end, 'cmd') || endsWithLowerCase(word, end, 'command') || endsWithLowerCase(word, end, 'eval');
+  const last = word.charCodeAt(end - 1) | 0x20;
+  const endsAsCommand = last === 100 ? endsWithLowerCase(word, end, 'cmd') || endsWithLowerCase(word, end, 'command') : last === 108 && endsWithLowerCase(word, end, 'eval');
   return endsAsCommand && SECRET_COMMAND_FLAG.test(end === word.length ? word : word.slice(0, end));
 }
 
@@ -1743,9 +1744,10 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     const transmission = tool === 'transmission-remote';
     const apacheBench = tool === 'ab';
     const checkHttp = tool === 'check_http' || tool === 'check_curl'; // -a user:password
-    const userFlags = { has: (f: string): boolean => (f.length <= LONGEST_USER_FLAG && USER_FLAGS.has(f)) || (httpie && f === '-a') || (tool === 'curl' && (f === '-E' || f === '--cert')) || (transmission && f === '-n') || (apacheBench && (f === '-A' || f === '-P')) || (checkHttp && f === '-a') };
+    const curl = tool === 'curl';
+    const userFlags = { has: (f: string): boolean => (f.length <= LONGEST_USER_FLAG && USER_FLAGS.has(f)) || (httpie && f === '-a') || (curl && (f === '-E' || f === '--cert')) || (transmission && f === '-n') || (apacheBench && (f === '-A' || f === '-P')) || (checkHttp && f === '-a') };
     /** userFlags.has(`-${letter}`), without making the string: USER_FLAGS' short flags, httpie's -a, curl's -E, transmission-remote's -n, ab's -A and -P, check_http's -a. */
-    const gluedUserFlag = (letter: number): boolean => USER_FLAG_LETTERS.has(letter) || (httpie && letter === 97) || (tool === 'curl' && letter === 69) || (transmission && letter === 110) || (apacheBench && (letter === 65 || letter === 80)) || (checkHttp && letter === 97);
+    const gluedUserFlag = (letter: number): boolean => USER_FLAG_LETTERS.has(letter) || (httpie && letter === 97) || (curl && letter === 69) || (transmission && letter === 110) || (apacheBench && (letter === 65 || letter === 80)) || (checkHttp && letter === 97);
     const redactNext = (i: number): void => {
       if (i + 1 < words.length) out[i + 1] = REDACTED;
     };
@@ -1922,7 +1924,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         continue;
       }
       // curl --key and --proxy-key name a private key's file (its passphrase is --pass, a secret flag).
-      if (flag && (isSecretFlag(w) || (w.length <= LONGEST_SECRET_FLAG && SECRET_FLAGS.has(w))) && !(tool === 'curl' && (w === '--key' || w === '--proxy-key'))) {
+      if (flag && (isSecretFlag(w) || (w.length <= LONGEST_SECRET_FLAG && SECRET_FLAGS.has(w))) && !(curl && (w === '--key' || w === '--proxy-key'))) {
         // A secret flag that takes no value before one that does (pkcs11-tool --init-pin --new-pin x): the second's value is the secret.
         // Only a plain lower-case flag name is taken for one: a secret may start with --.
         if (next !== undefined && next.length <= 40 && /^--[a-z]+(?:-[a-z]+)*$/.test(next) && isSecretFlag(next)) continue;
