@@ -160,6 +160,16 @@ describe('secret redaction: what stays readable', () => {
     ["restic -r b --password-command 'pass show restic' snapshots", "restic -r b --password-command 'pass show restic' snapshots"],
     // The flag's name in any case, as its pattern reads it (a filter on its last letter once read only lower case).
     ["rclone --Password-CMD 'echo x1' ls r:", "rclone --Password-CMD 'echo ****' ls r:"],
+    // GNU parallel runs its command in a shell: one word is a script, before its argument sources.
+    ["parallel -j4 'curl -u kim:x1 https://h/{}' ::: a b", "parallel -j4 'curl -u kim:**** https://h/{}' ::: a b"],
+    ['parallel --jobs 2 curl -u kim:x1 https://h/{} ::: a b', 'parallel --jobs 2 curl -u kim:**** https://h/{} ::: a b'],
+    ["seq 3 | parallel 'mysql -px1 -e \"select {}\"'", "seq 3 | parallel 'mysql -p**** -e \"select {}\"'"],
+    ['parallel --jobs 2 gzip ::: a.log b.log', 'parallel --jobs 2 gzip ::: a.log b.log'],
+    ["parallel -a hosts.txt 'ssh {} uptime'", "parallel -a hosts.txt 'ssh {} uptime'"],
+    ['pppd call isp user kim password x1', 'pppd call isp user kim password ****'],
+    ['pppd call isp', 'pppd call isp'],
+    ["vsql -h v -U dbadmin -w x1 -c 'select 1'", "vsql -h v -U dbadmin -w **** -c 'select 1'"],
+    ['sendEmail -s smtp:587 -xu me -xp x1 -m hi', 'sendEmail -s smtp:587 -xu me -xp **** -m hi'],
     ["impala-shell -l --ldap_password_cmd='printf %s x1'", "impala-shell -l '--ldap_password_cmd=printf **** ****'"],
     ['rclone ls r: --password-command "cat <<< x1"', 'rclone ls r: --password-command "cat <<< ****"'],
     ["restic --password-command='echo x1 x2' init", "restic '--password-command=echo **** ****' init"],

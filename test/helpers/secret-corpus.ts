@@ -286,6 +286,12 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   // an eighteenth batch (2026-12-07): shell idioms around the commands (30 lines: 2 leaked)
   { category: 'script', line: "alias deploy='curl -u kim:Zq2206al https://h1/deploy'", secrets: ['Zq2206al'], keep: ['kim', 'https://h1/deploy'], typedOnly: true },
   { category: 'glued', line: 'mysql8 -pZq2227v8 shop', secrets: ['Zq2227v8'], keep: ['mysql8', 'shop'] },
+  // a nineteenth and twentieth batch (2026-12-07): networks, queues, databases, mail, storage, registries (49 lines: 3 leaked);
+  // one-liners in other languages, containers, cloud setters, HTTP clients (49 lines: 1 leaked, 5 only where a pipe or a here-string is the context)
+  { category: 'glued', line: "vsql -h vertica -U dbadmin -w Zq2301vs -c 'select 1'", secrets: ['Zq2301vs'], keep: ['vertica', 'dbadmin'] },
+  { category: 'glued', line: 'sendemail -f me@ex.org -t a@ex.org -s smtp:587 -xu me -xp Zq2302se -m hi', secrets: ['Zq2302se'], keep: ['smtp:587', '-xu'] },
+  { category: 'positional', line: 'pppd call isp user kim password Zq2303pp', secrets: ['Zq2303pp'], keep: ['isp', 'kim'] },
+  { category: 'script', line: "parallel -j4 'curl -u kim:Zq2304gp https://h1/{}' ::: a b c", secrets: ['Zq2304gp'], keep: ['kim', 'https://h1/{}', ':::'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

@@ -174,6 +174,8 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   plink: ['-pw'], // PuTTY's
   pscp: ['-pw'],
   psftp: ['-pw'],
+  vsql: ['-w'], // Vertica's: -U user -w password
+  sendemail: ['-xp'], // sendEmail's SMTP password (-xu is the user)
 });
 /** rabbitmqctl commands followed by a user name and that user's password. */
 const RABBITMQ_PASSWORD_COMMANDS = new Set(['add_user', 'change_password', 'authenticate_user']);
@@ -203,6 +205,7 @@ const POSITIONAL_SECRETS = byTool<ReadonlyArray<[subcommand: readonly string[], 
   doppler: [[['configure', 'set', 'token'], 1]],
   grafana: [[['reset-admin-password'], 1]], // grafana cli admin reset-admin-password
   kubeadm: [[['token', 'create'], 1], [['token', 'delete'], 1]], // a bootstrap token, id.secret
+  pppd: [[['password'], 1]], // pppd call isp user NAME password PASSWORD (its options are words, not flags)
 });
 /** Options of openssl passwd and mkpasswd that take a value: what is left is passwords (openssl), or a password and a salt (mkpasswd). */
 const PASSWORD_HASHERS = byTool<ReadonlySet<string>>({
@@ -312,6 +315,10 @@ const WRAPPERS = byTool<Wrapper>({
   'parallel-ssh': { withValue: ['-h', '-H', '-l', '-p', '-o', '-e', '-t', '-O', '-x', '-X'], positionals: 0 },
   bunx: { withValue: ['-p', '--package'], positionals: 0 },
   pnpx: { withValue: [], positionals: 0 },
+  // GNU parallel: its command runs in a shell, one word a script (`parallel 'curl -u x {}' ::: a b`).
+  parallel: { withValue: ['-j', '--jobs', '-P', '-S', '--sshlogin', '--slf', '--sshloginfile', '-a', '--arg-file', '-d', '--delimiter', '-E', '-I',
+    '-C', '--colsep', '--joblog', '--results', '--res', '--timeout', '--retries', '-n', '--max-args', '-N', '-L', '--max-lines', '-s', '--max-chars',
+    '--halt', '--tagstring', '--tmpdir', '--workdir', '--wd', '--delay', '--memfree', '--load', '--nice', '--basefile', '--bf', '--return'], positionals: 0 },
 });
 /** The wrapper words[k] is (screen is one unless it types keys: `screen -X stuff`). */
 function wrapperOf(words: readonly string[], k: number, tool: string): Wrapper | undefined {
@@ -338,8 +345,13 @@ function wrappedCommandIndex(words: readonly string[], k: number, wrapper: Wrapp
   }
   return i;
 }
-/** Wrappers whose one last word is a script run by a shell (watch's, and the remote shell's of pdsh, clush, pssh). */
-const SCRIPT_WRAPPERS = new Set(['watch', 'pdsh', 'clush', 'pssh', 'parallel-ssh']);
+/**
+ * Wrappers whose one last word is a script run by a shell (watch's, and the remote shell's of pdsh,
+ * clush, pssh; GNU parallel's, before its argument sources).
+ */
+const SCRIPT_WRAPPERS = new Set(['watch', 'pdsh', 'clush', 'pssh', 'parallel-ssh', 'parallel']);
+/** GNU parallel's argument sources: its command ends before the first. */
+const PARALLEL_SOURCES = new Set([':::', '::::', ':::+', '::::+']);
 /** Salt's execution functions whose argument is a shell command. */
 const SALT_SHELL_FUNCTIONS = new Set(['cmd.run', 'cmd.shell', 'cmd.run_all', 'cmd.run_stdout', 'cmd.run_bg']);
 /** Ansible's modules whose -a is a command line (command is the default module). */
@@ -1763,7 +1775,9 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         }
       }
       if (i < words.length) {
-        if (SCRIPT_WRAPPERS.has(tool) && i === words.length - 1) out[i] = line(words[i] as string, depth + 1); // watch 'a script', pdsh -w h 'a script'
+        const sources = tool === 'parallel' ? words.findIndex((w, j) => j > i && PARALLEL_SOURCES.has(w)) : -1;
+        const last = sources > i ? sources - 1 : words.length - 1;
+        if (SCRIPT_WRAPPERS.has(tool) && i === last) out[i] = line(words[i] as string, depth + 1); // watch 'a script', pdsh -w h 'a script'
         else command(words, i, out, depth, chain + 1);
       }
       return;
