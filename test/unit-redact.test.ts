@@ -170,6 +170,22 @@ describe('secret redaction: what stays readable', () => {
     ['pppd call isp', 'pppd call isp'],
     ["vsql -h v -U dbadmin -w x1 -c 'select 1'", "vsql -h v -U dbadmin -w **** -c 'select 1'"],
     ['sendEmail -s smtp:587 -xu me -xp x1 -m hi', 'sendEmail -s smtp:587 -xu me -xp **** -m hi'],
+    // A quoted value after a secret name and a spaced =: jq and yq filters, Python, TOML. A test's unquoted word stays.
+    ["jq '.auth.token = \"x1\"' c.json", "jq '.auth.token = \"****\"' c.json"],
+    ["jq '.token |= \"x1\"' c.json", "jq '.token |= \"****\"' c.json"],
+    ["python3 -c 'client.api_key = \"x1\"'", "python3 -c 'client.api_key = \"****\"'"],
+    ['[ "$mode" = token ] && echo ok', '[ "$mode" = token ] && echo ok'],
+    // xmlstarlet: the value of a node named like a secret.
+    ["xmlstarlet ed -u '//db/@password' -v x1 c.xml", "xmlstarlet ed -u '//db/@password' -v **** c.xml"],
+    ['xmlstarlet ed -s /cfg -t elem -n token -v x1 c.xml', 'xmlstarlet ed -s /cfg -t elem -n token -v **** c.xml'],
+    ['xmlstarlet ed -u //user -v kim c.xml', 'xmlstarlet ed -u //user -v kim c.xml'],
+    // Where a secret is, not what it is: a file's name, a build secret's description.
+    ['gcloud auth activate-service-account --key-file=k.json', 'gcloud auth activate-service-account --key-file=k.json'],
+    ['docker run -e DB_PASSWORD_FILE=/run/secrets/db app', 'docker run -e DB_PASSWORD_FILE=/run/secrets/db app'],
+    ['docker buildx build --secret id=npm,env=NPM_TOKEN -t app .', 'docker buildx build --secret id=npm,env=NPM_TOKEN -t app .'],
+    ['podman build --secret=id=k,src=./k.txt .', 'podman build --secret=id=k,src=./k.txt .'],
+    ['docker build --secret x1 .', 'docker build --secret **** .'],
+    ['docker build --secret id=a,env=ghp_0123456789abcdefghijklmnopqrstuvwxyz .', 'docker build --secret **** .'],
     ["impala-shell -l --ldap_password_cmd='printf %s x1'", "impala-shell -l '--ldap_password_cmd=printf **** ****'"],
     ['rclone ls r: --password-command "cat <<< x1"', 'rclone ls r: --password-command "cat <<< ****"'],
     ["restic --password-command='echo x1 x2' init", "restic '--password-command=echo **** ****' init"],

@@ -292,6 +292,9 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'glued', line: 'sendemail -f me@ex.org -t a@ex.org -s smtp:587 -xu me -xp Zq2302se -m hi', secrets: ['Zq2302se'], keep: ['smtp:587', '-xu'] },
   { category: 'positional', line: 'pppd call isp user kim password Zq2303pp', secrets: ['Zq2303pp'], keep: ['isp', 'kim'] },
   { category: 'script', line: "parallel -j4 'curl -u kim:Zq2304gp https://h1/{}' ::: a b c", secrets: ['Zq2304gp'], keep: ['kim', 'https://h1/{}', ':::'] },
+  // a twenty-first batch (2026-12-07): accounts, certificates, proxies, builds, config files (50 lines: 2 leaked, 3 over-hidden)
+  { category: 'assign', line: `jq '.auth.token = "Zq2401jq"' /tmp/eo-none.json`, secrets: ['Zq2401jq'], keep: ['.auth.token', '/tmp/eo-none.json'] },
+  { category: 'positional', line: "xmlstarlet ed -u '//db/password' -v Zq2402xs /tmp/eo-none.xml", secrets: ['Zq2402xs'], keep: ['//db/password', '/tmp/eo-none.xml'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

@@ -1038,7 +1038,18 @@ function redactAssignments(text: string): string {
   while (eq >= 0) {
     let nameStart = eq;
     while (nameStart > from && eq - nameStart < 128 && isNameChar(text.charCodeAt(nameStart - 1))) nameStart--;
-    if (nameStart === eq || !(isSecretName(text.slice(nameStart, eq)) || isQuerySecret(text, nameStart, eq))) {
+    if (nameStart === eq) {
+      // `token = "x"` with blanks around the =, and jq's `.auth.token |= "x"`: a quoted value only.
+      const quoted = spacedAssignment(text, from, eq);
+      if (quoted !== undefined) {
+        const [valueStart, valueEnd] = quoted;
+        out += text.slice(from, valueStart) + REDACTED;
+        from = valueEnd;
+        eq = text.indexOf('=', valueEnd);
+        continue;
+      }
+    }
+    if (nameStart === eq || namesAFile(text, nameStart, eq) || !(isSecretName(text.slice(nameStart, eq)) || isQuerySecret(text, nameStart, eq))) {
       eq = text.indexOf('=', eq + 1);
       continue;
     }
@@ -1073,6 +1084,44 @@ function redactAssignments(text: string): string {
  * else white space, or `&` `,` `;` when another name= follows (query strings,
  * mount options, cookie lists); else the end of the text.
  */
+/**
+ * text[nameStart, eq) names where a secret is, not the secret: its last part is file, path or dir
+ * (`--key-file=k.json`, Docker's `DB_PASSWORD_FILE=/run/secrets/db`), as `--key-file k.json` is.
+ */
+function namesAFile(text: string, nameStart: number, eq: number): boolean {
+  for (const part of ['file', 'path', 'dir']) {
+    if (eq - nameStart > part.length && endsWithLowerCase(text, eq, part)) {
+      const before = text.charCodeAt(eq - part.length - 1);
+      if (before === 45 || before === 95 || before === 46) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * `NAME = "value"` at the = at `eq` (blanks before it, maybe jq's | or :=), NAME named like a secret
+ * and the value quoted: where the value's characters start and where its closing quote is (the
+ * text's end when it has none). Unquoted values are left alone: `[ "$mode" = token ]` is a test.
+ */
+function spacedAssignment(text: string, from: number, eq: number): [start: number, end: number] | undefined {
+  let nameEnd = eq;
+  const op = text.charCodeAt(nameEnd - 1);
+  if (op === 124 || op === 58) nameEnd--; // |=, :=
+  const blanksEnd = nameEnd;
+  while (nameEnd > from && text.charCodeAt(nameEnd - 1) === 32) nameEnd--;
+  if (nameEnd === blanksEnd) return undefined;
+  let nameStart = nameEnd;
+  while (nameStart > from && nameEnd - nameStart < 128 && isNameChar(text.charCodeAt(nameStart - 1))) nameStart--;
+  if (nameStart === nameEnd || !isSecretName(text.slice(nameStart, nameEnd))) return undefined;
+  let v = eq + 1;
+  if (text.charCodeAt(v) === 61) v++; // ==
+  while (text.charCodeAt(v) === 32) v++;
+  const quote = text.charAt(v);
+  if (quote !== '"' && quote !== "'") return undefined;
+  const close = text.indexOf(quote, v + 1);
+  return [v + 1, close < 0 ? text.length : close];
+}
+
 function valueEnd(text: string, v: number, ends: NextOf, acrossSpaces = false): number {
   const q = text[v];
   if (q === '"' || q === "'") {
@@ -1417,6 +1466,27 @@ function rewriteEchoed(words: readonly string[], out: string[], rewrite: (word: 
  */
 type ToolRule = (words: readonly string[], k: number, out: string[], script: (text: string) => string) => void;
 
+/** A build secret's description (`id=npm,env=NPM_TOKEN`, `id=k,src=./k.txt`, `type=ssh`): names and places, and nothing the text rules would hide. */
+const BUILD_SECRET_SPEC = /^(?:id|src|source|env|type|target|required|mode|uid|gid)=[A-Za-z0-9_./~-]*(?:,(?:id|src|source|env|type|target|required|mode|uid|gid)=[A-Za-z0-9_./~-]*)*$/;
+function isBuildSecretSpec(value: string): boolean {
+  return value.length <= 256 && BUILD_SECRET_SPEC.test(value) && redactText(value) === value;
+}
+
+/** The name an XPath ends with: `//db/password` and `/c/@password` and `//u[@id="1"]/token` name password, password, token. */
+function lastXmlName(xpath: string): string {
+  const step = xpath.replace(/\[[^\]]*\]/g, '').split('/').pop() ?? '';
+  return step.startsWith('@') ? step.slice(1) : step;
+}
+/** xmlstarlet ed: -u XPATH and -n NAME say which node the next -v VALUE goes into. */
+const xmlNodeValues: ToolRule = (words, k, out) => {
+  let node: string | undefined;
+  for (let j = k + 1; j + 1 < words.length; j++) {
+    const w = words[j] as string;
+    if (w === '-u' || w === '--update' || w === '-n' || w === '--name') node = words[j + 1];
+    else if ((w === '-v' || w === '--value') && node !== undefined && isSecretName(lastXmlName(node))) out[j + 1] = REDACTED;
+  }
+};
+
 /** salt '*' cmd.run 'cmd': a command line run on the minions. */
 const saltRule: ToolRule = (words, k, out, script) => {
   for (let j = k + 1; j + 1 < words.length; j++) if (SALT_SHELL_FUNCTIONS.has(words[j] as string)) out[j + 1] = script(words[j + 1] as string);
@@ -1543,6 +1613,9 @@ const TOOL_RULES = byTool<ToolRule>({
     if (words[k + 1] !== 'send' || words.includes('-f') || words.includes('--file')) return;
     for (const j of positionalsAfter(words, k + 1, BW_SEND_WITH_VALUE)) out[j] = REDACTED;
   },
+  // xmlstarlet ed -u XPATH -v VALUE (-s/-i/-a … -n NAME -v VALUE): the value, when the node's name says secret.
+  xmlstarlet: xmlNodeValues,
+  xml: xmlNodeValues,
   // printf 'password=%s\n' x: a format the rules hid something in fills it from the arguments.
   printf: (words, k, out) => {
     let format = k + 1;
@@ -1757,6 +1830,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     const apacheBench = tool === 'ab';
     const checkHttp = tool === 'check_http' || tool === 'check_curl'; // -a user:password
     const curl = tool === 'curl';
+    const containerBuild = (CONTAINER_CLIS.has(tool) || tool === 'buildah' || tool === 'buildctl') && (has('build') || has('bud') || tool === 'buildctl');
     const userFlags = { has: (f: string): boolean => (f.length <= LONGEST_USER_FLAG && USER_FLAGS.has(f)) || (httpie && f === '-a') || (curl && (f === '-E' || f === '--cert')) || (transmission && f === '-n') || (apacheBench && (f === '-A' || f === '-P')) || (checkHttp && f === '-a') };
     /** userFlags.has(`-${letter}`), without making the string: USER_FLAGS' short flags, httpie's -a, curl's -E, transmission-remote's -n, ab's -A and -P, check_http's -a. */
     const gluedUserFlag = (letter: number): boolean => USER_FLAG_LETTERS.has(letter) || (httpie && letter === 97) || (curl && letter === 69) || (transmission && letter === 110) || (apacheBench && (letter === 65 || letter === 80)) || (checkHttp && letter === 97);
@@ -1938,6 +2012,15 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         continue;
       }
       // curl --key and --proxy-key name a private key's file (its passphrase is --pass, a secret flag).
+      // docker build --secret id=npm,env=NPM_TOKEN (buildx, podman, buildah): the value says where the secret is, not what.
+      if (containerBuild && w === '--secret' && next !== undefined && isBuildSecretSpec(next)) {
+        i++;
+        continue;
+      }
+      if (containerBuild && w.startsWith('--secret=') && isBuildSecretSpec(w.slice(9))) {
+        out[i] = w;
+        continue;
+      }
       if (flag && (isSecretFlag(w) || (w.length <= LONGEST_SECRET_FLAG && SECRET_FLAGS.has(w))) && !(curl && (w === '--key' || w === '--proxy-key'))) {
         // A secret flag that takes no value before one that does (pkcs11-tool --init-pin --new-pin x): the second's value is the secret.
         // Only a plain lower-case flag name is taken for one: a secret may start with --.
