@@ -395,6 +395,11 @@ describe('linear-time matching', () => {
       'x-'.repeat(2048),
       "password '".repeat(409),
       `password${' '.repeat(4080)}'`,
+      'token = '.repeat(512),
+      `token${' '.repeat(2040)}=${' '.repeat(2040)}"`,
+      'token |= "'.repeat(409),
+      ' = '.repeat(1365),
+      '--key-file='.repeat(372),
       'PASSWORD('.repeat(455),
       "IDENTIFIED BY '".repeat(273),
       '://api.telegram.org/bot'.repeat(178),
@@ -426,6 +431,9 @@ describe('linear-time matching', () => {
       'echo x > f_token '.repeat(240),
       `sed ${'s/password: x/password: y/ '.repeat(140)}`,
       `sops --set ${'['.repeat(4000)}`,
+      `xmlstarlet ed ${'-u //password -v '.repeat(240)}`,
+      `docker build ${'--secret id=a,env=B '.repeat(200)}`,
+      `docker build --secret ${'id=a,'.repeat(819)}`,
     ];
     for (const h of hostile) {
       r.line(h);
