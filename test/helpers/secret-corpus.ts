@@ -295,6 +295,11 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   // a twenty-first batch (2026-12-07): accounts, certificates, proxies, builds, config files (50 lines: 2 leaked, 3 over-hidden)
   { category: 'assign', line: `jq '.auth.token = "Zq2401jq"' /tmp/eo-none.json`, secrets: ['Zq2401jq'], keep: ['.auth.token', '/tmp/eo-none.json'] },
   { category: 'positional', line: "xmlstarlet ed -u '//db/password' -v Zq2402xs /tmp/eo-none.xml", secrets: ['Zq2402xs'], keep: ['//db/password', '/tmp/eo-none.xml'] },
+  // a twenty-second batch (2026-12-07): Kubernetes and cloud CLIs (51 lines: 4 leaked, 2 over-hidden; 1 left, exoscale's --key id)
+  { category: 'positional', line: 'microk8s join 10.0.0.1:25000/Zq2501mk --worker', secrets: ['Zq2501mk'], keep: ['10.0.0.1:25000/', '--worker'] },
+  { category: 'positional', line: 'civo apikey add main Zq2502cv', secrets: ['Zq2502cv'], keep: ['apikey', 'main'] },
+  { category: 'positional', line: 'terraform login app.terraform.io <<< Zq2503tf', secrets: ['Zq2503tf'], keep: ['app.terraform.io'], typedOnly: true },
+  { category: 'positional', line: 'hcloud context create prod <<< Zq2504hc', secrets: ['Zq2504hc'], keep: ['prod'], typedOnly: true },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

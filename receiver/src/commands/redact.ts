@@ -206,6 +206,7 @@ const POSITIONAL_SECRETS = byTool<ReadonlyArray<[subcommand: readonly string[], 
   grafana: [[['reset-admin-password'], 1]], // grafana cli admin reset-admin-password
   kubeadm: [[['token', 'create'], 1], [['token', 'delete'], 1]], // a bootstrap token, id.secret
   pppd: [[['password'], 1]], // pppd call isp user NAME password PASSWORD (its options are words, not flags)
+  civo: [[['apikey', 'add'], 2], [['apikey', 'save'], 2]], // civo apikey add NAME KEY
 });
 /** Options of openssl passwd and mkpasswd that take a value: what is left is passwords (openssl), or a password and a salt (mkpasswd). */
 const PASSWORD_HASHERS = byTool<ReadonlySet<string>>({
@@ -1361,6 +1362,9 @@ function readsPasswordOnStdin(words: readonly string[], k: number, tool: string,
   if (tool === 'vercel' && words[k + 1] === 'env' && words[k + 2] === 'add') return true;
   if (tool === 'llm' && words[k + 1] === 'keys' && words[k + 2] === 'set') return true; // llm keys set NAME: the key on standard input
   if (tool === 'circleci' && words.indexOf('store-secret', k + 1) > k) return true; // circleci context store-secret ORG CTX NAME
+  // terraform login HOST (tofu too), hcloud context create NAME: the token they prompt for.
+  if ((tool === 'terraform' || tool === 'tofu') && words[k + 1] === 'login') return true;
+  if (tool === 'hcloud' && words[k + 1] === 'context' && words[k + 2] === 'create') return true;
   // What is encrypted or encoded from standard input: age, gpg -e/-c, openssl enc, base64 (a Kubernetes secret's value), not when they decode.
   if ((tool === 'age' || tool === 'base64' || (tool === 'openssl' && words[k + 1] === 'enc')) && !words.some((w, j) => j > k && DECODE_FLAGS.has(w))) return true;
   if (tool === 'gpg' && words.some((w, j) => j > k && GPG_ENCRYPT_FLAGS.has(w))) return true;
@@ -1465,6 +1469,11 @@ function rewriteEchoed(words: readonly string[], out: string[], rewrite: (word: 
  * written to), and `script` to redact a word that is a command line.
  */
 type ToolRule = (words: readonly string[], k: number, out: string[], script: (text: string) => string) => void;
+
+/** A file's path that no text rule changes (`tls.key`, `/etc/ssl/k.pem`): shown as typed. */
+function isPlainPath(value: string): boolean {
+  return value.length > 0 && value.length <= 4096 && /^[A-Za-z0-9_./~-]+$/.test(value) && redactText(value) === value;
+}
 
 /** A build secret's description (`id=npm,env=NPM_TOKEN`, `id=k,src=./k.txt`, `type=ssh`): names and places, and nothing the text rules would hide. */
 const BUILD_SECRET_SPEC = /^(?:id|src|source|env|type|target|required|mode|uid|gid)=[A-Za-z0-9_./~-]*(?:,(?:id|src|source|env|type|target|required|mode|uid|gid)=[A-Za-z0-9_./~-]*)*$/;
@@ -1612,6 +1621,13 @@ const TOOL_RULES = byTool<ToolRule>({
   bw: (words, k, out) => {
     if (words[k + 1] !== 'send' || words.includes('-f') || words.includes('--file')) return;
     for (const j of positionalsAfter(words, k + 1, BW_SEND_WITH_VALUE)) out[j] = REDACTED;
+  },
+  // microk8s join HOST:PORT/TOKEN[/HASH]: what follows the address is the join token.
+  microk8s: (words, k, out) => {
+    const join = words.indexOf('join', k + 1);
+    const address = join > k ? positionalsAfter(words, join, NO_NAMES)[0] : undefined;
+    const slash = address === undefined ? -1 : (words[address] as string).indexOf('/');
+    if (address !== undefined && slash > 0) out[address] = `${(words[address] as string).slice(0, slash + 1)}${REDACTED}`;
   },
   // xmlstarlet ed -u XPATH -v VALUE (-s/-i/-a … -n NAME -v VALUE): the value, when the node's name says secret.
   xmlstarlet: xmlNodeValues,
@@ -1830,6 +1846,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     const apacheBench = tool === 'ab';
     const checkHttp = tool === 'check_http' || tool === 'check_curl'; // -a user:password
     const curl = tool === 'curl';
+    const tlsSecret = KUBE_CLIS.has(tool) && has('secret') && has('tls');
     const containerBuild = (CONTAINER_CLIS.has(tool) || tool === 'buildah' || tool === 'buildctl') && (has('build') || has('bud') || tool === 'buildctl');
     const userFlags = { has: (f: string): boolean => (f.length <= LONGEST_USER_FLAG && USER_FLAGS.has(f)) || (httpie && f === '-a') || (curl && (f === '-E' || f === '--cert')) || (transmission && f === '-n') || (apacheBench && (f === '-A' || f === '-P')) || (checkHttp && f === '-a') };
     /** userFlags.has(`-${letter}`), without making the string: USER_FLAGS' short flags, httpie's -a, curl's -E, transmission-remote's -n, ab's -A and -P, check_http's -a. */
@@ -2021,7 +2038,12 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         out[i] = w;
         continue;
       }
-      if (flag && (isSecretFlag(w) || (w.length <= LONGEST_SECRET_FLAG && SECRET_FLAGS.has(w))) && !(curl && (w === '--key' || w === '--proxy-key'))) {
+      // kubectl create secret tls NAME --cert FILE --key FILE: a key's file, as curl's --key.
+      if (tlsSecret && w.startsWith('--key=') && isPlainPath(w.slice(6))) {
+        out[i] = w;
+        continue;
+      }
+      if (flag && (isSecretFlag(w) || (w.length <= LONGEST_SECRET_FLAG && SECRET_FLAGS.has(w))) && !((curl || tlsSecret) && (w === '--key' || w === '--proxy-key'))) {
         // A secret flag that takes no value before one that does (pkcs11-tool --init-pin --new-pin x): the second's value is the secret.
         // Only a plain lower-case flag name is taken for one: a secret may start with --.
         if (next !== undefined && next.length <= 40 && /^--[a-z]+(?:-[a-z]+)*$/.test(next) && isSecretFlag(next)) continue;
