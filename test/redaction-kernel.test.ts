@@ -43,7 +43,7 @@ const STUBS = [
   'mosquitto_passwd', 'initdb', 'cf', 'crudini', 'sops',
   'check_http', 'check_mysql', 'tailscale',
   'drone', 'age', 'mysql8',
-  'vsql', 'sendemail', 'pppd', 'parallel', 'xmlstarlet', 'microk8s', 'civo', 'terraform', 'hcloud',
+  'vsql', 'sendemail', 'pppd', 'parallel', 'xmlstarlet', 'microk8s', 'civo', 'terraform', 'hcloud', 'p4', 'cvs',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

@@ -194,6 +194,13 @@ describe('secret redaction: what stays readable', () => {
     ['microk8s add-node', 'microk8s add-node'],
     ['terraform login app.terraform.io <<< x1', 'terraform login app.terraform.io <<< ****'],
     ['terraform apply -auto-approve', 'terraform apply -auto-approve'],
+    ['cvs -d:pserver:kim:x1@h:/r co m', 'cvs -d:pserver:kim:****@h:/r co m'],
+    ['cvs -d :pserver:kim@h:/r login', 'cvs -d :pserver:kim@h:/r login'],
+    ['p4 -p ssl:p4:1666 -u kim -P x1 sync', 'p4 -p ssl:p4:1666 -u kim -P **** sync'],
+    // Ports stay readable: -P and -p are passwords only for the tools that say so.
+    ['sftp -P 2222 kim@h', 'sftp -P 2222 kim@h'],
+    ['psql -h db -p 5432 -U app -W shop', 'psql -h db -p 5432 -U app -W shop'],
+    ['redis-cli -h cache -p 6379 -a x1 ping', 'redis-cli -h cache -p 6379 -a **** ping'],
     ['docker build --secret id=a,env=ghp_0123456789abcdefghijklmnopqrstuvwxyz .', 'docker build --secret **** .'],
     ["impala-shell -l --ldap_password_cmd='printf %s x1'", "impala-shell -l '--ldap_password_cmd=printf **** ****'"],
     ['rclone ls r: --password-command "cat <<< x1"', 'rclone ls r: --password-command "cat <<< ****"'],

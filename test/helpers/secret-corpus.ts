@@ -300,6 +300,9 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'positional', line: 'civo apikey add main Zq2502cv', secrets: ['Zq2502cv'], keep: ['apikey', 'main'] },
   { category: 'positional', line: 'terraform login app.terraform.io <<< Zq2503tf', secrets: ['Zq2503tf'], keep: ['app.terraform.io'], typedOnly: true },
   { category: 'positional', line: 'hcloud context create prod <<< Zq2504hc', secrets: ['Zq2504hc'], keep: ['prod'], typedOnly: true },
+  // a twenty-third batch (2026-12-07): version control, connection strings, observability tools, ports that must stay (47 lines: 2 leaked)
+  { category: 'glued', line: 'p4 -u kim -P Zq2601p4 sync //depot/...', secrets: ['Zq2601p4'], keep: ['kim', '//depot/...'] },
+  { category: 'url', line: 'cvs -d :pserver:kim:Zq2602cv@cvs.ex.org:/repo checkout mod', secrets: ['Zq2602cv'], keep: ['checkout', 'mod'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

@@ -175,6 +175,7 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   pscp: ['-pw'],
   psftp: ['-pw'],
   vsql: ['-w'], // Vertica's: -U user -w password
+  p4: ['-P'], // Perforce: -u user -P password (or ticket)
   sendemail: ['-xp'], // sendEmail's SMTP password (-xu is the user)
 });
 /** rabbitmqctl commands followed by a user name and that user's password. */
@@ -1621,6 +1622,13 @@ const TOOL_RULES = byTool<ToolRule>({
   bw: (words, k, out) => {
     if (words[k + 1] !== 'send' || words.includes('-f') || words.includes('--file')) return;
     for (const j of positionalsAfter(words, k + 1, BW_SEND_WITH_VALUE)) out[j] = REDACTED;
+  },
+  // cvs -d :pserver:USER:PASSWORD@HOST:/repo: the password in the root.
+  cvs: (words, k, out) => {
+    for (let j = k + 1; j < words.length; j++) {
+      const m = /^((?:-d)?:pserver:[^:@/]*:)[^@]+(@.*)$/.exec(out[j] as string);
+      if (m) out[j] = `${m[1] as string}${REDACTED}${m[2] as string}`;
+    }
   },
   // microk8s join HOST:PORT/TOKEN[/HASH]: what follows the address is the join token.
   microk8s: (words, k, out) => {
