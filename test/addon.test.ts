@@ -5,6 +5,7 @@ import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   BpfError,
@@ -209,6 +210,31 @@ describe('load', () => {
       });
     } finally {
       object.close();
+    }
+  });
+});
+
+describe('load, interrupted', () => {
+  test('a load the verifier gives up on because of pending signals says so, and what to do (node --cpu-prof, a real program)', (t) => {
+    // V8's sampling profiler signals the main thread every 10 µs: the verifier stops with EAGAIN
+    // on a pending signal, on each of libbpf's attempts (it was so on 5 of 5 runs here).
+    const script = `const { BpfObject } = require(${JSON.stringify(ADDON_JS)});
+const o = BpfObject.open(${JSON.stringify(path.join(ROOT, 'build/bpf/proc.bpf.o'))});
+try { o.load(); console.log(JSON.stringify({ loaded: true })); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); } finally { o.close(); }`;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eo-cpuprof-'));
+    try {
+      const run = spawnSync(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval', '10', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+      const result = JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}') as { loaded?: boolean; code?: string; message?: string };
+      if (result.loaded === true) {
+        t.diagnostic('the programs loaded between the profiler\'s signals: nothing to check this time');
+        return;
+      }
+      assert.equal(result.code, 'EAGAIN', run.stdout + run.stderr);
+      assert.match(result.message ?? '', /the verifier was interrupted by a signal while checking program '/);
+      assert.doesNotMatch(result.message ?? '', /verifier rejected/);
+      assert.match(result.message ?? '', /hint: something kept signalling this process .*node --cpu-prof/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

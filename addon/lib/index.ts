@@ -319,16 +319,22 @@ function hintFor(op: string, code: string, libbpfLog: string): string | undefine
     return 'this SEC() name carries no attach target (e.g. a bare "uprobe"): use attachUprobe(), attachTracepoint() or attachRawTracepoint()';
   }
   if (op === 'open' && code === 'ENOENT') return 'build the BPF objects with: make -C bpf (scripts/bootstrap.sh does it)';
+  if (op === 'load' && code === 'EAGAIN') {
+    return 'something kept signalling this process while the kernel checked the programs (a profiler such as node --cpu-prof, a debugger): start it again without that';
+  }
   return undefined;
 }
 
-function makeBpfError(op: string, errno: number, code: string, description: string, detail: string, libbpfLog: string): BpfError {
+/** Exported for its test: the error a failed native call becomes. */
+export function makeBpfError(op: string, errno: number, code: string, description: string, detail: string, libbpfLog: string): BpfError {
   const label = OP_LABELS[op] ?? op;
   let message = `${label} failed: ${detail}: ${description} (${code})`;
   const verifier = op === 'load' ? verifierLog(libbpfLog) : undefined;
   if (verifier !== undefined) {
     const tail = verifier.lines.slice(-VERIFIER_TAIL_LINES);
-    message += `\nthe verifier rejected program '${verifier.program}'; last ${tail.length} lines of its log (all of it in .libbpfLog):\n  ${tail.join('\n  ')}`;
+    // The verifier gives up with EAGAIN when a signal is pending for the loading thread (libbpf tries 5 times): not a rejection.
+    const what = code === 'EAGAIN' ? `the verifier was interrupted by a signal while checking program '${verifier.program}'` : `the verifier rejected program '${verifier.program}'`;
+    message += `\n${what}; last ${tail.length} lines of its log (all of it in .libbpfLog):\n  ${tail.join('\n  ')}`;
   } else {
     // Short libbpf output (one or two lines) usually names the real cause.
     const lines = libbpfLog.split('\n').filter((line) => line.length > 0);
