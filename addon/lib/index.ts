@@ -325,8 +325,7 @@ function hintFor(op: string, code: string, libbpfLog: string): string | undefine
   return undefined;
 }
 
-/** Exported for its test: the error a failed native call becomes. */
-export function makeBpfError(op: string, errno: number, code: string, description: string, detail: string, libbpfLog: string): BpfError {
+function makeBpfError(op: string, errno: number, code: string, description: string, detail: string, libbpfLog: string): BpfError {
   const label = OP_LABELS[op] ?? op;
   let message = `${label} failed: ${detail}: ${description} (${code})`;
   const verifier = op === 'load' ? verifierLog(libbpfLog) : undefined;

@@ -1044,10 +1044,10 @@ function redactAssignments(text: string): string {
       // `token = "x"` with blanks around the =, and jq's `.auth.token |= "x"`: a quoted value only.
       const quoted = spacedAssignment(text, from, eq);
       if (quoted !== undefined) {
-        const [valueStart, valueEnd] = quoted;
-        out += text.slice(from, valueStart) + REDACTED;
-        from = valueEnd;
-        eq = text.indexOf('=', valueEnd);
+        const [start, close] = quoted;
+        out += text.slice(from, start) + REDACTED;
+        from = close;
+        eq = text.indexOf('=', close);
         continue;
       }
     }
@@ -1081,11 +1081,6 @@ function redactAssignments(text: string): string {
   return from === 0 ? text : out + text.slice(from);
 }
 
-/**
- * Where a value that starts at `v` ends: a closing quote if it opens with one;
- * else white space, or `&` `,` `;` when another name= follows (query strings,
- * mount options, cookie lists); else the end of the text.
- */
 /**
  * text[nameStart, eq) names where a secret is, not the secret: its last part is file, path or dir
  * (`--key-file=k.json`, Docker's `DB_PASSWORD_FILE=/run/secrets/db`), as `--key-file k.json` is.
@@ -1124,6 +1119,11 @@ function spacedAssignment(text: string, from: number, eq: number): [start: numbe
   return [v + 1, close < 0 ? text.length : close];
 }
 
+/**
+ * Where a value that starts at `v` ends: a closing quote if it opens with one;
+ * else white space, or `&` `,` `;` when another name= follows (query strings,
+ * mount options, cookie lists); else the end of the text.
+ */
 function valueEnd(text: string, v: number, ends: NextOf, acrossSpaces = false): number {
   const q = text[v];
   if (q === '"' || q === "'") {
@@ -2036,7 +2036,6 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         i++;
         continue;
       }
-      // curl --key and --proxy-key name a private key's file (its passphrase is --pass, a secret flag).
       // docker build --secret id=npm,env=NPM_TOKEN (buildx, podman, buildah): the value says where the secret is, not what.
       if (containerBuild && w === '--secret' && next !== undefined && isBuildSecretSpec(next)) {
         i++;
@@ -2051,6 +2050,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         out[i] = w;
         continue;
       }
+      // curl --key and --proxy-key name a private key's file (its passphrase is --pass, a secret flag).
       if (flag && (isSecretFlag(w) || (w.length <= LONGEST_SECRET_FLAG && SECRET_FLAGS.has(w))) && !((curl || tlsSecret) && (w === '--key' || w === '--proxy-key'))) {
         // A secret flag that takes no value before one that does (pkcs11-tool --init-pin --new-pin x): the second's value is the secret.
         // Only a plain lower-case flag name is taken for one: a secret may start with --.
