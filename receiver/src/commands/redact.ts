@@ -1085,8 +1085,9 @@ function redactAssignments(text: string): string {
  * text[nameStart, eq) names where a secret is, not the secret: its last part is file, path or dir
  * (`--key-file=k.json`, Docker's `DB_PASSWORD_FILE=/run/secrets/db`), as `--key-file k.json` is.
  */
+const FILE_NAME_PARTS = ['file', 'path', 'dir'];
 function namesAFile(text: string, nameStart: number, eq: number): boolean {
-  for (const part of ['file', 'path', 'dir']) {
+  for (const part of FILE_NAME_PARTS) {
     if (eq - nameStart > part.length && endsWithLowerCase(text, eq, part)) {
       const before = text.charCodeAt(eq - part.length - 1);
       if (before === 45 || before === 95 || before === 46) return true;
