@@ -44,6 +44,7 @@ const STUBS = [
   'check_http', 'check_mysql', 'tailscale',
   'drone', 'age', 'mysql8',
   'vsql', 'sendemail', 'pppd', 'parallel', 'xmlstarlet', 'microk8s', 'civo', 'terraform', 'hcloud', 'p4', 'cvs',
+  'msmtp', 'duckdb', 'medusa', 'nikto', 'tccli', 'cbq',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

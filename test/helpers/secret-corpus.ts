@@ -303,6 +303,17 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   // a twenty-third batch (2026-12-07): version control, connection strings, observability tools, ports that must stay (47 lines: 2 leaked)
   { category: 'glued', line: 'p4 -u kim -P Zq2601p4 sync //depot/...', secrets: ['Zq2601p4'], keep: ['kim', '//depot/...'] },
   { category: 'url', line: 'cvs -d :pserver:kim:Zq2602cv@cvs.ex.org:/repo checkout mod', secrets: ['Zq2602cv'], keep: ['checkout', 'mod'] },
+  // a twenty-fourth batch (2026-12-07): web3, AI tools, pentest tools, mail, runtimes, SQL engines, shell habits (53 lines: 9 leaked, 1 over-hidden)
+  { category: 'assign', line: "kubectl create secret generic s --from-literal=password='correct horse Zq2701kl'", secrets: ['Zq2701kl'], keep: ['generic', '--from-literal=password='] },
+  { category: 'assign', line: 'tool --db-password="battery staple Zq2702ds" --verbose', secrets: ['Zq2702ds'], keep: ['--db-password=', '--verbose'] },
+  { category: 'script', line: 'msmtp --passwordeval "echo Zq2703ms" bob@ex.org', secrets: ['Zq2703ms'], keep: ['--passwordeval', 'bob@ex.org'] },
+  { category: 'script', line: `duckdb -c "CREATE SECRET (TYPE S3, KEY_ID 'AKIAEXAMPLE', SECRET 'Zq2704dd', REGION 'eu-west-1')"`, secrets: ['Zq2704dd'], keep: ['TYPE S3', 'eu-west-1'] },
+  { category: 'glued', line: 'medusa -h 10.0.0.1 -u admin -p Zq2705md -M ssh', secrets: ['Zq2705md'], keep: ['10.0.0.1', 'ssh'] },
+  { category: 'user', line: 'nikto -h http://t1 -id admin:Zq2706nk', secrets: ['Zq2706nk'], keep: ['http://t1', 'admin:'] },
+  { category: 'positional', line: 'tccli configure set secretKey Zq2707tc', secrets: ['Zq2707tc'], keep: ['configure', 'secretKey'] },
+  { category: 'glued', line: 'cbq -u admin -p Zq2708cb -e http://cb:8091', secrets: ['Zq2708cb'], keep: ['admin', 'http://cb:8091'] },
+  { category: 'glued', line: 'influx setup -u admin -p Zq2709ix -o org1 -b bucket1 -f', secrets: ['Zq2709ix'], keep: ['org1', 'bucket1'] },
+  { category: 'positional', line: 'yes Zq2710ys | passwd kim', secrets: ['Zq2710ys'], keep: ['passwd kim'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

@@ -177,6 +177,9 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   vsql: ['-w'], // Vertica's: -U user -w password
   p4: ['-P'], // Perforce: -u user -P password (or ticket)
   sendemail: ['-xp'], // sendEmail's SMTP password (-xu is the user)
+  medusa: ['-p'], // -p password (-P a file of them)
+  cbq: ['-p'], // Couchbase's query shell
+  'couchbase-cli': ['-p'],
 });
 /** rabbitmqctl commands followed by a user name and that user's password. */
 const RABBITMQ_PASSWORD_COMMANDS = new Set(['add_user', 'change_password', 'authenticate_user']);
@@ -372,7 +375,7 @@ const FTP_CLIENTS = new Set(['ftp', 'tnftp', 'pftp', 'netkit-ftp']);
 const PLAIN_SETTING_TOOLS = new Set(['nmcli', 'rclone', 'mysqladmin']);
 // netlify env:set, bws secret create, tmux setenv, doppler secrets set, launchctl setenv, csh's setenv: KEY VALUE.
 const CONFIG_TOOLS = new Set(['aws', 'git', 'npm', 'yarn', 'pnpm', 'gcloud', 'az', 'pip', 'pip3', 'poetry', 'composer', 'cargo', 'heroku', 'dotnet', 'wp',
-  'netlify', 'bws', 'tmux', 'doppler', 'launchctl', 'setenv', ...PLAIN_SETTING_TOOLS]);
+  'netlify', 'bws', 'tmux', 'doppler', 'launchctl', 'setenv', 'tccli', ...PLAIN_SETTING_TOOLS]);
 /** Programs that read a secret on standard input whatever their arguments: a password (chpasswd's `user:password` lines, passwd's `echo -e "x\nx" | passwd`), a Kerberos, Samba or VNC password, a LUKS passphrase. */
 const STDIN_SECRET_READERS = new Set(['chpasswd', 'kinit', 'smbpasswd', 'cryptsetup', 'passwd', 'vncpasswd']);
 
@@ -424,9 +427,9 @@ function isSecretFlag(word: string): boolean {
 
 /**
  * A flag whose value is a command that prints a secret: restic's and rclone's --password-command,
- * impala-shell's --ldap_password_cmd. The value is read as a script whose output is hidden.
+ * impala-shell's --ldap_password_cmd, msmtp's --passwordeval. The value is read as a script whose output is hidden.
  */
-const SECRET_COMMAND_FLAG = /^--?(?:[a-z0-9]+[-_.])*(?:pass|password|passphrase|secret|token|key)[-_](?:command|cmd|eval)$/i;
+const SECRET_COMMAND_FLAG = /^--?(?:[a-z0-9]+[-_.])*(?:pass|password|passphrase|secret|token|key)[-_]?(?:command|cmd|eval)$/i;
 /** Is word[0, end) such a flag? */
 function isSecretCommandFlag(word: string, end = word.length): boolean {
   // The name must end in cmd, command or eval before the pattern runs (without cutting the word): a
@@ -575,6 +578,7 @@ export function redactText(text: string): string {
   // A quote, at memchr speed, before the keywords are looked for case-blind; `password 'x'` is 12 characters.
   if (out.length >= 12 && (out.includes("'") || out.includes('"'))) {
     out = redactSqlPasswords(out);
+    if (out.length >= 20) out = redactCreateSecrets(out);
     if (out.includes('(') || out.includes('=>')) out = redactCallSecrets(out);
   }
   if (out.includes('=')) out = redactAssignments(out);
@@ -716,6 +720,53 @@ function redactSqlPasswords(text: string): string {
       from = end;
     }
     SQL_PASSWORD_KEYWORD.lastIndex = Math.max(end, keywordEnd);
+  }
+  return from === 0 ? text : out + text.slice(from);
+}
+
+/** DuckDB's `CREATE [OR REPLACE] [PERSISTENT | TEMPORARY] SECRET [name] (` (its options follow). */
+const CREATE_SECRET = /\bcreate\s+(?:or\s+replace\s+)?(?:persistent\s+|temporary\s+)?secret\b/gi;
+/** How far after CREATE SECRET its `(` is looked for (a name, IF NOT EXISTS, IN storage). */
+const MAX_CREATE_SECRET_HEAD = 256;
+
+/**
+ * DuckDB's CREATE SECRET (TYPE s3, KEY_ID 'AK…', SECRET 'x', SESSION_TOKEN 'y'), typed with
+ * `duckdb -c` or in a here-document: the quoted values of options named like secrets. Each
+ * option's name is read back from its quote to the end of what came before: linear.
+ */
+function redactCreateSecrets(text: string): string {
+  let out = '';
+  let from = 0;
+  CREATE_SECRET.lastIndex = 0;
+  for (let m = CREATE_SECRET.exec(text); m !== null; m = CREATE_SECRET.exec(text)) {
+    const last = wordEnd(text, m.index);
+    const open = text.indexOf('(', m.index + m[0].length);
+    if (open < 0 || open >= last || open - m.index > MAX_CREATE_SECRET_HEAD) continue;
+    let i = open + 1;
+    let optionsFrom = i;
+    while (i < last && text.charCodeAt(i) !== 41) {
+      const quote = text.charCodeAt(i);
+      if (quote !== 39 && quote !== 34) {
+        i++;
+        continue;
+      }
+      // Its name: the name characters before the blanks before the quote.
+      let nameEnd = i;
+      while (nameEnd > optionsFrom && isBlank(text.charCodeAt(nameEnd - 1))) nameEnd--;
+      let nameStart = nameEnd;
+      while (nameStart > optionsFrom && isNameChar(text.charCodeAt(nameStart - 1))) nameStart--;
+      // Its closing quote (SQL doubles a quote inside: 'it''s').
+      let close = text.indexOf(quote === 39 ? "'" : '"', i + 1);
+      while (close >= 0 && close + 1 < last && text.charCodeAt(close + 1) === quote) close = text.indexOf(quote === 39 ? "'" : '"', close + 2);
+      const end = close < 0 || close > last ? last : close;
+      if (nameStart < nameEnd && end > i + 1 && isSecretName(text.slice(nameStart, nameEnd))) {
+        out += text.slice(from, i + 1) + REDACTED;
+        from = end;
+      }
+      i = end + 1;
+      optionsFrom = i;
+    }
+    CREATE_SECRET.lastIndex = Math.max(i, CREATE_SECRET.lastIndex);
   }
   return from === 0 ? text : out + text.slice(from);
 }
@@ -1036,6 +1087,7 @@ function redactAssignments(text: string): string {
   let out = '';
   let from = 0;
   let ends: NextOf | undefined;
+  let words: WordBounds | undefined;
   let eq = text.indexOf('=');
   while (eq >= 0) {
     let nameStart = eq;
@@ -1065,13 +1117,19 @@ function redactAssignments(text: string): string {
     const afterScheme = credentialsAfterScheme(text, quote === undefined ? v : v + 1);
     if (afterScheme > 0) {
       v = afterScheme;
-      if (quote === undefined) end = valueEnd(text, v, ends, true);
+      if (quote === undefined) end = valueEnd(text, v, ends, 'crossed');
       else {
         const close = text.indexOf(quote, v);
         const last = wordEnd(text, v);
         end = close < 0 || close > last ? last : close;
       }
-    } else end = valueEnd(text, v, ends, eq - nameStart >= AUTHORIZATION.length && endsWithLowerCase(text, eq, AUTHORIZATION));
+    } else {
+      // The word's own NAME=value (`--password=two words`, `DB_PASSWORD=a b` unquoted): the program
+      // reads the rest of the word as the value, blanks and all. In a list (`JAVA_OPTS=-Da=1 -Dpassword=x -Db=2`), to a blank.
+      words ??= new WordBounds(text);
+      const authorization = eq - nameStart >= AUTHORIZATION.length && endsWithLowerCase(text, eq, AUTHORIZATION);
+      end = valueEnd(text, v, ends, authorization ? 'crossed' : words.leads(nameStart) ? 'unlessNameFollows' : 'end');
+    }
     if (end > v) {
       out += text.slice(from, v) + REDACTED;
       from = end;
@@ -1079,6 +1137,42 @@ function redactAssignments(text: string): string {
     eq = text.indexOf('=', end);
   }
   return from === 0 ? text : out + text.slice(from);
+}
+
+/**
+ * The words of a text joined with NUL (redactWords), met going forward: the start and the first
+ * blank of the word holding a place, each word scanned once (linear, however many names it holds).
+ */
+class WordBounds {
+  private start = 0;
+  /** The word's NUL, or the text's end; -1 before the first word. */
+  private end = -1;
+  private blank = -1;
+
+  constructor(private readonly text: string) {}
+
+  /**
+   * Does the name at `nameStart` lead its word: at its start, or after a `-flag=` that is
+   * (`--from-literal=password=x`), with no blank before it?
+   */
+  leads(nameStart: number): boolean {
+    const text = this.text;
+    if (nameStart > this.end) {
+      this.start = text.lastIndexOf('\0', nameStart) + 1;
+      const nul = text.indexOf('\0', nameStart);
+      this.end = nul < 0 ? text.length : nul;
+      this.blank = -1;
+      for (let i = this.start; i < this.end; i++) {
+        const c = text.charCodeAt(i);
+        if (c === 32 || c === 9 || c === 10 || c === 13) {
+          this.blank = i;
+          break;
+        }
+      }
+    }
+    if (this.blank >= 0 && this.blank < nameStart) return false;
+    return nameStart === this.start || (text.charCodeAt(this.start) === 45 && text.charCodeAt(nameStart - 1) === 61);
+  }
 }
 
 /**
@@ -1123,9 +1217,12 @@ function spacedAssignment(text: string, from: number, eq: number): [start: numbe
 /**
  * Where a value that starts at `v` ends: a closing quote if it opens with one;
  * else white space, or `&` `,` `;` when another name= follows (query strings,
- * mount options, cookie lists); else the end of the text.
+ * mount options, cookie lists); else the end of the text. `blanks`: 'end' the
+ * value, are 'crossed' (an Authorization value: `Custom a b`), or crossed
+ * 'unlessNameFollows' (a word's own value, `--password=two words`, but not
+ * into the next of a list: `--extra-vars 'vault_pass=x env=prod'`).
  */
-function valueEnd(text: string, v: number, ends: NextOf, acrossSpaces = false): number {
+function valueEnd(text: string, v: number, ends: NextOf, blanks: 'end' | 'crossed' | 'unlessNameFollows' = 'end'): number {
   const q = text[v];
   if (q === '"' || q === "'") {
     const close = text.indexOf(q, v + 1);
@@ -1135,8 +1232,12 @@ function valueEnd(text: string, v: number, ends: NextOf, acrossSpaces = false): 
   let i = ends.find(v);
   while (i < text.length) {
     const c = text.charCodeAt(i);
-    if (acrossSpaces && (c === 32 || c === 9)) {
-      i = ends.find(i + 1); // an Authorization value: `Custom a b`
+    if (blanks !== 'end' && (c === 32 || c === 9)) {
+      // Past the run of blanks at once: nameFollows from each of them would read it again (quadratic).
+      let next = i + 1;
+      while (text.charCodeAt(next) === 32 || text.charCodeAt(next) === 9) next++;
+      if (blanks === 'unlessNameFollows' && nameFollows(text, next)) return i;
+      i = ends.find(next);
       continue;
     }
     if (c !== 38 && c !== 44 && c !== 59) return i; // white space, a quote or the word's end
@@ -1470,6 +1571,9 @@ function rewriteEchoed(words: readonly string[], out: string[], rewrite: (word: 
  * A rule of one tool: its words (the program at `k`), what the rules made of them so far (`out`,
  * written to), and `script` to redact a word that is a command line.
  */
+/** What `yes` is given to answer a prompt, not to type a password. */
+const YES_ANSWERS = new Set(['y', 'n', 'yes', 'no', '']);
+
 type ToolRule = (words: readonly string[], k: number, out: string[], script: (text: string) => string) => void;
 
 /** A file's path that no text rule changes (`tls.key`, `/etc/ssl/k.pem`): shown as typed. */
@@ -1538,6 +1642,10 @@ function positionalsHidden(withValue: ReadonlySet<string>): ToolRule {
 }
 
 const TOOL_RULES = byTool<ToolRule>({
+  // yes WORD | passwd: what yes repeats is typed into the program after it. Its usual answers stay readable.
+  yes: (words, k, out) => {
+    for (let j = k + 1; j < words.length; j++) if (!YES_ANSWERS.has(lower(words[j] as string))) out[j] = REDACTED;
+  },
   // unixODBC's isql [-v -b …] DSN USER PASSWORD (its options are single words). Sybase's isql has -U -P -S instead (-P: SHORT_SECRET_FLAGS).
   isql: (words, k, out) => {
     if (words.some((w, j) => j > k && /^-[UPS]/.test(w))) return;
@@ -1840,6 +1948,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     const shortSecret = [...(SHORT_SECRET_FLAGS.get(tool) ?? (versionless !== tool && versionless !== '' ? SHORT_SECRET_FLAGS.get(versionless) : undefined) ?? [])];
     if (tool.startsWith('tpm2_')) shortSecret.push('-p', '-P'); // tpm2-tools' authorization values
     if ((LOGIN_TOOLS.has(tool) && has('login')) || (tool === 'dotnet' && has('nuget'))) shortSecret.push('-p');
+    if (tool === 'influx' && (has('setup') || has('user'))) shortSecret.push('-p'); // influx setup -p x, influx user create -p x (elsewhere -p is --precision)
     // az keyvault secret set --value x, aws ssm put-parameter --value x, glab variable set K --value x.
     if ((tool === 'az' && has('secret')) || (tool === 'aws' && has('put-parameter')) || (tool === 'glab' && has('variable'))) shortSecret.push('--value');
     // A secret store's setter: drone secret add --data x, … secrets set --value x.
@@ -1854,11 +1963,12 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     const transmission = tool === 'transmission-remote';
     const apacheBench = tool === 'ab';
     const checkHttp = tool === 'check_http' || tool === 'check_curl'; // -a user:password
+    const nikto = tool === 'nikto'; // -id user:password
     const curl = tool === 'curl';
     const tlsSecret = KUBE_CLIS.has(tool) && has('secret') && has('tls');
     const containerBuild = (CONTAINER_CLIS.has(tool) || tool === 'buildah' || tool === 'buildctl') && (has('build') || has('bud') || tool === 'buildctl');
-    const userFlags = { has: (f: string): boolean => (f.length <= LONGEST_USER_FLAG && USER_FLAGS.has(f)) || (httpie && f === '-a') || (curl && (f === '-E' || f === '--cert')) || (transmission && f === '-n') || (apacheBench && (f === '-A' || f === '-P')) || (checkHttp && f === '-a') };
-    /** userFlags.has(`-${letter}`), without making the string: USER_FLAGS' short flags, httpie's -a, curl's -E, transmission-remote's -n, ab's -A and -P, check_http's -a. */
+    const userFlags = { has: (f: string): boolean => (f.length <= LONGEST_USER_FLAG && USER_FLAGS.has(f)) || (httpie && f === '-a') || (curl && (f === '-E' || f === '--cert')) || (transmission && f === '-n') || (apacheBench && (f === '-A' || f === '-P')) || (checkHttp && f === '-a') || (nikto && f === '-id') };
+    /** userFlags.has(`-${letter}`), without making the string: USER_FLAGS' short flags, httpie's -a, curl's -E, transmission-remote's -n, ab's -A and -P, check_http's -a (nikto's -id is never glued). */
     const gluedUserFlag = (letter: number): boolean => USER_FLAG_LETTERS.has(letter) || (httpie && letter === 97) || (curl && letter === 69) || (transmission && letter === 110) || (apacheBench && (letter === 65 || letter === 80)) || (checkHttp && letter === 97);
     const redactNext = (i: number): void => {
       if (i + 1 < words.length) out[i + 1] = REDACTED;
@@ -1953,7 +2063,14 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         const inner = argv(words.slice(tail), depth + 1, NO_NAMES, undefined, out.slice(tail));
         for (let j = tail; j < words.length; j++) {
           const asArg = inner[j - tail] as string;
-          out[j] = asArg !== words[j] ? asArg : line(words[j] as string, depth + 1);
+          if (asArg === words[j]) {
+            out[j] = line(words[j] as string, depth + 1);
+            continue;
+          }
+          // A word with a blank is a piece of the remote shell's line (ssh joins the words with
+          // spaces): read as one (`'DB_PASSWORD=x ./deploy.sh'`), unless that hides nothing.
+          const asLine = /[ \t\n]/.test(words[j] as string) ? line(words[j] as string, depth + 1) : words[j];
+          out[j] = asLine !== words[j] ? (asLine as string) : asArg;
         }
       }
       return;
@@ -2051,8 +2168,14 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         out[i] = w;
         continue;
       }
-      // curl --key and --proxy-key name a private key's file (its passphrase is --pass, a secret flag).
-      if (flag && (isSecretFlag(w) || (w.length <= LONGEST_SECRET_FLAG && SECRET_FLAGS.has(w))) && !((curl || tlsSecret) && (w === '--key' || w === '--proxy-key'))) {
+      // geth's --password names the file its password is in.
+      if (tool === 'geth' && w.startsWith('--password=') && isPlainPath(w.slice(11))) {
+        out[i] = w;
+        continue;
+      }
+      // curl --key and --proxy-key name a private key's file (its passphrase is --pass, a secret flag); geth's --password a password file.
+      const valueIsAFile = ((curl || tlsSecret) && (w === '--key' || w === '--proxy-key')) || (tool === 'geth' && w === '--password' && next !== undefined && isPlainPath(next));
+      if (flag && (isSecretFlag(w) || (w.length <= LONGEST_SECRET_FLAG && SECRET_FLAGS.has(w))) && !valueIsAFile) {
         // A secret flag that takes no value before one that does (pkcs11-tool --init-pin --new-pin x): the second's value is the secret.
         // Only a plain lower-case flag name is taken for one: a secret may start with --.
         if (next !== undefined && next.length <= 40 && /^--[a-z]+(?:-[a-z]+)*$/.test(next) && isSecretFlag(next)) continue;
