@@ -314,6 +314,18 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'glued', line: 'cbq -u admin -p Zq2708cb -e http://cb:8091', secrets: ['Zq2708cb'], keep: ['admin', 'http://cb:8091'] },
   { category: 'glued', line: 'influx setup -u admin -p Zq2709ix -o org1 -b bucket1 -f', secrets: ['Zq2709ix'], keep: ['org1', 'bucket1'] },
   { category: 'positional', line: 'yes Zq2710ys | passwd kim', secrets: ['Zq2710ys'], keep: ['passwd kim'] },
+  // a twenty-fifth batch (2026-12-07): the same secrets in other shapes: spaces, JSON, URLs, -D and -P properties, -var, stores (50 lines: 1 leaked)
+  { category: 'url', line: "psql 'postgresql://app:Zq2801#x@db1/app'", secrets: ['Zq2801'], keep: ['app:', '@db1/app'] },
+  // a twenty-sixth batch (2026-12-07): wrappers: debuggers, profilers, sandboxes, schedulers, environment runners, machines (50 lines: 32 leaked, 1 left: nix run FLAKE -- args)
+  { category: 'wrapper', line: 'valgrind --leak-check=full mysql -pZq2901vg shop', secrets: ['Zq2901vg'], keep: ['--leak-check=full', 'shop'] },
+  { category: 'wrapper', line: 'gdb --args mysql -pZq2902gd shop', secrets: ['Zq2902gd'], keep: ['--args', 'shop'] },
+  { category: 'wrapper', line: 'perf record -g -- mysql -pZq2903pf shop', secrets: ['Zq2903pf'], keep: ['record', 'shop'] },
+  { category: 'wrapper', line: 'bwrap --ro-bind / / --setenv A B mysql -pZq2904bw shop', secrets: ['Zq2904bw'], keep: ['--ro-bind', 'shop'] },
+  { category: 'wrapper', line: 'aws-vault exec prod -- mysql -pZq2905av shop', secrets: ['Zq2905av'], keep: ['prod', 'shop'] },
+  { category: 'wrapper', line: 'uv run --with requests mysql -pZq2906uv shop', secrets: ['Zq2906uv'], keep: ['requests', 'shop'] },
+  { category: 'wrapper', line: 'lxc exec c1 -- mysql -pZq2907lx shop', secrets: ['Zq2907lx'], keep: ['c1', 'shop'] },
+  { category: 'script', line: "script -q -c 'mysql -pZq2908sc shop' /dev/null", secrets: ['Zq2908sc'], keep: ['shop', '/dev/null'] },
+  { category: 'script', line: "vagrant ssh -c 'mysql -pZq2909vs shop'", secrets: ['Zq2909vs'], keep: ['ssh', 'shop'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

@@ -281,7 +281,20 @@ const LONGEST_USER_FLAG = longestOf(USER_FLAGS);
 const USER_FLAG_LETTERS = new Set([...USER_FLAGS].filter((flag) => flag.length === 2).map((flag) => flag.charCodeAt(1)));
 const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'busybox', 'fish', 'rbash', 'csh', 'tcsh']);
 /** A command that runs the rest of its arguments as a command: its options that take a value, and the positionals before that command. */
-type Wrapper = { withValue: readonly string[]; positionals: number };
+type Wrapper = {
+  withValue: readonly string[];
+  positionals: number;
+  /** Options that take two values (bwrap's `--bind SRC DEST`). */
+  withTwoValues?: readonly string[];
+  /** The words, one list of them, that must follow the program for it to run a command (`ip netns exec NS cmd`, `uv run cmd`). */
+  subcommands?: ReadonlyArray<readonly string[]>;
+  /** Its positionals run up to a `--`, when there is one (`mise exec node@20 -- cmd`). */
+  untilDashes?: boolean;
+};
+/** Development environments' `run`: their options that take a value. */
+const ENV_RUNNER: Wrapper = { withValue: ['-e', '--env', '--env-file', '-p', '--python', '--project', '--directory', '--with', '--package', '--extra', '--group', '--index', '-n', '--name', '--prefix', '--cwd', '--environment'], positionals: 0, subcommands: [['run']] };
+/** Containers and machines a command runs in: `lxc exec NAME -- cmd`. */
+const IN_MACHINE: Wrapper = { withValue: ['--env', '--cwd', '--user', '--group', '--mode', '--project', '-d', '--working-directory'], positionals: 1, subcommands: [['exec']], untilDashes: true };
 const WRAPPERS = byTool<Wrapper>({
   sudo: { withValue: ['-u', '-g', '-h', '-p', '-C', '-D', '-r', '-t', '-U', '-T', '-R'], positionals: 0 },
   doas: { withValue: ['-u', '-C'], positionals: 0 },
@@ -321,31 +334,87 @@ const WRAPPERS = byTool<Wrapper>({
   bunx: { withValue: ['-p', '--package'], positionals: 0 },
   pnpx: { withValue: [], positionals: 0 },
   // GNU parallel: its command runs in a shell, one word a script (`parallel 'curl -u x {}' ::: a b`).
+  // Debuggers, profilers, sandboxes and schedulers run the command they are given.
+  gdb: { withValue: ['-ex', '-x', '-iex', '-ix', '-p', '-pid', '-c', '-core', '-d', '-cd', '-s', '-e', '-se', '-b', '-tty', '-D', '--pid', '--core', '--command', '--eval-command', '--init-command', '--init-eval-command', '--data-directory'], positionals: 0 },
+  valgrind: { withValue: [], positionals: 0 }, // its options are --name=value
+  perf: { withValue: ['-e', '--event', '-o', '--output', '-p', '--pid', '-t', '--tid', '-C', '--cpu', '-c', '--count', '-F', '--freq', '-G', '--cgroup', '-r', '--repeat', '-u', '--uid', '-m', '--mmap-pages', '-I', '--interval-print', '-x', '--field-separator', '--call-graph'],
+    positionals: 0, subcommands: [['record'], ['stat'], ['trace']] },
+  firejail: { withValue: [], positionals: 0 }, // its options are --name=value
+  bwrap: { withValue: ['--chdir', '--tmpfs', '--proc', '--dev', '--dir', '--mqueue', '--unsetenv', '--uid', '--gid', '--hostname', '--remount-ro', '--seccomp', '--add-seccomp-fd', '--info-fd',
+    '--json-status-fd', '--block-fd', '--userns-block-fd', '--sync-fd', '--lock-file', '--userns', '--userns2', '--pidns', '--perms', '--size', '--args', '--cap-add', '--cap-drop', '--exec-label', '--file-label', '--argv0'],
+  withTwoValues: ['--bind', '--ro-bind', '--dev-bind', '--bind-try', '--ro-bind-try', '--dev-bind-try', '--symlink', '--setenv', '--file', '--bind-data', '--ro-bind-data', '--chmod', '--overlay-src'], positionals: 0 },
+  chrt: { withValue: ['-T', '--sched-runtime', '-P', '--sched-period', '-D', '--sched-deadline'], positionals: 1 }, // chrt [options] PRIORITY cmd
+  numactl: { withValue: ['-N', '-m', '-C', '-i', '-p', '-P', '-w', '--cpunodebind', '--membind', '--physcpubind', '--interleave', '--preferred', '--preferred-many', '--weighted-interleave'], positionals: 0 },
+  cgexec: { withValue: ['-g'], positionals: 0 },
+  rlwrap: { withValue: ['-b', '-e', '-f', '-g', '-H', '-l', '-M', '-O', '-P', '-q', '-s', '-S', '-t', '-w', '-z'], positionals: 0 },
+  proxychains: { withValue: ['-f'], positionals: 0 },
+  proxychains4: { withValue: ['-f'], positionals: 0 },
+  tsocks: { withValue: [], positionals: 0 },
+  ip: { withValue: [], positionals: 1, subcommands: [['netns', 'exec']] }, // ip netns exec NS cmd
+  machinectl: { withValue: ['-E', '--setenv', '--uid', '-M', '--machine'], positionals: 1, subcommands: [['shell']] }, // machinectl shell kim@ /usr/bin/cmd
+  // Credentials and environments given to a command: aws-vault exec PROFILE -- cmd, op run -- cmd, dotenv -- cmd, direnv exec DIR cmd.
+  'aws-vault': { withValue: ['-d', '--duration', '-t', '--mfa-token', '--region', '--prompt', '--session-ttl', '--assume-role-ttl'], positionals: 1, subcommands: [['exec']] },
+  op: { withValue: ['--env-file', '--account', '--config', '--session', '--cache'], positionals: 0, subcommands: [['run']] },
+  dotenv: { withValue: ['-e', '-v', '-c'], positionals: 0 },
+  direnv: { withValue: [], positionals: 1, subcommands: [['exec']] },
+  mise: { withValue: ['-C', '--cd', '-j', '--jobs'], positionals: 0, subcommands: [['exec'], ['x']], untilDashes: true },
+  asdf: { withValue: [], positionals: 0, subcommands: [['exec']] },
+  pipenv: ENV_RUNNER,
+  uv: { ...ENV_RUNNER, subcommands: [['run'], ['tool', 'run']] },
+  uvx: { ...ENV_RUNNER, subcommands: undefined },
+  pdm: ENV_RUNNER,
+  hatch: ENV_RUNNER,
+  rye: ENV_RUNNER,
+  pixi: ENV_RUNNER,
+  poetry: ENV_RUNNER,
+  conda: ENV_RUNNER,
+  mamba: ENV_RUNNER,
+  micromamba: ENV_RUNNER,
+  npm: { withValue: ['-p', '--package', '-c', '--call', '-w', '--workspace'], positionals: 0, subcommands: [['exec'], ['x']] },
+  pnpm: { withValue: ['-C', '--dir', '--filter'], positionals: 0, subcommands: [['exec'], ['dlx']] },
+  bundle: { withValue: ['--gemfile'], positionals: 0, subcommands: [['exec']] },
+  toolbox: { withValue: ['-c', '--container', '-d', '--distro', '-r', '--release'], positionals: 0, subcommands: [['run']] },
+  distrobox: { withValue: ['-n', '--name'], positionals: 1, subcommands: [['enter']], untilDashes: true },
+  lxc: IN_MACHINE,
+  incus: IN_MACHINE,
+  multipass: IN_MACHINE,
   parallel: { withValue: ['-j', '--jobs', '-P', '-S', '--sshlogin', '--slf', '--sshloginfile', '-a', '--arg-file', '-d', '--delimiter', '-E', '-I',
     '-C', '--colsep', '--joblog', '--results', '--res', '--timeout', '--retries', '-n', '--max-args', '-N', '-L', '--max-lines', '-s', '--max-chars',
     '--halt', '--tagstring', '--tmpdir', '--workdir', '--wd', '--delay', '--memfree', '--load', '--nice', '--basefile', '--bf', '--return'], positionals: 0 },
 });
 /** The wrapper words[k] is (screen is one unless it types keys: `screen -X stuff`). */
 function wrapperOf(words: readonly string[], k: number, tool: string): Wrapper | undefined {
-  return tool === 'screen' && words.indexOf('stuff', k + 1) > k ? undefined : WRAPPERS.get(tool);
+  if (tool === 'screen' && words.indexOf('stuff', k + 1) > k) return undefined;
+  const wrapper = WRAPPERS.get(tool);
+  return wrapper === undefined || subcommandLength(words, k, wrapper) >= 0 ? wrapper : undefined;
+}
+/** How many words of the wrapper's subcommand follow words[k] (0: it has none); -1 when none of them does. */
+function subcommandLength(words: readonly string[], k: number, wrapper: Wrapper): number {
+  if (wrapper.subcommands === undefined) return 0;
+  for (const subcommand of wrapper.subcommands) if (subcommand.every((part, j) => words[k + 1 + j] === part)) return subcommand.length;
+  return -1;
 }
 /**
  * Where the command run by the wrapper at words[k] starts (words.length: it runs none): past its
  * options and their values, NAME=value words and its positionals.
  */
 function wrappedCommandIndex(words: readonly string[], k: number, wrapper: Wrapper): number {
-  let i = k + 1;
+  let i = k + 1 + Math.max(0, subcommandLength(words, k, wrapper));
   let positionals = wrapper.positionals;
   while (i < words.length) {
     const w = words[i] as string;
     if (w === '--') return i + 1;
     if (w.startsWith('-') && w.length > 1) {
       // A value follows the flag, or a cluster of letters ending in it (`sudo -iu root`, `screen -dmS name`).
-      i += wrapper.withValue.includes(w) || (isLetterCluster(w) && wrapper.withValue.includes(`-${w.charAt(w.length - 1)}`)) ? 2 : 1;
+      if (wrapper.withTwoValues?.includes(w) === true) i += 3;
+      else i += wrapper.withValue.includes(w) || (isLetterCluster(w) && wrapper.withValue.includes(`-${w.charAt(w.length - 1)}`)) ? 2 : 1;
     } else if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(w)) i++;
     else if (positionals > 0) {
       positionals--;
       i++;
+    } else if (wrapper.untilDashes === true) {
+      const dashes = words.indexOf('--', i);
+      return dashes < 0 ? i : dashes + 1;
     } else break;
   }
   return i;
@@ -355,6 +424,13 @@ function wrappedCommandIndex(words: readonly string[], k: number, wrapper: Wrapp
  * clush, pssh; GNU parallel's, before its argument sources).
  */
 const SCRIPT_WRAPPERS = new Set(['watch', 'pdsh', 'clush', 'pssh', 'parallel-ssh', 'parallel']);
+/** Flags whose value is a command line run by a shell, by tool (su's are in command()). */
+const SCRIPT_FLAGS = byTool<readonly string[]>({
+  script: ['-c', '--command'], // script -c 'cmd' typescript-file
+  'nix-shell': ['--run', '--command'],
+  vagrant: ['-c', '--command'], // vagrant ssh -c 'cmd'
+  gcloud: ['--command'], // gcloud compute ssh VM --command 'cmd'
+});
 /** GNU parallel's argument sources: its command ends before the first. */
 const PARALLEL_SOURCES = new Set([':::', '::::', ':::+', '::::+']);
 /** Salt's execution functions whose argument is a shell command. */
@@ -861,6 +937,8 @@ function searchFrom(pattern: RegExp, text: string, from: number): number {
 }
 /** Ends a URL's authority. */
 const AUTHORITY_END = /[/?#'" \t\n\0]/g;
+/** Ends a URL's authority when its password holds `#` or `?` (redactUrls). */
+const PATH_START = /[/'" \t\n\0]/g;
 /** Ends a URL's path. */
 const PATH_END = /[?#'" \t\n\0]/g;
 /** Ends an unquoted header value inside a word. */
@@ -874,10 +952,19 @@ function redactUrls(text: string): string {
   let nextAt = -1;
   for (let i = text.indexOf('://'); i >= 0; i = text.indexOf('://', i + 3)) {
     const authStart = i + 3;
-    const authEnd = searchFrom(AUTHORITY_END, text, authStart);
+    let authEnd = searchFrom(AUTHORITY_END, text, authStart);
     if (nextAt < authStart) nextAt = text.indexOf('@', authStart);
     if (nextAt < 0) break; // no `@` after here: no URL further on has a user
-    if (nextAt >= authEnd) continue;
+    if (nextAt >= authEnd) {
+      // `user:p#ss@host`, `user:p?ss@host`: a password typed unencoded, read by clients (libpq) to the last `@` before the path.
+      const c = text.charCodeAt(authEnd);
+      if (c !== 35 && c !== 63) continue;
+      const colon = text.indexOf(':', authStart);
+      if (colon < 0 || colon >= authEnd || /^\d*$/.test(text.slice(colon + 1, authEnd))) continue; // host:port?query
+      const pathStart = searchFrom(PATH_START, text, authEnd);
+      if (nextAt >= pathStart) continue;
+      authEnd = pathStart;
+    }
     const at = text.lastIndexOf('@', authEnd - 1); // the authority's last, at or after nextAt
     if (at < authStart) continue;
     const userinfo = text.slice(authStart, at);
@@ -2091,6 +2178,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     const isVault = tool === 'vault';
     const isConfig = CONFIG_TOOLS.has(tool);
     const isJq = tool === 'jq' || tool === 'gojq' || tool === 'yq';
+    const scriptFlags = SCRIPT_FLAGS.get(tool);
     const special = isShell || isSu || isOpenssl || ghSecret || isVault;
     let lastPositional = -1;
     // A line that starts with a flag continues an earlier one (a multi-line command).
@@ -2122,6 +2210,18 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         out[i + 1] = line(next, depth + 1); // lftp's commands: `open -u user,password host`
         i++;
         continue;
+      }
+      if (scriptFlags !== undefined && flag) {
+        if (next !== undefined && scriptFlags.includes(w)) {
+          out[i + 1] = line(next, depth + 1);
+          i++;
+          continue;
+        }
+        const eq = w.indexOf('=');
+        if (eq > 0 && scriptFlags.includes(w.slice(0, eq))) {
+          out[i] = `${w.slice(0, eq + 1)}${line(w.slice(eq + 1), depth + 1)}`; // --command='mysql -px'
+          continue;
+        }
       }
       if (isSu && w.startsWith('--command=')) {
         out[i] = `--command=${line(w.slice(10), depth + 1)}`;
