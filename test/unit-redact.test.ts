@@ -248,6 +248,11 @@ describe('secret redaction: what stays readable', () => {
     ["nix-shell -p mysql --run 'mysql -px1'", "nix-shell -p mysql --run 'mysql -p****'"],
     ["gcloud compute ssh vm1 --command='mysql -px1'", "gcloud compute ssh vm1 '--command=mysql -p****'"],
     ["vagrant ssh -c 'mysql -px1'", "vagrant ssh -c 'mysql -p****'"],
+    // Secret flags as tools spell them; oathtool's --totp is a mode, and a Windows-style option's name decides.
+    ['tool --pword x1 --mfa x2 --2fa x3 --puk x4 --passcode x5 --2fa-code x6', 'tool --pword **** --mfa **** --2fa **** --puk **** --passcode **** --2fa-code ****'],
+    ['oathtool --totp -b KEY', 'oathtool --totp -b ****'],
+    ['sqlpackage /TargetUser:sa /TargetPassword:x1 /SourceFile:a.dacpac', 'sqlpackage /TargetUser:sa /TargetPassword:**** /SourceFile:a.dacpac'],
+    ['cp /etc/hosts /tmp/x', 'cp /etc/hosts /tmp/x'],
     // Ports stay readable: -P and -p are passwords only for the tools that say so.
     ['sftp -P 2222 kim@h', 'sftp -P 2222 kim@h'],
     ['psql -h db -p 5432 -U app -W shop', 'psql -h db -p 5432 -U app -W shop'],

@@ -326,6 +326,9 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'wrapper', line: 'lxc exec c1 -- mysql -pZq2907lx shop', secrets: ['Zq2907lx'], keep: ['c1', 'shop'] },
   { category: 'script', line: "script -q -c 'mysql -pZq2908sc shop' /dev/null", secrets: ['Zq2908sc'], keep: ['shop', '/dev/null'] },
   { category: 'script', line: "vagrant ssh -c 'mysql -pZq2909vs shop'", secrets: ['Zq2909vs'], keep: ['ssh', 'shop'] },
+  // a twenty-seventh batch (2026-12-07): secret flags' names as tools spell them (57 lines: 9 leaked, 2 left: --pass-word, --kubeconfig-data)
+  { category: 'flag', line: 'tool --mfa 123Zq3001mf --passcode Zq3002pc --puk 55Zq3003pk --2fa-code Zq3004tf -v', secrets: ['Zq3001mf', 'Zq3002pc', 'Zq3003pk', 'Zq3004tf'], keep: ['--mfa', '-v'] },
+  { category: 'flag', line: 'sqlpackage /Action:Publish /TargetUser:sa /TargetPassword:Zq3005sp /SourceFile:a.dacpac', secrets: ['Zq3005sp'], keep: ['/TargetUser:sa', '/SourceFile:a.dacpac'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

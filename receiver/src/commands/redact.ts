@@ -424,6 +424,8 @@ function wrappedCommandIndex(words: readonly string[], k: number, wrapper: Wrapp
  * clush, pssh; GNU parallel's, before its argument sources).
  */
 const SCRIPT_WRAPPERS = new Set(['watch', 'pdsh', 'clush', 'pssh', 'parallel-ssh', 'parallel']);
+/** A Windows-style option, `/Name:value`: its name. */
+const WINDOWS_OPTION = /^\/([A-Za-z][A-Za-z_]{0,63}):/;
 /** Flags whose value is a command line run by a shell, by tool (su's are in command()). */
 const SCRIPT_FLAGS = byTool<readonly string[]>({
   script: ['-c', '--command'], // script -c 'cmd' typescript-file
@@ -478,9 +480,9 @@ function lower(s: string): string {
 }
 
 /** Does this flag name (`--db-password`, `-storepass`) say its value is a secret? */
-const SECRET_FLAG_SUFFIX = /^(?:pw|pwd|key|otp|pin)$|(?:password|passwd|passphrase|pass|passin|passout|token|secret|apikey|authkey|secretkey|privatekey|cookie|auth|credentials?|bearer)$/i;
+const SECRET_FLAG_SUFFIX = /^(?:pw|pwd|key|otp|mfa|2fa|pin|puk)$|(?:password|passwd|pword|passphrase|passcode|pass|passin|passout|token|secret|apikey|authkey|secretkey|privatekey|cookie|auth|credentials?|bearer)$/i;
 /** Flags that take a secret but whose name's end does not say so. */
-const SECRET_FLAGS = new Set(['--secret-string', '--secret-binary', '--token-code', '--mfa-code']);
+const SECRET_FLAGS = new Set(['--secret-string', '--secret-binary', '--token-code', '--mfa-code', '--2fa-code', '--otp-code', '--totp-code']);
 const LONGEST_SECRET_FLAG = longestOf(SECRET_FLAGS);
 /** The longest word SECRET_FLAG_SUFFIX ends with (`credentials`). */
 const LONGEST_FLAG_SUFFIX = 11;
@@ -2192,6 +2194,14 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
           redactNext(i);
           i++;
           continue;
+        }
+        // Windows-style options of .NET tools run here (sqlpackage /TargetPassword:x, /password:x): the value after the colon.
+        if (w.charCodeAt(0) === 47) {
+          const option = WINDOWS_OPTION.exec(w);
+          if (option !== null && isSecretName(option[1] as string)) {
+            out[i] = `${option[0]}${REDACTED}`;
+            continue;
+          }
         }
         lastPositional = i;
         continue;
