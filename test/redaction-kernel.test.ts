@@ -45,7 +45,7 @@ const STUBS = [
   'drone', 'age', 'mysql8',
   'vsql', 'sendemail', 'pppd', 'parallel', 'xmlstarlet', 'microk8s', 'civo', 'terraform', 'hcloud', 'p4', 'cvs',
   'msmtp', 'duckdb', 'medusa', 'nikto', 'tccli', 'cbq',
-  'valgrind', 'gdb', 'perf', 'bwrap', 'aws-vault', 'uv', 'lxc', 'script', 'vagrant', 'sqlpackage',
+  'valgrind', 'gdb', 'perf', 'bwrap', 'aws-vault', 'uv', 'lxc', 'script', 'vagrant', 'sqlpackage', 'borg', 'dropdb',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

@@ -253,6 +253,12 @@ describe('secret redaction: what stays readable', () => {
     ['oathtool --totp -b KEY', 'oathtool --totp -b ****'],
     ['sqlpackage /TargetUser:sa /TargetPassword:x1 /SourceFile:a.dacpac', 'sqlpackage /TargetUser:sa /TargetPassword:**** /SourceFile:a.dacpac'],
     ['cp /etc/hosts /tmp/x', 'cp /etc/hosts /tmp/x'],
+    // curl's config given as a process substitution; borg's passphrase on stdin; PostgreSQL's --password prompts; MongoDB's authSource.
+    [`curl -K <(echo 'user = "kim:x1"') https://h`, 'curl -K <(echo ****) https://h'],
+    ['borg init -e repokey /srv/b <<< x1', 'borg init -e repokey /srv/b <<< ****'],
+    ['dropdb --host=db --password shop', 'dropdb --host=db --password shop'],
+    ['psql --password=x1 shop', 'psql --password=**** shop'],
+    ['mongosh "mongodb://kim:x1@h/db?authSource=admin&authMechanismProperties=AWS_SESSION_TOKEN:x2"', 'mongosh "mongodb://kim:****@h/db?authSource=admin&authMechanismProperties=****"'],
     // Ports stay readable: -P and -p are passwords only for the tools that say so.
     ['sftp -P 2222 kim@h', 'sftp -P 2222 kim@h'],
     ['psql -h db -p 5432 -U app -W shop', 'psql -h db -p 5432 -U app -W shop'],

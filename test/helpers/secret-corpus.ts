@@ -329,6 +329,10 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   // a twenty-seventh batch (2026-12-07): secret flags' names as tools spell them (57 lines: 9 leaked, 2 left: --pass-word, --kubeconfig-data)
   { category: 'flag', line: 'tool --mfa 123Zq3001mf --passcode Zq3002pc --puk 55Zq3003pk --2fa-code Zq3004tf -v', secrets: ['Zq3001mf', 'Zq3002pc', 'Zq3003pk', 'Zq3004tf'], keep: ['--mfa', '-v'] },
   { category: 'flag', line: 'sqlpackage /Action:Publish /TargetUser:sa /TargetPassword:Zq3005sp /SourceFile:a.dacpac', secrets: ['Zq3005sp'], keep: ['/TargetUser:sa', '/SourceFile:a.dacpac'] },
+  // a twenty-eighth batch (2026-12-07): git, Kubernetes, backup and database clients' credentials (49 lines: 2 leaked, 2 over-hidden)
+  { category: 'script', line: `curl -K <(echo 'user = "kim:Zq3101ck"') https://h1`, secrets: ['Zq3101ck'], keep: ['-K', 'https://h1'] },
+  { category: 'positional', line: 'borg init --encryption=repokey /tmp/eo-borg <<< Zq3102bg', secrets: ['Zq3102bg'], keep: ['--encryption=repokey'], typedOnly: true },
+  { category: 'flag', line: 'dropdb --host=db1 --username=kim --password shop && mongosh "mongodb://kim:Zq3103mg@db1/app?authSource=admin"', secrets: ['Zq3103mg'], keep: ['--password shop', 'authSource=admin'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

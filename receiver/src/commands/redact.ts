@@ -426,6 +426,9 @@ function wrappedCommandIndex(words: readonly string[], k: number, wrapper: Wrapp
 const SCRIPT_WRAPPERS = new Set(['watch', 'pdsh', 'clush', 'pssh', 'parallel-ssh', 'parallel']);
 /** A Windows-style option, `/Name:value`: its name. */
 const WINDOWS_OPTION = /^\/([A-Za-z][A-Za-z_]{0,63}):/;
+/** PostgreSQL's client programs, whose --password makes them prompt for one. */
+const PG_CLIENTS = new Set(['psql', 'pg_dump', 'pg_dumpall', 'pg_restore', 'pg_basebackup', 'pg_receivewal', 'pg_recvlogical', 'pg_isready', 'pgbench',
+  'createdb', 'dropdb', 'createuser', 'dropuser', 'vacuumdb', 'reindexdb', 'clusterdb', 'pg_amcheck']);
 /** Flags whose value is a command line run by a shell, by tool (su's are in command()). */
 const SCRIPT_FLAGS = byTool<readonly string[]>({
   script: ['-c', '--command'], // script -c 'cmd' typescript-file
@@ -547,9 +550,14 @@ function isPinName(name: string): boolean {
   return before === 45 || before === 95 || before === 46;
 }
 
+/** A MongoDB URI's settings named with auth that say which database and mechanism, compared lower case (`?authSource=admin`). */
+const MONGODB_AUTH_SETTINGS = new Set(['authsource', 'authmechanism']);
 function isSecretName(name: string): boolean {
   // ssh's names are letters only: a name with . or _ (keyStorePassword's Java property, DB_PASSWORD) is not lower-cased to see.
-  if (SECRET_WORD.test(name)) return !(name.length <= LONGEST_SSH_SETTING_NAME && name.length >= 12 && !name.includes('.') && !name.includes('_') && SSH_SETTING_NAMES.has(lower(name)));
+  if (SECRET_WORD.test(name)) {
+    if (name.length === 10 || name.length === 13) return !MONGODB_AUTH_SETTINGS.has(lower(name));
+    return !(name.length <= LONGEST_SSH_SETTING_NAME && name.length >= 12 && !name.includes('.') && !name.includes('_') && SSH_SETTING_NAMES.has(lower(name)));
+  }
   if (isPinName(name)) return true;
   if (name.length > 6 || name.length < 2) return false;
   return SECRET_NAMES.has(lower(name.charCodeAt(0) === 45 ? name.replace(/^-+/, '') : name));
@@ -1557,6 +1565,8 @@ function readsPasswordOnStdin(words: readonly string[], k: number, tool: string,
   // terraform login HOST (tofu too), hcloud context create NAME: the token they prompt for.
   if ((tool === 'terraform' || tool === 'tofu') && words[k + 1] === 'login') return true;
   if (tool === 'hcloud' && words[k + 1] === 'context' && words[k + 2] === 'create') return true;
+  // borg init, borg key change-passphrase: the passphrase they prompt for.
+  if (tool === 'borg' && (words[k + 1] === 'init' || words[k + 1] === 'key')) return true;
   // What is encrypted or encoded from standard input: age, gpg -e/-c, openssl enc, base64 (a Kubernetes secret's value), not when they decode.
   if ((tool === 'age' || tool === 'base64' || (tool === 'openssl' && words[k + 1] === 'enc')) && !words.some((w, j) => j > k && DECODE_FLAGS.has(w))) return true;
   if (tool === 'gpg' && words.some((w, j) => j > k && GPG_ENCRYPT_FLAGS.has(w))) return true;
@@ -2259,7 +2269,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       // Glued to it (`initdb --pwfile=<(echo x)`), the line's words are `--pwfile=` and `<(…)`: < ends a word.
       // In a secret command, its data file (gcloud secrets versions add s --data-file=<(…), kubectl create secret … --from-file=k=<(…)).
       const fileFlag = w.endsWith('=') ? w.slice(0, (w.startsWith('--from-file=') ? 11 : w.length - 1)) : w;
-      if (flag && next !== undefined && next.startsWith('<(') && next.endsWith(')') && (isSecretFileFlag(fileFlag) || (secretCommand && (fileFlag === '--data-file' || fileFlag === '--from-file')))) {
+      if (flag && next !== undefined && next.startsWith('<(') && next.endsWith(')') && (isSecretFileFlag(fileFlag) || (secretCommand && (fileFlag === '--data-file' || fileFlag === '--from-file')) || (curl && (fileFlag === '-K' || fileFlag === '--config')))) {
         out[i + 1] = `<(${line(next.slice(2, -1), depth + 1, true)})`;
         i++;
         continue;
@@ -2285,6 +2295,8 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       }
       // curl --key and --proxy-key name a private key's file (its passphrase is --pass, a secret flag); geth's --password a password file.
       const valueIsAFile = ((curl || tlsSecret) && (w === '--key' || w === '--proxy-key')) || (tool === 'geth' && w === '--password' && next !== undefined && isPlainPath(next));
+      // PostgreSQL's clients: --password (-W) takes no value, it makes them prompt (`dropdb --password shop`).
+      if (w === '--password' && PG_CLIENTS.has(tool)) continue;
       if (flag && (isSecretFlag(w) || (w.length <= LONGEST_SECRET_FLAG && SECRET_FLAGS.has(w))) && !valueIsAFile) {
         // A secret flag that takes no value before one that does (pkcs11-tool --init-pin --new-pin x): the second's value is the secret.
         // Only a plain lower-case flag name is taken for one: a secret may start with --.
