@@ -46,6 +46,7 @@ const STUBS = [
   'vsql', 'sendemail', 'pppd', 'parallel', 'xmlstarlet', 'microk8s', 'civo', 'terraform', 'hcloud', 'p4', 'cvs',
   'msmtp', 'duckdb', 'medusa', 'nikto', 'tccli', 'cbq',
   'valgrind', 'gdb', 'perf', 'bwrap', 'aws-vault', 'uv', 'lxc', 'script', 'vagrant', 'sqlpackage', 'borg', 'dropdb',
+  'vsce', 'conan', 'sonar-scanner', 'snyk',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

@@ -257,6 +257,18 @@ describe('secret redaction: what stays readable', () => {
     [`curl -K <(echo 'user = "kim:x1"') https://h`, 'curl -K <(echo ****) https://h'],
     ['borg init -e repokey /srv/b <<< x1', 'borg init -e repokey /srv/b <<< ****'],
     ['dropdb --host=db --password shop', 'dropdb --host=db --password shop'],
+    // Publishing and CI tools; conan's -p is a password only where it logs in (-pr is a profile).
+    ['dotnet nuget push a.nupkg -k x1 -s https://h/v3/index.json', 'dotnet nuget push a.nupkg -k **** -s https://h/v3/index.json'],
+    ['vsce publish -p x1', 'vsce publish -p ****'],
+    ['codecov -t x1', 'codecov -t ****'],
+    ['conan remote login r kim -p x1', 'conan remote login r kim -p ****'],
+    ['conan user -p x1 -r r kim', 'conan user -p **** -r r kim'],
+    ['conan create . -pr default -pr:b build', 'conan create . -pr default -pr:b build'],
+    ['expo login -u kim -p x1', 'expo login -u kim -p ****'],
+    ['mvn sonar:sonar -Dsonar.login=x1', 'mvn sonar:sonar -Dsonar.login=****'],
+    ['snyk auth x1', 'snyk auth ****'],
+    ['glab variable set TOKEN x1', 'glab variable set TOKEN ****'],
+    ['glab variable set REGION eu', 'glab variable set REGION eu'],
     ['psql --password=x1 shop', 'psql --password=**** shop'],
     ['mongosh "mongodb://kim:x1@h/db?authSource=admin&authMechanismProperties=AWS_SESSION_TOKEN:x2"', 'mongosh "mongodb://kim:****@h/db?authSource=admin&authMechanismProperties=****"'],
     // Ports stay readable: -P and -p are passwords only for the tools that say so.

@@ -333,6 +333,13 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'script', line: `curl -K <(echo 'user = "kim:Zq3101ck"') https://h1`, secrets: ['Zq3101ck'], keep: ['-K', 'https://h1'] },
   { category: 'positional', line: 'borg init --encryption=repokey /tmp/eo-borg <<< Zq3102bg', secrets: ['Zq3102bg'], keep: ['--encryption=repokey'], typedOnly: true },
   { category: 'flag', line: 'dropdb --host=db1 --username=kim --password shop && mongosh "mongodb://kim:Zq3103mg@db1/app?authSource=admin"', secrets: ['Zq3103mg'], keep: ['--password shop', 'authSource=admin'] },
+  // a twenty-ninth batch (2026-12-07): publishing, CI and scanning tools (51 lines: 12 leaked, 11 closed; left: an unquoted `--remote_header=Authorization=Bearer x`, two words to bazel too)
+  { category: 'glued', line: 'dotnet nuget push a.nupkg -k Zq3201nk -s https://nuget.ex.org/v3/index.json', secrets: ['Zq3201nk'], keep: ['a.nupkg', 'https://nuget.ex.org/v3/index.json'] },
+  { category: 'glued', line: 'vsce publish -p Zq3202vs', secrets: ['Zq3202vs'], keep: ['publish'] },
+  { category: 'glued', line: 'conan remote login conancenter kim -p Zq3203cn', secrets: ['Zq3203cn'], keep: ['conancenter', 'kim'] },
+  { category: 'assign', line: 'sonar-scanner -Dsonar.login=Zq3204sq -Dsonar.host.url=https://s1.ex.org', secrets: ['Zq3204sq'], keep: ['-Dsonar.login=', 'https://s1.ex.org'] },
+  { category: 'positional', line: 'snyk auth Zq3205sn', secrets: ['Zq3205sn'], keep: ['auth'] },
+  { category: 'positional', line: 'glab variable set TOKEN Zq3206gl', secrets: ['Zq3206gl'], keep: ['variable set TOKEN'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

@@ -180,12 +180,15 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   medusa: ['-p'], // -p password (-P a file of them)
   cbq: ['-p'], // Couchbase's query shell
   'couchbase-cli': ['-p'],
+  vsce: ['-p'], // vsce publish -p TOKEN (VS Code Marketplace), ovsx's (Open VSX)
+  ovsx: ['-p'],
+  codecov: ['-t'],
 });
 /** rabbitmqctl commands followed by a user name and that user's password. */
 const RABBITMQ_PASSWORD_COMMANDS = new Set(['add_user', 'change_password', 'authenticate_user']);
 /** Oracle tools whose first argument is a logon, `user/password@database`. */
 const ORACLE_LOGON_TOOLS = new Set(['sqlplus', 'sqlldr', 'exp', 'imp', 'expdp', 'impdp', 'rman', 'sqlcl']);
-const LOGIN_TOOLS = new Set(['docker', 'podman', 'nerdctl', 'buildah', 'skopeo', 'helm', 'oras', 'crane', 'regctl', 'az', 'oc', 'cf', 'cosign', 'notation']);
+const LOGIN_TOOLS = new Set(['docker', 'podman', 'nerdctl', 'buildah', 'skopeo', 'helm', 'oras', 'crane', 'regctl', 'az', 'oc', 'cf', 'cosign', 'notation', 'conan', 'expo']);
 /**
  * Positional secrets after a subcommand: the tool, the subcommand's words in order, and how many
  * words after its last one the secret is (`mc alias set NAME URL ACCESS_KEY SECRET_KEY`).
@@ -197,6 +200,7 @@ const POSITIONAL_SECRETS = byTool<ReadonlyArray<[subcommand: readonly string[], 
   wpa_passphrase: [[[], 2]], // wpa_passphrase SSID PASSPHRASE
   wg: [[['private-key'], 1], [['preshared-key'], 1]], // wg set wg0 private-key FILE (often <(echo KEY))
   'neo4j-admin': [[['set-initial-password'], 1]],
+  snyk: [[['auth'], 1]], // snyk auth TOKEN
   bw: [[['unlock'], 1], [['login'], 2]], // Bitwarden: unlock [PASSWORD], login [EMAIL] [PASSWORD]; send TEXT: TOOL_RULES
   vault: [[['operator', 'unseal'], 1]], // an unseal key share
   pdftk: [[['input_pw'], 1], [['owner_pw'], 1], [['user_pw'], 1]],
@@ -229,6 +233,7 @@ const KV_PUT = byTool<{ after: readonly string[]; skip: number }>({
   gsettings: { after: ['set'], skip: 1 }, // gsettings set SCHEMA KEY VALUE
   cf: { after: ['set-env'], skip: 1 }, // cf set-env APP NAME VALUE
   crudini: { after: ['--set'], skip: 2 }, // crudini --set FILE SECTION KEY VALUE
+  glab: { after: ['variable', 'set'], skip: 0 }, // glab variable set KEY VALUE
 });
 /** ansible-vault encrypt_string's options that take a value: the other words after it are the strings to encrypt. */
 const ANSIBLE_VAULT_WITH_VALUE = new Set(['--vault-password-file', '--vault-pass-file', '--vault-id', '--encrypt-vault-id', '-n', '--name', '--stdin-name', '--output']);
@@ -559,6 +564,8 @@ function isSecretName(name: string): boolean {
     return !(name.length <= LONGEST_SSH_SETTING_NAME && name.length >= 12 && !name.includes('.') && !name.includes('_') && SSH_SETTING_NAMES.has(lower(name)));
   }
   if (isPinName(name)) return true;
+  // SonarQube's sonar.login is a token (sonar.password is named so).
+  if (name.length >= 11 && endsWithLowerCase(name, name.length, 'sonar.login')) return true;
   if (name.length > 6 || name.length < 2) return false;
   return SECRET_NAMES.has(lower(name.charCodeAt(0) === 45 ? name.replace(/^-+/, '') : name));
 }
@@ -2046,7 +2053,8 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     const versionless = isDigit(tool.charCodeAt(tool.length - 1)) ? tool.replace(/-?[\d.]+$/, '') : tool;
     const shortSecret = [...(SHORT_SECRET_FLAGS.get(tool) ?? (versionless !== tool && versionless !== '' ? SHORT_SECRET_FLAGS.get(versionless) : undefined) ?? [])];
     if (tool.startsWith('tpm2_')) shortSecret.push('-p', '-P'); // tpm2-tools' authorization values
-    if ((LOGIN_TOOLS.has(tool) && has('login')) || (tool === 'dotnet' && has('nuget'))) shortSecret.push('-p');
+    if ((LOGIN_TOOLS.has(tool) && has('login')) || (tool === 'dotnet' && has('nuget')) || (tool === 'conan' && has('user'))) shortSecret.push('-p');
+    if (tool === 'dotnet' && has('nuget') && has('push')) shortSecret.push('-k'); // dotnet nuget push -k API_KEY
     if (tool === 'influx' && (has('setup') || has('user'))) shortSecret.push('-p'); // influx setup -p x, influx user create -p x (elsewhere -p is --precision)
     // az keyvault secret set --value x, aws ssm put-parameter --value x, glab variable set K --value x.
     if ((tool === 'az' && has('secret')) || (tool === 'aws' && has('put-parameter')) || (tool === 'glab' && has('variable'))) shortSecret.push('--value');
