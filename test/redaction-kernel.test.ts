@@ -47,6 +47,7 @@ const STUBS = [
   'msmtp', 'duckdb', 'medusa', 'nikto', 'tccli', 'cbq',
   'valgrind', 'gdb', 'perf', 'bwrap', 'aws-vault', 'uv', 'lxc', 'script', 'vagrant', 'sqlpackage', 'borg', 'dropdb',
   'vsce', 'conan', 'sonar-scanner', 'snyk',
+  'caddy', 'ccrypt', 'smbmap',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

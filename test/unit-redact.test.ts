@@ -269,6 +269,15 @@ describe('secret redaction: what stays readable', () => {
     ['snyk auth x1', 'snyk auth ****'],
     ['glab variable set TOKEN x1', 'glab variable set TOKEN ****'],
     ['glab variable set REGION eu', 'glab variable set REGION eu'],
+    // Hashing and encrypting: a password-hashing call's literal, caddy's --plaintext (not grpcurl's -plaintext), what is echoed into a hasher.
+    [`python3 -c "bcrypt.hashpw(b'x1', bcrypt.gensalt())"`, `python3 -c "bcrypt.hashpw(b'****', bcrypt.gensalt())"`],
+    [`node -e "bcrypt.hashSync('x1', 10)"`, `node -e "bcrypt.hashSync('****', 10)"`],
+    [`node -e "crypto.createHash('sha256')"`, `node -e "crypto.createHash('sha256')"`],
+    ['caddy hash-password --plaintext x1', 'caddy hash-password --plaintext ****'],
+    ['grpcurl -plaintext localhost:50051 list', 'grpcurl -plaintext localhost:50051 list'],
+    ['echo -n x1 | sha256sum', 'echo -n **** | sha256sum'],
+    ['ccrypt -K x1 f', 'ccrypt -K **** f'],
+    ["mount.davfs https://h/dav /mnt <<< $'kim\\nx1'", 'mount.davfs https://h/dav /mnt <<< ****'],
     ['psql --password=x1 shop', 'psql --password=**** shop'],
     ['mongosh "mongodb://kim:x1@h/db?authSource=admin&authMechanismProperties=AWS_SESSION_TOKEN:x2"', 'mongosh "mongodb://kim:****@h/db?authSource=admin&authMechanismProperties=****"'],
     // Ports stay readable: -P and -p are passwords only for the tools that say so.
@@ -542,6 +551,10 @@ describe('linear-time matching', () => {
       `bwrap ${'--bind a '.repeat(455)}`,
       'ip netns exec n '.repeat(256),
       `script ${'-c '.repeat(1365)}`,
+      "hash('".repeat(682),
+      `hash('${'a'.repeat(4090)}`,
+      "login('a', 'b".repeat(315),
+      `${'hash'.repeat(1023)}(`,
     ];
     for (const h of hostile) {
       r.line(h);

@@ -340,6 +340,12 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'assign', line: 'sonar-scanner -Dsonar.login=Zq3204sq -Dsonar.host.url=https://s1.ex.org', secrets: ['Zq3204sq'], keep: ['-Dsonar.login=', 'https://s1.ex.org'] },
   { category: 'positional', line: 'snyk auth Zq3205sn', secrets: ['Zq3205sn'], keep: ['auth'] },
   { category: 'positional', line: 'glab variable set TOKEN Zq3206gl', secrets: ['Zq3206gl'], keep: ['variable set TOKEN'] },
+  // a thirtieth batch (2026-12-07): hashing, encrypting, mounting, config files (49 lines: 8 leaked, all closed)
+  { category: 'script', line: `python3 -c "import bcrypt; print(bcrypt.hashpw(b'Zq3301bc', bcrypt.gensalt()))"`, secrets: ['Zq3301bc'], keep: ['bcrypt.gensalt()'] },
+  { category: 'script', line: `php -r "echo password_hash('Zq3302ph', PASSWORD_DEFAULT);"`, secrets: ['Zq3302ph'], keep: ['PASSWORD_DEFAULT'] },
+  { category: 'flag', line: 'caddy hash-password --plaintext Zq3303cd', secrets: ['Zq3303cd'], keep: ['hash-password'] },
+  { category: 'positional', line: 'echo -n Zq3304sh | sha256sum', secrets: ['Zq3304sh'], keep: ['sha256sum'], typedOnly: true },
+  { category: 'glued', line: 'ccrypt -K Zq3305cc /tmp/eo-none && smbmap -u kim -p Zq3306sm -H h1', secrets: ['Zq3305cc', 'Zq3306sm'], keep: ['/tmp/eo-none', 'h1'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

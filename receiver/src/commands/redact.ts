@@ -183,6 +183,9 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   vsce: ['-p'], // vsce publish -p TOKEN (VS Code Marketplace), ovsx's (Open VSX)
   ovsx: ['-p'],
   codecov: ['-t'],
+  ccrypt: ['-K'],
+  mcrypt: ['-k'],
+  smbmap: ['-p'],
 });
 /** rabbitmqctl commands followed by a user name and that user's password. */
 const RABBITMQ_PASSWORD_COMMANDS = new Set(['add_user', 'change_password', 'authenticate_user']);
@@ -431,6 +434,8 @@ function wrappedCommandIndex(words: readonly string[], k: number, wrapper: Wrapp
 const SCRIPT_WRAPPERS = new Set(['watch', 'pdsh', 'clush', 'pssh', 'parallel-ssh', 'parallel']);
 /** A Windows-style option, `/Name:value`: its name. */
 const WINDOWS_OPTION = /^\/([A-Za-z][A-Za-z_]{0,63}):/;
+/** Programs that hash what they read (`echo -n x | sha256sum`). */
+const HASHERS = new Set(['sha1sum', 'sha224sum', 'sha256sum', 'sha384sum', 'sha512sum', 'md5sum', 'b2sum', 'b3sum', 'cksum', 'shasum', 'argon2']);
 /** PostgreSQL's client programs, whose --password makes them prompt for one. */
 const PG_CLIENTS = new Set(['psql', 'pg_dump', 'pg_dumpall', 'pg_restore', 'pg_basebackup', 'pg_receivewal', 'pg_recvlogical', 'pg_isready', 'pgbench',
   'createdb', 'dropdb', 'createuser', 'dropuser', 'vacuumdb', 'reindexdb', 'clusterdb', 'pg_amcheck']);
@@ -463,7 +468,7 @@ const PLAIN_SETTING_TOOLS = new Set(['nmcli', 'rclone', 'mysqladmin']);
 const CONFIG_TOOLS = new Set(['aws', 'git', 'npm', 'yarn', 'pnpm', 'gcloud', 'az', 'pip', 'pip3', 'poetry', 'composer', 'cargo', 'heroku', 'dotnet', 'wp',
   'netlify', 'bws', 'tmux', 'doppler', 'launchctl', 'setenv', 'tccli', ...PLAIN_SETTING_TOOLS]);
 /** Programs that read a secret on standard input whatever their arguments: a password (chpasswd's `user:password` lines, passwd's `echo -e "x\nx" | passwd`), a Kerberos, Samba or VNC password, a LUKS passphrase. */
-const STDIN_SECRET_READERS = new Set(['chpasswd', 'kinit', 'smbpasswd', 'cryptsetup', 'passwd', 'vncpasswd']);
+const STDIN_SECRET_READERS = new Set(['chpasswd', 'kinit', 'smbpasswd', 'cryptsetup', 'passwd', 'vncpasswd', 'mount.davfs']);
 
 /**
  * Is `word`, a positional of a config tool, a setting named like a secret (its value follows)? A
@@ -907,19 +912,25 @@ const CONNECT_CALL = new RegExp(`\\b(?:\\w*connect|PDO|create_(?:super)?user)\\s
 /** A PHP or Ruby key named like a secret, then its literal, maybe through a call: `'password' => 'x'`, `'password' => bcrypt('x')`. */
 const ARROW_SECRET = new RegExp(`(["'])\\w*(?:pass|pwd|secret|token|key)\\w*\\1\\s*=>\\s*(?:[\\w:]+\\(\\s*)?(${CODE_STRING})`, 'gi');
 
-/** The last literal of a call matched by AUTH_CALL, CONNECT_CALL or ARROW_SECRET, hidden (its quotes kept). */
+/**
+ * A password-hashing call's first argument: bcrypt's `hashpw(b'x', …)` and `hashSync('x', 10)`, PHP's
+ * `password_hash('x', …)`, werkzeug's `generate_password_hash('x')`, Django's `make_password('x')`.
+ */
+const HASH_CALL = new RegExp(`\\b(?:hashpw|hashSync|hash|password_hash|generate_password_hash|make_password|crypt)\\s*\\(\\s*b?(${CODE_STRING})`, 'gi');
+
+/** The last literal of a call matched by AUTH_CALL, CONNECT_CALL, HASH_CALL or ARROW_SECRET, hidden (its quotes kept). */
 function hideLastLiteral(call: string, literal: string): string {
   return `${call.slice(0, call.length - literal.length + 1)}${REDACTED}${literal.charAt(0)}`;
 }
 
 /**
  * In code given to an interpreter (`ruby -e`, `perl -e`, `php -r`, `python -c`), the password given
- * positionally to an auth or a connect call, and the value of a PHP or Ruby key named like a secret
+ * positionally to an auth, a connect or a password-hashing call, and the value of a PHP or Ruby key named like a secret
  * (`'password' => 'x'`). Named arguments (`password='x'`, `{password: 'x'}`) are the assignment and
  * header rules'.
  */
 function redactCallSecrets(text: string): string {
-  return text.replace(AUTH_CALL, hideLastLiteral).replace(CONNECT_CALL, hideLastLiteral).replace(ARROW_SECRET, (arrow: string, _quote: string, literal: string) => hideLastLiteral(arrow, literal));
+  return text.replace(AUTH_CALL, hideLastLiteral).replace(CONNECT_CALL, hideLastLiteral).replace(HASH_CALL, hideLastLiteral).replace(ARROW_SECRET, (arrow: string, _quote: string, literal: string) => hideLastLiteral(arrow, literal));
 }
 
 /** Where the word holding `from` ends: its NUL, or the end of the text. */
@@ -1576,6 +1587,8 @@ function readsPasswordOnStdin(words: readonly string[], k: number, tool: string,
   if (tool === 'borg' && (words[k + 1] === 'init' || words[k + 1] === 'key')) return true;
   // What is encrypted or encoded from standard input: age, gpg -e/-c, openssl enc, base64 (a Kubernetes secret's value), not when they decode.
   if ((tool === 'age' || tool === 'base64' || (tool === 'openssl' && words[k + 1] === 'enc')) && !words.some((w, j) => j > k && DECODE_FLAGS.has(w))) return true;
+  // What is hashed from standard input (`echo -n x | sha256sum`): a literal typed to be hashed is a password's habit.
+  if (HASHERS.has(tool) || (tool === 'openssl' && words[k + 1] === 'dgst')) return true;
   if (tool === 'gpg' && words.some((w, j) => j > k && GPG_ENCRYPT_FLAGS.has(w))) return true;
   // tee ~/.config/app/api_key, systemd-creds encrypt - OUT: what comes in is written to a secret's file.
   if (tool === 'tee' && words.some((w, j) => j > k && !w.startsWith('-') && isSecretPath(w))) return true;
@@ -2055,6 +2068,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     if (tool.startsWith('tpm2_')) shortSecret.push('-p', '-P'); // tpm2-tools' authorization values
     if ((LOGIN_TOOLS.has(tool) && has('login')) || (tool === 'dotnet' && has('nuget')) || (tool === 'conan' && has('user'))) shortSecret.push('-p');
     if (tool === 'dotnet' && has('nuget') && has('push')) shortSecret.push('-k'); // dotnet nuget push -k API_KEY
+    if (tool === 'caddy' && has('hash-password')) shortSecret.push('-p', '--plaintext'); // caddy hash-password --plaintext x (grpcurl's -plaintext is a mode)
     if (tool === 'influx' && (has('setup') || has('user'))) shortSecret.push('-p'); // influx setup -p x, influx user create -p x (elsewhere -p is --precision)
     // az keyvault secret set --value x, aws ssm put-parameter --value x, glab variable set K --value x.
     if ((tool === 'az' && has('secret')) || (tool === 'aws' && has('put-parameter')) || (tool === 'glab' && has('variable'))) shortSecret.push('--value');
