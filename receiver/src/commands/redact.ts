@@ -565,7 +565,7 @@ const MONGODB_AUTH_SETTINGS = new Set(['authsource', 'authmechanism']);
 function isSecretName(name: string): boolean {
   // ssh's names are letters only: a name with . or _ (keyStorePassword's Java property, DB_PASSWORD) is not lower-cased to see.
   if (SECRET_WORD.test(name)) {
-    if (name.length === 10 || name.length === 13) return !MONGODB_AUTH_SETTINGS.has(lower(name));
+    if ((name.length === 10 || name.length === 13) && (name.charCodeAt(0) | 32) === 97) return !MONGODB_AUTH_SETTINGS.has(lower(name));
     return !(name.length <= LONGEST_SSH_SETTING_NAME && name.length >= 12 && !name.includes('.') && !name.includes('_') && SSH_SETTING_NAMES.has(lower(name)));
   }
   if (isPinName(name)) return true;
@@ -1202,7 +1202,6 @@ function redactAssignments(text: string): string {
   let out = '';
   let from = 0;
   let ends: NextOf | undefined;
-  let words: WordBounds | undefined;
   let eq = text.indexOf('=');
   while (eq >= 0) {
     let nameStart = eq;
@@ -1241,9 +1240,8 @@ function redactAssignments(text: string): string {
     } else {
       // The word's own NAME=value (`--password=two words`, `DB_PASSWORD=a b` unquoted): the program
       // reads the rest of the word as the value, blanks and all. In a list (`JAVA_OPTS=-Da=1 -Dpassword=x -Db=2`), to a blank.
-      words ??= new WordBounds(text);
       const authorization = eq - nameStart >= AUTHORIZATION.length && endsWithLowerCase(text, eq, AUTHORIZATION);
-      end = valueEnd(text, v, ends, authorization ? 'crossed' : words.leads(nameStart) ? 'unlessNameFollows' : 'end');
+      end = valueEnd(text, v, ends, authorization ? 'crossed' : leadsItsWord(text, nameStart) ? 'unlessNameFollows' : 'end');
     }
     if (end > v) {
       out += text.slice(from, v) + REDACTED;
@@ -1254,40 +1252,24 @@ function redactAssignments(text: string): string {
   return from === 0 ? text : out + text.slice(from);
 }
 
+/** How far back from a name the `-flag=` before it is looked for (`--from-literal=password=x`). */
+const MAX_FLAG_PREFIX = 128;
+
 /**
- * The words of a text joined with NUL (redactWords), met going forward: the start and the first
- * blank of the word holding a place, each word scanned once (linear, however many names it holds).
+ * Does the name at `nameStart` lead its word (the text is words joined with NUL, redactWords): at
+ * its start, or after a `-flag=` that is (`--from-literal=password=x`), no blank between? Looked at
+ * from the name back, at most MAX_FLAG_PREFIX characters: constant time, whatever the word's length.
  */
-class WordBounds {
-  private start = 0;
-  /** The word's NUL, or the text's end; -1 before the first word. */
-  private end = -1;
-  private blank = -1;
-
-  constructor(private readonly text: string) {}
-
-  /**
-   * Does the name at `nameStart` lead its word: at its start, or after a `-flag=` that is
-   * (`--from-literal=password=x`), with no blank before it?
-   */
-  leads(nameStart: number): boolean {
-    const text = this.text;
-    if (nameStart > this.end) {
-      this.start = text.lastIndexOf('\0', nameStart) + 1;
-      const nul = text.indexOf('\0', nameStart);
-      this.end = nul < 0 ? text.length : nul;
-      this.blank = -1;
-      for (let i = this.start; i < this.end; i++) {
-        const c = text.charCodeAt(i);
-        if (c === 32 || c === 9 || c === 10 || c === 13) {
-          this.blank = i;
-          break;
-        }
-      }
-    }
-    if (this.blank >= 0 && this.blank < nameStart) return false;
-    return nameStart === this.start || (text.charCodeAt(this.start) === 45 && text.charCodeAt(nameStart - 1) === 61);
+function leadsItsWord(text: string, nameStart: number): boolean {
+  if (nameStart === 0 || text.charCodeAt(nameStart - 1) === 0) return true;
+  if (text.charCodeAt(nameStart - 1) !== 61) return false;
+  for (let i = nameStart - 2; i >= 0 && i >= nameStart - MAX_FLAG_PREFIX; i--) {
+    const c = text.charCodeAt(i);
+    if (c === 32 || c === 9 || c === 10 || c === 13) return false;
+    if (c === 0) return text.charCodeAt(i + 1) === 45;
+    if (i === 0) return c === 45;
   }
+  return false;
 }
 
 /**
