@@ -346,6 +346,11 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'flag', line: 'caddy hash-password --plaintext Zq3303cd', secrets: ['Zq3303cd'], keep: ['hash-password'] },
   { category: 'positional', line: 'echo -n Zq3304sh | sha256sum', secrets: ['Zq3304sh'], keep: ['sha256sum'], typedOnly: true },
   { category: 'glued', line: 'ccrypt -K Zq3305cc /tmp/eo-none && smbmap -u kim -p Zq3306sm -H h1', secrets: ['Zq3305cc', 'Zq3306sm'], keep: ['/tmp/eo-none', 'h1'] },
+  // a thirty-first batch (2026-12-07): bash's own constructs around secrets (48 lines: 8 leaked in the typed line, 4 closed; left: declare -A's
+  // values, set --'s positional parameters, exec's here-string to a descriptor, case patterns after the first)
+  { category: 'expanded', line: "printf -v PGPASSWORD '%s' Zq3401pv; [ \"$PGPASSWORD\" = \"Zq3402tc\" ] && echo same", secrets: ['Zq3401pv', 'Zq3402tc'], keep: ['PGPASSWORD', 'same'], typedOnly: true },
+  { category: 'expanded', line: 'for t in Zq3403fa; do curl -H "X-Api-Key: $t" https://h1; done', secrets: ['Zq3403fa'], keep: ['for t in', 'https://h1'], typedOnly: true },
+  { category: 'positional', line: 'read -r TOKEN <<< Zq3404rd', secrets: ['Zq3404rd'], keep: ['TOKEN'], typedOnly: true },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

@@ -1559,6 +1559,8 @@ function readsPasswordOnStdin(words: readonly string[], k: number, tool: string,
   if ((tool === 'kubeseal' || words.indexOf('secret', k + 1) > k) && words.some((w, j) => j > k && w.endsWith('/dev/stdin'))) return true;
   // read -s (silent: a password typed or given as a here-string), vercel env add NAME ENV (the value on stdin).
   if (tool === 'read' && hasOptionLetter(words, k, 's')) return true;
+  // read -r TOKEN <<< x, IFS=: read -r user pass, mapfile -t keys: what is read into a variable named like a secret.
+  if ((tool === 'read' || tool === 'mapfile' || tool === 'readarray') && words.some((w, j) => j > k && !w.startsWith('-') && /^[A-Za-z_][A-Za-z0-9_]*$/.test(w) && isSecretName(w))) return true;
   if (tool === 'vercel' && words[k + 1] === 'env' && words[k + 2] === 'add') return true;
   if (tool === 'llm' && words[k + 1] === 'keys' && words[k + 2] === 'set') return true; // llm keys set NAME: the key on standard input
   if (tool === 'circleci' && words.indexOf('store-secret', k + 1) > k) return true; // circleci context store-secret ORG CTX NAME
@@ -1672,6 +1674,21 @@ function rewriteEchoed(words: readonly string[], out: string[], rewrite: (word: 
  * A rule of one tool: its words (the program at `k`), what the rules made of them so far (`out`,
  * written to), and `script` to redact a word that is a command line.
  */
+/** A test's comparison operators. */
+const COMPARISONS = new Set(['=', '==', '!=']);
+/** `$NAME` or `${NAME}`, NAME named like a secret. */
+function isSecretReference(word: string): boolean {
+  const m = /^\$\{?([A-Za-z_][A-Za-z0-9_]{0,127})\}?$/.exec(word);
+  return m !== null && isSecretName(m[1] as string);
+}
+function secretComparison(words: readonly string[], k: number, out: string[]): void {
+  for (let j = k + 1; j + 2 < words.length; j++) {
+    if (!COMPARISONS.has(words[j + 1] as string)) continue;
+    if (isSecretReference(words[j] as string)) out[j + 2] = REDACTED;
+    else if (isSecretReference(words[j + 2] as string)) out[j] = REDACTED;
+  }
+}
+
 /** What `yes` is given to answer a prompt, not to type a password. */
 const YES_ANSWERS = new Set(['y', 'n', 'yes', 'no', '']);
 
@@ -1851,11 +1868,24 @@ const TOOL_RULES = byTool<ToolRule>({
   xmlstarlet: xmlNodeValues,
   xml: xmlNodeValues,
   // printf 'password=%s\n' x: a format the rules hid something in fills it from the arguments.
+  // printf's arguments, when its format is one a rule changed, or it assigns a variable named like a secret (`printf -v PGPASSWORD '%s' x`).
   printf: (words, k, out) => {
     let format = k + 1;
-    while (format < words.length && (words[format] as string).startsWith('-') && words[format] !== '--') format += words[format] === '-v' ? 2 : 1;
+    let intoSecret = false;
+    while (format < words.length && (words[format] as string).startsWith('-') && words[format] !== '--') {
+      if (words[format] === '-v') intoSecret ||= format + 1 < words.length && isSecretName(words[format + 1] as string);
+      format += words[format] === '-v' ? 2 : 1;
+    }
     if (words[format] === '--') format++;
-    if (format < words.length && out[format] !== words[format] && (words[format] as string).includes('%')) for (let j = format + 1; j < words.length; j++) out[j] = REDACTED;
+    if (format < words.length && (intoSecret || (out[format] !== words[format] && (words[format] as string).includes('%')))) for (let j = format + 1; j < words.length; j++) out[j] = REDACTED;
+  },
+  // [ "$PW" = x ], [[ $TOKEN == x ]], test: the literal a variable named like a secret is compared with.
+  '[': secretComparison,
+  '[[': secretComparison,
+  test: secretComparison,
+  // case "$PW" in x) …: the first pattern a variable named like a secret is matched against.
+  case: (words, k, out) => {
+    if (isSecretReference(words[k + 1] as string) && words[k + 2] === 'in') for (let j = k + 3; j < words.length; j++) out[j] = REDACTED;
   },
 });
 
@@ -2006,6 +2036,8 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         const assignment = /^(?:-[a-z]+=)?([A-Za-z_][A-Za-z0-9_]*)(\[[^\]]*\])?\+?=/.exec(words[i] as string);
         if (assignment && tainted.has(assignment[1] as string)) out[i] = `${assignment[0]}${REDACTED}`;
       }
+      // for t in x y; do curl -H "X-Api-Key: $t" …: the words the loop's variable takes.
+      if ((words[0] === 'for' || words[0] === 'select') && words[2] === 'in' && tainted.has(words[1] as string)) for (let i = 3; i < words.length; i++) out[i] = REDACTED;
     }
     // `password: x` and `password = x` as separate words (YAML or INI lines in a heredoc, an
     // unquoted header): the word after the secret name, and after an auth scheme word.
