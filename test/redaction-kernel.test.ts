@@ -48,6 +48,7 @@ const STUBS = [
   'valgrind', 'gdb', 'perf', 'bwrap', 'aws-vault', 'uv', 'lxc', 'script', 'vagrant', 'sqlpackage', 'borg', 'dropdb',
   'vsce', 'conan', 'sonar-scanner', 'snyk',
   'caddy', 'ccrypt', 'smbmap',
+  'vmrun', 'qemu-system-x86_64', 'hostapd_cli', 'emqx', 'xe', 'esxcli',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

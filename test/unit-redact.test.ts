@@ -288,6 +288,13 @@ describe('secret redaction: what stays readable', () => {
     ['for f in a b; do gzip "$f"; done', 'for f in a b; do gzip "$f"; done'],
     ['read -r TOKEN <<< x1', 'read -r TOKEN <<< ****'],
     ['read -r name <<< x1', 'read -r name <<< x1'],
+    // Machines and consoles; a setting switched on or off is no secret.
+    ['qemu-system-x86_64 -vnc :1,password=on -object secret,id=s0,data=x1', 'qemu-system-x86_64 -vnc :1,password=on -object secret,id=s0,data=****'],
+    ['PASSWORD_AUTH=no ./app', 'PASSWORD_AUTH=no ./app'],
+    ['vmrun -gu kim -gp x1 list', 'vmrun -gu kim -gp **** list'],
+    ['spicy -h h -p 5900 -w x1', 'spicy -h h -p 5900 -w ****'],
+    ['pveum passwd kim@pve <<< x1', 'pveum passwd kim@pve <<< ****'],
+    ['hostapd_cli wps_pin any x1', 'hostapd_cli wps_pin any ****'],
     ["mount.davfs https://h/dav /mnt <<< $'kim\\nx1'", 'mount.davfs https://h/dav /mnt <<< ****'],
     ['psql --password=x1 shop', 'psql --password=**** shop'],
     ['mongosh "mongodb://kim:x1@h/db?authSource=admin&authMechanismProperties=AWS_SESSION_TOKEN:x2"', 'mongosh "mongodb://kim:****@h/db?authSource=admin&authMechanismProperties=****"'],

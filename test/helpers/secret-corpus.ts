@@ -351,6 +351,11 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'expanded', line: "printf -v PGPASSWORD '%s' Zq3401pv; [ \"$PGPASSWORD\" = \"Zq3402tc\" ] && echo same", secrets: ['Zq3401pv', 'Zq3402tc'], keep: ['PGPASSWORD', 'same'], typedOnly: true },
   { category: 'expanded', line: 'for t in Zq3403fa; do curl -H "X-Api-Key: $t" https://h1; done', secrets: ['Zq3403fa'], keep: ['for t in', 'https://h1'], typedOnly: true },
   { category: 'positional', line: 'read -r TOKEN <<< Zq3404rd', secrets: ['Zq3404rd'], keep: ['TOKEN'], typedOnly: true },
+  // a thirty-second batch (2026-12-07): networks, VPNs, virtual machines, consoles, IoT (50 lines: 10 leaked, 1 over-hidden, all closed)
+  { category: 'glued', line: 'vmrun -T ws -gu kim -gp Zq3501vm runProgramInGuest vm.vmx /bin/ls', secrets: ['Zq3501vm'], keep: ['-gu kim', 'vm.vmx'] },
+  { category: 'assign', line: 'qemu-system-x86_64 -vnc :1,password=on -object secret,id=s0,data=Zq3502qm', secrets: ['Zq3502qm'], keep: [':1,password=on', 'secret,id=s0,data='] },
+  { category: 'positional', line: 'hostapd_cli wps_pin any Zq3503hp && emqx ctl admins passwd admin Zq3504em', secrets: ['Zq3503hp', 'Zq3504em'], keep: ['wps_pin any', 'admins passwd admin'] },
+  { category: 'glued', line: 'xe -s h1 -u root -pw Zq3505xe vm-list && esxcli -s h1 -u root -p Zq3506es system version get', secrets: ['Zq3505xe', 'Zq3506es'], keep: ['vm-list', 'version get'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

@@ -186,6 +186,12 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   ccrypt: ['-K'],
   mcrypt: ['-k'],
   smbmap: ['-p'],
+  redfishtool: ['-p'],
+  vmrun: ['-gp', '-vp'], // a guest's password, an encrypted VM's
+  spicy: ['-w'],
+  xe: ['-pw'], // XenServer's
+  esxcli: ['-p'],
+  mqttx: ['-P'],
 });
 /** rabbitmqctl commands followed by a user name and that user's password. */
 const RABBITMQ_PASSWORD_COMMANDS = new Set(['add_user', 'change_password', 'authenticate_user']);
@@ -204,6 +210,9 @@ const POSITIONAL_SECRETS = byTool<ReadonlyArray<[subcommand: readonly string[], 
   wg: [[['private-key'], 1], [['preshared-key'], 1]], // wg set wg0 private-key FILE (often <(echo KEY))
   'neo4j-admin': [[['set-initial-password'], 1]],
   snyk: [[['auth'], 1]], // snyk auth TOKEN
+  hostapd_cli: [[['wps_pin'], 2]], // hostapd_cli wps_pin any PIN
+  emqx: [[['admins', 'passwd'], 2], [['admins', 'add'], 2]], // emqx ctl admins passwd USER PASSWORD
+  emqx_ctl: [[['admins', 'passwd'], 2], [['admins', 'add'], 2]],
   bw: [[['unlock'], 1], [['login'], 2]], // Bitwarden: unlock [PASSWORD], login [EMAIL] [PASSWORD]; send TEXT: TOOL_RULES
   vault: [[['operator', 'unseal'], 1]], // an unseal key share
   pdftk: [[['input_pw'], 1], [['owner_pw'], 1], [['user_pw'], 1]],
@@ -1243,13 +1252,19 @@ function redactAssignments(text: string): string {
       const authorization = eq - nameStart >= AUTHORIZATION.length && endsWithLowerCase(text, eq, AUTHORIZATION);
       end = valueEnd(text, v, ends, authorization ? 'crossed' : leadsItsWord(text, nameStart) ? 'unlessNameFollows' : 'end');
     }
-    if (end > v) {
+    if (end > v && !isSwitchValue(text, v, end)) {
       out += text.slice(from, v) + REDACTED;
       from = end;
     } else end = v;
     eq = text.indexOf('=', end);
   }
   return from === 0 ? text : out + text.slice(from);
+}
+
+/** Values that switch a setting on or off (qemu's `-vnc :1,password=on`), compared lower case: no secret. */
+const SWITCH_VALUES = new Set(['on', 'off', 'yes', 'no', 'true', 'false']);
+function isSwitchValue(text: string, v: number, end: number): boolean {
+  return end - v <= 5 && SWITCH_VALUES.has(lower(text.slice(v, end)));
 }
 
 /** How far back from a name the `-flag=` before it is looked for (`--from-literal=password=x`). */
@@ -1569,6 +1584,8 @@ function readsPasswordOnStdin(words: readonly string[], k: number, tool: string,
   if (tool === 'hcloud' && words[k + 1] === 'context' && words[k + 2] === 'create') return true;
   // borg init, borg key change-passphrase: the passphrase they prompt for.
   if (tool === 'borg' && (words[k + 1] === 'init' || words[k + 1] === 'key')) return true;
+  if (tool === 'pveum' && (words[k + 1] === 'passwd' || (words[k + 1] === 'user' && words[k + 2] === 'password'))) return true; // Proxmox
+
   // What is encrypted or encoded from standard input: age, gpg -e/-c, openssl enc, base64 (a Kubernetes secret's value), not when they decode.
   if ((tool === 'age' || tool === 'base64' || (tool === 'openssl' && words[k + 1] === 'enc')) && !words.some((w, j) => j > k && DECODE_FLAGS.has(w))) return true;
   // What is hashed from standard input (`echo -n x | sha256sum`): a literal typed to be hashed is a password's habit.
@@ -1689,6 +1706,16 @@ function secretComparison(words: readonly string[], k: number, out: string[]): v
   }
 }
 
+/** QEMU's programs that take `-object secret,…`. */
+const QEMU_TOOLS = ['qemu-system-x86_64', 'qemu-system-aarch64', 'qemu-system-arm', 'qemu-system-riscv64', 'qemu-system-ppc64', 'qemu-system-s390x', 'qemu-kvm', 'qemu-img', 'qemu-nbd', 'qemu-storage-daemon'];
+function qemuSecretObjects(words: readonly string[], k: number, out: string[]): void {
+  for (let j = k + 1; j < words.length; j++) {
+    const w = words[j] as string;
+    if (!w.startsWith('secret,') || !w.includes('data=')) continue;
+    out[j] = w.split(',').map((part) => (part.startsWith('data=') ? `data=${REDACTED}` : part)).join(',');
+  }
+}
+
 /** What `yes` is given to answer a prompt, not to type a password. */
 const YES_ANSWERS = new Set(['y', 'n', 'yes', 'no', '']);
 
@@ -1760,6 +1787,8 @@ function positionalsHidden(withValue: ReadonlySet<string>): ToolRule {
 }
 
 const TOOL_RULES = byTool<ToolRule>({
+  // qemu -object secret,id=s0,data=x (qemu-img --object too): a secret object's data.
+  ...Object.fromEntries(QEMU_TOOLS.map((t) => [t, qemuSecretObjects])),
   // yes WORD | passwd: what yes repeats is typed into the program after it. Its usual answers stay readable.
   yes: (words, k, out) => {
     for (let j = k + 1; j < words.length; j++) if (!YES_ANSWERS.has(lower(words[j] as string))) out[j] = REDACTED;
