@@ -295,6 +295,9 @@ describe('secret redaction: what stays readable', () => {
     ['spicy -h h -p 5900 -w x1', 'spicy -h h -p 5900 -w ****'],
     ['pveum passwd kim@pve <<< x1', 'pveum passwd kim@pve <<< ****'],
     ['hostapd_cli wps_pin any x1', 'hostapd_cli wps_pin any ****'],
+    // A tool's glued secret flag after its name, whatever runs it; a flag apart is left (a port after a container's name).
+    ['newwrapper --x mysql -px1 shop', 'newwrapper --x mysql -p**** shop'],
+    ['tool --name mysql -p 3306:3306 mysql:8', 'tool --name mysql -p 3306:3306 mysql:8'],
     ["mount.davfs https://h/dav /mnt <<< $'kim\\nx1'", 'mount.davfs https://h/dav /mnt <<< ****'],
     ['psql --password=x1 shop', 'psql --password=**** shop'],
     ['mongosh "mongodb://kim:x1@h/db?authSource=admin&authMechanismProperties=AWS_SESSION_TOKEN:x2"', 'mongosh "mongodb://kim:****@h/db?authSource=admin&authMechanismProperties=****"'],

@@ -87,6 +87,8 @@ function byTool<T>(table: Record<string, T>): ReadonlyMap<string, T> {
 /** Net-SNMP's command-line tools: -c community, -A and -X passphrases. */
 const SNMP_TOOLS = ['snmpwalk', 'snmpbulkwalk', 'snmpget', 'snmpgetnext', 'snmpbulkget', 'snmpset', 'snmptable', 'snmptrap', 'snmpinform', 'snmpdelta', 'snmpdf', 'snmpstatus', 'snmptest', 'snmpnetstat', 'snmpusm', 'snmpvacm'];
 const MYSQL = ['mysql', 'mysqldump', 'mysqladmin', 'mysqlimport', 'mysqlshow', 'mysqlcheck', 'mysqlpump', 'mysqlsh', 'mariadb', 'mariadb-dump', 'mariadb-admin', 'mycli'];
+/** The longest program name looked up (SHORT_SECRET_FLAGS' names are shorter): longer words are no program's. */
+const MAX_TOOL_NAME = 64;
 /** Short flags whose value is a secret, glued (-pX) or not (-p X), by tool. */
 const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   ...Object.fromEntries(MYSQL.map((t) => [t, ['-p']])),
@@ -2440,6 +2442,17 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       const service = words.findIndex((w, j) => j > k && (w.startsWith('//') || w.startsWith('\\\\')));
       const password = service > 0 ? words[service + 1] : undefined;
       if (password !== undefined && !password.startsWith('-')) out[service + 1] = REDACTED;
+    }
+    // A tool's glued secret flag after its name, whatever runs it (`newwrapper mysql -px`): what a wrapper not in
+    // WRAPPERS would leave. Glued only: `--name mysql -p 3306:3306` is a port.
+    for (let j = k + 1; j + 1 < words.length; j++) {
+      // The next word a short flag with more to it, before the lookup: most words are followed by none.
+      const next = words[j + 1] as string;
+      if (next.charCodeAt(0) !== 45 || next.charCodeAt(1) === 45 || next.length < 3) continue;
+      const w = words[j] as string;
+      if (w.length > MAX_TOOL_NAME || w.charCodeAt(0) === 45) continue;
+      const glued = SHORT_SECRET_FLAGS.get(lower(baseName(w)))?.find((f) => next.length > f.length && next.startsWith(f));
+      if (glued !== undefined) out[j + 1] = `${glued}${REDACTED}`;
     }
     // Rules of one tool each (TOOL_RULES): one lookup, not a comparison per tool.
     const own = TOOL_RULES.get(tool) ?? ((tool.endsWith('.py') || tool.startsWith('impacket-')) && IMPACKET.test(tool) ? DOMAIN_USER_AT_HOST : undefined);
