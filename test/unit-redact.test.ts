@@ -298,6 +298,7 @@ describe('secret redaction: what stays readable', () => {
     // A tool's glued secret flag after its name, whatever runs it; a flag apart is left (a port after a container's name).
     ['newwrapper --x mysql -px1 shop', 'newwrapper --x mysql -p**** shop'],
     ['tool --name mysql -p 3306:3306 mysql:8', 'tool --name mysql -p 3306:3306 mysql:8'],
+    ['find / -name mysql -prune -o -print', 'find / -name mysql -prune -o -print'],
     ["mount.davfs https://h/dav /mnt <<< $'kim\\nx1'", 'mount.davfs https://h/dav /mnt <<< ****'],
     ['psql --password=x1 shop', 'psql --password=**** shop'],
     ['mongosh "mongodb://kim:x1@h/db?authSource=admin&authMechanismProperties=AWS_SESSION_TOKEN:x2"', 'mongosh "mongodb://kim:****@h/db?authSource=admin&authMechanismProperties=****"'],

@@ -87,6 +87,8 @@ function byTool<T>(table: Record<string, T>): ReadonlyMap<string, T> {
 /** Net-SNMP's command-line tools: -c community, -A and -X passphrases. */
 const SNMP_TOOLS = ['snmpwalk', 'snmpbulkwalk', 'snmpget', 'snmpgetnext', 'snmpbulkget', 'snmpset', 'snmptable', 'snmptrap', 'snmpinform', 'snmpdelta', 'snmpdf', 'snmpstatus', 'snmptest', 'snmpnetstat', 'snmpusm', 'snmpvacm'];
 const MYSQL = ['mysql', 'mysqldump', 'mysqladmin', 'mysqlimport', 'mysqlshow', 'mysqlcheck', 'mysqlpump', 'mysqlsh', 'mariadb', 'mariadb-dump', 'mariadb-admin', 'mycli'];
+/** Options whose value is a name to match, not a program: `find / -name mysql -prune`. */
+const NAME_TESTS = new Set(['-name', '-iname', '-path', '-ipath', '-wholename', '-iwholename', '-lname', '-ilname', '-regex', '-iregex']);
 /** The longest program name looked up (SHORT_SECRET_FLAGS' names are shorter): longer words are no program's. */
 const MAX_TOOL_NAME = 64;
 /** Short flags whose value is a secret, glued (-pX) or not (-p X), by tool. */
@@ -2450,7 +2452,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       const next = words[j + 1] as string;
       if (next.charCodeAt(0) !== 45 || next.charCodeAt(1) === 45 || next.length < 3) continue;
       const w = words[j] as string;
-      if (w.length > MAX_TOOL_NAME || w.charCodeAt(0) === 45) continue;
+      if (w.length > MAX_TOOL_NAME || w.charCodeAt(0) === 45 || NAME_TESTS.has(words[j - 1] as string)) continue;
       const glued = SHORT_SECRET_FLAGS.get(lower(baseName(w)))?.find((f) => next.length > f.length && next.startsWith(f));
       if (glued !== undefined) out[j + 1] = `${glued}${REDACTED}`;
     }
