@@ -8,8 +8,9 @@ import { ROOT_CONTEXT, SpanStatusCode, TraceFlags, trace } from '@opentelemetry/
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { KernelClock } from '../receiver/src/clock';
+import { BoundedNames, OTHER } from '../receiver/src/commands/metrics';
 import { createRedactor, type Redactor } from '../receiver/src/commands/redact';
-import { CommandTracer, commandName } from '../receiver/src/commands/tracer';
+import { CommandTracer, commandName, NOT_RUN } from '../receiver/src/commands/tracer';
 import { startRecordingSpan, type SpanSink } from '../receiver/src/export/finished-span';
 import type { BashPromptEvent, BashReadlineEvent } from '../receiver/src/decode/bash';
 import type { ProcExecEvent, ProcExitEvent, ProcForkEvent } from '../receiver/src/decode/proc';
@@ -63,6 +64,13 @@ function setup(traceExecs: TraceExecsMode = 'interactive') {
 }
 
 const MS = 1_000_000n;
+
+describe('command names as metric labels', () => {
+  it('keeps the first names, counts later ones as _other, and command_not_run always as itself', () => {
+    const names = new BoundedNames(2, new Set([NOT_RUN]));
+    assert.deepEqual(['a', 'b', 'c', 'a', NOT_RUN].map((n) => names.map(n)), ['a', 'b', OTHER, 'a', NOT_RUN]);
+  });
+});
 
 describe('CommandTracer', () => {
   it('a pipeline: root span named after the command, two children, exit code of the last one', () => {

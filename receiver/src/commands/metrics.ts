@@ -2,9 +2,11 @@
  * Command and exec metrics. Names are attribute values, so their number is
  * bounded: the first MAX_NAMES distinct names are kept as they are, later
  * ones are counted under "_other" (the count stays exact, only the split is
- * coarser).
+ * coarser). command_not_run is always its own: a typo or a pasted password,
+ * which an alert may watch for, is not lost in _other on a busy host.
  */
 import type { Counter, Histogram, Meter, ObservableCounter } from '@opentelemetry/api';
+import { NOT_RUN } from './tracer';
 
 export const METRIC_COMMANDS = 'ebpf_otel.commands';
 export const METRIC_COMMAND_DURATION = 'ebpf_otel.command.duration';
@@ -15,10 +17,14 @@ export const OTHER = '_other';
 
 export class BoundedNames {
   private readonly seen = new Set<string>();
-  constructor(private readonly limit: number = MAX_NAMES) {}
+  /** `alwaysKept`: names kept as they are whatever came before, not counted in `limit`. */
+  constructor(
+    private readonly limit: number = MAX_NAMES,
+    private readonly alwaysKept: ReadonlySet<string> = new Set(),
+  ) {}
 
   map(name: string): string {
-    if (this.seen.has(name)) return name;
+    if (this.seen.has(name) || this.alwaysKept.has(name)) return name;
     if (this.seen.size >= this.limit) return OTHER;
     this.seen.add(name);
     return name;
@@ -29,7 +35,7 @@ export class CommandMetrics {
   private readonly commands: Counter;
   private readonly durations: Histogram;
   private readonly execs: ObservableCounter;
-  private readonly commandNames = new BoundedNames();
+  private readonly commandNames = new BoundedNames(MAX_NAMES, new Set([NOT_RUN]));
   private readonly execNames = new BoundedNames();
 
   constructor(meter: Meter) {
