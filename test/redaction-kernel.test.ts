@@ -49,6 +49,7 @@ const STUBS = [
   'vsce', 'conan', 'sonar-scanner', 'snyk',
   'caddy', 'ccrypt', 'smbmap',
   'vmrun', 'qemu-system-x86_64', 'hostapd_cli', 'emqx', 'xe', 'esxcli',
+  'hdbsql', 'tbsql', 'teleport', 'cfssl',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

@@ -356,6 +356,10 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'assign', line: 'qemu-system-x86_64 -vnc :1,password=on -object secret,id=s0,data=Zq3502qm', secrets: ['Zq3502qm'], keep: [':1,password=on', 'secret,id=s0,data='] },
   { category: 'positional', line: 'hostapd_cli wps_pin any Zq3503hp && emqx ctl admins passwd admin Zq3504em', secrets: ['Zq3503hp', 'Zq3504em'], keep: ['wps_pin any', 'admins passwd admin'] },
   { category: 'glued', line: 'xe -s h1 -u root -pw Zq3505xe vm-list && esxcli -s h1 -u root -p Zq3506es system version get', secrets: ['Zq3505xe', 'Zq3506es'], keep: ['vm-list', 'version get'] },
+  // a thirty-third batch (2026-12-07): PowerShell, cloud storage, databases, identity and PKI tools (50 lines: 3 leaked, 5 over-hidden; 4 closed, 3 over-hidden
+  // closed; left: tsh's --auth=local, and a tool that is not one)
+  { category: 'glued', line: 'hdbsql -n h1:30015 -u SYSTEM -p Zq3601hd "select 1" && tbsql kim/Zq3602tb@db1', secrets: ['Zq3601hd', 'Zq3602tb'], keep: ['h1:30015', '@db1'] },
+  { category: 'flag', line: 'teleport start --token=Zq3603tp --auth-server=h1:3025 && cfssl gencert -ca ca.pem -ca-key ca-key.pem csr.json', secrets: ['Zq3603tp'], keep: ['--auth-server=h1:3025', '-ca-key ca-key.pem'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

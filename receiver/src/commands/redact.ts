@@ -196,11 +196,12 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   xe: ['-pw'], // XenServer's
   esxcli: ['-p'],
   mqttx: ['-P'],
+  hdbsql: ['-p'], // SAP HANA
 });
 /** rabbitmqctl commands followed by a user name and that user's password. */
 const RABBITMQ_PASSWORD_COMMANDS = new Set(['add_user', 'change_password', 'authenticate_user']);
 /** Oracle tools whose first argument is a logon, `user/password@database`. */
-const ORACLE_LOGON_TOOLS = new Set(['sqlplus', 'sqlldr', 'exp', 'imp', 'expdp', 'impdp', 'rman', 'sqlcl']);
+const ORACLE_LOGON_TOOLS = new Set(['sqlplus', 'sqlldr', 'exp', 'imp', 'expdp', 'impdp', 'rman', 'sqlcl', 'tbsql']);
 const LOGIN_TOOLS = new Set(['docker', 'podman', 'nerdctl', 'buildah', 'skopeo', 'helm', 'oras', 'crane', 'regctl', 'az', 'oc', 'cf', 'cosign', 'notation', 'conan', 'expo']);
 /**
  * Positional secrets after a subcommand: the tool, the subcommand's words in order, and how many
@@ -1230,7 +1231,7 @@ function redactAssignments(text: string): string {
         continue;
       }
     }
-    if (nameStart === eq || namesAFile(text, nameStart, eq) || !(isSecretName(text.slice(nameStart, eq)) || isQuerySecret(text, nameStart, eq))) {
+    if (nameStart === eq || !(isSecretName(text.slice(nameStart, eq)) || isQuerySecret(text, nameStart, eq)) || namesAFile(text, nameStart, eq)) {
       eq = text.indexOf('=', eq + 1);
       continue;
     }
@@ -1293,10 +1294,15 @@ function leadsItsWord(text: string, nameStart: number): boolean {
 
 /**
  * text[nameStart, eq) names where a secret is, not the secret: its last part is file, path or dir
- * (`--key-file=k.json`, Docker's `DB_PASSWORD_FILE=/run/secrets/db`), as `--key-file k.json` is.
+ * (`--key-file=k.json`, Docker's `DB_PASSWORD_FILE=/run/secrets/db`), as `--key-file k.json` is; or
+ * where its server is: url, uri, server, host, endpoint (`--os-auth-url=https://keystone/v3`,
+ * `--auth-server=h:3025`; a password in a URL is still the URL rule's).
  */
-const FILE_NAME_PARTS = ['file', 'path', 'dir'];
+const FILE_NAME_PARTS = ['file', 'path', 'dir', 'url', 'uri', 'server', 'host', 'endpoint'];
+/** The last letters of FILE_NAME_PARTS: a name ending otherwise (`--password`, `api_key`) is ruled out at once. */
+const FILE_NAME_LAST_LETTERS = new Set(FILE_NAME_PARTS.map((part) => part.charCodeAt(part.length - 1)));
 function namesAFile(text: string, nameStart: number, eq: number): boolean {
+  if (!FILE_NAME_LAST_LETTERS.has(text.charCodeAt(eq - 1) | 0x20)) return false;
   for (const part of FILE_NAME_PARTS) {
     if (eq - nameStart > part.length && endsWithLowerCase(text, eq, part)) {
       const before = text.charCodeAt(eq - part.length - 1);
@@ -1720,10 +1726,33 @@ function qemuSecretObjects(words: readonly string[], k: number, out: string[]): 
   }
 }
 
+/** A Vault path of a PKI engine's issuing or signing endpoint: `pki/issue/ROLE`, `pki_int/sign/ROLE`, `pki/roles/ROLE`. */
+function isPkiPath(word: string): boolean {
+  return /^pki[\w-]*\/(?:issue|sign|sign-verbatim|roles|root\/generate|intermediate\/generate)\b/.test(word);
+}
+
 /** What `yes` is given to answer a prompt, not to type a password. */
 const YES_ANSWERS = new Set(['y', 'n', 'yes', 'no', '']);
 
 type ToolRule = (words: readonly string[], k: number, out: string[], script: (text: string) => string) => void;
+
+/** What a key's, a certificate's or a credentials file's name ends with (`cfssl -ca-key ca-key.pem`, `certbot --dns-cloudflare-credentials cf.ini`). */
+const KEY_OR_CONFIG_FILE = /\.(?:pem|key|crt|cer|der|csr|p8|p12|pfx|jks|keystore|pub|asc|gpg|kdbx|json|ini|ya?ml|toml|conf|cfg|env|txt)$/i;
+/** A plain path (isPlainPath) to such a file: a secret flag given one names where the secret is. */
+function isKeyOrConfigFile(word: string): boolean {
+  return word.length <= 4096 && KEY_OR_CONFIG_FILE.test(word) && isPlainPath(word);
+}
+
+/**
+ * Is the value of secret flag `flag` a file's name, not the secret? curl's --key and --proxy-key
+ * (`keyFlags`: and kubectl create secret tls's) name a private key's file (its passphrase is
+ * --pass, a secret flag), geth's --password a password file, and any secret flag given a key's,
+ * a certificate's or a credentials file's plain path names where the secret is.
+ */
+function secretFlagNamesAFile(flag: string, next: string | undefined, tool: string, keyFlags: boolean): boolean {
+  if (keyFlags && (flag === '--key' || flag === '--proxy-key')) return true;
+  return next !== undefined && ((tool === 'geth' && flag === '--password' && isPlainPath(next)) || isKeyOrConfigFile(next));
+}
 
 /** A file's path that no text rule changes (`tls.key`, `/etc/ssl/k.pem`): shown as typed. */
 function isPlainPath(value: string): boolean {
@@ -2362,11 +2391,9 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         out[i] = w;
         continue;
       }
-      // curl --key and --proxy-key name a private key's file (its passphrase is --pass, a secret flag); geth's --password a password file.
-      const valueIsAFile = ((curl || tlsSecret) && (w === '--key' || w === '--proxy-key')) || (tool === 'geth' && w === '--password' && next !== undefined && isPlainPath(next));
       // PostgreSQL's clients: --password (-W) takes no value, it makes them prompt (`dropdb --password shop`).
       if (w === '--password' && PG_CLIENTS.has(tool)) continue;
-      if (flag && (isSecretFlag(w) || (w.length <= LONGEST_SECRET_FLAG && SECRET_FLAGS.has(w))) && !valueIsAFile) {
+      if (flag && (isSecretFlag(w) || (w.length <= LONGEST_SECRET_FLAG && SECRET_FLAGS.has(w))) && !secretFlagNamesAFile(w, next, tool, curl || tlsSecret)) {
         // A secret flag that takes no value before one that does (pkcs11-tool --init-pin --new-pin x): the second's value is the secret.
         // Only a plain lower-case flag name is taken for one: a secret may start with --.
         if (next !== undefined && next.length <= 40 && /^--[a-z]+(?:-[a-z]+)*$/.test(next) && isSecretFlag(next)) continue;
@@ -2487,8 +2514,9 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     }
     // htpasswd -b file user PASSWORD: the password is the last positional.
     if ((tool === 'htpasswd' || tool === 'mosquitto_passwd') && hasOptionLetter(words, k, 'b') && lastPositional > k) out[lastPositional] = REDACTED;
-    // vault kv put PATH name=value …, vault write …: a secret store's values are secrets, whatever their name.
-    if (isVault && (has('put') || has('write') || has('patch'))) {
+    // vault kv put PATH name=value …, vault write …: a secret store's values are secrets, whatever their name; not a
+    // certificate's request to a PKI engine (`vault write pki/issue/web common_name=h ttl=24h`: the text rules still apply).
+    if (isVault && (has('put') || has('write') || has('patch')) && !words.some((w, j) => j > k && isPkiPath(w))) {
       for (let j = k + 1; j < words.length; j++) {
         const w = words[j] as string;
         const eq = w.indexOf('=');
