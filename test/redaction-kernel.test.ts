@@ -50,6 +50,7 @@ const STUBS = [
   'caddy', 'ccrypt', 'smbmap',
   'vmrun', 'qemu-system-x86_64', 'hostapd_cli', 'emqx', 'xe', 'esxcli',
   'hdbsql', 'tbsql', 'teleport', 'cfssl',
+  'b2', 'mega-login', 'wandb', 'ttyd', 'twilio', 'dvc', 'syncthing',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

@@ -309,6 +309,12 @@ describe('secret redaction: what stays readable', () => {
     ['vault write secret/app password=x1 user=kim', 'vault write secret/app password=**** user=****'],
     ['hdbsql -n h:30015 -u SYSTEM -p x1', 'hdbsql -n h:30015 -u SYSTEM -p ****'],
     ['tbsql kim/x1@db', 'tbsql kim/****@db'],
+    ['b2 account authorize 0012ab x1', 'b2 account authorize 0012ab ****'],
+    ['megals -u kim@ex.org -p x1', 'megals -u kim@ex.org -p ****'],
+    ['gotty -c kim:x1 bash', 'gotty -c kim:**** bash'],
+    ['filebrowser users add kim x1 --perm.admin', 'filebrowser users add kim **** --perm.admin'],
+    ['dvc remote modify r url s3://b/p', 'dvc remote modify r url s3://b/p'],
+    ['deluge-console "connect h:58846 kim x1; info"', 'deluge-console "connect h:58846 kim ****; info"'],
     ["mount.davfs https://h/dav /mnt <<< $'kim\\nx1'", 'mount.davfs https://h/dav /mnt <<< ****'],
     ['psql --password=x1 shop', 'psql --password=**** shop'],
     ['mongosh "mongodb://kim:x1@h/db?authSource=admin&authMechanismProperties=AWS_SESSION_TOKEN:x2"', 'mongosh "mongodb://kim:****@h/db?authSource=admin&authMechanismProperties=****"'],
@@ -587,6 +593,8 @@ describe('linear-time matching', () => {
       `hash('${'a'.repeat(4090)}`,
       "login('a', 'b".repeat(315),
       `${'hash'.repeat(1023)}(`,
+      `deluge-console "connect ${'a '.repeat(2040)}"`,
+      `deluge-console "${'connect a a a;'.repeat(290)}"`,
     ];
     for (const h of hostile) {
       r.line(h);

@@ -360,6 +360,11 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   // closed; left: tsh's --auth=local, and a tool that is not one)
   { category: 'glued', line: 'hdbsql -n h1:30015 -u SYSTEM -p Zq3601hd "select 1" && tbsql kim/Zq3602tb@db1', secrets: ['Zq3601hd', 'Zq3602tb'], keep: ['h1:30015', '@db1'] },
   { category: 'flag', line: 'teleport start --token=Zq3603tp --auth-server=h1:3025 && cfssl gencert -ca ca.pem -ca-key ca-key.pem csr.json', secrets: ['Zq3603tp'], keep: ['--auth-server=h1:3025', '-ca-key ca-key.pem'] },
+  // a thirty-fourth batch (2026-12-07): storage, messaging, ML and self-hosted web tools (50 lines: 13 leaked, 12 closed; left: a tool
+  // that does not take -p so; over-hidden on purpose: twurl's --consumer-key id, code-server's --auth password)
+  { category: 'positional', line: 'b2 authorize-account 0012ab Zq3701b2 && mega-login kim@ex.org Zq3702mg && wandb login Zq3703wb', secrets: ['Zq3701b2', 'Zq3702mg', 'Zq3703wb'], keep: ['0012ab', 'kim@ex.org'] },
+  { category: 'user', line: 'ttyd -p 7681 -c kim:Zq3704tt bash && twilio login -u AC123 -p Zq3705tw', secrets: ['Zq3704tt', 'Zq3705tw'], keep: ['-c kim:', 'AC123'] },
+  { category: 'setting', line: 'dvc remote modify --local r1 password Zq3706dv && syncthing cli config gui password set Zq3707sy', secrets: ['Zq3706dv', 'Zq3707sy'], keep: ['r1 password', 'gui password set'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

@@ -197,12 +197,13 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   esxcli: ['-p'],
   mqttx: ['-P'],
   hdbsql: ['-p'], // SAP HANA
+  ...Object.fromEntries(['megatools', 'megals', 'megaget', 'megaput', 'megadl', 'megamkdir', 'megarm', 'megadf', 'megacopy'].map((t) => [t, ['-p']])), // megatools' -p PASSWORD
 });
 /** rabbitmqctl commands followed by a user name and that user's password. */
 const RABBITMQ_PASSWORD_COMMANDS = new Set(['add_user', 'change_password', 'authenticate_user']);
 /** Oracle tools whose first argument is a logon, `user/password@database`. */
 const ORACLE_LOGON_TOOLS = new Set(['sqlplus', 'sqlldr', 'exp', 'imp', 'expdp', 'impdp', 'rman', 'sqlcl', 'tbsql']);
-const LOGIN_TOOLS = new Set(['docker', 'podman', 'nerdctl', 'buildah', 'skopeo', 'helm', 'oras', 'crane', 'regctl', 'az', 'oc', 'cf', 'cosign', 'notation', 'conan', 'expo']);
+const LOGIN_TOOLS = new Set(['docker', 'podman', 'nerdctl', 'buildah', 'skopeo', 'helm', 'oras', 'crane', 'regctl', 'az', 'oc', 'cf', 'cosign', 'notation', 'conan', 'expo', 'twilio']);
 /**
  * Positional secrets after a subcommand: the tool, the subcommand's words in order, and how many
  * words after its last one the secret is (`mc alias set NAME URL ACCESS_KEY SECRET_KEY`).
@@ -216,6 +217,11 @@ const POSITIONAL_SECRETS = byTool<ReadonlyArray<[subcommand: readonly string[], 
   'neo4j-admin': [[['set-initial-password'], 1]],
   snyk: [[['auth'], 1]], // snyk auth TOKEN
   hostapd_cli: [[['wps_pin'], 2]], // hostapd_cli wps_pin any PIN
+  b2: [[['authorize-account'], 2], [['account', 'authorize'], 2]], // Backblaze: KEY_ID KEY
+  'mega-login': [[[], 2]], // MEGAcmd: EMAIL PASSWORD
+  wandb: [[['login'], 1]],
+  filebrowser: [[['users', 'add'], 2]], // filebrowser users add USER PASSWORD
+  syncthing: [[['gui', 'password', 'set'], 1], [['gui', 'apikey', 'set'], 1]], // syncthing cli config gui password set X
   emqx: [[['admins', 'passwd'], 2], [['admins', 'add'], 2]], // emqx ctl admins passwd USER PASSWORD
   emqx_ctl: [[['admins', 'passwd'], 2], [['admins', 'add'], 2]],
   bw: [[['unlock'], 1], [['login'], 2]], // Bitwarden: unlock [PASSWORD], login [EMAIL] [PASSWORD]; send TEXT: TOOL_RULES
@@ -251,6 +257,7 @@ const KV_PUT = byTool<{ after: readonly string[]; skip: number }>({
   cf: { after: ['set-env'], skip: 1 }, // cf set-env APP NAME VALUE
   crudini: { after: ['--set'], skip: 2 }, // crudini --set FILE SECTION KEY VALUE
   glab: { after: ['variable', 'set'], skip: 0 }, // glab variable set KEY VALUE
+  dvc: { after: ['remote', 'modify'], skip: 1 }, // dvc remote modify [--local] REMOTE OPTION VALUE
 });
 /** ansible-vault encrypt_string's options that take a value: the other words after it are the strings to encrypt. */
 const ANSIBLE_VAULT_WITH_VALUE = new Set(['--vault-password-file', '--vault-pass-file', '--vault-id', '--encrypt-vault-id', '-n', '--name', '--stdin-name', '--output']);
@@ -1822,6 +1829,14 @@ function positionalsHidden(withValue: ReadonlySet<string>): ToolRule {
 const TOOL_RULES = byTool<ToolRule>({
   // qemu -object secret,id=s0,data=x (qemu-img --object too): a secret object's data.
   ...Object.fromEntries(QEMU_TOOLS.map((t) => [t, qemuSecretObjects])),
+  // deluge-console "connect HOST USER PASSWORD": its commands, one word each.
+  'deluge-console': (words, k, out) => {
+    for (let j = k + 1; j < words.length; j++) {
+      const w = words[j] as string;
+      const connect = /^connect\s+\S+\s+\S+\s+([^\s;]+)/.exec(w);
+      if (connect !== null) out[j] = `${connect[0].slice(0, -(connect[1] as string).length)}${REDACTED}${w.slice(connect[0].length)}`;
+    }
+  },
   // yes WORD | passwd: what yes repeats is typed into the program after it. Its usual answers stay readable.
   yes: (words, k, out) => {
     for (let j = k + 1; j < words.length; j++) if (!YES_ANSWERS.has(lower(words[j] as string))) out[j] = REDACTED;
@@ -2161,10 +2176,11 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     const apacheBench = tool === 'ab';
     const checkHttp = tool === 'check_http' || tool === 'check_curl'; // -a user:password
     const nikto = tool === 'nikto'; // -id user:password
+    const webTerminal = tool === 'ttyd' || tool === 'gotty'; // -c user:password
     const curl = tool === 'curl';
     const tlsSecret = KUBE_CLIS.has(tool) && has('secret') && has('tls');
     const containerBuild = (CONTAINER_CLIS.has(tool) || tool === 'buildah' || tool === 'buildctl') && (has('build') || has('bud') || tool === 'buildctl');
-    const userFlags = { has: (f: string): boolean => (f.length <= LONGEST_USER_FLAG && USER_FLAGS.has(f)) || (httpie && f === '-a') || (curl && (f === '-E' || f === '--cert')) || (transmission && f === '-n') || (apacheBench && (f === '-A' || f === '-P')) || (checkHttp && f === '-a') || (nikto && f === '-id') };
+    const userFlags = { has: (f: string): boolean => (f.length <= LONGEST_USER_FLAG && USER_FLAGS.has(f)) || (httpie && f === '-a') || (curl && (f === '-E' || f === '--cert')) || (transmission && f === '-n') || (apacheBench && (f === '-A' || f === '-P')) || (checkHttp && f === '-a') || (nikto && f === '-id') || (webTerminal && f === '-c') };
     /** userFlags.has(`-${letter}`), without making the string: USER_FLAGS' short flags, httpie's -a, curl's -E, transmission-remote's -n, ab's -A and -P, check_http's -a (nikto's -id is never glued). */
     const gluedUserFlag = (letter: number): boolean => USER_FLAG_LETTERS.has(letter) || (httpie && letter === 97) || (curl && letter === 69) || (transmission && letter === 110) || (apacheBench && (letter === 65 || letter === 80)) || (checkHttp && letter === 97);
     const redactNext = (i: number): void => {
