@@ -51,6 +51,7 @@ const STUBS = [
   'vmrun', 'qemu-system-x86_64', 'hostapd_cli', 'emqx', 'xe', 'esxcli',
   'hdbsql', 'tbsql', 'teleport', 'cfssl',
   'b2', 'mega-login', 'wandb', 'ttyd', 'twilio', 'dvc', 'syncthing',
+  'gitea', 'airflow', 'drush', 'ejabberdctl', 'odoo', 'register_new_matrix_user',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

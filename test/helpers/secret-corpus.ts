@@ -365,6 +365,10 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'positional', line: 'b2 authorize-account 0012ab Zq3701b2 && mega-login kim@ex.org Zq3702mg && wandb login Zq3703wb', secrets: ['Zq3701b2', 'Zq3702mg', 'Zq3703wb'], keep: ['0012ab', 'kim@ex.org'] },
   { category: 'user', line: 'ttyd -p 7681 -c kim:Zq3704tt bash && twilio login -u AC123 -p Zq3705tw', secrets: ['Zq3704tt', 'Zq3705tw'], keep: ['-c kim:', 'AC123'] },
   { category: 'setting', line: 'dvc remote modify --local r1 password Zq3706dv && syncthing cli config gui password set Zq3707sy', secrets: ['Zq3706dv', 'Zq3707sy'], keep: ['r1 password', 'gui password set'] },
+  // a thirty-fifth batch (2026-12-07): self-hosted applications' admin commands (50 lines: 10 leaked, all closed)
+  { category: 'glued', line: 'gitea admin user change-password -u kim -p Zq3801gt && airflow users create -u admin -p Zq3802af -r Admin', secrets: ['Zq3801gt', 'Zq3802af'], keep: ['-u kim', '-r Admin'] },
+  { category: 'positional', line: 'drush upwd admin Zq3803dr && ejabberdctl register kim ex.org Zq3804ej', secrets: ['Zq3803dr', 'Zq3804ej'], keep: ['upwd admin', 'kim ex.org'] },
+  { category: 'glued', line: 'odoo -d db1 -w Zq3805od && register_new_matrix_user -u kim -p Zq3806mx -a -c h1.yaml', secrets: ['Zq3805od', 'Zq3806mx'], keep: ['-d db1', 'h1.yaml'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

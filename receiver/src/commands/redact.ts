@@ -197,6 +197,10 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   esxcli: ['-p'],
   mqttx: ['-P'],
   hdbsql: ['-p'], // SAP HANA
+  odoo: ['-w'], // the database's password
+  'odoo-bin': ['-w'],
+  register_new_matrix_user: ['-p'], // Synapse
+  synapse_register_new_matrix_user: ['-p'],
   ...Object.fromEntries(['megatools', 'megals', 'megaget', 'megaput', 'megadl', 'megamkdir', 'megarm', 'megadf', 'megacopy'].map((t) => [t, ['-p']])), // megatools' -p PASSWORD
 });
 /** rabbitmqctl commands followed by a user name and that user's password. */
@@ -220,6 +224,9 @@ const POSITIONAL_SECRETS = byTool<ReadonlyArray<[subcommand: readonly string[], 
   b2: [[['authorize-account'], 2], [['account', 'authorize'], 2]], // Backblaze: KEY_ID KEY
   'mega-login': [[[], 2]], // MEGAcmd: EMAIL PASSWORD
   wandb: [[['login'], 1]],
+  drush: [[['upwd'], 2], [['user:password'], 2], [['user-password'], 2]], // Drupal: drush upwd USER PASSWORD
+  prosodyctl: [[['register'], 3]], // prosodyctl register USER HOST PASSWORD
+  ejabberdctl: [[['register'], 3], [['change_password'], 3]],
   filebrowser: [[['users', 'add'], 2]], // filebrowser users add USER PASSWORD
   syncthing: [[['gui', 'password', 'set'], 1], [['gui', 'apikey', 'set'], 1]], // syncthing cli config gui password set X
   emqx: [[['admins', 'passwd'], 2], [['admins', 'add'], 2]], // emqx ctl admins passwd USER PASSWORD
@@ -2160,7 +2167,9 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     if ((LOGIN_TOOLS.has(tool) && has('login')) || (tool === 'dotnet' && has('nuget')) || (tool === 'conan' && has('user'))) shortSecret.push('-p');
     if (tool === 'dotnet' && has('nuget') && has('push')) shortSecret.push('-k'); // dotnet nuget push -k API_KEY
     if (tool === 'caddy' && has('hash-password')) shortSecret.push('-p', '--plaintext'); // caddy hash-password --plaintext x (grpcurl's -plaintext is a mode)
-    if (tool === 'influx' && (has('setup') || has('user'))) shortSecret.push('-p'); // influx setup -p x, influx user create -p x (elsewhere -p is --precision)
+    if (tool === 'influx' && (has('setup') || has('user'))) shortSecret.push('-p');
+    // gitea admin user change-password -u kim -p x (forgejo's), airflow users create -p x.
+    if (((tool === 'gitea' || tool === 'forgejo') && has('change-password')) || (tool === 'airflow' && has('users'))) shortSecret.push('-p'); // influx setup -p x, influx user create -p x (elsewhere -p is --precision)
     // az keyvault secret set --value x, aws ssm put-parameter --value x, glab variable set K --value x.
     if ((tool === 'az' && has('secret')) || (tool === 'aws' && has('put-parameter')) || (tool === 'glab' && has('variable'))) shortSecret.push('--value');
     // A secret store's setter: drone secret add --data x, … secrets set --value x.
