@@ -52,6 +52,7 @@ const STUBS = [
   'hdbsql', 'tbsql', 'teleport', 'cfssl',
   'b2', 'mega-login', 'wandb', 'ttyd', 'twilio', 'dvc', 'syncthing',
   'gitea', 'airflow', 'drush', 'ejabberdctl', 'odoo', 'register_new_matrix_user',
+  'pdm', 'xcrun', 'kube-apiserver', 'etcd',
 ];
 const ALL_SECRETS = [...SECRET_CORPUS.flatMap((c) => c.secrets), PASTED_SECRET];
 

@@ -315,6 +315,17 @@ describe('secret redaction: what stays readable', () => {
     ['filebrowser users add kim x1 --perm.admin', 'filebrowser users add kim **** --perm.admin'],
     ['dvc remote modify r url s3://b/p', 'dvc remote modify r url s3://b/p'],
     ['deluge-console "connect h:58846 kim x1; info"', 'deluge-console "connect h:58846 kim ****; info"'],
+    // Registries and signing; composer's --auth takes no value.
+    ['cargo login --registry my x1', 'cargo login --registry my ****'],
+    ['composer config --auth http-basic.h kim x1', 'composer config --auth http-basic.h kim ****'],
+    ["sbt 'set credentials += Credentials(\"Realm\", \"h\", \"kim\", \"x1\")'", "sbt 'set credentials += Credentials(\"Realm\", \"h\", \"kim\", \"****\")'"],
+    ['fastlane match --git_basic_authorization x1', 'fastlane match --git_basic_authorization ****'],
+    ['flutter pub token add https://h <<< x1', 'flutter pub token add https://h <<< ****'],
+    // A control plane's argv: settings, key files and a flag's value after a boolean secret-named flag stay readable.
+    ['kube-apiserver --authorization-mode=Node,RBAC --kubelet-client-key=/etc/k/kc.key --anonymous-auth=false', 'kube-apiserver --authorization-mode=Node,RBAC --kubelet-client-key=/etc/k/kc.key --anonymous-auth=false'],
+    ['etcd --peer-client-cert-auth --trusted-ca-file=/etc/e/ca.crt', 'etcd --peer-client-cert-auth --trusted-ca-file=/etc/e/ca.crt'],
+    ['tool --password=pw.txt --token t.json', 'tool --password=**** --token ****'],
+    ['tool --password=./pw.txt', 'tool --password=./pw.txt'],
     ["mount.davfs https://h/dav /mnt <<< $'kim\\nx1'", 'mount.davfs https://h/dav /mnt <<< ****'],
     ['psql --password=x1 shop', 'psql --password=**** shop'],
     ['mongosh "mongodb://kim:x1@h/db?authSource=admin&authMechanismProperties=AWS_SESSION_TOKEN:x2"', 'mongosh "mongodb://kim:****@h/db?authSource=admin&authMechanismProperties=****"'],

@@ -369,6 +369,11 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'glued', line: 'gitea admin user change-password -u kim -p Zq3801gt && airflow users create -u admin -p Zq3802af -r Admin', secrets: ['Zq3801gt', 'Zq3802af'], keep: ['-u kim', '-r Admin'] },
   { category: 'positional', line: 'drush upwd admin Zq3803dr && ejabberdctl register kim ex.org Zq3804ej', secrets: ['Zq3803dr', 'Zq3804ej'], keep: ['upwd admin', 'kim ex.org'] },
   { category: 'glued', line: 'odoo -d db1 -w Zq3805od && register_new_matrix_user -u kim -p Zq3806mx -a -c h1.yaml', secrets: ['Zq3805od', 'Zq3806mx'], keep: ['-d db1', 'h1.yaml'] },
+  // a thirty-sixth batch (2026-12-07): package registries, mobile signing, container registries (50 lines: 10 leaked, 1 over-hidden, all closed); and
+  // a control plane's argv (kube-apiserver, kubelet, etcd: 4 settings and 2 key files over-hidden, all closed)
+  { category: 'positional', line: 'cargo login --registry my1 Zq3901cg && pdm config pypi.password Zq3902pd', secrets: ['Zq3901cg', 'Zq3902pd'], keep: ['--registry my1', 'pypi.password'] },
+  { category: 'glued', line: 'uv publish -u __token__ -p Zq3903uv && xcrun altool --upload-app -u kim@x -p Zq3904xc -f a.ipa', secrets: ['Zq3903uv', 'Zq3904xc'], keep: ['__token__', 'a.ipa'] },
+  { category: 'flag', line: 'kube-apiserver --authorization-mode=Node,RBAC --kubelet-client-key=/etc/eo/kc.key --anonymous-auth=false --token-auth-file=/etc/eo/t.csv && etcd --peer-client-cert-auth --trusted-ca-file=/etc/eo/ca.crt --initial-cluster-token=Zq3905et', secrets: ['Zq3905et'], keep: ['--authorization-mode=Node,RBAC', '--kubelet-client-key=/etc/eo/kc.key', '--anonymous-auth=false', '--trusted-ca-file=/etc/eo/ca.crt'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

@@ -201,6 +201,7 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   'odoo-bin': ['-w'],
   register_new_matrix_user: ['-p'], // Synapse
   synapse_register_new_matrix_user: ['-p'],
+  altool: ['-p'], // xcrun altool -u APPLE_ID -p APP_PASSWORD
   ...Object.fromEntries(['megatools', 'megals', 'megaget', 'megaput', 'megadl', 'megamkdir', 'megarm', 'megadf', 'megacopy'].map((t) => [t, ['-p']])), // megatools' -p PASSWORD
 });
 /** rabbitmqctl commands followed by a user name and that user's password. */
@@ -371,6 +372,7 @@ const WRAPPERS = byTool<Wrapper>({
   pnpx: { withValue: [], positionals: 0 },
   // GNU parallel: its command runs in a shell, one word a script (`parallel 'curl -u x {}' ::: a b`).
   // Debuggers, profilers, sandboxes and schedulers run the command they are given.
+  xcrun: { withValue: ['--sdk', '--toolchain'], positionals: 0 }, // xcrun altool …, xcrun notarytool …
   gdb: { withValue: ['-ex', '-x', '-iex', '-ix', '-p', '-pid', '-c', '-core', '-d', '-cd', '-s', '-e', '-se', '-b', '-tty', '-D', '--pid', '--core', '--command', '--eval-command', '--init-command', '--init-eval-command', '--data-directory'], positionals: 0 },
   valgrind: { withValue: [], positionals: 0 }, // its options are --name=value
   perf: { withValue: ['-e', '--event', '-o', '--output', '-p', '--pid', '-t', '--tid', '-C', '--cpu', '-c', '--count', '-F', '--freq', '-G', '--cgroup', '-r', '--repeat', '-u', '--uid', '-m', '--mmap-pages', '-I', '--interval-print', '-x', '--field-separator', '--call-graph'],
@@ -464,9 +466,18 @@ const SCRIPT_WRAPPERS = new Set(['watch', 'pdsh', 'clush', 'pssh', 'parallel-ssh
 const WINDOWS_OPTION = /^\/([A-Za-z][A-Za-z_]{0,63}):/;
 /** Programs that hash what they read (`echo -n x | sha256sum`). */
 const HASHERS = new Set(['sha1sum', 'sha224sum', 'sha256sum', 'sha384sum', 'sha512sum', 'md5sum', 'b2sum', 'b3sum', 'cksum', 'shasum', 'argon2']);
+/** cargo's options that take a value (`cargo login --registry NAME TOKEN`). */
+const CARGO_WITH_VALUE = new Set(['--registry', '--index', '--config', '--color', '-Z']);
 /** PostgreSQL's client programs, whose --password makes them prompt for one. */
-const PG_CLIENTS = new Set(['psql', 'pg_dump', 'pg_dumpall', 'pg_restore', 'pg_basebackup', 'pg_receivewal', 'pg_recvlogical', 'pg_isready', 'pgbench',
-  'createdb', 'dropdb', 'createuser', 'dropuser', 'vacuumdb', 'reindexdb', 'clusterdb', 'pg_amcheck']);
+const PG_CLIENTS = ['psql', 'pg_dump', 'pg_dumpall', 'pg_restore', 'pg_basebackup', 'pg_receivewal', 'pg_recvlogical', 'pg_isready', 'pgbench',
+  'createdb', 'dropdb', 'createuser', 'dropuser', 'vacuumdb', 'reindexdb', 'clusterdb', 'pg_amcheck'];
+/** Flags named like secrets that take no value, by tool: they make it prompt, or read a file (`dropdb --password shop`, `composer config --auth …`). */
+const NO_VALUE_SECRET_FLAGS = byTool<readonly string[]>({
+  ...Object.fromEntries(PG_CLIENTS.map((t) => [t, ['--password']])),
+  composer: ['--auth'], // composer config --auth: the setting goes to auth.json
+  etcd: ['--client-cert-auth', '--peer-client-cert-auth'], // switches: etcd --peer-client-cert-auth --trusted-ca-file=…
+  'kube-apiserver': ['--enable-bootstrap-token-auth'],
+});
 /** Flags whose value is a command line run by a shell, by tool (su's are in command()). */
 const SCRIPT_FLAGS = byTool<readonly string[]>({
   script: ['-c', '--command'], // script -c 'cmd' typescript-file
@@ -494,7 +505,7 @@ const FTP_CLIENTS = new Set(['ftp', 'tnftp', 'pftp', 'netkit-ftp']);
 const PLAIN_SETTING_TOOLS = new Set(['nmcli', 'rclone', 'mysqladmin']);
 // netlify env:set, bws secret create, tmux setenv, doppler secrets set, launchctl setenv, csh's setenv: KEY VALUE.
 const CONFIG_TOOLS = new Set(['aws', 'git', 'npm', 'yarn', 'pnpm', 'gcloud', 'az', 'pip', 'pip3', 'poetry', 'composer', 'cargo', 'heroku', 'dotnet', 'wp',
-  'netlify', 'bws', 'tmux', 'doppler', 'launchctl', 'setenv', 'tccli', ...PLAIN_SETTING_TOOLS]);
+  'netlify', 'bws', 'tmux', 'doppler', 'launchctl', 'setenv', 'tccli', 'pdm', ...PLAIN_SETTING_TOOLS]);
 /** Programs that read a secret on standard input whatever their arguments: a password (chpasswd's `user:password` lines, passwd's `echo -e "x\nx" | passwd`), a Kerberos, Samba or VNC password, a LUKS passphrase. */
 const STDIN_SECRET_READERS = new Set(['chpasswd', 'kinit', 'smbpasswd', 'cryptsetup', 'passwd', 'vncpasswd', 'mount.davfs']);
 
@@ -523,7 +534,7 @@ function lower(s: string): string {
 /** Does this flag name (`--db-password`, `-storepass`) say its value is a secret? */
 const SECRET_FLAG_SUFFIX = /^(?:pw|pwd|key|otp|mfa|2fa|pin|puk)$|(?:password|passwd|pword|passphrase|passcode|pass|passin|passout|token|secret|apikey|authkey|secretkey|privatekey|cookie|auth|credentials?|bearer)$/i;
 /** Flags that take a secret but whose name's end does not say so. */
-const SECRET_FLAGS = new Set(['--secret-string', '--secret-binary', '--token-code', '--mfa-code', '--2fa-code', '--otp-code', '--totp-code']);
+const SECRET_FLAGS = new Set(['--secret-string', '--secret-binary', '--token-code', '--mfa-code', '--2fa-code', '--otp-code', '--totp-code', '--git_basic_authorization']);
 const LONGEST_SECRET_FLAG = longestOf(SECRET_FLAGS);
 /** The longest word SECRET_FLAG_SUFFIX ends with (`credentials`). */
 const LONGEST_FLAG_SUFFIX = 11;
@@ -946,7 +957,10 @@ const ARROW_SECRET = new RegExp(`(["'])\\w*(?:pass|pwd|secret|token|key)\\w*\\1\
  */
 const HASH_CALL = new RegExp(`\\b(?:hashpw|hashSync|hash|password_hash|generate_password_hash|make_password|crypt)\\s*\\(\\s*b?(${CODE_STRING})`, 'gi');
 
-/** The last literal of a call matched by AUTH_CALL, CONNECT_CALL, HASH_CALL or ARROW_SECRET, hidden (its quotes kept). */
+/** sbt's and Gradle's `Credentials("realm", "host", "user", "x")`: the fourth argument. */
+const CREDENTIALS_CALL = new RegExp(`\\bCredentials\\s*\\(\\s*${CODE_STRING}\\s*,\\s*${CODE_STRING}\\s*,\\s*${CODE_STRING}\\s*,\\s*(${CODE_STRING})`, 'g');
+
+/** The last literal of a call matched by AUTH_CALL, CONNECT_CALL, HASH_CALL, CREDENTIALS_CALL or ARROW_SECRET, hidden (its quotes kept). */
 function hideLastLiteral(call: string, literal: string): string {
   return `${call.slice(0, call.length - literal.length + 1)}${REDACTED}${literal.charAt(0)}`;
 }
@@ -958,7 +972,7 @@ function hideLastLiteral(call: string, literal: string): string {
  * header rules'.
  */
 function redactCallSecrets(text: string): string {
-  return text.replace(AUTH_CALL, hideLastLiteral).replace(CONNECT_CALL, hideLastLiteral).replace(HASH_CALL, hideLastLiteral).replace(ARROW_SECRET, (arrow: string, _quote: string, literal: string) => hideLastLiteral(arrow, literal));
+  return text.replace(AUTH_CALL, hideLastLiteral).replace(CONNECT_CALL, hideLastLiteral).replace(HASH_CALL, hideLastLiteral).replace(CREDENTIALS_CALL, hideLastLiteral).replace(ARROW_SECRET, (arrow: string, _quote: string, literal: string) => hideLastLiteral(arrow, literal));
 }
 
 /** Where the word holding `from` ends: its NUL, or the end of the text. */
@@ -1271,7 +1285,7 @@ function redactAssignments(text: string): string {
       const authorization = eq - nameStart >= AUTHORIZATION.length && endsWithLowerCase(text, eq, AUTHORIZATION);
       end = valueEnd(text, v, ends, authorization ? 'crossed' : leadsItsWord(text, nameStart) ? 'unlessNameFollows' : 'end');
     }
-    if (end > v && !isSwitchValue(text, v, end)) {
+    if (end > v && !isSwitchValue(text, v, end) && !isKeyFileValue(text, v, end)) {
       out += text.slice(from, v) + REDACTED;
       from = end;
     } else end = v;
@@ -1284,6 +1298,16 @@ function redactAssignments(text: string): string {
 const SWITCH_VALUES = new Set(['on', 'off', 'yes', 'no', 'true', 'false']);
 function isSwitchValue(text: string, v: number, end: number): boolean {
   return end - v <= 5 && SWITCH_VALUES.has(lower(text.slice(v, end)));
+}
+
+/**
+ * Is text[v, end) a plain path to a key's, a certificate's or a credentials file (kubelet's
+ * `--kubelet-client-key=/etc/k/kc.key`)? Looked at only when a `.` is among its last 9 characters.
+ */
+function isKeyFileValue(text: string, v: number, end: number): boolean {
+  let dot = end - 1;
+  while (dot >= v && dot >= end - 9 && text.charCodeAt(dot) !== 46) dot--;
+  return dot >= v && dot >= end - 9 && isKeyOrConfigFile(text.slice(v, end));
 }
 
 /** How far back from a name the `-flag=` before it is looked for (`--from-literal=password=x`). */
@@ -1310,9 +1334,10 @@ function leadsItsWord(text: string, nameStart: number): boolean {
  * text[nameStart, eq) names where a secret is, not the secret: its last part is file, path or dir
  * (`--key-file=k.json`, Docker's `DB_PASSWORD_FILE=/run/secrets/db`), as `--key-file k.json` is; or
  * where its server is: url, uri, server, host, endpoint (`--os-auth-url=https://keystone/v3`,
- * `--auth-server=h:3025`; a password in a URL is still the URL rule's).
+ * `--auth-server=h:3025`; a password in a URL is still the URL rule's); or how it is used: mode,
+ * type, method (kube-apiserver's `--authorization-mode=Node,RBAC`).
  */
-const FILE_NAME_PARTS = ['file', 'path', 'dir', 'url', 'uri', 'server', 'host', 'endpoint'];
+const FILE_NAME_PARTS = ['file', 'path', 'dir', 'url', 'uri', 'server', 'host', 'endpoint', 'mode', 'type', 'method'];
 /** The last letters of FILE_NAME_PARTS: a name ending otherwise (`--password`, `api_key`) is ruled out at once. */
 const FILE_NAME_LAST_LETTERS = new Set(FILE_NAME_PARTS.map((part) => part.charCodeAt(part.length - 1)));
 function namesAFile(text: string, nameStart: number, eq: number): boolean {
@@ -1608,6 +1633,8 @@ function readsPasswordOnStdin(words: readonly string[], k: number, tool: string,
   if (tool === 'hcloud' && words[k + 1] === 'context' && words[k + 2] === 'create') return true;
   // borg init, borg key change-passphrase: the passphrase they prompt for.
   if (tool === 'borg' && (words[k + 1] === 'init' || words[k + 1] === 'key')) return true;
+  // flutter pub token add URL (dart's): the token it prompts for.
+  if ((tool === 'flutter' || tool === 'dart') && words[k + 1] === 'pub' && words[k + 2] === 'token' && words[k + 3] === 'add') return true;
   if (tool === 'pveum' && (words[k + 1] === 'passwd' || (words[k + 1] === 'user' && words[k + 2] === 'password'))) return true; // Proxmox
 
   // What is encrypted or encoded from standard input: age, gpg -e/-c, openssl enc, base64 (a Kubernetes secret's value), not when they decode.
@@ -1750,11 +1777,13 @@ const YES_ANSWERS = new Set(['y', 'n', 'yes', 'no', '']);
 
 type ToolRule = (words: readonly string[], k: number, out: string[], script: (text: string) => string) => void;
 
-/** What a key's, a certificate's or a credentials file's name ends with (`cfssl -ca-key ca-key.pem`, `certbot --dns-cloudflare-credentials cf.ini`). */
-const KEY_OR_CONFIG_FILE = /\.(?:pem|key|crt|cer|der|csr|p8|p12|pfx|jks|keystore|pub|asc|gpg|kdbx|json|ini|ya?ml|toml|conf|cfg|env|txt)$/i;
+/** What a key's or a certificate's file name ends with (`cfssl -ca-key ca-key.pem`). */
+const KEY_FILE = /\.(?:pem|key|crt|cer|der|csr|p8|p12|pfx|jks|keystore|pub|asc|gpg|kdbx)$/i;
+/** What a credentials or config file's name ends with: taken for one with a directory only (`~/.secrets/cf.ini`; `x.txt` alone may be typed as a password). */
+const CONFIG_FILE = /\.(?:json|ini|ya?ml|toml|conf|cfg|env|txt|csv)$/i;
 /** A plain path (isPlainPath) to such a file: a secret flag given one names where the secret is. */
 function isKeyOrConfigFile(word: string): boolean {
-  return word.length <= 4096 && KEY_OR_CONFIG_FILE.test(word) && isPlainPath(word);
+  return word.length <= 4096 && (KEY_FILE.test(word) || (word.includes('/') && CONFIG_FILE.test(word))) && isPlainPath(word);
 }
 
 /**
@@ -2169,7 +2198,10 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     if (tool === 'caddy' && has('hash-password')) shortSecret.push('-p', '--plaintext'); // caddy hash-password --plaintext x (grpcurl's -plaintext is a mode)
     if (tool === 'influx' && (has('setup') || has('user'))) shortSecret.push('-p');
     // gitea admin user change-password -u kim -p x (forgejo's), airflow users create -p x.
-    if (((tool === 'gitea' || tool === 'forgejo') && has('change-password')) || (tool === 'airflow' && has('users'))) shortSecret.push('-p'); // influx setup -p x, influx user create -p x (elsewhere -p is --precision)
+    if (((tool === 'gitea' || tool === 'forgejo') && has('change-password')) || (tool === 'airflow' && has('users'))) shortSecret.push('-p');
+    // uv publish -p x, maturin publish -p x, pdm publish -P x.
+    if ((tool === 'uv' || tool === 'maturin') && has('publish')) shortSecret.push('-p');
+    if (tool === 'pdm' && has('publish')) shortSecret.push('-P'); // influx setup -p x, influx user create -p x (elsewhere -p is --precision)
     // az keyvault secret set --value x, aws ssm put-parameter --value x, glab variable set K --value x.
     if ((tool === 'az' && has('secret')) || (tool === 'aws' && has('put-parameter')) || (tool === 'glab' && has('variable'))) shortSecret.push('--value');
     // A secret store's setter: drone secret add --data x, … secrets set --value x.
@@ -2314,6 +2346,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     const isConfig = CONFIG_TOOLS.has(tool);
     const isJq = tool === 'jq' || tool === 'gojq' || tool === 'yq';
     const scriptFlags = SCRIPT_FLAGS.get(tool);
+    const noValueSecretFlags = NO_VALUE_SECRET_FLAGS.get(tool);
     const special = isShell || isSu || isOpenssl || ghSecret || isVault;
     let lastPositional = -1;
     // A line that starts with a flag continues an earlier one (a multi-line command).
@@ -2416,8 +2449,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         out[i] = w;
         continue;
       }
-      // PostgreSQL's clients: --password (-W) takes no value, it makes them prompt (`dropdb --password shop`).
-      if (w === '--password' && PG_CLIENTS.has(tool)) continue;
+      if (noValueSecretFlags?.includes(w) === true) continue;
       if (flag && (isSecretFlag(w) || (w.length <= LONGEST_SECRET_FLAG && SECRET_FLAGS.has(w))) && !secretFlagNamesAFile(w, next, tool, curl || tlsSecret)) {
         // A secret flag that takes no value before one that does (pkcs11-tool --init-pin --new-pin x): the second's value is the secret.
         // Only a plain lower-case flag name is taken for one: a secret may start with --.
@@ -2560,10 +2592,11 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         } else if (w.length > 1 && (w.charCodeAt(0) === 62 || w.charCodeAt(0) === 35) && j > k + 1) out[j] = `${w.charAt(0)}${REDACTED}`; // >pw, #hash
       }
     }
-    // cargo login TOKEN.
+    // cargo login [--registry NAME] TOKEN.
     if (tool === 'cargo') {
       const login = words.indexOf('login', k + 1);
-      if (login > k && login + 1 < words.length && !(words[login + 1] as string).startsWith('-')) out[login + 1] = REDACTED;
+      const token = login > k ? positionalsAfter(words, login, CARGO_WITH_VALUE)[0] : undefined;
+      if (token !== undefined) out[token] = REDACTED;
     }
     // composer config http-basic.HOST USER PASSWORD, bearer.HOST TOKEN (github-oauth, gitlab-token, …);
     // poetry config http-basic.REPO USER PASSWORD, pypi-token.REPO TOKEN.
