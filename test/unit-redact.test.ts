@@ -324,6 +324,9 @@ describe('secret redaction: what stays readable', () => {
     // A control plane's argv: settings, key files and a flag's value after a boolean secret-named flag stay readable.
     ['kube-apiserver --authorization-mode=Node,RBAC --kubelet-client-key=/etc/k/kc.key --anonymous-auth=false', 'kube-apiserver --authorization-mode=Node,RBAC --kubelet-client-key=/etc/k/kc.key --anonymous-auth=false'],
     ['etcd --peer-client-cert-auth --trusted-ca-file=/etc/e/ca.crt', 'etcd --peer-client-cert-auth --trusted-ca-file=/etc/e/ca.crt'],
+    ['kube-controller-manager --authentication-kubeconfig=/etc/k/cm.conf --use-service-account-credentials=true', 'kube-controller-manager --authentication-kubeconfig=/etc/k/cm.conf --use-service-account-credentials=true'],
+    ['kube-apiserver --etcd-keyfile=/etc/k/e.key --enable-bootstrap-token-auth=true', 'kube-apiserver --etcd-keyfile=/etc/k/e.key --enable-bootstrap-token-auth=true'],
+    ['kubeadm join h:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:12ab --certificate-key 0123abcd', 'kubeadm join h:6443 --token **** --discovery-token-ca-cert-hash sha256:12ab --certificate-key ****'],
     ['tool --password=pw.txt --token t.json', 'tool --password=**** --token ****'],
     ['tool --password=./pw.txt', 'tool --password=./pw.txt'],
     ["mount.davfs https://h/dav /mnt <<< $'kim\\nx1'", 'mount.davfs https://h/dav /mnt <<< ****'],
