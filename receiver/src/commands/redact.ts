@@ -89,8 +89,6 @@ const SNMP_TOOLS = ['snmpwalk', 'snmpbulkwalk', 'snmpget', 'snmpgetnext', 'snmpb
 const MYSQL = ['mysql', 'mysqldump', 'mysqladmin', 'mysqlimport', 'mysqlshow', 'mysqlcheck', 'mysqlpump', 'mysqlsh', 'mariadb', 'mariadb-dump', 'mariadb-admin', 'mycli'];
 /** Options whose value is a name to match, not a program: `find / -name mysql -prune`. */
 const NAME_TESTS = new Set(['-name', '-iname', '-path', '-ipath', '-wholename', '-iwholename', '-lname', '-ilname', '-regex', '-iregex']);
-/** The longest program name looked up (SHORT_SECRET_FLAGS' names are shorter): longer words are no program's. */
-const MAX_TOOL_NAME = 64;
 /** Short flags whose value is a secret, glued (-pX) or not (-p X), by tool. */
 const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   ...Object.fromEntries(MYSQL.map((t) => [t, ['-p']])),
@@ -305,6 +303,16 @@ const LONGEST_PASSWORD_STDIN_FLAG = longestOf(PASSWORD_STDIN_FLAGS);
 const ECHOES = new Set(['echo', 'printf', 'yes']);
 /** Flags whose value is `user:secret`. */
 const USER_FLAGS = new Set(['-u', '--user', '-U', '--proxy-user', '--auth', '--proxy-auth', '--http-user', '--creds', '--src-creds', '--dest-creds']);
+/** Tools' own flags whose value is `user:secret`: httpie's -a, curl's -E/--cert (a certificate's file:passphrase), ApacheBench's -A and -P, … */
+const TOOL_USER_FLAGS = byTool<readonly string[]>({
+  http: ['-a'], https: ['-a'], xh: ['-a'], xhs: ['-a'], // httpie and xh
+  curl: ['-E', '--cert'],
+  'transmission-remote': ['-n'],
+  ab: ['-A', '-P'],
+  check_http: ['-a'], check_curl: ['-a'], // monitoring plugins
+  nikto: ['-id'],
+  ttyd: ['-c'], gotty: ['-c'], // web terminals
+});
 /** The last letters of the long user flags (r, h, s): `--name=` with another before its `=` is no user flag. */
 const USER_FLAG_LAST_LETTERS = new Set([...USER_FLAGS].filter((flag) => flag.length > 2).map((flag) => flag.charCodeAt(flag.length - 1)));
 /** A `--user=…` word longer than this (the longest user flag, its `=` and this) is not looked at as one: no user:password is 4 KiB. */
@@ -468,6 +476,8 @@ const WINDOWS_OPTION = /^\/([A-Za-z][A-Za-z_]{0,63}):/;
 const HASHERS = new Set(['sha1sum', 'sha224sum', 'sha256sum', 'sha384sum', 'sha512sum', 'md5sum', 'b2sum', 'b3sum', 'cksum', 'shasum', 'argon2']);
 /** cargo's options that take a value (`cargo login --registry NAME TOKEN`). */
 const CARGO_WITH_VALUE = new Set(['--registry', '--index', '--config', '--color', '-Z']);
+/** The longest name in SHORT_SECRET_FLAGS: a longer word names none of its tools. */
+const LONGEST_SECRET_TOOL = longestOf(new Set(SHORT_SECRET_FLAGS.keys()));
 /** PostgreSQL's client programs, whose --password makes them prompt for one. */
 const PG_CLIENTS = ['psql', 'pg_dump', 'pg_dumpall', 'pg_restore', 'pg_basebackup', 'pg_receivewal', 'pg_recvlogical', 'pg_isready', 'pgbench',
   'createdb', 'dropdb', 'createuser', 'dropuser', 'vacuumdb', 'reindexdb', 'clusterdb', 'pg_amcheck'];
@@ -1772,6 +1782,26 @@ function isPkiPath(word: string): boolean {
   return /^pki[\w-]*\/(?:issue|sign|sign-verbatim|roles|root\/generate|intermediate\/generate)\b/.test(word);
 }
 
+/**
+ * A listed tool's glued secret flag after the tool's name, whatever runs it (`newwrapper mysql -px`):
+ * what a wrapper not in WRAPPERS would leave. Glued only: `--name mysql -p 3306:3306` is a port.
+ * Its own function: command() is past what V8 inlines well, and each line there costs all its words.
+ */
+function hideGluedAfterToolNames(words: readonly string[], k: number, out: string[]): void {
+  for (let j = k + 1; j + 1 < words.length; j++) {
+    // The next word a short flag with more to it, before the lookup: most words are followed by none.
+    const next = words[j + 1] as string;
+    if (next.charCodeAt(0) !== 45 || next.charCodeAt(1) === 45 || next.length < 3) continue;
+    const w = words[j] as string;
+    if (w.charCodeAt(0) === 45) continue;
+    // The program's name as typed (the tools' names are lower case): what follows its last /, without path.basename.
+    const name = w.includes('/') ? w.slice(w.lastIndexOf('/') + 1) : w;
+    if (name.length > LONGEST_SECRET_TOOL || NAME_TESTS.has(words[j - 1] as string)) continue;
+    const glued = SHORT_SECRET_FLAGS.get(name)?.find((f) => next.length > f.length && next.startsWith(f));
+    if (glued !== undefined) out[j + 1] = `${glued}${REDACTED}`;
+  }
+}
+
 /** What `yes` is given to answer a prompt, not to type a password. */
 const YES_ANSWERS = new Set(['y', 'n', 'yes', 'no', '']);
 
@@ -2213,17 +2243,14 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     const httpie = tool === 'http' || tool === 'https' || tool === 'xh' || tool === 'xhs';
     // httpie -A bearer -a TOKEN: the value is a token, not user:password.
     if (httpie && words.some((w, j) => j > k && (w === '--auth-type=bearer' || ((w === '-A' || w === '--auth-type') && words[j + 1] === 'bearer')))) shortSecret.push('-a', '--auth');
-    const transmission = tool === 'transmission-remote';
-    const apacheBench = tool === 'ab';
-    const checkHttp = tool === 'check_http' || tool === 'check_curl'; // -a user:password
-    const nikto = tool === 'nikto'; // -id user:password
-    const webTerminal = tool === 'ttyd' || tool === 'gotty'; // -c user:password
     const curl = tool === 'curl';
     const tlsSecret = KUBE_CLIS.has(tool) && has('secret') && has('tls');
     const containerBuild = (CONTAINER_CLIS.has(tool) || tool === 'buildah' || tool === 'buildctl') && (has('build') || has('bud') || tool === 'buildctl');
-    const userFlags = { has: (f: string): boolean => (f.length <= LONGEST_USER_FLAG && USER_FLAGS.has(f)) || (httpie && f === '-a') || (curl && (f === '-E' || f === '--cert')) || (transmission && f === '-n') || (apacheBench && (f === '-A' || f === '-P')) || (checkHttp && f === '-a') || (nikto && f === '-id') || (webTerminal && f === '-c') };
-    /** userFlags.has(`-${letter}`), without making the string: USER_FLAGS' short flags, httpie's -a, curl's -E, transmission-remote's -n, ab's -A and -P, check_http's -a (nikto's -id is never glued). */
-    const gluedUserFlag = (letter: number): boolean => USER_FLAG_LETTERS.has(letter) || (httpie && letter === 97) || (curl && letter === 69) || (transmission && letter === 110) || (apacheBench && (letter === 65 || letter === 80)) || (checkHttp && letter === 97);
+    // This tool's own user flags, looked up once: each flag word asks.
+    const ownUserFlags = TOOL_USER_FLAGS.get(tool);
+    const userFlags = { has: (f: string): boolean => (f.length <= LONGEST_USER_FLAG && USER_FLAGS.has(f)) || (ownUserFlags !== undefined && ownUserFlags.includes(f)) };
+    /** userFlags.has(`-${letter}`), without making the string: USER_FLAGS' short flags and the tool's own (glued: -a, -E, -n, -A, -P, -c). */
+    const gluedUserFlag = (letter: number): boolean => USER_FLAG_LETTERS.has(letter) || (ownUserFlags !== undefined && ownUserFlags.some((f) => f.length === 2 && f.charCodeAt(1) === letter));
     const redactNext = (i: number): void => {
       if (i + 1 < words.length) out[i + 1] = REDACTED;
     };
@@ -2321,9 +2348,15 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
             out[j] = line(words[j] as string, depth + 1);
             continue;
           }
+          // Hidden whole already (the rest past MAX_CHAIN nested ssh): nothing more to hide, and nothing to read again.
+          if (asArg === REDACTED) {
+            out[j] = asArg;
+            continue;
+          }
           // A word with a blank is a piece of the remote shell's line (ssh joins the words with
           // spaces): read as one (`'DB_PASSWORD=x ./deploy.sh'`), unless that hides nothing.
-          const asLine = /[ \t\n]/.test(words[j] as string) ? line(words[j] as string, depth + 1) : words[j];
+          const w = words[j] as string;
+          const asLine = w.includes(' ') || w.includes('\t') || w.includes('\n') ? line(w, depth + 1) : w;
           out[j] = asLine !== words[j] ? (asLine as string) : asArg;
         }
       }
@@ -2529,17 +2562,8 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
       const password = service > 0 ? words[service + 1] : undefined;
       if (password !== undefined && !password.startsWith('-')) out[service + 1] = REDACTED;
     }
-    // A tool's glued secret flag after its name, whatever runs it (`newwrapper mysql -px`): what a wrapper not in
-    // WRAPPERS would leave. Glued only: `--name mysql -p 3306:3306` is a port.
-    for (let j = k + 1; j + 1 < words.length; j++) {
-      // The next word a short flag with more to it, before the lookup: most words are followed by none.
-      const next = words[j + 1] as string;
-      if (next.charCodeAt(0) !== 45 || next.charCodeAt(1) === 45 || next.length < 3) continue;
-      const w = words[j] as string;
-      if (w.length > MAX_TOOL_NAME || w.charCodeAt(0) === 45 || NAME_TESTS.has(words[j - 1] as string)) continue;
-      const glued = SHORT_SECRET_FLAGS.get(lower(baseName(w)))?.find((f) => next.length > f.length && next.startsWith(f));
-      if (glued !== undefined) out[j + 1] = `${glued}${REDACTED}`;
-    }
+    // A tool with short secret flags of its own (mysql, curl) runs no other program: the others' words are read for one.
+    if (!SHORT_SECRET_FLAGS.has(tool)) hideGluedAfterToolNames(words, k, out);
     // Rules of one tool each (TOOL_RULES): one lookup, not a comparison per tool.
     const own = TOOL_RULES.get(tool) ?? ((tool.endsWith('.py') || tool.startsWith('impacket-')) && IMPACKET.test(tool) ? DOMAIN_USER_AT_HOST : undefined);
     if (own !== undefined) own(words, k, out, (text) => line(text, depth + 1));
