@@ -437,7 +437,12 @@ function wrapperOf(words: readonly string[], k: number, tool: string): Wrapper |
 /** How many words of the wrapper's subcommand follow words[k] (0: it has none); -1 when none of them does. */
 function subcommandLength(words: readonly string[], k: number, wrapper: Wrapper): number {
   if (wrapper.subcommands === undefined) return 0;
-  for (const subcommand of wrapper.subcommands) if (subcommand.every((part, j) => words[k + 1 + j] === part)) return subcommand.length;
+  // Loops, not every(): every command of every script comes here for its program.
+  for (const subcommand of wrapper.subcommands) {
+    let j = 0;
+    while (j < subcommand.length && words[k + 1 + j] === subcommand[j]) j++;
+    if (j === subcommand.length) return j;
+  }
   return -1;
 }
 /**
@@ -725,7 +730,7 @@ export function redactText(text: string): string {
   // A quote, at memchr speed, before the keywords are looked for case-blind; `password 'x'` is 12 characters.
   if (out.length >= 12 && (out.includes("'") || out.includes('"'))) {
     out = redactSqlPasswords(out);
-    if (out.length >= 20) out = redactCreateSecrets(out);
+    if (out.length >= 20 && (out.includes('ecret') || out.includes('ECRET'))) out = redactCreateSecrets(out);
     if (out.includes('(') || out.includes('=>')) out = redactCallSecrets(out);
   }
   if (out.includes('=')) out = redactAssignments(out);
@@ -2395,7 +2400,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
           continue;
         }
         // Windows-style options of .NET tools run here (sqlpackage /TargetPassword:x, /password:x): the value after the colon.
-        if (w.charCodeAt(0) === 47) {
+        if (w.charCodeAt(0) === 47 && w.indexOf(':') > 1) {
           const option = WINDOWS_OPTION.exec(w);
           if (option !== null && isSecretName(option[1] as string)) {
             out[i] = `${option[0]}${REDACTED}`;
