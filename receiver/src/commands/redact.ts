@@ -378,7 +378,6 @@ const WRAPPERS = byTool<Wrapper>({
   'parallel-ssh': { withValue: ['-h', '-H', '-l', '-p', '-o', '-e', '-t', '-O', '-x', '-X'], positionals: 0 },
   bunx: { withValue: ['-p', '--package'], positionals: 0 },
   pnpx: { withValue: [], positionals: 0 },
-  // GNU parallel: its command runs in a shell, one word a script (`parallel 'curl -u x {}' ::: a b`).
   // Debuggers, profilers, sandboxes and schedulers run the command they are given.
   xcrun: { withValue: ['--sdk', '--toolchain'], positionals: 0 }, // xcrun altool …, xcrun notarytool …
   gdb: { withValue: ['-ex', '-x', '-iex', '-ix', '-p', '-pid', '-c', '-core', '-d', '-cd', '-s', '-e', '-se', '-b', '-tty', '-D', '--pid', '--core', '--command', '--eval-command', '--init-command', '--init-eval-command', '--data-directory'], positionals: 0 },
@@ -424,6 +423,7 @@ const WRAPPERS = byTool<Wrapper>({
   lxc: IN_MACHINE,
   incus: IN_MACHINE,
   multipass: IN_MACHINE,
+  // GNU parallel: its command runs in a shell, one word a script (`parallel 'curl -u x {}' ::: a b`).
   parallel: { withValue: ['-j', '--jobs', '-P', '-S', '--sshlogin', '--slf', '--sshloginfile', '-a', '--arg-file', '-d', '--delimiter', '-E', '-I',
     '-C', '--colsep', '--joblog', '--results', '--res', '--timeout', '--retries', '-n', '--max-args', '-N', '-L', '--max-lines', '-s', '--max-chars',
     '--halt', '--tagstring', '--tmpdir', '--workdir', '--wd', '--delay', '--memfree', '--load', '--nice', '--basefile', '--bf', '--return'], positionals: 0 },
@@ -1753,10 +1753,6 @@ function rewriteEchoed(words: readonly string[], out: string[], rewrite: (word: 
   for (let j = k + 1; j < words.length; j++) if (!(words[j] as string).startsWith('-')) out[j] = rewrite(words[j] as string, out[j] as string, j);
 }
 
-/**
- * A rule of one tool: its words (the program at `k`), what the rules made of them so far (`out`,
- * written to), and `script` to redact a word that is a command line.
- */
 /** A test's comparison operators. */
 const COMPARISONS = new Set(['=', '==', '!=']);
 /** `$NAME` or `${NAME}`, NAME named like a secret. */
@@ -1810,6 +1806,10 @@ function hideGluedAfterToolNames(words: readonly string[], k: number, out: strin
 /** What `yes` is given to answer a prompt, not to type a password. */
 const YES_ANSWERS = new Set(['y', 'n', 'yes', 'no', '']);
 
+/**
+ * A rule of one tool: its words (the program at `k`), what the rules made of them so far (`out`,
+ * written to), and `script` to redact a word that is a command line.
+ */
 type ToolRule = (words: readonly string[], k: number, out: string[], script: (text: string) => string) => void;
 
 /** What a key's or a certificate's file name ends with (`cfssl -ca-key ca-key.pem`). */
@@ -2231,12 +2231,12 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     if ((LOGIN_TOOLS.has(tool) && has('login')) || (tool === 'dotnet' && has('nuget')) || (tool === 'conan' && has('user'))) shortSecret.push('-p');
     if (tool === 'dotnet' && has('nuget') && has('push')) shortSecret.push('-k'); // dotnet nuget push -k API_KEY
     if (tool === 'caddy' && has('hash-password')) shortSecret.push('-p', '--plaintext'); // caddy hash-password --plaintext x (grpcurl's -plaintext is a mode)
-    if (tool === 'influx' && (has('setup') || has('user'))) shortSecret.push('-p');
+    if (tool === 'influx' && (has('setup') || has('user'))) shortSecret.push('-p'); // influx setup -p x, influx user create -p x (elsewhere -p is --precision)
     // gitea admin user change-password -u kim -p x (forgejo's), airflow users create -p x.
     if (((tool === 'gitea' || tool === 'forgejo') && has('change-password')) || (tool === 'airflow' && has('users'))) shortSecret.push('-p');
     // uv publish -p x, maturin publish -p x, pdm publish -P x.
     if ((tool === 'uv' || tool === 'maturin') && has('publish')) shortSecret.push('-p');
-    if (tool === 'pdm' && has('publish')) shortSecret.push('-P'); // influx setup -p x, influx user create -p x (elsewhere -p is --precision)
+    if (tool === 'pdm' && has('publish')) shortSecret.push('-P');
     // az keyvault secret set --value x, aws ssm put-parameter --value x, glab variable set K --value x.
     if ((tool === 'az' && has('secret')) || (tool === 'aws' && has('put-parameter')) || (tool === 'glab' && has('variable'))) shortSecret.push('--value');
     // A secret store's setter: drone secret add --data x, … secrets set --value x.
