@@ -1274,7 +1274,7 @@ function redactAssignments(text: string): string {
         continue;
       }
     }
-    if (nameStart === eq || !(isSecretName(text.slice(nameStart, eq)) || isQuerySecret(text, nameStart, eq)) || namesAFile(text, nameStart, eq)) {
+    if (nameStart === eq || !(isSecretName(text.slice(nameStart, eq)) || isQuerySecret(text, nameStart, eq)) || namesWhereOrHow(text, nameStart, eq)) {
       eq = text.indexOf('=', eq + 1);
       continue;
     }
@@ -1352,12 +1352,12 @@ function leadsItsWord(text: string, nameStart: number): boolean {
  * `--auth-server=h:3025`; a password in a URL is still the URL rule's); or how it is used: mode,
  * type, method (kube-apiserver's `--authorization-mode=Node,RBAC`).
  */
-const FILE_NAME_PARTS = ['file', 'path', 'dir', 'url', 'uri', 'server', 'host', 'endpoint', 'mode', 'type', 'method'];
-/** The last letters of FILE_NAME_PARTS: a name ending otherwise (`--password`, `api_key`) is ruled out at once. */
-const FILE_NAME_LAST_LETTERS = new Set(FILE_NAME_PARTS.map((part) => part.charCodeAt(part.length - 1)));
-function namesAFile(text: string, nameStart: number, eq: number): boolean {
-  if (!FILE_NAME_LAST_LETTERS.has(text.charCodeAt(eq - 1) | 0x20)) return false;
-  for (const part of FILE_NAME_PARTS) {
+const WHERE_OR_HOW_PARTS = ['file', 'path', 'dir', 'url', 'uri', 'server', 'host', 'endpoint', 'mode', 'type', 'method'];
+/** The last letters of WHERE_OR_HOW_PARTS: a name ending otherwise (`--password`, `api_key`) is ruled out at once. */
+const WHERE_OR_HOW_LAST_LETTERS = new Set(WHERE_OR_HOW_PARTS.map((part) => part.charCodeAt(part.length - 1)));
+function namesWhereOrHow(text: string, nameStart: number, eq: number): boolean {
+  if (!WHERE_OR_HOW_LAST_LETTERS.has(text.charCodeAt(eq - 1) | 0x20)) return false;
+  for (const part of WHERE_OR_HOW_PARTS) {
     if (eq - nameStart > part.length && endsWithLowerCase(text, eq, part)) {
       const before = text.charCodeAt(eq - part.length - 1);
       if (before === 45 || before === 95 || before === 46) return true;
