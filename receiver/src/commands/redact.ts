@@ -1651,7 +1651,6 @@ function readsPasswordOnStdin(words: readonly string[], k: number, tool: string,
   // flutter pub token add URL (dart's): the token it prompts for.
   if ((tool === 'flutter' || tool === 'dart') && words[k + 1] === 'pub' && words[k + 2] === 'token' && words[k + 3] === 'add') return true;
   if (tool === 'pveum' && (words[k + 1] === 'passwd' || (words[k + 1] === 'user' && words[k + 2] === 'password'))) return true; // Proxmox
-
   // What is encrypted or encoded from standard input: age, gpg -e/-c, openssl enc, base64 (a Kubernetes secret's value), not when they decode.
   if ((tool === 'age' || tool === 'base64' || (tool === 'openssl' && words[k + 1] === 'enc')) && !words.some((w, j) => j > k && DECODE_FLAGS.has(w))) return true;
   // What is hashed from standard input (`echo -n x | sha256sum`): a literal typed to be hashed is a password's habit.
@@ -2015,8 +2014,8 @@ const TOOL_RULES = byTool<ToolRule>({
   // xmlstarlet ed -u XPATH -v VALUE (-s/-i/-a … -n NAME -v VALUE): the value, when the node's name says secret.
   xmlstarlet: xmlNodeValues,
   xml: xmlNodeValues,
-  // printf 'password=%s\n' x: a format the rules hid something in fills it from the arguments.
-  // printf's arguments, when its format is one a rule changed, or it assigns a variable named like a secret (`printf -v PGPASSWORD '%s' x`).
+  // printf 'password=%s\n' x: a format the rules hid something in fills it from the arguments; so does one
+  // printf -v puts in a variable named like a secret (`printf -v PGPASSWORD '%s' x`).
   printf: (words, k, out) => {
     let format = k + 1;
     let intoSecret = false;
