@@ -10,6 +10,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type Readabl
 import { KernelClock } from '../receiver/src/clock';
 import { BoundedNames, OTHER } from '../receiver/src/commands/metrics';
 import { createRedactor, type Redactor } from '../receiver/src/commands/redact';
+import { markShared } from '../receiver/src/shared-arrays';
 import { CommandTracer, commandName, NOT_RUN } from '../receiver/src/commands/tracer';
 import { startRecordingSpan, type SpanSink } from '../receiver/src/export/finished-span';
 import type { BashPromptEvent, BashReadlineEvent } from '../receiver/src/decode/bash';
@@ -217,9 +218,9 @@ describe('CommandTracer: a repeated argv is redacted once', () => {
     tracer.onExit(exit(pid, 1, BigInt(pid) * MS + 2n, 0));
   };
 
-  it('the same frozen array (decodeArgvBlock) twice: the rules run once, both spans hide the secret', () => {
+  it('the same shared array (decodeArgvBlock) twice: the rules run once, both spans hide the secret', () => {
     const { tracer, spans, redacted } = countingSetup();
-    const args = Object.freeze(['curl', '-u', 'bob:hunter2', 'https://example.com']);
+    const args = markShared(['curl', '-u', 'bob:hunter2', 'https://example.com']);
     run(tracer, 100, args);
     run(tracer, 101, args);
     // The filename goes through the rules too, on its own.
@@ -229,7 +230,7 @@ describe('CommandTracer: a repeated argv is redacted once', () => {
     for (const a of shown) assert.deepEqual(a, ['curl', '-u', 'bob:****', 'https://example.com']);
   });
 
-  it('arrays that are not frozen (short argv, decoded afresh) are redacted every time', () => {
+  it('arrays that are not shared (short argv, decoded afresh) are redacted every time', () => {
     const { tracer, redacted } = countingSetup();
     const args = ['curl', '-u', 'bob:hunter2'];
     run(tracer, 100, args);

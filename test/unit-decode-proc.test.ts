@@ -21,6 +21,7 @@ import {
 } from '../receiver/src/decode/proc';
 import { buildRecord } from './helpers/event-builder';
 import { seededRandom } from './helpers/seeded';
+import { isShared } from '../receiver/src/shared-arrays';
 
 function execRecord(args: Buffer, extra: Partial<Record<keyof typeof PROC_EXEC_LAYOUT.fields, number | bigint | string | Buffer>> = {}): Buffer {
   return buildRecord(
@@ -291,26 +292,26 @@ describe('decodeArgvBlock (long argv blocks decoded once)', () => {
   /** A long argv block: `tag` first, then 40 flags of 64 bytes (2.6 KB). */
   const longBlock = (tag: string): Buffer => nul(tag, ...Array.from({ length: 40 }, (_, i) => `--flag-${i}=${'v'.repeat(52)}`.slice(0, 64)));
 
-  it('from its second sight on, gives the same frozen array for the same bytes, from another buffer', () => {
+  it('from its second sight on, gives the same shared array for the same bytes, from another buffer', () => {
     const once = decodeArgvBlock(longBlock('same'));
-    assert.equal(Object.isFrozen(once.args), false, 'seen once: not kept');
+    assert.equal(isShared(once.args), false, 'seen once: not kept');
     const first = decodeArgvBlock(longBlock('same'));
     const again = decodeArgvBlock(Buffer.from(longBlock('same')));
-    assert.ok(first.args.length > 1 && Object.isFrozen(first.args));
+    assert.ok(first.args.length > 1 && isShared(first.args));
     assert.equal(again.args, first.args);
     assert.deepEqual({ ...first, args: [...first.args] }, splitArgs(longBlock('same')));
   });
 
   it('an argv that never repeats is never kept', () => {
-    for (let i = 0; i < 50; i++) assert.equal(Object.isFrozen(decodeArgvBlock(longBlock(`unique-${i}`)).args), false);
+    for (let i = 0; i < 50; i++) assert.equal(isShared(decodeArgvBlock(longBlock(`unique-${i}`)).args), false);
   });
 
-  it('short blocks are decoded afresh, and not frozen', () => {
+  it('short blocks are decoded afresh, and not shared', () => {
     const block = nul('/bin/true');
     assert.ok(block.length < ARGV_MEMO_MIN_BYTES);
     const a = decodeArgvBlock(block);
     assert.notEqual(decodeArgvBlock(block).args, a.args);
-    assert.equal(Object.isFrozen(a.args), false);
+    assert.equal(isShared(a.args), false);
   });
 
   it('keeps a copy: the record buffer changing later does not change what a block decodes to', () => {
@@ -341,8 +342,8 @@ describe('decodeArgvBlock (long argv blocks decoded once)', () => {
     }
     assert.notDeepEqual(splitArgs(a).args, splitArgs(b).args);
     // The one kept holds the slot; the other is decoded plainly (a loop's counter does not make every exec kept).
-    assert.ok(Object.isFrozen(decodeArgvBlock(a).args));
-    assert.equal(Object.isFrozen(decodeArgvBlock(b).args), false);
+    assert.ok(isShared(decodeArgvBlock(a).args));
+    assert.equal(isShared(decodeArgvBlock(b).args), false);
   });
 
   it('holds at most ARGV_MEMO_CAPACITY blocks: the first kept goes first', () => {
@@ -384,6 +385,18 @@ describe('decodeArgvBlock (long argv blocks decoded once)', () => {
     memo.get(longBlock('third'));
     memo.get(longBlock('third'));
     assert.equal(memo.size, 1);
+  });
+
+  it('two kept blocks in turn: each gets its own array (the last one returned is only compared first)', () => {
+    const a = longBlock('turn-a');
+    const b = longBlock('turn-b');
+    for (const block of [a, a, b, b]) decodeArgvBlock(block);
+    const [keptA, keptB] = [decodeArgvBlock(a).args, decodeArgvBlock(b).args];
+    for (let i = 0; i < 4; i++) {
+      assert.equal(decodeArgvBlock(Buffer.from(a)).args, keptA);
+      assert.equal(decodeArgvBlock(Buffer.from(b)).args, keptB);
+      assert.deepEqual([...decodeArgvBlock(longBlock('turn-c')).args], splitArgs(longBlock('turn-c')).args);
+    }
   });
 
   it('decodeProcExec uses it: an exec record seen again shares its args', () => {

@@ -11,6 +11,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { KernelClock } from '../receiver/src/clock';
 import { createRedactor } from '../receiver/src/commands/redact';
+import { isShared, markShared } from '../receiver/src/shared-arrays';
 import { CommandTracer, MAX_COMMAND_BYTES, NOT_RUN, ttyFromDevice, type TableName } from '../receiver/src/commands/tracer';
 import { CAP_BPF, capabilitiesToKeep } from '../receiver/src/privileges';
 import type { BashPromptEvent, BashReadlineEvent } from '../receiver/src/decode/bash';
@@ -219,12 +220,12 @@ describe('terminal escapes', () => {
   });
 });
 
-describe('jsonl lines with a frozen argv (its JSON kept)', () => {
+describe('jsonl lines with a shared argv (its JSON kept)', () => {
   it('are the JSON of spanToJson, byte for byte, and the kept JSON is still neutralised', () => {
     const exporter = new InMemorySpanExporter();
     // Spans as the agent makes them (RecordingSpan keeps its attributes as given; the SDK's Span copies arrays).
     const sink: SpanSink = { resource: resourceFromAttributes({ 'service.name': 'svc' }), instrumentationScope: { name: 't' }, processors: [new SimpleSpanProcessor({ exporter })] };
-    const shared = Object.freeze(['cc', '-DNAME="a b"', 'é', '\u202egnp.exe', 'tab\there', '\x1b[2J', 'x'.repeat(300)]);
+    const shared = markShared(['cc', '-DNAME="a b"', 'é', '\u202egnp.exe', 'tab\there', '\x1b[2J', 'x'.repeat(300)]);
     const start = (name: string, attributes: Attributes): void => startRecordingSpan(sink, { name, kind: SpanKind.INTERNAL, startTime: [1, 0], attributes }).end([2, 0]);
     start('cc', { 'process.pid': 1, 'process.command_args': shared, 'process.executable.name': 'cc', 'ebpf_otel.x': 1.5 });
     start('cc', { 'process.command_args': shared, 'process.pid': 2, 'process.exit.code': 0, 'ebpf_otel.nan': Number.NaN, 'ebpf_otel.unset': undefined });
@@ -236,9 +237,9 @@ describe('jsonl lines with a frozen argv (its JSON kept)', () => {
     const spans = exporter.getFinishedSpans();
     assert.equal(spans[0]?.attributes['process.command_args'], shared);
     for (const span of spans) {
-      // The same object; a frozen array's key comes last in `attributes`, so the text is compared without it.
+      // The same object; a shared array's key comes last in `attributes`, so the text is compared without it.
       assert.deepEqual(JSON.parse(spanJsonLine(span)), JSON.parse(JSON.stringify(spanToJson(span))));
-      if (!Object.isFrozen(span.attributes['process.command_args'])) assert.equal(spanJsonLine(span), JSON.stringify(spanToJson(span)));
+      if (!isShared(span.attributes['process.command_args'])) assert.equal(spanJsonLine(span), JSON.stringify(spanToJson(span)));
     }
     let json = '';
     new JsonLinesExporter((text) => { json += text; }).export(spans, () => undefined);

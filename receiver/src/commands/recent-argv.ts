@@ -5,7 +5,7 @@
  * an unchanged word's result is the same; the rules that read words together (flags and their
  * values, tools, scripts) still run on every argv, after this.
  *
- * An exact repeat never reaches here redacted twice: the decoder shares one frozen array for it
+ * An exact repeat never reaches here redacted twice: the decoder shares one array for it
  * (decode/argv-memo.ts) and CommandTracer keeps its redacted form. This is for the argv that
  * differs every time, where the rules on 4 KiB of secret-shaped words were most of the agent's work.
  *

@@ -31,6 +31,7 @@ import {
   ATTR_PROCESS_USER_ID,
 } from '../semconv';
 import { LruMap } from '../lru';
+import { isShared, markShared } from '../shared-arrays';
 import type { UserNames } from '../users';
 import { asTracerSource, type TracerSource } from '../workload/tracers';
 import { REDACTED, type Redactor } from './redact';
@@ -117,8 +118,8 @@ export class CommandTracer {
   /** Time of the newest event, for what an eviction ends. */
   private nowNs = 0n;
   /**
-   * Redacted argv by decoded argv: a long argv block seen again decodes to the same frozen array
-   * (decodeArgvBlock), whose rules (10–20 µs on 4 KiB) need not run again. Weak: an entry goes
+   * Redacted argv by decoded argv: a long argv block seen again decodes to the same shared array
+   * (decodeArgvBlock, shared-arrays.ts), whose rules (10–20 µs on 4 KiB) need not run again. Weak: an entry goes
    * with its array, when the decoder's memo has dropped it and no span holds it.
    */
   private readonly redactedArgv = new WeakMap<readonly string[], readonly string[]>();
@@ -275,8 +276,8 @@ export class CommandTracer {
     let args = this.redactedArgv.get(e.args);
     if (args === undefined) {
       args = this.opts.redactor.args(e.args, e.argsText);
-      // Frozen too: shared by every span of this command line, and the jsonl exporter keeps its JSON.
-      if (Object.isFrozen(e.args)) this.redactedArgv.set(e.args, Object.freeze(args));
+      // Shared too: by every span of this command line, and the jsonl exporter keeps its JSON.
+      if (isShared(e.args)) this.redactedArgv.set(e.args, markShared(args));
     }
     const attributes: Attributes = {
       [ATTR_PROCESS_PID]: e.pid,

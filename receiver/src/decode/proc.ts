@@ -4,6 +4,7 @@
  * proc_fork_event and proc_exit_event.
  */
 import { isAscii } from 'node:buffer';
+import { markShared } from '../shared-arrays';
 import { ArgvBlockMemo } from './argv-memo';
 import { checkEventHeader, DecodeError, EventType, readCString, type EventLayout } from './layout';
 
@@ -120,7 +121,7 @@ export interface ProcExecEvent {
   readonly argc: number;
   /**
    * At most PROC_ARGS_MAX_COUNT arguments; the last one may be cut when argsTruncated. For a
-   * block of ARGV_MEMO_MIN_BYTES or more seen before, a frozen array shared by the events with the
+   * block of ARGV_MEMO_MIN_BYTES or more seen before, an array shared by the events with the
    * same bytes (decodeArgvBlock).
    */
   readonly args: readonly string[];
@@ -208,10 +209,10 @@ export interface DecodedArgs {
 
 /**
  * splitArgs, with long blocks decoded once while they repeat (argv-memo.ts): the same bytes give
- * the same frozen array, which the stages after may keep their work on; a block not (yet) kept
- * gives a fresh array that is not frozen.
+ * the same array, marked shared (shared-arrays.ts), which the stages after may keep their work on;
+ * a block not (yet) kept gives a fresh array, not marked.
  */
-const decodedArgv = new ArgvBlockMemo<DecodedArgs>(splitArgs, ({ args, text, dropped }) => ({ args: Object.freeze(args), text, dropped }));
+const decodedArgv = new ArgvBlockMemo<DecodedArgs>(splitArgs, ({ args, text, dropped }) => ({ args: markShared(args), text, dropped }));
 
 /** splitArgs, memoised for blocks of ARGV_MEMO_MIN_BYTES or more (argv-memo.ts). */
 export function decodeArgvBlock(block: Buffer): DecodedArgs {

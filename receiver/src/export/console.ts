@@ -7,6 +7,7 @@ import { SpanStatusCode, type Attributes, type AttributeValue, type HrTime } fro
 import { ExportResultCode, hrTimeToMilliseconds, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { isAscii } from 'node:buffer';
+import { isShared } from '../shared-arrays';
 
 /** Text, or UTF-8 bytes already encoded. */
 export type Write = (data: string | Uint8Array) => void;
@@ -157,42 +158,38 @@ export function spanToJson(span: ReadableSpan): Record<string, unknown> {
 }
 
 /**
- * The JSON of frozen array attribute values: a frozen array never changes, and is shared by many
- * spans (a repeated command line's redacted argv, CommandTracer), so its escaping (2.5–3.5 µs for
- * a 4 KiB argv; a frozen array takes V8's slow path) is done once. Weak: an entry goes with its array.
+ * The JSON of shared array attribute values (shared-arrays.ts): such an array never changes, and is
+ * shared by many spans (a repeated command line's redacted argv, CommandTracer), so its escaping
+ * (1–3 µs for a 4 KiB argv) is done once. Weak: an entry goes with its array.
  */
-const frozenArrayJson = new WeakMap<readonly unknown[], string>();
+const sharedArrayJson = new WeakMap<readonly unknown[], string>();
 /** The JSON of resource attributes, by resource: one per workload, the same for all its spans. */
 const resourceJson = new WeakMap<ReadableSpan['resource'], string>();
 
-function isFrozenArray(value: AttributeValue | undefined): value is readonly unknown[] & AttributeValue {
-  return Array.isArray(value) && Object.isFrozen(value);
-}
-
-function hasFrozenArray(attributes: Attributes): boolean {
-  for (const key in attributes) if (isFrozenArray(attributes[key])) return true;
+function hasSharedArray(attributes: Attributes): boolean {
+  for (const key in attributes) if (isShared(attributes[key])) return true;
   return false;
 }
 
 /**
- * A span's attributes as JSON: the frozen arrays' JSON from frozenArrayJson, after the other
+ * A span's attributes as JSON: the shared arrays' JSON from sharedArrayJson, after the other
  * attributes (JSON.stringify of those in one call: per-key calls cost more than they save).
  */
 function attributesJson(attributes: Attributes): string {
-  if (!hasFrozenArray(attributes)) return JSON.stringify(attributes);
+  if (!hasSharedArray(attributes)) return JSON.stringify(attributes);
   // Built key by key: `delete` on a copy would turn it into a dictionary, slower to stringify.
   const rest: Attributes = {};
   let arrays = '';
   for (const key in attributes) {
     const value = attributes[key];
-    if (!isFrozenArray(value)) {
+    if (!isShared(value)) {
       rest[key] = value;
       continue;
     }
-    let json = frozenArrayJson.get(value);
+    let json = sharedArrayJson.get(value);
     if (json === undefined) {
       json = JSON.stringify(value);
-      frozenArrayJson.set(value, json);
+      sharedArrayJson.set(value, json);
     }
     arrays += `,${JSON.stringify(key)}:${json}`;
   }
@@ -203,7 +200,7 @@ function attributesJson(attributes: Attributes): string {
 /**
  * One line of the jsonl exporter: spanToJson(span) as JSON, written out field by field (every
  * string through JSON.stringify) so that the resource's JSON (the same for all spans of a
- * workload) and a shared argv's JSON are made once. Frozen array attributes come last in
+ * workload) and a shared argv's JSON are made once. Shared array attributes come last in
  * `attributes`; otherwise the text is JSON.stringify(spanToJson(span)).
  */
 export function spanJsonLine(span: ReadableSpan): string {
