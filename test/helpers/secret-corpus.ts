@@ -374,6 +374,9 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   { category: 'positional', line: 'cargo login --registry my1 Zq3901cg && pdm config pypi.password Zq3902pd', secrets: ['Zq3901cg', 'Zq3902pd'], keep: ['--registry my1', 'pypi.password'] },
   { category: 'glued', line: 'uv publish -u __token__ -p Zq3903uv && xcrun altool --upload-app -u kim@x -p Zq3904xc -f a.ipa', secrets: ['Zq3903uv', 'Zq3904xc'], keep: ['__token__', 'a.ipa'] },
   { category: 'flag', line: 'kube-apiserver --authorization-mode=Node,RBAC --kubelet-client-key=/etc/eo/kc.key --anonymous-auth=false --token-auth-file=/etc/eo/t.csv && etcd --peer-client-cert-auth --trusted-ca-file=/etc/eo/ca.crt --initial-cluster-token=Zq3905et', secrets: ['Zq3905et'], keep: ['--authorization-mode=Node,RBAC', '--kubelet-client-key=/etc/eo/kc.key', '--anonymous-auth=false', '--trusted-ca-file=/etc/eo/ca.crt'] },
+  // a thirty-seventh batch (2026-12-07): directories, SNMP, archives, keystores, cloud CLIs, databases, backups (55 lines: 1 leaked, closed)
+  { category: 'glued', line: 'rar a -hpZq4001rr arch.rar docs/ && unrar x -pZq4002ur arch.rar', secrets: ['Zq4001rr', 'Zq4002ur'], keep: ['arch.rar', 'docs/'] },
+  { category: 'flag', line: 'snmpget -v3 -u mon -l authPriv -a SHA -A Zq4003sn -x AES -X Zq4004sx 10.0.0.1 sysUpTime.0', secrets: ['Zq4003sn', 'Zq4004sx'], keep: ['-u mon', 'sysUpTime.0'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

@@ -104,7 +104,7 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   swift: ['-K'], // OpenStack Swift's key
   '7za': ['-p'],
   '7zr': ['-p'],
-  rar: ['-p'],
+  rar: ['-p', '-hp'], // -hp: the password that encrypts the headers too
   unrar: ['-p'],
   zip: ['-P'],
   unzip: ['-P'],
