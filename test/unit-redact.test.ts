@@ -367,6 +367,8 @@ describe('secret redaction: what stays readable', () => {
     ['sudo -u kim apt-get install -y vim <<< y', 'sudo -u kim apt-get install -y vim <<< y'],
     ['sudo -S apt-get update <<< x1', 'sudo -S apt-get update <<< ****'],
     ['gh secret set API_KEY <<< x1', 'gh secret set API_KEY <<< ****'],
+    // glued to -b or --body= (gh secret's only flag that starts with -b); a positional word with a b second stays
+    ['gh secret set abc -b"x1" -r o/r && gh secret set K --body=x2', 'gh secret set abc -b**** -r o/r && gh secret set K --body=****'],
     ["ftp -n h1 <<< 'user kim x1'", "ftp -n h1 <<< 'user kim ****'"],
     // a script inside a word the command's rules changed: hidden whole when its own rules hide something
     ["mysql --defaults-extra-file=<(printf '[client]\\npassword=%s\\n' x1) shop", 'mysql --defaults-extra-file=<(****) shop'],

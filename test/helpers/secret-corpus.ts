@@ -377,6 +377,9 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   // a thirty-seventh batch (2026-12-07): directories, SNMP, archives, keystores, cloud CLIs, databases, backups (55 lines: 1 leaked, closed)
   { category: 'glued', line: 'rar a -hpZq4001rr arch.rar docs/ && unrar x -pZq4002ur arch.rar', secrets: ['Zq4001rr', 'Zq4002ur'], keep: ['arch.rar', 'docs/'] },
   { category: 'flag', line: 'snmpget -v3 -u mon -l authPriv -a SHA -A Zq4003sn -x AES -X Zq4004sx 10.0.0.1 sysUpTime.0', secrets: ['Zq4003sn', 'Zq4004sx'], keep: ['-u mon', 'sysUpTime.0'] },
+  // a thirty-eighth (2026-12-07): headers, tokens in URLs and forms, registries, CI secrets, config stores, database clients
+  // (52 lines: 1 leaked, closed; 1 over-hidden on purpose: AWS_ACCESS_KEY_ID, as Vault's secret_id is a secret)
+  { category: 'glued', line: 'gh secret set API_KEY -b"Zq4005gh" -r o/r1', secrets: ['Zq4005gh'], keep: ['API_KEY', 'o/r1'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

@@ -2529,6 +2529,11 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
         i++;
         continue;
       }
+      // Glued: gh secret set K -bVALUE, --body=VALUE (no other flag of gh secret starts with -b).
+      if (ghSecret && flag && (w.startsWith('--body=') || (w.length > 2 && w.charCodeAt(1) === 98))) {
+        out[i] = `${w.startsWith('--body=') ? '--body=' : '-b'}${REDACTED}`;
+        continue;
+      }
       // jq --arg token X: the variable's name says what its value is.
       if (isJq && (w === '--arg' || w === '--argjson') && next !== undefined) {
         if (i + 2 < words.length && isSecretName(next)) out[i + 2] = REDACTED;
