@@ -5,9 +5,9 @@
  *
  * Marked in a WeakSet rather than frozen: a frozen array has an elements kind of its own, and code
  * that meets both kinds (the redaction rules, which read every argv) loads every element through
- * V8's generic path, as does JSON.stringify. Measured under an exec storm of varied 4 KiB argv: the
- * generic loads took a fifth of the rules' time. The TypeScript types (readonly arrays) keep the
- * stages from writing to them.
+ * V8's generic path. Measured (perf) under an exec storm of varied 4 KiB argv: 4.8 µs per exec, a
+ * fifth of the rules' time. The TypeScript types (readonly arrays) keep the stages from writing to
+ * them.
  */
 const shared = new WeakSet<readonly unknown[]>();
 

@@ -119,8 +119,8 @@ export class CommandTracer {
   private nowNs = 0n;
   /**
    * Redacted argv by decoded argv: a long argv block seen again decodes to the same shared array
-   * (decodeArgvBlock, shared-arrays.ts), whose rules (10–20 µs on 4 KiB) need not run again. Weak: an entry goes
-   * with its array, when the decoder's memo has dropped it and no span holds it.
+   * (decodeArgvBlock, shared-arrays.ts), whose rules (10–20 µs on 4 KiB) need not run again.
+   * Weak: an entry goes with its array, when the decoder's memo has dropped it and no span holds it.
    */
   private readonly redactedArgv = new WeakMap<readonly string[], readonly string[]>();
 

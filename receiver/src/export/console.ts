@@ -160,7 +160,7 @@ export function spanToJson(span: ReadableSpan): Record<string, unknown> {
 /**
  * The JSON of shared array attribute values (shared-arrays.ts): such an array never changes, and is
  * shared by many spans (a repeated command line's redacted argv, CommandTracer), so its escaping
- * (1–3 µs for a 4 KiB argv) is done once. Weak: an entry goes with its array.
+ * (2.5–3.5 µs for a 4 KiB argv) is done once. Weak: an entry goes with its array.
  */
 const sharedArrayJson = new WeakMap<readonly unknown[], string>();
 /** The JSON of resource attributes, by resource: one per workload, the same for all its spans. */
