@@ -380,6 +380,10 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   // a thirty-eighth (2026-12-07): headers, tokens in URLs and forms, registries, CI secrets, config stores, database clients
   // (52 lines: 1 leaked, closed; 1 over-hidden on purpose: AWS_ACCESS_KEY_ID, as Vault's secret_id is a secret)
   { category: 'glued', line: 'gh secret set API_KEY -b"Zq4005gh" -r o/r1', secrets: ['Zq4005gh'], keep: ['API_KEY', 'o/r1'] },
+  // a thirty-ninth (2026-12-07): analytics databases, Wi-Fi, backups, cloud secret stores, password managers, encrypted volumes
+  // (47 lines: 3 leaked, closed; openssl's -passin env:NAME stays hidden, as the issue asks)
+  { category: 'glued', line: 'dotnet dev-certs https -ep c1.pfx -p Zq4101dc', secrets: ['Zq4101dc'], keep: ['dev-certs https', 'c1.pfx'] },
+  { category: 'positional', line: 'keepassxc-cli show -s db1.kdbx entry1 <<< Zq4102kp && op signin --raw <<< Zq4103op', secrets: ['Zq4102kp', 'Zq4103op'], keep: ['db1.kdbx entry1', 'signin --raw'], typedOnly: true },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

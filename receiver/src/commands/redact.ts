@@ -522,7 +522,8 @@ const PLAIN_SETTING_TOOLS = new Set(['nmcli', 'rclone', 'mysqladmin']);
 const CONFIG_TOOLS = new Set(['aws', 'git', 'npm', 'yarn', 'pnpm', 'gcloud', 'az', 'pip', 'pip3', 'poetry', 'composer', 'cargo', 'heroku', 'dotnet', 'wp',
   'netlify', 'bws', 'tmux', 'doppler', 'launchctl', 'setenv', 'tccli', 'pdm', ...PLAIN_SETTING_TOOLS]);
 /** Programs that read a secret on standard input whatever their arguments: a password (chpasswd's `user:password` lines, passwd's `echo -e "x\nx" | passwd`), a Kerberos, Samba or VNC password, a LUKS passphrase. */
-const STDIN_SECRET_READERS = new Set(['chpasswd', 'kinit', 'smbpasswd', 'cryptsetup', 'passwd', 'vncpasswd', 'mount.davfs']);
+// keepassxc-cli: the database's password, asked on standard input by every command that opens one.
+const STDIN_SECRET_READERS = new Set(['chpasswd', 'kinit', 'smbpasswd', 'cryptsetup', 'passwd', 'vncpasswd', 'mount.davfs', 'keepassxc-cli']);
 
 /**
  * Is `word`, a positional of a config tool, a setting named like a secret (its value follows)? A
@@ -1662,6 +1663,7 @@ function readsPasswordOnStdin(words: readonly string[], k: number, tool: string,
   // pass and gopass insert, secret-tool store: the secret on standard input when it is not a terminal.
   if ((tool === 'pass' || tool === 'gopass') && (words[k + 1] === 'insert' || words[k + 1] === 'add')) return true;
   if (tool === 'secret-tool' && words[k + 1] === 'store') return true;
+  if (tool === 'op' && words[k + 1] === 'signin') return true; // 1Password's account password
   // gh secret set NAME, wrangler secret put NAME, firebase functions:secrets:set NAME: the value on standard input (without --body).
   if ((tool === 'gh' && words[k + 1] === 'secret' && words[k + 2] === 'set') || (tool === 'wrangler' && words[k + 1] === 'secret' && words[k + 2] === 'put')) return true;
   if (tool === 'firebase' && words[k + 1] === 'functions:secrets:set') return true;
@@ -2229,6 +2231,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     if (tool.startsWith('tpm2_')) shortSecret.push('-p', '-P'); // tpm2-tools' authorization values
     if ((LOGIN_TOOLS.has(tool) && has('login')) || (tool === 'dotnet' && has('nuget')) || (tool === 'conan' && has('user'))) shortSecret.push('-p');
     if (tool === 'dotnet' && has('nuget') && has('push')) shortSecret.push('-k'); // dotnet nuget push -k API_KEY
+    if (tool === 'dotnet' && has('dev-certs')) shortSecret.push('-p'); // dotnet dev-certs https -ep cert.pfx -p PASSWORD
     if (tool === 'caddy' && has('hash-password')) shortSecret.push('-p', '--plaintext'); // caddy hash-password --plaintext x (grpcurl's -plaintext is a mode)
     if (tool === 'influx' && (has('setup') || has('user'))) shortSecret.push('-p'); // influx setup -p x, influx user create -p x (elsewhere -p is --precision)
     // gitea admin user change-password -u kim -p x (forgejo's), airflow users create -p x.
