@@ -273,6 +273,14 @@ describe('secret redaction: what stays readable', () => {
     [`python3 -c "bcrypt.hashpw(b'x1', bcrypt.gensalt())"`, `python3 -c "bcrypt.hashpw(b'****', bcrypt.gensalt())"`],
     [`node -e "bcrypt.hashSync('x1', 10)"`, `node -e "bcrypt.hashSync('****', 10)"`],
     [`node -e "crypto.createHash('sha256')"`, `node -e "crypto.createHash('sha256')"`],
+    // Python keyring's set_password(service, user, password); a literal piped into Ansible's password_hash filter.
+    [`python3 -c "keyring.set_password('svc', 'kim', 'x1')"`, `python3 -c "keyring.set_password('****', 'kim', '****')"`],
+    [`ansible all -m user -a "name=kim password={{ 'x1' | password_hash('sha512') }}"`, `ansible all -m user -a "name=kim password=**** '****' | password_hash('****') }}"`],
+    [`echo "{{ 'abc' | upper }}"`, `echo "{{ 'abc' | upper }}"`],
+    // Go's MySQL driver DSN: user:password@tcp(…), @unix(…); a user alone, or a mail address, is no DSN.
+    ["migrate -dsn 'app:x1@tcp(db:3306)/app' up", "migrate -dsn 'app:****@tcp(db:3306)/app' up"],
+    ["export MYSQL_DSN='root:x:2@unix(/run/m.sock)/db'", "export 'MYSQL_DSN=root:****@unix(/run/m.sock)/db'"],
+    ["echo 'kim@tcp(x)' kim@ex.org", "echo 'kim@tcp(x)' kim@ex.org"],
     ['caddy hash-password --plaintext x1', 'caddy hash-password --plaintext ****'],
     ['grpcurl -plaintext localhost:50051 list', 'grpcurl -plaintext localhost:50051 list'],
     ['echo -n x1 | sha256sum', 'echo -n **** | sha256sum'],

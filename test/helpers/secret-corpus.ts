@@ -384,6 +384,10 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   // (47 lines: 3 leaked, closed; openssl's -passin env:NAME stays hidden, as the issue asks)
   { category: 'glued', line: 'dotnet dev-certs https -ep c1.pfx -p Zq4101dc', secrets: ['Zq4101dc'], keep: ['dev-certs https', 'c1.pfx'] },
   { category: 'positional', line: 'keepassxc-cli show -s db1.kdbx entry1 <<< Zq4102kp && op signin --raw <<< Zq4103op', secrets: ['Zq4102kp', 'Zq4103op'], keep: ['db1.kdbx entry1', 'signin --raw'], typedOnly: true },
+  // a fortieth (2026-12-07): build tools, app frameworks' consoles, IaC, CI runners, webhooks (42 lines: 4 leaked, 3 closed; left:
+  // a rake task's positional arguments)
+  { category: 'url', line: "go run ./cmd/migrate -dsn 'app:Zq4201go@tcp(db1:3306)/app' up", secrets: ['Zq4201go'], keep: ['./cmd/migrate', 'db1:3306'] },
+  { category: 'script', line: `python3 -c "import keyring; keyring.set_password('svc', 'kim', 'Zq4202kr')"`, secrets: ['Zq4202kr'], keep: ['import keyring', 'kim'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

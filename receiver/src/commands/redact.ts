@@ -725,6 +725,7 @@ export function redactText(text: string): string {
   if (out.includes(':')) {
     if (out.includes('://')) out = redactWebhooks(redactUrls(out));
     if (out.includes(':')) out = redactHeaders(out);
+    if (out.includes('@tcp') || out.includes('@unix(')) out = redactGoDsns(out);
   }
   // netrc lines echoed into ~/.netrc: `machine h login u password x`.
   if (out.includes('machine ')) out = redactNetrc(out);
@@ -739,6 +740,34 @@ export function redactText(text: string): string {
   // A token is its prefix and at least 12 more characters.
   if (out.length >= 14) out = redactKnownTokens(out);
   return out;
+}
+
+/** Where a Go MySQL driver DSN's address starts, after its `user:password@`. */
+const DSN_ADDRESSES = ['tcp(', 'tcp6(', 'unix('];
+
+/**
+ * Go's MySQL driver DSN, `user:password@tcp(host:3306)/db` (`@tcp6(…)`, `@unix(…)`), as given to
+ * `-dsn` or in a variable: the password (from the user's first colon to the `@`). Each `@` is looked
+ * at once, and the user part read back from it stops at the `@` before: linear.
+ */
+function redactGoDsns(text: string): string {
+  let out = '';
+  let from = 0;
+  let previousAt = -1;
+  for (let at = text.indexOf('@'); at >= 0; previousAt = at, at = text.indexOf('@', at + 1)) {
+    if (!DSN_ADDRESSES.some((address) => text.startsWith(address, at + 1))) continue;
+    let start = at;
+    while (start > previousAt + 1 && start > from && !endsDsnUserinfo(text.charCodeAt(start - 1))) start--;
+    const colon = text.indexOf(':', start);
+    if (colon < 0 || colon >= at - 1) continue;
+    out += text.slice(from, colon + 1) + REDACTED;
+    from = at;
+  }
+  return from === 0 ? text : out + text.slice(from);
+}
+/** What ends a DSN's user part, read back from its `@`: a blank, a quote, a NUL, `/`, `=` (comparisons: a Set cost 6 ns a character). */
+function endsDsnUserinfo(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x27 || c === 0x22 || c === 0x00 || c === 0x2f || c === 0x3d;
 }
 
 /**
@@ -961,8 +990,11 @@ const CODE_STRING = `(?:"[^"\\0\\n]*"|'[^'\\0\\n]*')`;
  * requests' `auth=("u", "x")`, MongoDB's `db.auth("u", "x")` and `db.changeUserPassword("u", "x")`.
  */
 const AUTH_CALL = new RegExp(`\\b(?:(?:basic_?auth|HTTPBasicAuth|HTTPDigestAuth|login|authenticate|auth|changeUserPassword)\\s*|auth\\s*=\\s*)\\(\\s*${CODE_STRING}\\s*,\\s*(${CODE_STRING})`, 'gi');
-/** A connect call's third argument: `DBI->connect(dsn, "u", "x")`, `new PDO(dsn, "u", "x")`, `mysqli_connect("h", "u", "x")`, Django's `create_superuser("u", "e", "x")`. */
-const CONNECT_CALL = new RegExp(`\\b(?:\\w*connect|PDO|create_(?:super)?user)\\s*\\(\\s*${CODE_STRING}\\s*,\\s*${CODE_STRING}\\s*,\\s*(${CODE_STRING})`, 'gi');
+/**
+ * A connect call's third argument: `DBI->connect(dsn, "u", "x")`, `new PDO(dsn, "u", "x")`, `mysqli_connect("h", "u", "x")`,
+ * Django's `create_superuser("u", "e", "x")`, Python keyring's `set_password("service", "u", "x")`.
+ */
+const CONNECT_CALL = new RegExp(`\\b(?:\\w*connect|PDO|create_(?:super)?user|set_password)\\s*\\(\\s*${CODE_STRING}\\s*,\\s*${CODE_STRING}\\s*,\\s*(${CODE_STRING})`, 'gi');
 
 /** A PHP or Ruby key named like a secret, then its literal, maybe through a call: `'password' => 'x'`, `'password' => bcrypt('x')`. */
 const ARROW_SECRET = new RegExp(`(["'])\\w*(?:pass|pwd|secret|token|key)\\w*\\1\\s*=>\\s*(?:[\\w:]+\\(\\s*)?(${CODE_STRING})`, 'gi');
@@ -972,6 +1004,8 @@ const ARROW_SECRET = new RegExp(`(["'])\\w*(?:pass|pwd|secret|token|key)\\w*\\1\
  * `password_hash('x', …)`, werkzeug's `generate_password_hash('x')`, Django's `make_password('x')`.
  */
 const HASH_CALL = new RegExp(`\\b(?:hashpw|hashSync|hash|password_hash|generate_password_hash|make_password|crypt)\\s*\\(\\s*b?(${CODE_STRING})`, 'gi');
+/** A literal piped into Ansible's (Jinja's) password_hash filter: `{{ 'x' | password_hash('sha512') }}`. */
+const HASH_FILTER = new RegExp(`(${CODE_STRING})\\s*\\|\\s*password_hash\\b`, 'g');
 
 /** sbt's and Gradle's `Credentials("realm", "host", "user", "x")`: the fourth argument. */
 const CREDENTIALS_CALL = new RegExp(`\\bCredentials\\s*\\(\\s*${CODE_STRING}\\s*,\\s*${CODE_STRING}\\s*,\\s*${CODE_STRING}\\s*,\\s*(${CODE_STRING})`, 'g');
@@ -988,7 +1022,8 @@ function hideLastLiteral(call: string, literal: string): string {
  * header rules'.
  */
 function redactCallSecrets(text: string): string {
-  return text.replace(AUTH_CALL, hideLastLiteral).replace(CONNECT_CALL, hideLastLiteral).replace(HASH_CALL, hideLastLiteral).replace(CREDENTIALS_CALL, hideLastLiteral).replace(ARROW_SECRET, (arrow: string, _quote: string, literal: string) => hideLastLiteral(arrow, literal));
+  const calls = text.replace(AUTH_CALL, hideLastLiteral).replace(CONNECT_CALL, hideLastLiteral).replace(HASH_CALL, hideLastLiteral).replace(CREDENTIALS_CALL, hideLastLiteral).replace(ARROW_SECRET, (arrow: string, _quote: string, literal: string) => hideLastLiteral(arrow, literal));
+  return calls.includes('password_hash') ? calls.replace(HASH_FILTER, (filter: string, literal: string) => `${literal.charAt(0)}${REDACTED}${literal.charAt(0)}${filter.slice(literal.length)}`) : calls;
 }
 
 /** Where the word holding `from` ends: its NUL, or the end of the text. */
