@@ -521,8 +521,11 @@ const PLAIN_SETTING_TOOLS = new Set(['nmcli', 'rclone', 'mysqladmin']);
 // netlify env:set, bws secret create, tmux setenv, doppler secrets set, launchctl setenv, csh's setenv: KEY VALUE.
 const CONFIG_TOOLS = new Set(['aws', 'git', 'npm', 'yarn', 'pnpm', 'gcloud', 'az', 'pip', 'pip3', 'poetry', 'composer', 'cargo', 'heroku', 'dotnet', 'wp',
   'netlify', 'bws', 'tmux', 'doppler', 'launchctl', 'setenv', 'tccli', 'pdm', ...PLAIN_SETTING_TOOLS]);
-/** Programs that read a secret on standard input whatever their arguments: a password (chpasswd's `user:password` lines, passwd's `echo -e "x\nx" | passwd`), a Kerberos, Samba or VNC password, a LUKS passphrase. */
-// keepassxc-cli: the database's password, asked on standard input by every command that opens one.
+/**
+ * Programs that read a secret on standard input whatever their arguments: a password (chpasswd's `user:password` lines, passwd's
+ * `echo -e "x\nx" | passwd`), a Kerberos, Samba or VNC password, a LUKS passphrase, a KeePassXC database's password (asked by every
+ * keepassxc-cli command that opens one).
+ */
 const STDIN_SECRET_READERS = new Set(['chpasswd', 'kinit', 'smbpasswd', 'cryptsetup', 'passwd', 'vncpasswd', 'mount.davfs', 'keepassxc-cli']);
 
 /**
