@@ -37,7 +37,7 @@ const STUBS = [
   'valkey-cli', 'wp', 'django-admin', 'elasticsearch-keystore',
   'restic', 'beeline', 'cryptsetup',
   'otelcol', 'telemetrygen', 'netlify', 'bws', 'influx', 'gopass',
-  'npx', 'ftp', 'fish', 'setenv', 'ab', 'pkcs11-tool', 'oathtool', 'rar', 'unrar', 'snmpget', 'keepassxc-cli', 'op', 'go',
+  'npx', 'ftp', 'fish', 'setenv', 'ab', 'pkcs11-tool', 'oathtool', 'rar', 'unrar', 'snmpget', 'keepassxc-cli', 'op', 'go', 'doveadm', 'slappasswd',
   'pdsh', 'salt', 'ansible', 'systemd-run', 'evil-winrm', 'impacket-psexec', 'kubeadm', 'openconnect',
   'hatch', 'bundle', 'racadm', 'pwsh', 'zkCli.sh', 'llm',
   'mosquitto_passwd', 'initdb', 'cf', 'crudini', 'sops',

@@ -277,6 +277,9 @@ describe('secret redaction: what stays readable', () => {
     [`python3 -c "keyring.set_password('svc', 'kim', 'x1')"`, `python3 -c "keyring.set_password('****', 'kim', '****')"`],
     [`ansible all -m user -a "name=kim password={{ 'x1' | password_hash('sha512') }}"`, `ansible all -m user -a "name=kim password=**** '****' | password_hash('****') }}"`],
     [`echo "{{ 'abc' | upper }}"`, `echo "{{ 'abc' | upper }}"`],
+    // Dovecot: doveadm auth test [options] USER PASSWORD (after -x's value), doveadm pw -p; OpenLDAP's slappasswd -s.
+    ['doveadm -D auth test -x service=imap kim x1 && doveadm auth test kim', 'doveadm -D auth test -x service=imap kim **** && doveadm auth test kim'],
+    ['doveadm pw -s SHA512-CRYPT -p x1 && slappasswd -h {SSHA} -s x2', 'doveadm pw -s SHA512-CRYPT -p **** && slappasswd -h {SSHA} -s ****'],
     // Go's MySQL driver DSN: user:password@tcp(…), @unix(…); a user alone, or a mail address, is no DSN.
     ["migrate -dsn 'app:x1@tcp(db:3306)/app' up", "migrate -dsn 'app:****@tcp(db:3306)/app' up"],
     ["export MYSQL_DSN='root:x:2@unix(/run/m.sock)/db'", "export 'MYSQL_DSN=root:****@unix(/run/m.sock)/db'"],

@@ -388,6 +388,8 @@ export const SECRET_CORPUS: readonly SecretCase[] = [
   // a rake task's positional arguments)
   { category: 'url', line: "go run ./cmd/migrate -dsn 'app:Zq4201go@tcp(db1:3306)/app' up", secrets: ['Zq4201go'], keep: ['./cmd/migrate', 'db1:3306'] },
   { category: 'script', line: `python3 -c "import keyring; keyring.set_password('svc', 'kim', 'Zq4202kr')"`, secrets: ['Zq4202kr'], keep: ['import keyring', 'kim'] },
+  // a forty-first (2026-12-07): AI APIs, tokens and hashes made at the prompt, ACME, tunnels, cluster joins (41 lines: 2 leaked, closed)
+  { category: 'positional', line: 'doveadm auth test -x service=imap kim Zq4301dv && slappasswd -h {SSHA} -s Zq4302sl', secrets: ['Zq4301dv', 'Zq4302sl'], keep: ['service=imap kim', '{SSHA}'] },
 ];
 
 /** A password pasted at the prompt: no program runs (bash: command not found). */

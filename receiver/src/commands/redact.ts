@@ -106,6 +106,7 @@ const SHORT_SECRET_FLAGS = byTool<readonly string[]>({
   '7zr': ['-p'],
   rar: ['-p', '-hp'], // -hp: the password that encrypts the headers too
   unrar: ['-p'],
+  slappasswd: ['-s'], // OpenLDAP: slappasswd -s SECRET (the secret to hash)
   zip: ['-P'],
   unzip: ['-P'],
   zipcloak: ['-P'],
@@ -479,6 +480,8 @@ const SCRIPT_WRAPPERS = new Set(['watch', 'pdsh', 'clush', 'pssh', 'parallel-ssh
 const WINDOWS_OPTION = /^\/([A-Za-z][A-Za-z_]{0,63}):/;
 /** Programs that hash what they read (`echo -n x | sha256sum`). */
 const HASHERS = new Set(['sha1sum', 'sha224sum', 'sha256sum', 'sha384sum', 'sha512sum', 'md5sum', 'b2sum', 'b3sum', 'cksum', 'shasum', 'argon2']);
+/** doveadm auth test's options that take a value (`doveadm auth test -x service=imap USER PASSWORD`). */
+const DOVEADM_AUTH_WITH_VALUE = new Set(['-a', '-x', '-M']);
 /** cargo's options that take a value (`cargo login --registry NAME TOKEN`). */
 const CARGO_WITH_VALUE = new Set(['--registry', '--index', '--config', '--color', '-Z']);
 /** The longest name in SHORT_SECRET_FLAGS: a longer word names none of its tools. */
@@ -1940,6 +1943,13 @@ const TOOL_RULES = byTool<ToolRule>({
   // qemu -object secret,id=s0,data=x (qemu-img --object too): a secret object's data.
   ...Object.fromEntries(QEMU_TOOLS.map((t) => [t, qemuSecretObjects])),
   // deluge-console "connect HOST USER PASSWORD": its commands, one word each.
+  // Dovecot's doveadm auth test|login [options] USER PASSWORD: the word after the user.
+  doveadm: (words, k, out) => {
+    const auth = words.indexOf('auth', k + 1);
+    if (auth < 0 || (words[auth + 1] !== 'test' && words[auth + 1] !== 'login')) return;
+    const password = positionalsAfter(words, auth + 1, DOVEADM_AUTH_WITH_VALUE)[1];
+    if (password !== undefined) out[password] = REDACTED;
+  },
   'deluge-console': (words, k, out) => {
     for (let j = k + 1; j < words.length; j++) {
       const w = words[j] as string;
@@ -2270,6 +2280,7 @@ export function createRedactor(enabled: boolean, userPatterns: readonly UserPatt
     if ((LOGIN_TOOLS.has(tool) && has('login')) || (tool === 'dotnet' && has('nuget')) || (tool === 'conan' && has('user'))) shortSecret.push('-p');
     if (tool === 'dotnet' && has('nuget') && has('push')) shortSecret.push('-k'); // dotnet nuget push -k API_KEY
     if (tool === 'dotnet' && has('dev-certs')) shortSecret.push('-p'); // dotnet dev-certs https -ep cert.pfx -p PASSWORD
+    if (tool === 'doveadm' && has('pw')) shortSecret.push('-p'); // doveadm pw -s SCHEME -p PASSWORD (Dovecot)
     if (tool === 'caddy' && has('hash-password')) shortSecret.push('-p', '--plaintext'); // caddy hash-password --plaintext x (grpcurl's -plaintext is a mode)
     if (tool === 'influx' && (has('setup') || has('user'))) shortSecret.push('-p'); // influx setup -p x, influx user create -p x (elsewhere -p is --precision)
     // gitea admin user change-password -u kim -p x (forgejo's), airflow users create -p x.
