@@ -157,7 +157,7 @@ void RingReader::ThreadMain() {
 }
 
 // A batch's bytes handed to JS as an external Buffer, not copied: under a storm
-// of 4 KiB exec records the copy was a third of the agent's memmove. V8
+// of 4 KiB exec records the copy was a quarter of the agent's memmove. V8
 // accounts for the backing store as for any Buffer's; the finalizer frees it.
 // Where external buffers are refused (a V8 sandbox), the bytes are copied.
 static void FreeBatchBytes(napi_env, void*, void* hint) {
